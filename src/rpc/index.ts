@@ -1,0 +1,8 @@
+export type { Principal, TaskwireCallContext } from './context.js';
+export { createRpcServer, type RpcServer, type RpcServerOptions, type ShutdownResult } from './server.js';
+export { createRpcChannel, createRpcClient, type RpcChannelOptions, type RpcClient, type RpcClientOptions } from './client.js';
+export type { AuthHook } from './middleware/auth.js';
+export type { DeadlineCallOptions } from './middleware/client-deadline.js';
+export { DEFAULT_MAX_MESSAGE_BYTES } from './options.js';
+export type { TlsClientOptions, TlsServerOptions } from './tls.js';
+export { onShutdownSignals } from './signals.js';

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type CompatServiceDefinition, type ServiceImplementation } from 'nice-grpc';
+import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
+import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
+import { pino, type Logger } from 'pino';
+import type { TaskwireCallContext } from './context.js';
+import { authMiddleware, type AuthHook } from './middleware/auth.js';
+import { deadlineInterceptor, deadlineMiddleware } from './middleware/deadline.js';
+import { drainingMiddleware } from './middleware/draining.js';
+import { errorMiddleware } from './middleware/errors.js';
+import { loggingMiddleware } from './middleware/logging.js';
+import { serverChannelOptions, type TransportOptions } from './options.js';
+import { createServerCredentials, type TlsServerOptions } from './tls.js';
+
+export interface RpcServerOptions extends TransportOptions {
+  readonly logger?: Logger;
+  /** How long shutdown waits for calls and streams to end before it forces them. Default 10 s. */
+  readonly shutdownGraceMs?: number;
+  /** How long health reports NOT_SERVING before the server stops accepting calls. Default 0. */
+  readonly drainDelayMs?: number;
+  /** A FileDescriptorSet (`buf build -o`) for server reflection. */
+  readonly descriptorSet?: Uint8Array | string;
+  /** Authenticates and authorises calls; off when absent. */
+  readonly auth?: AuthHook;
+  /** Close connections after this age so long-lived streams rebalance across replicas. */
+  readonly maxConnectionAgeMs?: number;
+  readonly tls?: TlsServerOptions;
+}
+
+export interface ShutdownResult {
+  /** True when the grace period ran out and open calls were cut. */
+  readonly forced: boolean;
+}
+
+export interface RpcServer {
+  readonly logger: Logger;
+  /** Per-service health, served by grpc.health.v1.Health. */
+  readonly health: HealthState;
+  /** Aborted when shutdown begins: stream handlers end their streams (or tell peers to drain). */
+  readonly draining: AbortSignal;
+  readonly shutdownGraceMs: number;
+  add<Service extends CompatServiceDefinition>(
+    definition: Service,
+    implementation: ServiceImplementation<Service, TaskwireCallContext>,
+  ): void;
+  /** Binds and starts serving; returns the bound port (useful with port 0). */
+  listen(address: string): Promise<number>;
+  /**
+   * Graceful shutdown: health NOT_SERVING → drain delay → `draining` aborts
+   * → stop accepting → wait for open calls → force after the grace period.
+   * Idempotent.
+   */
+  shutdown(): Promise<ShutdownResult>;
+}
+
+/** A gRPC server with the built-in middleware, health, reflection and graceful shutdown. */
+export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
+  const logger = options.logger ?? pino({ name: 'taskwire' });
+  const shutdownGraceMs = options.shutdownGraceMs ?? 10_000;
+  const drainController = new AbortController();
+  const health = HealthState();
+  const serviceNames: string[] = [];
+
+  const server = createServer({ ...serverChannelOptions(options), interceptors: [deadlineInterceptor] })
+    .use(loggingMiddleware(logger))
+    .use(errorMiddleware)
+    .use(deadlineMiddleware)
+    .use(drainingMiddleware(drainController.signal))
+    .use(authMiddleware(options.auth));
+
+  const healthImpl = HealthServiceImpl(health);
+  server.add(HealthDefinition, {
+    check: healthImpl.check,
+    // Watch streams never end by themselves; end them when the server drains.
+    watch: (request, context) =>
+      healthImpl.watch(request, { ...context, signal: AbortSignal.any([context.signal, drainController.signal]) }),
+  });
+
+  let shutdownPromise: Promise<ShutdownResult> | undefined;
+
+  return {
+    logger,
+    health,
+    draining: drainController.signal,
+    shutdownGraceMs,
+    add(definition, implementation) {
+      server.add(definition, implementation);
+      const name = 'fullName' in definition ? String(definition.fullName) : undefined;
+      if (name !== undefined) {
+        serviceNames.push(name);
+        health.setStatus('healthy', name);
+      }
+    },
+    async listen(address) {
+      if (options.descriptorSet !== undefined) {
+        const bytes =
+          typeof options.descriptorSet === 'string' ? readFileSync(options.descriptorSet) : options.descriptorSet;
+        server.add(ServerReflectionService, ServerReflection(bytes, [...serviceNames, 'grpc.health.v1.Health']));
+      }
+      const port = await server.listen(address, createServerCredentials(options.tls));
+      logger.info({ address, port }, 'listening');
+      return port;
+    },
+    shutdown() {
+      shutdownPromise ??= (async () => {
+        health.setStatus('unhealthy');
+        for (const name of serviceNames) health.setStatus('unhealthy', name);
+        if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
+        logger.info({ graceMs: shutdownGraceMs }, 'shutting down');
+        drainController.abort();
+        let forced = false;
+        const timer = setTimeout(() => {
+          forced = true;
+          logger.warn('grace period over; closing the remaining calls');
+          server.forceShutdown();
+        }, shutdownGraceMs);
+        await server.shutdown();
+        clearTimeout(timer);
+        logger.info({ forced }, 'stopped');
+        return { forced };
+      })();
+      return shutdownPromise;
+    },
+  };
+}
