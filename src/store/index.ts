@@ -1,0 +1,3 @@
+export type * from './types.js';
+export { transitions, isTerminal, stateName, TERMINAL_STATES, type Transition } from './transitions.js';
+export { createSqliteStore, type SqliteStoreOptions } from './sqlite/store.js';

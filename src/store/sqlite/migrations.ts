@@ -1,0 +1,71 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Schema versions, applied in order; `PRAGMA user_version` records the last
+ * one applied. Never edit a released migration: add the next one.
+ *
+ * States are stored as TaskState numbers: 1 SCHEDULED, 2 QUEUED, 3 RUNNING,
+ * 4 SUCCEEDED, 5 FAILED, 6 CANCELLED.
+ */
+const migrations: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    seq                  INTEGER PRIMARY KEY,
+    id                   TEXT NOT NULL UNIQUE,
+    type                 TEXT NOT NULL,
+    queue                TEXT NOT NULL,
+    state                INTEGER NOT NULL,
+    priority             INTEGER NOT NULL,
+    input_type           TEXT NOT NULL,
+    input                BLOB NOT NULL,
+    output_type          TEXT,
+    output               BLOB,
+    options              TEXT NOT NULL,
+    metadata             TEXT,
+    attempt              INTEGER NOT NULL DEFAULT 0,
+    failures             INTEGER NOT NULL DEFAULT 0,
+    max_attempts         INTEGER NOT NULL,
+    backoff              TEXT NOT NULL,
+    errors               TEXT NOT NULL DEFAULT '[]',
+    execution_timeout_ms INTEGER,
+    queue_deadline_at    INTEGER,
+    idempotency_key      TEXT UNIQUE,
+    run_at               INTEGER NOT NULL,
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL,
+    started_at           INTEGER,
+    finished_at          INTEGER,
+    worker_id            TEXT,
+    lease_owner          TEXT,
+    lease_expires_at     INTEGER,
+    deadline_at          INTEGER,
+    progress_percent     REAL NOT NULL DEFAULT 0,
+    progress_message     TEXT NOT NULL DEFAULT '',
+    cancel_reason        TEXT
+  );
+  CREATE INDEX tasks_ready ON tasks (type, priority DESC, seq) WHERE state = 2;
+  CREATE INDEX tasks_scheduled ON tasks (run_at) WHERE state = 1;
+  CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 3;
+  CREATE INDEX tasks_owner ON tasks (lease_owner) WHERE state = 3;
+  CREATE INDEX tasks_deadline ON tasks (deadline_at) WHERE state = 3 AND deadline_at IS NOT NULL;
+  CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
+  CREATE INDEX tasks_by_queue ON tasks (queue, state);
+  CREATE INDEX tasks_by_state ON tasks (state, seq);
+  CREATE INDEX tasks_by_type ON tasks (type, seq);
+  `,
+];
+
+export const SCHEMA_VERSION = migrations.length;
+
+export function migrate(db: Database): void {
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `the database has schema version ${current}, newer than this taskwire's ${SCHEMA_VERSION}: upgrade taskwire`,
+      );
+    }
+    for (let version = current; version < SCHEMA_VERSION; version++) db.exec(migrations[version]!);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}

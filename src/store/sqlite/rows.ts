@@ -1,0 +1,68 @@
+import type { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import type { TaskErrorRecord, TaskOptionsRecord, TaskRecord } from '../types.js';
+
+/** A row of `tasks` as better-sqlite3 returns it. */
+export interface TaskRow {
+  seq: number;
+  id: string;
+  type: string;
+  queue: string;
+  state: number;
+  priority: number;
+  input_type: string;
+  input: Buffer;
+  output_type: string | null;
+  output: Buffer | null;
+  options: string;
+  attempt: number;
+  failures: number;
+  errors: string;
+  run_at: number;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  worker_id: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  deadline_at: number | null;
+  progress_percent: number;
+  progress_message: string;
+  cancel_reason: string | null;
+}
+
+const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+export function toRecord(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    state: row.state as TaskState,
+    input: { typeUrl: row.input_type, value: row.input },
+    ...(row.output_type === null || row.output === null
+      ? {}
+      : { output: { typeUrl: row.output_type, value: row.output } }),
+    options: JSON.parse(row.options) as TaskOptionsRecord,
+    attempt: row.attempt,
+    failures: row.failures,
+    errors: JSON.parse(row.errors) as TaskErrorRecord[],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    runAt: row.run_at,
+    startedAt: orUndefined(row.started_at),
+    finishedAt: orUndefined(row.finished_at),
+    workerId: orUndefined(row.worker_id),
+    leaseOwner: orUndefined(row.lease_owner),
+    leaseExpiresAt: orUndefined(row.lease_expires_at),
+    deadlineAt: orUndefined(row.deadline_at),
+    progressPercent: row.progress_percent,
+    progressMessage: row.progress_message,
+    cancelReason: orUndefined(row.cancel_reason),
+  };
+}
+
+/** Labels and trace context merged, as assignments carry them; null when empty. */
+export function metadataJson(options: TaskOptionsRecord): string | null {
+  const merged = { ...options.labels, ...options.traceContext };
+  return Object.keys(merged).length === 0 ? null : JSON.stringify(merged);
+}

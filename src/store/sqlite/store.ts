@@ -1,0 +1,518 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { failedPrecondition, notFound } from '../../errors.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { stateName, transitions } from '../transitions.js';
+import type {
+  ClaimRequest,
+  Fenced,
+  InsertResult,
+  Lease,
+  ListFilter,
+  NewTask,
+  QueueCounts,
+  Store,
+  TaskErrorRecord,
+  TaskEvent,
+  TaskListener,
+  TaskRecord,
+} from '../types.js';
+import { migrate } from './migrations.js';
+import { metadataJson, toRecord, type TaskRow } from './rows.js';
+
+export interface SqliteStoreOptions {
+  /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
+  readonly path: string;
+  /** FULL (default) survives power loss; NORMAL only process crashes. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+}
+
+const S = TaskState;
+const inList = (states: readonly TaskState[]) => `(${states.join(', ')})`;
+
+interface PendingWrite {
+  run(events: TaskEvent[]): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The embedded store. better-sqlite3 is synchronous, so concurrency comes
+ * from group commit: every write issued in one turn of the event loop runs in
+ * one transaction (each in its own savepoint, so one failing write does not
+ * undo the others), and all their promises resolve after that one commit.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+
+  const st = {
+    insert: db.prepare(`
+      INSERT INTO tasks (id, type, queue, state, priority, input_type, input, options, metadata, max_attempts,
+        backoff, execution_timeout_ms, queue_deadline_at, idempotency_key, run_at, created_at, updated_at)
+      VALUES (@id, @type, @queue, @state, @priority, @inputType, @input, @options, @metadata, @maxAttempts,
+        @backoff, @executionTimeoutMs, @queueDeadlineAt, @idempotencyKey, @runAt, @now, @now)
+      ON CONFLICT (idempotency_key) DO NOTHING`),
+    byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
+    byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
+    complete: db.prepare(`
+      UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
+        lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+      WHERE id = ? AND attempt = ? AND state IN ${inList(transitions.complete.from)}
+      RETURNING type, lease_owner`),
+    running: db.prepare(`
+      SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
+      WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`),
+    retry: db.prepare(`
+      UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
+        errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
+      WHERE id = @id AND attempt = @attempt AND state IN ${inList(transitions.retry.from)}`),
+    dead: db.prepare(`
+      UPDATE tasks SET state = ${transitions.fail.to}, failures = failures + 1, finished_at = @now, updated_at = @now,
+        errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
+      WHERE id = @id AND attempt = @attempt AND state IN ${inList(transitions.fail.from)}`),
+    release: db.prepare(`
+      UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
+        progress_percent = 0, progress_message = ''
+      WHERE id = ? AND attempt = ? AND state IN ${inList(transitions.release.from)}
+      RETURNING type, lease_owner`),
+    progress: db.prepare(`
+      UPDATE tasks SET progress_percent = ?, progress_message = ?
+      WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}
+      RETURNING type`),
+    renew: db.prepare(`UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`),
+    resume: db.prepare(`
+      UPDATE tasks SET lease_owner = ?, worker_id = ?, lease_expires_at = ?
+      WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`),
+    cancel: db.prepare(`
+      UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
+        lease_expires_at = NULL, deadline_at = NULL
+      WHERE id = ? AND state IN ${inList(transitions.cancel.from)}`),
+    revive: db.prepare(`
+      UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL,
+        cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
+      WHERE id = ? AND state IN ${inList(transitions.revive.from)}`),
+    promote: db.prepare(`
+      UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?
+      WHERE state IN ${inList(transitions.promote.from)} AND run_at <= ?
+      RETURNING id, type, attempt`),
+    expire: db.prepare(`
+      UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
+        errors = json_insert(errors, '$[#]', json(@error))
+      WHERE state IN ${inList(transitions.expire.from)} AND queue_deadline_at <= @now
+      RETURNING id, type, attempt, state`),
+    leaseExpired: db.prepare(`
+      SELECT id, attempt, lease_owner FROM tasks
+      WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= ? LIMIT ?`),
+    deadlinePassed: db.prepare(`
+      SELECT id, attempt, lease_owner FROM tasks
+      WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?`),
+    countByState: db.prepare(`SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`),
+    statsAll: db.prepare(`SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`),
+    statsQueue: db.prepare(`SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`),
+  };
+
+  /** Claim statements, one per set of task types (workers mostly share a few sets). */
+  const claimStatements = new Map<string, Database.Statement>();
+  function claimStatement(types: readonly string[]): Database.Statement {
+    const key = types.join('\n');
+    let statement = claimStatements.get(key);
+    if (statement === undefined) {
+      statement = db.prepare(`
+        UPDATE tasks SET state = ${transitions.claim.to}, attempt = attempt + 1, lease_owner = @owner,
+          worker_id = @workerId, lease_expires_at = @leaseExpiresAt, started_at = @now, updated_at = @now,
+          deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE @now + execution_timeout_ms END,
+          queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
+        WHERE seq IN (
+          SELECT seq FROM tasks WHERE state IN ${inList(transitions.claim.from)}
+            AND type IN (${types.map(() => '?').join(', ')})
+          ORDER BY priority DESC, seq LIMIT @limit)
+        RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`);
+      claimStatements.set(key, statement);
+    }
+    return statement;
+  }
+
+  const listStatements = new Map<string, Database.Statement>();
+  function listStatement(filter: ListFilter, after: boolean): Database.Statement {
+    const where: string[] = [];
+    if (filter.queue !== undefined) where.push('queue = @queue');
+    if (filter.state !== undefined) where.push('state = @state');
+    if (filter.type !== undefined) where.push('type = @type');
+    if (after) where.push('seq < @after');
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
+    let statement = listStatements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      listStatements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  // ---- group commit ----
+
+  const listeners = new Set<TaskListener>();
+  let pending: PendingWrite[] = [];
+  let flushScheduled = false;
+  let closed = false;
+
+  function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
+    if (closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+  }
+
+  function flush(): void {
+    flushScheduled = false;
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    const events: TaskEvent[] = [];
+    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    try {
+      db.transaction(() => {
+        for (const op of batch) {
+          const mark = events.length;
+          try {
+            outcomes.push({ ok: true, value: db.transaction(() => op.run(events))() });
+          } catch (error) {
+            events.length = mark;
+            outcomes.push({ ok: false, value: error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const op of batch) op.reject(error);
+      return;
+    }
+    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.value)));
+    if (events.length > 0) for (const listener of listeners) listener(events);
+  }
+
+  // ---- reads ----
+
+  function get(id: string): TaskRecord | undefined {
+    const row = st.byId.get(id) as TaskRow | undefined;
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  function mustGet(id: string): TaskRecord {
+    const task = get(id);
+    if (task === undefined) throw notFound(`no task with id "${id}"`);
+    return task;
+  }
+
+  function failError(item: { attempt: number; message: string; code: number; retryable: boolean; workerId?: string }, now: number): TaskErrorRecord {
+    return {
+      attempt: item.attempt,
+      message: item.message,
+      code: item.code,
+      retryable: item.retryable,
+      ...(item.workerId === undefined ? {} : { workerId: item.workerId }),
+      time: now,
+    };
+  }
+
+  return {
+    insert(tasks) {
+      return write((events) => {
+        const now = Date.now();
+        return tasks.map((task): InsertResult => {
+          const state = task.runAt > now ? S.TASK_STATE_SCHEDULED : S.TASK_STATE_QUEUED;
+          const o = task.options;
+          const info = st.insert.run({
+            id: task.id,
+            type: task.type,
+            queue: o.queue,
+            state,
+            priority: o.priority,
+            inputType: task.input.typeUrl,
+            input: task.input.value,
+            options: JSON.stringify(o),
+            metadata: metadataJson(o),
+            maxAttempts: o.maxAttempts,
+            backoff: JSON.stringify(o.backoff),
+            executionTimeoutMs: o.executionTimeoutMs ?? null,
+            queueDeadlineAt: o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
+            idempotencyKey: o.idempotencyKey ?? null,
+            runAt: Math.max(task.runAt, 0),
+            now,
+          });
+          if (info.changes === 0) {
+            return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
+          }
+          events.push({ id: task.id, type: task.type, state, attempt: 0, previous: S.TASK_STATE_UNSPECIFIED });
+          return {
+            existing: false,
+            task: {
+              id: task.id,
+              type: task.type,
+              state,
+              input: task.input,
+              options: o,
+              attempt: 0,
+              failures: 0,
+              errors: [],
+              createdAt: now,
+              updatedAt: now,
+              runAt: task.runAt,
+              progressPercent: 0,
+              progressMessage: '',
+            },
+          };
+        });
+      });
+    },
+
+    claim(request: ClaimRequest) {
+      if (request.limit <= 0 || request.types.length === 0) return Promise.resolve([]);
+      return write((events) => {
+        const rows = claimStatement(request.types).all(...request.types, {
+          owner: request.owner,
+          workerId: request.workerId,
+          leaseExpiresAt: request.now + request.leaseMs,
+          now: request.now,
+          limit: request.limit,
+        }) as Array<{
+          id: string;
+          type: string;
+          attempt: number;
+          input_type: string;
+          input: Buffer;
+          queue: string;
+          max_attempts: number;
+          deadline_at: number | null;
+          metadata: string | null;
+        }>;
+        return rows.map((row): Lease => {
+          events.push({ id: row.id, type: row.type, state: S.TASK_STATE_RUNNING, attempt: row.attempt, previous: S.TASK_STATE_QUEUED });
+          return {
+            id: row.id,
+            type: row.type,
+            attempt: row.attempt,
+            input: { typeUrl: row.input_type, value: row.input },
+            queue: row.queue,
+            maxAttempts: row.max_attempts,
+            ...(row.deadline_at === null ? {} : { deadlineAt: row.deadline_at }),
+            ...(row.metadata === null ? {} : { metadata: JSON.parse(row.metadata) as Record<string, string> }),
+          };
+        });
+      });
+    },
+
+    complete(items, now) {
+      return write((events) =>
+        items.map((item): Fenced => {
+          const row = st.complete.get(item.output.typeUrl, item.output.value, now, now, item.id, item.attempt) as
+            | { type: string; lease_owner: string | null }
+            | undefined;
+          if (row === undefined) return { applied: false };
+          events.push({
+            id: item.id,
+            type: row.type,
+            state: S.TASK_STATE_SUCCEEDED,
+            attempt: item.attempt,
+            previous: S.TASK_STATE_RUNNING,
+            output: item.output,
+            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+          });
+          return { applied: true, state: S.TASK_STATE_SUCCEEDED };
+        }),
+      );
+    },
+
+    fail(items, now, delay) {
+      return write((events) =>
+        items.map((item): Fenced => {
+          const row = st.running.get(item.id, item.attempt) as
+            | { type: string; failures: number; max_attempts: number; backoff: string; lease_owner: string | null }
+            | undefined;
+          if (row === undefined) return { applied: false };
+          const error = failError(item, now);
+          const failures = row.failures + 1;
+          const dead = !item.retryable || failures >= row.max_attempts;
+          const params = { id: item.id, attempt: item.attempt, now, error: JSON.stringify(error) };
+          const state = dead ? transitions.fail.to : transitions.retry.to;
+          if (dead) st.dead.run(params);
+          else st.retry.run({ ...params, runAt: now + delay(failures, JSON.parse(row.backoff)) });
+          events.push({
+            id: item.id,
+            type: row.type,
+            state,
+            attempt: item.attempt,
+            previous: S.TASK_STATE_RUNNING,
+            error,
+            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+          });
+          return { applied: true, state };
+        }),
+      );
+    },
+
+    release(items, now) {
+      return write((events) =>
+        items.map((item): Fenced => {
+          const row = st.release.get(now, item.id, item.attempt) as { type: string; lease_owner: string | null } | undefined;
+          if (row === undefined) return { applied: false };
+          events.push({
+            id: item.id,
+            type: row.type,
+            state: transitions.release.to,
+            attempt: item.attempt,
+            previous: S.TASK_STATE_RUNNING,
+            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+          });
+          return { applied: true, state: transitions.release.to };
+        }),
+      );
+    },
+
+    progress(items) {
+      return write((events) => {
+        for (const item of items) {
+          const row = st.progress.get(item.percent, item.message, item.id, item.attempt) as { type: string } | undefined;
+          if (row === undefined) continue;
+          events.push({
+            id: item.id,
+            type: row.type,
+            state: S.TASK_STATE_RUNNING,
+            attempt: item.attempt,
+            previous: S.TASK_STATE_RUNNING,
+            progress: { percent: item.percent, message: item.message },
+          });
+        }
+      });
+    },
+
+    renewLeases(owner, expiresAt) {
+      return write(() => st.renew.run(expiresAt, owner).changes);
+    },
+
+    resume(owner, workerId, refs, expiresAt) {
+      return write(() => refs.filter((ref) => st.resume.run(owner, workerId, expiresAt, ref.id, ref.attempt).changes === 1));
+    },
+
+    cancel(id, reason, now) {
+      return write((events) => {
+        const before = mustGet(id);
+        if (st.cancel.run(reason, now, now, id).changes === 0) {
+          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SCHEDULED, QUEUED or RUNNING tasks can be cancelled`);
+        }
+        events.push({
+          id,
+          type: before.type,
+          state: transitions.cancel.to,
+          attempt: before.attempt,
+          previous: before.state,
+          ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
+        });
+        return mustGet(id);
+      });
+    },
+
+    revive(id, now) {
+      return write((events) => {
+        const before = mustGet(id);
+        if (st.revive.run(now, now, id).changes === 0) {
+          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only FAILED or CANCELLED tasks can be retried`);
+        }
+        events.push({ id, type: before.type, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
+        return mustGet(id);
+      });
+    },
+
+    async get(id) {
+      return get(id);
+    },
+
+    async list(filter, pageSize, cursor) {
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      const rows = listStatement(filter, after !== undefined).all({
+        ...filter,
+        ...(after === undefined ? {} : { after }),
+        limit: pageSize + 1,
+      }) as TaskRow[];
+      const page = rows.slice(0, pageSize);
+      return {
+        tasks: page.map(toRecord),
+        ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq) } : {}),
+      };
+    },
+
+    async stats(queue) {
+      const rows = (queue === undefined ? st.statsAll.all() : st.statsQueue.all(queue)) as Array<{ queue: string; state: TaskState; n: number }>;
+      const byQueue = new Map<string, Partial<Record<TaskState, number>>>();
+      for (const row of rows) {
+        const counts = byQueue.get(row.queue) ?? {};
+        counts[row.state] = row.n;
+        byQueue.set(row.queue, counts);
+      }
+      return [...byQueue].map(([name, counts]): QueueCounts => ({ queue: name, counts }));
+    },
+
+    promoteDue(now) {
+      return write((events) => {
+        const rows = st.promote.all(now, now) as Array<{ id: string; type: string; attempt: number }>;
+        for (const row of rows) {
+          events.push({ ...row, state: transitions.promote.to, previous: S.TASK_STATE_SCHEDULED });
+        }
+        return rows.length;
+      });
+    },
+
+    expireQueued(now) {
+      return write((events) => {
+        const error = (attempt: number) => failError({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
+        const rows = st.expire.all({ now, error: JSON.stringify(error(0)) }) as Array<{ id: string; type: string; attempt: number }>;
+        for (const row of rows) {
+          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: error(row.attempt) });
+        }
+        return rows.length;
+      });
+    },
+
+    async overdue(now, limit) {
+      type Row = { id: string; attempt: number; lease_owner: string | null };
+      const shape = (reason: 'lease' | 'deadline') => (row: Row) => ({
+        id: row.id,
+        attempt: row.attempt,
+        reason,
+        ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+      });
+      return [
+        ...(st.deadlinePassed.all(now, limit) as Row[]).map(shape('deadline')),
+        ...(st.leaseExpired.all(now, limit) as Row[]).map(shape('lease')),
+      ];
+    },
+
+    async countByState() {
+      const counts: Partial<Record<TaskState, number>> = {};
+      for (const row of st.countByState.all() as Array<{ state: TaskState; n: number }>) counts[row.state] = row.n;
+      return counts;
+    },
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    async close() {
+      if (closed) return;
+      if (pending.length > 0) flush();
+      closed = true;
+      db.close();
+    },
+  };
+}
+

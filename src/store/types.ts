@@ -1,0 +1,206 @@
+import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+
+/** A packed message: the Any of the contracts, without the proto types. */
+export interface Payload {
+  readonly typeUrl: string;
+  readonly value: Uint8Array;
+}
+
+export interface BackoffPolicy {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly multiplier: number;
+  readonly jitter: number;
+}
+
+/** Options of a task, resolved (defaults filled in) at submit. */
+export interface TaskOptionsRecord {
+  readonly queue: string;
+  readonly priority: number;
+  readonly maxAttempts: number;
+  readonly backoff: BackoffPolicy;
+  readonly executionTimeoutMs?: number;
+  readonly queueTimeoutMs?: number;
+  readonly idempotencyKey?: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly traceContext: Readonly<Record<string, string>>;
+}
+
+export interface TaskErrorRecord {
+  readonly attempt: number;
+  readonly message: string;
+  readonly code: number;
+  readonly retryable: boolean;
+  readonly workerId?: string;
+  readonly time: number;
+}
+
+/** A stored task. Times are milliseconds since the epoch. */
+export interface TaskRecord {
+  readonly id: string;
+  readonly type: string;
+  readonly state: TaskState;
+  readonly input: Payload;
+  readonly output?: Payload;
+  readonly options: TaskOptionsRecord;
+  /** Fencing token: incremented by every claim. */
+  readonly attempt: number;
+  /** Failed attempts since the task was created or last revived. */
+  readonly failures: number;
+  readonly errors: readonly TaskErrorRecord[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly runAt: number;
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly workerId?: string;
+  /** The worker session holding the lease, while RUNNING. */
+  readonly leaseOwner?: string;
+  readonly leaseExpiresAt?: number;
+  /** When the running attempt must end (execution timeout). */
+  readonly deadlineAt?: number;
+  readonly progressPercent: number;
+  readonly progressMessage: string;
+  readonly cancelReason?: string;
+}
+
+export interface NewTask {
+  readonly id: string;
+  readonly type: string;
+  readonly input: Payload;
+  readonly options: TaskOptionsRecord;
+  /** When it may run; now or earlier means QUEUED at once, later means SCHEDULED. */
+  readonly runAt: number;
+}
+
+export interface InsertResult {
+  readonly task: TaskRecord;
+  /** The idempotency key matched this existing task; nothing was inserted. */
+  readonly existing: boolean;
+}
+
+/** What a worker needs to run one claimed attempt. */
+export interface Lease {
+  readonly id: string;
+  readonly type: string;
+  readonly attempt: number;
+  readonly input: Payload;
+  readonly queue: string;
+  readonly maxAttempts: number;
+  readonly deadlineAt?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export interface ClaimRequest {
+  readonly types: readonly string[];
+  readonly limit: number;
+  /** The worker session that will hold the leases. */
+  readonly owner: string;
+  readonly workerId: string;
+  readonly leaseMs: number;
+  readonly now: number;
+}
+
+export interface AttemptRef {
+  readonly id: string;
+  readonly attempt: number;
+}
+
+export interface CompleteItem extends AttemptRef {
+  readonly output: Payload;
+}
+
+export interface FailItem extends AttemptRef {
+  readonly message: string;
+  readonly code: number;
+  readonly retryable: boolean;
+  readonly workerId?: string;
+}
+
+export interface ProgressItem extends AttemptRef {
+  readonly percent: number;
+  readonly message: string;
+}
+
+/** Delay before the next attempt after `failures` failed attempts. */
+export type RetryDelay = (failures: number, backoff: BackoffPolicy) => number;
+
+/** The outcome of a fenced write: applied, or rejected because the attempt is not current. */
+export type Fenced = { readonly applied: true; readonly state: TaskState } | { readonly applied: false };
+
+export interface ListFilter {
+  readonly queue?: string;
+  readonly state?: TaskState;
+  readonly type?: string;
+}
+
+export interface ListPage {
+  readonly tasks: readonly TaskRecord[];
+  /** Opaque cursor for the next page; undefined at the end. */
+  readonly next?: string;
+}
+
+export interface QueueCounts {
+  readonly queue: string;
+  readonly counts: Readonly<Partial<Record<TaskState, number>>>;
+}
+
+/**
+ * A committed change, published after the commit. In one process the store
+ * calls its listeners; a networked store also delivers other servers' changes.
+ */
+export interface TaskEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly state: TaskState;
+  readonly attempt: number;
+  /** The state before the change. */
+  readonly previous: TaskState;
+  /** The lease owner of the attempt that ended, when the task left RUNNING. */
+  readonly owner?: string;
+  readonly output?: Payload;
+  readonly error?: TaskErrorRecord;
+  /** Set for progress events (state unchanged). */
+  readonly progress?: { readonly percent: number; readonly message: string };
+}
+
+export type TaskListener = (events: readonly TaskEvent[]) => void;
+
+/**
+ * Durable task storage. Every transition follows `transitions.ts`; every
+ * write that ends or changes an attempt is fenced by (id, attempt); writes
+ * are acknowledged only after they are committed. Implementations may group
+ * concurrent writes into one commit.
+ */
+export interface Store {
+  /** Inserts tasks (one commit); an idempotency key already used returns the existing task. */
+  insert(tasks: readonly NewTask[]): Promise<InsertResult[]>;
+  /** Atomically claims up to `limit` QUEUED tasks of the given types, priority then FIFO. */
+  claim(request: ClaimRequest): Promise<Lease[]>;
+  complete(items: readonly CompleteItem[], now: number): Promise<Fenced[]>;
+  /** Fails attempts: retry after `delay`, or FAILED when attempts are exhausted or not retryable. */
+  fail(items: readonly FailItem[], now: number, delay: RetryDelay): Promise<Fenced[]>;
+  /** Hands attempts back to the queue without counting a failure. */
+  release(items: readonly AttemptRef[], now: number): Promise<Fenced[]>;
+  /** Records the latest progress of running attempts (fenced; stale ones are ignored). */
+  progress(items: readonly ProgressItem[], now: number): Promise<void>;
+  /** Extends every lease held by `owner`. */
+  renewLeases(owner: string, expiresAt: number): Promise<number>;
+  /** A reconnected worker's session takes over attempts it still runs; returns those kept. */
+  resume(owner: string, workerId: string, refs: readonly AttemptRef[], expiresAt: number): Promise<AttemptRef[]>;
+  cancel(id: string, reason: string, now: number): Promise<TaskRecord>;
+  revive(id: string, now: number): Promise<TaskRecord>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
+  stats(queue: string | undefined): Promise<QueueCounts[]>;
+  /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */
+  promoteDue(now: number): Promise<number>;
+  /** QUEUED/SCHEDULED tasks past their queue timeout → FAILED. */
+  expireQueued(now: number): Promise<number>;
+  /** RUNNING attempts whose lease expired or whose execution deadline passed. */
+  overdue(now: number, limit: number): Promise<Array<AttemptRef & { reason: 'lease' | 'deadline'; owner?: string }>>;
+  /** Counts tasks per state across all queues (for limits and metrics). */
+  countByState(): Promise<Partial<Record<TaskState, number>>>;
+  subscribe(listener: TaskListener): () => void;
+  close(): Promise<void>;
+}

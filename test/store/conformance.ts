@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { Code, TaskwireError } from '../../src/errors.js';
+import type { NewTask, Store, TaskEvent, TaskOptionsRecord } from '../../src/store/index.js';
+
+const S = TaskState;
+const ECHO = '/demo.v1.DemoService/Echo';
+const SLEEP = '/demo.v1.DemoService/Sleep';
+
+export function options(overrides: Partial<TaskOptionsRecord> = {}): TaskOptionsRecord {
+  return {
+    queue: 'default',
+    priority: 0,
+    maxAttempts: 3,
+    backoff: { initialMs: 1000, maxMs: 60_000, multiplier: 2, jitter: 0 },
+    labels: {},
+    traceContext: {},
+    ...overrides,
+  };
+}
+
+export function newTask(overrides: Omit<Partial<NewTask>, 'options'> & { options?: Partial<TaskOptionsRecord> } = {}): NewTask {
+  return {
+    id: randomUUID(),
+    type: ECHO,
+    input: { typeUrl: 'type.googleapis.com/demo.v1.EchoRequest', value: Buffer.from('in') },
+    runAt: 0,
+    ...overrides,
+    options: options(overrides.options),
+  };
+}
+
+const output = { typeUrl: 'type.googleapis.com/demo.v1.EchoResponse', value: Buffer.from('out') };
+const fixedDelay = () => 5_000;
+
+async function expectCode(promise: Promise<unknown>, code: Code) {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TaskwireError);
+  expect((error as TaskwireError).code).toBe(code);
+  return error as TaskwireError;
+}
+
+/**
+ * The behaviour every store must have: the transitions of
+ * src/store/transitions.ts, fencing by attempt, and events after commit.
+ */
+export function describeStoreConformance(name: string, open: () => Promise<Store>) {
+  describe(`${name} store conformance`, () => {
+    let store: Store;
+    let events: TaskEvent[];
+    const claim = (limit = 10, types = [ECHO], owner = 'session-1') =>
+      store.claim({ types, limit, owner, workerId: 'worker-1', leaseMs: 10_000, now: Date.now() });
+
+    beforeEach(async () => {
+      store = await open();
+      events = [];
+      store.subscribe((batch) => events.push(...batch));
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('inserts queued and scheduled tasks and reads them back', async () => {
+      const now = Date.now();
+      const [a, b] = await store.insert([newTask(), newTask({ runAt: now + 60_000 })]);
+      expect(a!.existing).toBe(false);
+      expect((await store.get(a!.task.id))?.state).toBe(S.TASK_STATE_QUEUED);
+      expect((await store.get(b!.task.id))?.state).toBe(S.TASK_STATE_SCHEDULED);
+      expect((await store.get(a!.task.id))?.input.value).toEqual(Buffer.from('in'));
+      expect(await store.get('nope')).toBeUndefined();
+      expect(events.map((e) => e.state)).toEqual([S.TASK_STATE_QUEUED, S.TASK_STATE_SCHEDULED]);
+    });
+
+    it('returns the existing task for a used idempotency key', async () => {
+      const [first] = await store.insert([newTask({ options: { idempotencyKey: 'k1' } })]);
+      const [again] = await store.insert([newTask({ options: { idempotencyKey: 'k1' } })]);
+      expect(again!.existing).toBe(true);
+      expect(again!.task.id).toBe(first!.task.id);
+      expect((await store.list({}, 10, undefined)).tasks).toHaveLength(1);
+    });
+
+    it('claims by priority, then FIFO, only the asked types, up to the limit', async () => {
+      const low = newTask();
+      const high = newTask({ options: { priority: 10 } });
+      const low2 = newTask();
+      const other = newTask({ type: SLEEP });
+      await store.insert([low, high, low2, other]);
+      const leases = await claim(2);
+      expect(leases.map((l) => l.id).sort()).toEqual([high.id, low.id].sort());
+      expect(leases.every((l) => l.attempt === 1 && l.type === ECHO)).toBe(true);
+      expect((await claim(10)).map((l) => l.id)).toEqual([low2.id]);
+      expect(await claim(10)).toEqual([]);
+      const running = await store.get(low.id);
+      expect(running?.state).toBe(S.TASK_STATE_RUNNING);
+      expect(running?.leaseOwner).toBe('session-1');
+      expect(running?.workerId).toBe('worker-1');
+    });
+
+    it('never gives one task to two concurrent claims', async () => {
+      await store.insert(Array.from({ length: 50 }, () => newTask()));
+      const batches = await Promise.all([claim(20, [ECHO], 'a'), claim(20, [ECHO], 'b'), claim(20, [ECHO], 'c')]);
+      const ids = batches.flat().map((l) => l.id);
+      expect(ids).toHaveLength(50);
+      expect(new Set(ids).size).toBe(50);
+    });
+
+    it('applies a result once, for the current attempt only', async () => {
+      const task = newTask();
+      await store.insert([task]);
+      const [lease] = await claim();
+      expect(await store.complete([{ id: task.id, attempt: lease!.attempt + 1, output }], Date.now())).toEqual([{ applied: false }]);
+      expect(await store.complete([{ id: task.id, attempt: lease!.attempt, output }], Date.now())).toEqual([
+        { applied: true, state: S.TASK_STATE_SUCCEEDED },
+      ]);
+      expect(await store.complete([{ id: task.id, attempt: lease!.attempt, output }], Date.now())).toEqual([{ applied: false }]);
+      const done = await store.get(task.id);
+      expect(done?.state).toBe(S.TASK_STATE_SUCCEEDED);
+      expect(done?.output?.value).toEqual(Buffer.from('out'));
+      expect(events.at(-1)).toMatchObject({ id: task.id, state: S.TASK_STATE_SUCCEEDED, owner: 'session-1' });
+    });
+
+    it('retries after the backoff, then fails with every error kept', async () => {
+      const task = newTask({ options: { maxAttempts: 2 } });
+      await store.insert([task]);
+      const fail = (attempt: number) =>
+        store.fail([{ id: task.id, attempt, message: `boom ${attempt}`, code: Code.UNAVAILABLE, retryable: true }], Date.now(), fixedDelay);
+
+      const [first] = await claim();
+      const before = Date.now();
+      expect(await fail(first!.attempt)).toEqual([{ applied: true, state: S.TASK_STATE_SCHEDULED }]);
+      const waiting = await store.get(task.id);
+      expect(waiting?.runAt).toBeGreaterThanOrEqual(before + 5_000);
+      expect(await claim()).toEqual([]);
+
+      expect(await store.promoteDue(Date.now() + 6_000)).toBe(1);
+      const [second] = await claim();
+      expect(second!.attempt).toBe(2);
+      expect(await fail(second!.attempt)).toEqual([{ applied: true, state: S.TASK_STATE_FAILED }]);
+      const dead = await store.get(task.id);
+      expect(dead?.errors.map((e) => [e.attempt, e.message])).toEqual([
+        [1, 'boom 1'],
+        [2, 'boom 2'],
+      ]);
+      expect(dead?.failures).toBe(2);
+      expect(await fail(second!.attempt)).toEqual([{ applied: false }]);
+    });
+
+    it('fails a non-retryable error at once', async () => {
+      const task = newTask({ options: { maxAttempts: 5 } });
+      await store.insert([task]);
+      const [lease] = await claim();
+      const result = await store.fail(
+        [{ id: task.id, attempt: lease!.attempt, message: 'bad input', code: Code.INVALID_ARGUMENT, retryable: false }],
+        Date.now(),
+        fixedDelay,
+      );
+      expect(result).toEqual([{ applied: true, state: S.TASK_STATE_FAILED }]);
+    });
+
+    it('releases an attempt without counting a failure, and fences the old attempt', async () => {
+      const task = newTask();
+      await store.insert([task]);
+      const [first] = await claim();
+      expect(await store.release([{ id: task.id, attempt: first!.attempt }], Date.now())).toEqual([
+        { applied: true, state: S.TASK_STATE_QUEUED },
+      ]);
+      expect((await store.get(task.id))?.failures).toBe(0);
+      const [second] = await claim();
+      expect(second!.attempt).toBe(first!.attempt + 1);
+      expect(await store.complete([{ id: task.id, attempt: first!.attempt, output }], Date.now())).toEqual([{ applied: false }]);
+    });
+
+    it('cancels scheduled, queued and running tasks, and refuses terminal or unknown ones', async () => {
+      const queued = newTask();
+      const running = newTask();
+      await store.insert([running]);
+      await claim();
+      await store.insert([queued]);
+      expect((await store.cancel(queued.id, 'not needed', Date.now())).state).toBe(S.TASK_STATE_CANCELLED);
+      const cancelled = await store.cancel(running.id, 'stop', Date.now());
+      expect(cancelled.state).toBe(S.TASK_STATE_CANCELLED);
+      expect(cancelled.cancelReason).toBe('stop');
+      expect(events.at(-1)).toMatchObject({ id: running.id, previous: S.TASK_STATE_RUNNING, owner: 'session-1' });
+      await expectCode(store.cancel(running.id, 'again', Date.now()), Code.FAILED_PRECONDITION);
+      await expectCode(store.cancel('missing', 'x', Date.now()), Code.NOT_FOUND);
+      expect(await store.complete([{ id: running.id, attempt: 1, output }], Date.now())).toEqual([{ applied: false }]);
+    });
+
+    it('revives failed and cancelled tasks with a fresh budget, and nothing else', async () => {
+      const task = newTask({ options: { maxAttempts: 1 } });
+      await store.insert([task]);
+      const [lease] = await claim();
+      await store.fail([{ id: task.id, attempt: lease!.attempt, message: 'x', code: 2, retryable: true }], Date.now(), fixedDelay);
+      const revived = await store.revive(task.id, Date.now());
+      expect(revived.state).toBe(S.TASK_STATE_QUEUED);
+      expect(revived.failures).toBe(0);
+      expect(revived.errors).toHaveLength(1);
+      const [again] = await claim();
+      expect(again!.attempt).toBe(2);
+      await expectCode(store.revive(task.id, Date.now()), Code.FAILED_PRECONDITION);
+      await expectCode(store.revive('missing', Date.now()), Code.NOT_FOUND);
+    });
+
+    it('expires tasks past their queue timeout, but not once started', async () => {
+      const late = newTask({ options: { queueTimeoutMs: 1_000 } });
+      const started = newTask({ type: SLEEP, options: { queueTimeoutMs: 1_000 } });
+      await store.insert([late, started]);
+      await claim(10, [SLEEP]);
+      expect(await store.expireQueued(Date.now() + 2_000)).toBe(1);
+      const expired = await store.get(late.id);
+      expect(expired?.state).toBe(S.TASK_STATE_FAILED);
+      expect(expired?.errors[0]?.message).toMatch(/queue timeout/);
+      expect((await store.get(started.id))?.state).toBe(S.TASK_STATE_RUNNING);
+    });
+
+    it('finds expired leases and passed deadlines; renewal and resume move them', async () => {
+      const plain = newTask();
+      const timed = newTask({ options: { executionTimeoutMs: 1_000 } });
+      await store.insert([plain, timed]);
+      const leases = await claim();
+      const timedLease = leases.find((l) => l.id === timed.id)!;
+      expect(timedLease.deadlineAt).toBeGreaterThan(Date.now());
+
+      const soon = Date.now() + 2_000;
+      expect((await store.overdue(soon, 10)).map((o) => [o.id, o.reason])).toEqual([[timed.id, 'deadline']]);
+      const later = Date.now() + 11_000;
+      expect((await store.overdue(later, 10)).filter((o) => o.reason === 'lease')).toHaveLength(2);
+
+      expect(await store.renewLeases('session-1', Date.now() + 60_000)).toBe(2);
+      expect((await store.overdue(later, 10)).filter((o) => o.reason === 'lease')).toHaveLength(0);
+
+      const kept = await store.resume('session-2', 'worker-2', [
+        { id: plain.id, attempt: 1 },
+        { id: timed.id, attempt: 7 },
+      ], Date.now() + 10_000);
+      expect(kept).toEqual([{ id: plain.id, attempt: 1 }]);
+      expect((await store.get(plain.id))?.leaseOwner).toBe('session-2');
+    });
+
+    it('records progress of the current attempt only', async () => {
+      const task = newTask();
+      await store.insert([task]);
+      await claim();
+      await store.progress([{ id: task.id, attempt: 1, percent: 40, message: 'working' }], Date.now());
+      await store.progress([{ id: task.id, attempt: 9, percent: 90, message: 'stale' }], Date.now());
+      const running = await store.get(task.id);
+      expect([running?.progressPercent, running?.progressMessage]).toEqual([40, 'working']);
+      expect(events.filter((e) => e.progress).map((e) => e.progress)).toEqual([{ percent: 40, message: 'working' }]);
+    });
+
+    it('lists newest first with filters and page tokens, and counts per queue', async () => {
+      const tasks = Array.from({ length: 5 }, (_, i) => newTask({ options: { queue: i < 3 ? 'a' : 'b' } }));
+      for (const task of tasks) await store.insert([task]);
+      const first = await store.list({}, 2, undefined);
+      expect(first.tasks.map((t) => t.id)).toEqual([tasks[4]!.id, tasks[3]!.id]);
+      const second = await store.list({}, 2, first.next);
+      expect(second.tasks.map((t) => t.id)).toEqual([tasks[2]!.id, tasks[1]!.id]);
+      const third = await store.list({}, 2, second.next);
+      expect(third.tasks.map((t) => t.id)).toEqual([tasks[0]!.id]);
+      expect(third.next).toBeUndefined();
+      expect((await store.list({ queue: 'b' }, 10, undefined)).tasks).toHaveLength(2);
+      expect((await store.list({ state: S.TASK_STATE_RUNNING }, 10, undefined)).tasks).toHaveLength(0);
+      await expectCode(store.list({}, 2, 'garbage'), Code.INVALID_ARGUMENT);
+
+      await claim(1);
+      const stats = await store.stats(undefined);
+      expect(stats).toEqual([
+        { queue: 'a', counts: { [S.TASK_STATE_QUEUED]: 2, [S.TASK_STATE_RUNNING]: 1 } },
+        { queue: 'b', counts: { [S.TASK_STATE_QUEUED]: 2 } },
+      ]);
+      expect(await store.stats('b')).toEqual([{ queue: 'b', counts: { [S.TASK_STATE_QUEUED]: 2 } }]);
+    });
+  });
+}
