@@ -1,0 +1,434 @@
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { Code, invalidArgument, notFound, TaskwireError, unavailable } from '../errors.js';
+import {
+  isTerminal,
+  type AttemptRef,
+  type CompleteItem,
+  type FailItem,
+  type InsertResult,
+  type ListFilter,
+  type ListPage,
+  type NewTask,
+  type ProgressItem,
+  type QueueCounts,
+  type Store,
+  type TaskEvent,
+  type TaskRecord,
+} from '../store/index.js';
+import { Dispatcher } from './dispatcher.js';
+import { exponentialBackoff } from './retry.js';
+import { WorkerSession } from './session.js';
+import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
+import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
+import { resolveSubmit } from './validate.js';
+
+export interface BrokerOptions {
+  readonly store: Store;
+  readonly logger?: Logger;
+  /** How long a lease lives without a heartbeat. Default 30 s. */
+  readonly leaseMs?: number;
+  /** How often workers must send something. Default leaseMs / 3. */
+  readonly heartbeatMs?: number;
+  /** How often timers (run_at, retries, timeouts, leases) are checked. Default 200 ms. */
+  readonly sweepMs?: number;
+  /** Largest batch of assignments sent at once. Default 256. */
+  readonly maxAssignBatch?: number;
+  /** Most slots a worker may declare. Default 10,000. */
+  readonly maxSlots?: number;
+}
+
+export type WatchEvent =
+  | { readonly kind: 'task'; readonly task: TaskRecord }
+  | { readonly kind: 'progress'; readonly attempt: number; readonly percent: number; readonly message: string; readonly time: number };
+
+export interface Broker {
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  /** Registers a task type (its method path, message types and defaults). */
+  registerType(info: TaskTypeInfo): void;
+  types(): ReadonlyMap<string, TaskTypeInfo>;
+  /** Validates and commits; resolves after the commit. All or nothing: one invalid request fails the batch. */
+  submit(requests: readonly SubmitRequest[]): Promise<InsertResult[]>;
+  /** Validates each request on its own; commits the valid ones together; returns a result or an error per request. */
+  submitEach(requests: readonly SubmitRequest[]): Promise<Array<InsertResult | TaskwireError>>;
+  get(id: string): Promise<TaskRecord>;
+  list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
+  stats(queue: string | undefined): Promise<QueueCounts[]>;
+  cancel(id: string, reason: string): Promise<TaskRecord>;
+  retry(id: string): Promise<TaskRecord>;
+  /** The task now, then each committed change and progress report, until terminal or aborted. */
+  watch(id: string, signal: AbortSignal): AsyncIterable<WatchEvent>;
+  /** Calls `listener` once with the task's terminal event (at once if it already is terminal). */
+  onOutcome(id: string, listener: (outcome: TaskEvent | TaskRecord) => void): () => void;
+  /** Subscribes to every committed event of one task. */
+  subscribe(id: string, listener: TaskEventListener): () => void;
+  openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
+  workers(): WorkerSnapshot[];
+  /** Counters for tests and metrics. */
+  readonly counters: { staleResults: number; completed: number; failed: number };
+  /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+/** What the transport calls for one worker's messages. */
+export interface WorkerConnection {
+  readonly id: string;
+  touch(): void;
+  credit(n: number): void;
+  complete(items: readonly CompleteItem[]): void;
+  fail(items: readonly Omit<FailItem, 'workerId'>[]): void;
+  progress(items: readonly ProgressItem[]): void;
+  release(refs: readonly AttemptRef[]): void;
+  /** The stream ended. */
+  closed(): void;
+}
+
+export function createBroker(options: BrokerOptions): Broker {
+  const { store } = options;
+  const logger = options.logger ?? pino({ name: 'taskwire-broker' });
+  const leaseMs = options.leaseMs ?? 30_000;
+  const heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(leaseMs / 3));
+  const sweepMs = options.sweepMs ?? 200;
+  const maxSlots = options.maxSlots ?? 10_000;
+  const types = new Map<string, TaskTypeInfo>();
+  const sessions = new Map<string, WorkerSession>();
+  const subscriptions = new TaskSubscriptions();
+  const counters = { staleResults: 0, completed: 0, failed: 0 };
+  const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
+  let draining = false;
+  let closed = false;
+
+  const unsubscribe = store.subscribe((events) => {
+    for (const event of events) {
+      if (event.state === TaskState.TASK_STATE_QUEUED) dispatcher.markReady(event.type);
+      if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
+        settleLease(event);
+      }
+      if (event.state === TaskState.TASK_STATE_SUCCEEDED) counters.completed++;
+      else if (event.state === TaskState.TASK_STATE_FAILED) counters.failed++;
+      subscriptions.deliver(event);
+    }
+  });
+
+  /**
+   * An attempt ended. If a local worker still holds it, the end did not come
+   * from that worker (cancel, timeout, lost lease): tell it to stop.
+   */
+  function settleLease(event: TaskEvent): void {
+    if (event.owner === undefined) return;
+    const session = sessions.get(event.owner);
+    if (session === undefined || !session.settle(event.id, event.attempt)) return;
+    const reason =
+      event.state === TaskState.TASK_STATE_CANCELLED
+        ? 'cancelled'
+        : (event.error?.message ?? 'the attempt is no longer current');
+    session.cancel([{ id: event.id, attempt: event.attempt, reason }]);
+  }
+
+  // ---- timers: one sweep does promotions, expiries, timeouts and lease upkeep ----
+
+  let sweeping = false;
+  const sweepTimer = setInterval(() => {
+    if (sweeping || closed) return;
+    sweeping = true;
+    sweep()
+      .catch((error: unknown) => logger.error({ err: error }, 'sweep failed'))
+      .finally(() => (sweeping = false));
+  }, sweepMs);
+  sweepTimer.unref();
+
+  async function sweep(): Promise<void> {
+    const now = Date.now();
+    await store.promoteDue(now);
+    await store.expireQueued(now);
+    for (const session of sessions.values()) {
+      if (now - session.lastSeenAt > leaseMs) {
+        session.sink.close(unavailable(`no message from worker ${session.hello.workerId} for ${leaseMs} ms; reconnect`));
+        await dropSession(session, 'the worker stopped sending heartbeats');
+      } else if (session.running > 0 && now - session.lastRenewedAt > leaseMs / 3) {
+        session.lastRenewedAt = now;
+        await store.renewLeases(session.id, now + leaseMs);
+      }
+    }
+    const overdue = await store.overdue(now, 500);
+    if (overdue.length > 0) {
+      await store.fail(
+        overdue.map((item) => ({
+          id: item.id,
+          attempt: item.attempt,
+          message:
+            item.reason === 'deadline'
+              ? 'execution timeout: the attempt ran past its deadline'
+              : 'lease expired: no heartbeat from the worker that held it',
+          code: item.reason === 'deadline' ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE,
+          retryable: true,
+        })),
+        now,
+        exponentialBackoff,
+      );
+    }
+    dispatcher.schedule();
+  }
+
+  /** A worker is gone: its attempts fail (and retry) unless we are draining, when they wait to be resumed. */
+  async function dropSession(session: WorkerSession, why: string): Promise<void> {
+    if (session.closed) return;
+    session.closed = true;
+    sessions.delete(session.id);
+    dispatcher.remove(session);
+    const leases = session.leases();
+    if (leases.length === 0 || draining) return;
+    for (const lease of leases) session.settle(lease.id, lease.attempt);
+    await store.fail(
+      leases.map((lease) => ({
+        ...lease,
+        message: `worker ${session.hello.workerId} lost: ${why}`,
+        code: Code.UNAVAILABLE,
+        retryable: true,
+        workerId: session.hello.workerId,
+      })),
+      Date.now(),
+      exponentialBackoff,
+    );
+  }
+
+  function checkOpen(): void {
+    if (closed) throw unavailable('the server is shutting down; retry against another server');
+  }
+
+  function requireId(id: string): void {
+    if (id === '') throw invalidArgument('id is required: the task id returned by SubmitTask');
+  }
+
+  async function get(id: string): Promise<TaskRecord> {
+    requireId(id);
+    const task = await store.get(id);
+    if (task === undefined) throw notFound(`no task with id "${id}"`);
+    return task;
+  }
+
+  return {
+    leaseMs,
+    heartbeatMs,
+    counters,
+
+    registerType(info) {
+      types.set(info.type, info);
+    },
+
+    types: () => types,
+
+    async submit(requests) {
+      checkOpen();
+      const now = Date.now();
+      const tasks = requests.map((request, index) => {
+        try {
+          return resolveSubmit(request, types, randomUUID(), now);
+        } catch (error) {
+          if (requests.length > 1 && error instanceof Error) error.message = `tasks[${index}]: ${error.message}`;
+          throw error;
+        }
+      });
+      return store.insert(tasks);
+    },
+
+    async submitEach(requests) {
+      checkOpen();
+      const now = Date.now();
+      const results: Array<InsertResult | TaskwireError> = new Array(requests.length);
+      const valid: NewTask[] = [];
+      const slots: number[] = [];
+      requests.forEach((request, index) => {
+        try {
+          valid.push(resolveSubmit(request, types, randomUUID(), now));
+          slots.push(index);
+        } catch (error) {
+          if (!(error instanceof TaskwireError)) throw error;
+          results[index] = error;
+        }
+      });
+      if (valid.length > 0) {
+        const inserted = await store.insert(valid);
+        inserted.forEach((result, i) => (results[slots[i]!] = result));
+      }
+      return results;
+    },
+
+    get,
+
+    list(filter, pageSize, cursor) {
+      return store.list(filter, pageSize, cursor);
+    },
+
+    stats(queue) {
+      return store.stats(queue);
+    },
+
+    async cancel(id, reason) {
+      requireId(id);
+      return store.cancel(id, reason || 'cancelled by a client', Date.now());
+    },
+
+    async retry(id) {
+      requireId(id);
+      return store.revive(id, Date.now());
+    },
+
+    watch(id, signal) {
+      return watchTask(id, signal);
+    },
+
+    onOutcome(id, listener) {
+      let done = false;
+      const finish = (outcome: TaskEvent | TaskRecord) => {
+        if (done) return;
+        done = true;
+        stop();
+        listener(outcome);
+      };
+      const stop = subscriptions.add(id, (event) => {
+        if (isTerminal(event.state)) finish(event);
+      });
+      void store.get(id).then((task) => {
+        if (task !== undefined && isTerminal(task.state)) finish(task);
+      });
+      return () => {
+        done = true;
+        stop();
+      };
+    },
+
+    subscribe(id, listener) {
+      return subscriptions.add(id, listener);
+    },
+
+    async openSession(hello, sink) {
+      checkOpen();
+      if (draining) throw unavailable('the server is draining; connect to another server');
+      if (hello.workerId === '') throw invalidArgument('hello.worker_id is required');
+      if (hello.taskTypes.length === 0) throw invalidArgument('hello.task_types must name at least one task type');
+      if (!Number.isInteger(hello.slots) || hello.slots < 1 || hello.slots > maxSlots) {
+        throw invalidArgument(`hello.slots must be in 1..${maxSlots}; got ${hello.slots}`);
+      }
+      const id = randomUUID();
+      const resumed = hello.resume.length === 0 ? [] : await store.resume(id, hello.workerId, hello.resume, Date.now() + leaseMs);
+      const session = new WorkerSession(id, hello, sink, resumed);
+      const kept = new Set(resumed.map((ref) => `${ref.id}#${ref.attempt}`));
+      session.cancel(
+        hello.resume
+          .filter((ref) => !kept.has(`${ref.id}#${ref.attempt}`))
+          .map((ref) => ({ ...ref, reason: 'the attempt is no longer current' })),
+      );
+      sessions.set(id, session);
+      dispatcher.add(session);
+      logger.info({ sessionId: id, workerId: hello.workerId, slots: hello.slots, resumed: resumed.length }, 'worker connected');
+
+      const connection: WorkerConnection = {
+        id,
+        touch() {
+          session.lastSeenAt = Date.now();
+        },
+        credit(n) {
+          if (n <= 0) return;
+          session.grant(n);
+          dispatcher.schedule();
+        },
+        complete(items) {
+          for (const item of items) session.settle(item.id, item.attempt);
+          void store.complete(items, Date.now()).then((results) => rejectStale(session, items, results));
+        },
+        fail(items) {
+          for (const item of items) session.settle(item.id, item.attempt);
+          const withWorker = items.map((item) => ({ ...item, workerId: hello.workerId }));
+          void store.fail(withWorker, Date.now(), exponentialBackoff).then((results) => rejectStale(session, items, results));
+        },
+        progress(items) {
+          const current = items.filter((item) => session.holds(item.id, item.attempt));
+          if (current.length > 0) void store.progress(current, Date.now());
+        },
+        release(refs) {
+          for (const ref of refs) session.settle(ref.id, ref.attempt);
+          void store.release(refs, Date.now());
+        },
+        closed() {
+          logger.info({ sessionId: id, workerId: hello.workerId }, 'worker disconnected');
+          void dropSession(session, 'its stream closed').catch((error: unknown) =>
+            logger.error({ err: error }, 'failed to requeue the tasks of a closed session'),
+          );
+        },
+      };
+      return {
+        session: connection,
+        welcome: { sessionId: id, heartbeatMs, leaseMs, resumed },
+      };
+    },
+
+    workers() {
+      return [...sessions.values()].map((session) => session.snapshot());
+    },
+
+    drain() {
+      draining = true;
+      dispatcher.pause();
+      for (const session of sessions.values()) session.draining = true;
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      draining = true;
+      dispatcher.pause();
+      clearInterval(sweepTimer);
+      unsubscribe();
+      await store.close();
+    },
+  };
+
+  function rejectStale(session: WorkerSession, items: readonly AttemptRef[], results: readonly { applied: boolean }[]) {
+    const stale = items.filter((_, i) => !results[i]!.applied).map(({ id, attempt }) => ({ id, attempt }));
+    if (stale.length === 0) return;
+    counters.staleResults += stale.length;
+    logger.warn({ workerId: session.hello.workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
+    if (!session.closed) session.sink.send({ rejected: stale });
+  }
+
+  async function* watchTask(id: string, signal: AbortSignal): AsyncGenerator<WatchEvent> {
+    const queue: TaskEvent[] = [];
+    let wake: (() => void) | undefined;
+    const stop = subscriptions.add(id, (event) => {
+      // Progress is best effort: under a flood, keep only the latest.
+      if (event.progress !== undefined && queue.at(-1)?.progress !== undefined) queue.pop();
+      queue.push(event);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort);
+    try {
+      let task = await get(id);
+      yield { kind: 'task', task };
+      while (!isTerminal(task.state) && !signal.aborted) {
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        const event = queue.shift()!;
+        if (event.progress !== undefined) {
+          yield { kind: 'progress', attempt: event.attempt, ...event.progress, time: Date.now() };
+          continue;
+        }
+        // Coalesce a burst of state changes into the latest committed task.
+        while (queue.length > 0 && queue[0]!.progress === undefined) queue.shift();
+        task = await get(id);
+        yield { kind: 'task', task };
+      }
+    } finally {
+      stop();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+

@@ -1,0 +1,73 @@
+import type { AttemptRef, BackoffPolicy, Lease, Payload, TaskOptionsRecord } from '../store/index.js';
+
+/** Options a submitter may set; anything unset takes the task type's defaults, then the server's. */
+export interface SubmitOptions {
+  readonly queue?: string;
+  readonly priority?: number;
+  /** Epoch milliseconds. */
+  readonly runAt?: number;
+  readonly delayMs?: number;
+  readonly maxAttempts?: number;
+  readonly backoff?: Partial<BackoffPolicy>;
+  readonly executionTimeoutMs?: number;
+  readonly queueTimeoutMs?: number;
+  readonly idempotencyKey?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly traceContext?: Readonly<Record<string, string>>;
+}
+
+export interface SubmitRequest {
+  readonly type: string;
+  readonly input?: Payload;
+  readonly options?: SubmitOptions;
+}
+
+/** A task type the server knows: the method path, its message types and its defaults. */
+export interface TaskTypeInfo {
+  readonly type: string;
+  /** Type URL the input must carry (type.googleapis.com/<request message>); any when absent. */
+  readonly inputTypeUrl?: string;
+  readonly outputTypeUrl?: string;
+  readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey'>>;
+}
+
+export interface WorkerHello {
+  readonly workerId: string;
+  readonly taskTypes: readonly string[];
+  readonly slots: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly version: string;
+  readonly peer: string;
+  readonly resume: readonly AttemptRef[];
+}
+
+export interface CancelRef extends AttemptRef {
+  readonly reason: string;
+}
+
+/** Where the broker sends a worker's messages; the transport maps them to the wire. */
+export interface WorkerSink {
+  send(message: { assignments?: readonly Lease[]; cancels?: readonly CancelRef[]; rejected?: readonly AttemptRef[] }): void;
+  /** Ends the session from the server side (missed heartbeats, protocol error). */
+  close(reason: Error): void;
+}
+
+export interface WorkerWelcome {
+  readonly sessionId: string;
+  readonly heartbeatMs: number;
+  readonly leaseMs: number;
+  readonly resumed: readonly AttemptRef[];
+}
+
+export interface WorkerSnapshot {
+  readonly sessionId: string;
+  readonly workerId: string;
+  readonly taskTypes: readonly string[];
+  readonly slots: number;
+  readonly running: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly version: string;
+  readonly peer: string;
+  readonly connectedAt: number;
+  readonly lastSeenAt: number;
+}

@@ -1,0 +1,111 @@
+import { invalidArgument } from '../errors.js';
+import type { BackoffPolicy, NewTask, TaskOptionsRecord } from '../store/index.js';
+import type { SubmitRequest, TaskTypeInfo } from './types.js';
+
+export const LIMITS = {
+  maxPriority: 1000,
+  maxAttempts: 100,
+  maxIdempotencyKey: 256,
+  maxLabels: 32,
+  maxLabelKey: 64,
+  maxLabelValue: 256,
+} as const;
+
+const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 300_000, multiplier: 2, jitter: 0.2 };
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw invalidArgument(message);
+}
+
+function checkMap(map: Readonly<Record<string, string>> | undefined, field: string): Record<string, string> {
+  const entries = Object.entries(map ?? {});
+  check(entries.length <= LIMITS.maxLabels, `${field} has ${entries.length} entries; at most ${LIMITS.maxLabels} are allowed`);
+  for (const [key, value] of entries) {
+    check(key.length > 0 && key.length <= LIMITS.maxLabelKey, `${field} keys must be 1..${LIMITS.maxLabelKey} characters`);
+    check(value.length <= LIMITS.maxLabelValue, `${field}["${key}"] is longer than ${LIMITS.maxLabelValue} characters`);
+  }
+  return Object.fromEntries(entries);
+}
+
+const isDuration = (value: number | undefined) => value === undefined || (Number.isFinite(value) && value >= 0);
+
+/**
+ * Checks one submit and resolves its options (request, then the type's
+ * defaults, then the server's). Throws INVALID_ARGUMENT naming the field and
+ * what to do.
+ */
+export function resolveSubmit(
+  request: SubmitRequest,
+  types: ReadonlyMap<string, TaskTypeInfo>,
+  id: string,
+  now: number,
+): NewTask {
+  check(request.type !== '', 'type is required: the full method path of a task, e.g. "/demo.v1.DemoService/Echo"');
+  const info = types.get(request.type);
+  if (info === undefined) {
+    const known = [...types.keys()].slice(0, 10).join(', ');
+    throw invalidArgument(`unknown task type "${request.type}"; this server knows: ${known || 'none (register a task service)'}`);
+  }
+  check(request.input !== undefined, `input is required: pack a ${info.inputTypeUrl?.split('/').pop() ?? 'message'} into a google.protobuf.Any`);
+  const input = request.input!;
+  if (info.inputTypeUrl !== undefined) {
+    check(
+      input.typeUrl === info.inputTypeUrl,
+      `input has type "${input.typeUrl}" but ${request.type} takes "${info.inputTypeUrl}"`,
+    );
+  }
+
+  const o = request.options ?? {};
+  const d = info.defaults ?? {};
+  const queue = o.queue || d.queue || 'default';
+  check(QUEUE_NAME.test(queue), `options.queue "${queue.slice(0, 40)}" must be 1..128 characters of letters, digits and _ . : -`);
+  const priority = o.priority ?? d.priority ?? 0;
+  check(
+    Number.isInteger(priority) && priority >= 0 && priority <= LIMITS.maxPriority,
+    `options.priority must be an integer in 0..${LIMITS.maxPriority} (higher runs first); got ${priority}`,
+  );
+  const maxAttempts = o.maxAttempts || d.maxAttempts || DEFAULT_MAX_ATTEMPTS;
+  check(
+    Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= LIMITS.maxAttempts,
+    `options.max_attempts must be in 1..${LIMITS.maxAttempts}; got ${maxAttempts}`,
+  );
+  check(o.runAt === undefined || o.delayMs === undefined, 'set options.run_at or options.delay, not both');
+  check(isDuration(o.delayMs), 'options.delay must not be negative');
+  check(o.runAt === undefined || Number.isFinite(o.runAt), 'options.run_at is not a valid time');
+
+  const backoff: BackoffPolicy = {
+    initialMs: o.backoff?.initialMs || d.backoff?.initialMs || DEFAULT_BACKOFF.initialMs,
+    maxMs: o.backoff?.maxMs || d.backoff?.maxMs || DEFAULT_BACKOFF.maxMs,
+    multiplier: o.backoff?.multiplier || d.backoff?.multiplier || DEFAULT_BACKOFF.multiplier,
+    jitter: o.backoff?.jitter ?? d.backoff?.jitter ?? DEFAULT_BACKOFF.jitter,
+  };
+  check(isDuration(backoff.initialMs) && isDuration(backoff.maxMs), 'options.backoff durations must not be negative');
+  check(backoff.multiplier >= 1 && Number.isFinite(backoff.multiplier), 'options.backoff.multiplier must be at least 1');
+  check(backoff.jitter >= 0 && backoff.jitter <= 1, 'options.backoff.jitter must be in [0, 1]');
+
+  const executionTimeoutMs = o.executionTimeoutMs || d.executionTimeoutMs || undefined;
+  const queueTimeoutMs = o.queueTimeoutMs || d.queueTimeoutMs || undefined;
+  check(isDuration(executionTimeoutMs) && isDuration(queueTimeoutMs), 'options timeouts must not be negative');
+  const idempotencyKey = o.idempotencyKey || undefined;
+  check(
+    idempotencyKey === undefined || idempotencyKey.length <= LIMITS.maxIdempotencyKey,
+    `options.idempotency_key is longer than ${LIMITS.maxIdempotencyKey} characters`,
+  );
+
+  const options: TaskOptionsRecord = {
+    queue,
+    priority,
+    maxAttempts,
+    backoff,
+    ...(executionTimeoutMs === undefined ? {} : { executionTimeoutMs }),
+    ...(queueTimeoutMs === undefined ? {} : { queueTimeoutMs }),
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    labels: checkMap(o.labels, 'options.labels'),
+    traceContext: checkMap(o.traceContext, 'options.trace_context'),
+  };
+  const runAt = o.runAt ?? (o.delayMs ? now + o.delayMs : now);
+  return { id, type: request.type, input, options, runAt };
+}

@@ -1,0 +1,129 @@
+import type { Any } from '../../gen/ts/google/protobuf/any.js';
+import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
+import type { TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
+import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
+import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
+import type { SubmitRequest } from '../broker/index.js';
+import type { Payload, TaskErrorRecord, TaskEvent, TaskRecord } from '../store/index.js';
+
+/** Proto ↔ broker records. The only place that knows both shapes. */
+
+export function durationToMs(duration: Duration | undefined): number | undefined {
+  if (duration === undefined) return undefined;
+  return duration.seconds * 1000 + Math.round(duration.nanos / 1e6);
+}
+
+export function msToDuration(ms: number | undefined): Duration | undefined {
+  if (ms === undefined) return undefined;
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
+
+const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
+
+export function toPayload(any: Any | undefined): Payload | undefined {
+  return any === undefined ? undefined : { typeUrl: any.typeUrl, value: any.value };
+}
+
+export function toAny(payload: Payload): Any {
+  return { typeUrl: payload.typeUrl, value: Buffer.from(payload.value.buffer, payload.value.byteOffset, payload.value.byteLength) };
+}
+
+export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
+  const o = request.options;
+  const input = toPayload(request.input);
+  if (o === undefined) return { type: request.type, ...(input === undefined ? {} : { input }) };
+  const backoff = o.backoff;
+  return {
+    type: request.type,
+    ...(input === undefined ? {} : { input }),
+    options: {
+      queue: o.queue,
+      priority: o.priority,
+      ...(o.runAt === undefined ? {} : { runAt: o.runAt.getTime() }),
+      ...(o.delay === undefined ? {} : { delayMs: durationToMs(o.delay) }),
+      maxAttempts: o.maxAttempts,
+      ...(backoff === undefined
+        ? {}
+        : {
+            backoff: {
+              ...(backoff.initial === undefined ? {} : { initialMs: durationToMs(backoff.initial) }),
+              ...(backoff.max === undefined ? {} : { maxMs: durationToMs(backoff.max) }),
+              ...(backoff.multiplier === 0 ? {} : { multiplier: backoff.multiplier }),
+              ...(backoff.jitter === 0 ? {} : { jitter: backoff.jitter }),
+            },
+          }),
+      ...(o.executionTimeout === undefined ? {} : { executionTimeoutMs: durationToMs(o.executionTimeout) }),
+      ...(o.queueTimeout === undefined ? {} : { queueTimeoutMs: durationToMs(o.queueTimeout) }),
+      idempotencyKey: o.idempotencyKey,
+      labels: o.labels,
+      traceContext: o.traceContext,
+    },
+  };
+}
+
+export function toTaskError(error: TaskErrorRecord): TaskError {
+  return {
+    attempt: error.attempt,
+    message: error.message,
+    code: error.code,
+    retryable: error.retryable,
+    workerId: error.workerId ?? '',
+    time: new Date(error.time),
+  };
+}
+
+export function toTaskOptions(record: TaskRecord): TaskOptions {
+  const o = record.options;
+  return {
+    queue: o.queue,
+    priority: o.priority,
+    runAt: new Date(record.runAt),
+    delay: undefined,
+    maxAttempts: o.maxAttempts,
+    backoff: {
+      initial: msToDuration(o.backoff.initialMs),
+      max: msToDuration(o.backoff.maxMs),
+      multiplier: o.backoff.multiplier,
+      jitter: o.backoff.jitter,
+    },
+    executionTimeout: msToDuration(o.executionTimeoutMs),
+    queueTimeout: msToDuration(o.queueTimeoutMs),
+    idempotencyKey: o.idempotencyKey ?? '',
+    labels: { ...o.labels },
+    traceContext: { ...o.traceContext },
+  };
+}
+
+export function toTask(record: TaskRecord): Task {
+  return {
+    id: record.id,
+    type: record.type,
+    state: record.state,
+    input: toAny(record.input),
+    output: record.output === undefined ? undefined : toAny(record.output),
+    options: toTaskOptions(record),
+    attempt: record.attempt,
+    errors: record.errors.map(toTaskError),
+    createTime: date(record.createdAt),
+    updateTime: date(record.updatedAt),
+    runTime: date(record.runAt),
+    startTime: date(record.startedAt),
+    finishTime: date(record.finishedAt),
+    workerId: record.workerId ?? '',
+    progressPercent: record.progressPercent,
+    progressMessage: record.progressMessage,
+    cancelReason: record.cancelReason ?? '',
+  };
+}
+
+/** A terminal event or record as the outcome a Session sends. */
+export function toOutcome(outcome: TaskEvent | TaskRecord): TaskOutcome {
+  const error = 'errors' in outcome ? outcome.errors.at(-1) : outcome.error;
+  return {
+    taskId: outcome.id,
+    state: outcome.state,
+    output: outcome.output === undefined ? undefined : toAny(outcome.output),
+    error: outcome.state === TaskState.TASK_STATE_FAILED && error !== undefined ? toTaskError(error) : undefined,
+    attempt: outcome.attempt,
+  };
+}

@@ -1,0 +1,56 @@
+import { pino } from 'pino';
+import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
+import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
+import { createBroker, type Broker, type BrokerOptions } from '../broker/index.js';
+import { createRpcServer, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
+import { createSqliteStore, type Store } from '../store/index.js';
+import { createTaskService } from './task-service.js';
+import { taskTypesOf, type TaskServiceDefinition as TaskServiceDef, type TaskServiceOptions } from './task-types.js';
+import { createWorkerService } from './worker-service.js';
+
+export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOptions, 'store' | 'logger'> {
+  /** A store to use; otherwise a SQLite file at `dbPath`. */
+  readonly store?: Store;
+  /** SQLite database file. Default ./data/taskwire.db. */
+  readonly dbPath?: string;
+}
+
+export interface TaskwireServer {
+  readonly broker: Broker;
+  readonly rpc: RpcServer;
+  /**
+   * Makes each method of a generated service definition a task type named by
+   * its full method path, with optional defaults per service and per method.
+   */
+  addTaskService<D extends TaskServiceDef>(definition: D, options?: TaskServiceOptions<Extract<keyof D['methods'], string>>): void;
+  listen(address: string): Promise<number>;
+  /** Drain workers, finish calls within the grace period, close the store. */
+  shutdown(): Promise<void>;
+}
+
+export function createTaskwireServer(options: TaskwireServerOptions = {}): TaskwireServer {
+  const logger = options.logger ?? pino({ name: 'taskwire', level: process.env.TASKWIRE_LOG_LEVEL ?? 'info' });
+  const store = options.store ?? createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db' });
+  const broker = createBroker({ ...options, store, logger });
+  const rpc = createRpcServer({ ...options, logger });
+  rpc.add(TaskServiceDefinition, createTaskService(broker));
+  rpc.add(WorkerServiceDefinition, createWorkerService(broker, rpc.shutdownGraceMs));
+
+  let stopping: Promise<void> | undefined;
+  return {
+    broker,
+    rpc,
+    addTaskService(definition, serviceOptions) {
+      for (const info of taskTypesOf(definition, serviceOptions)) broker.registerType(info);
+    },
+    listen: (address) => rpc.listen(address),
+    shutdown() {
+      stopping ??= (async () => {
+        broker.drain();
+        await rpc.shutdown();
+        await broker.close();
+      })();
+      return stopping;
+    },
+  };
+}

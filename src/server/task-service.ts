@@ -1,0 +1,206 @@
+import { ServerError, Status } from 'nice-grpc';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import type {
+  QueueStats,
+  SessionResponse,
+  SubmitTaskResponse,
+  TaskServiceImplementation,
+} from '../../gen/ts/taskwire/v1/task_service.js';
+import type { Broker } from '../broker/index.js';
+import { invalidArgument, TaskwireError } from '../errors.js';
+import type { TaskwireCallContext } from '../rpc/index.js';
+import type { InsertResult } from '../store/index.js';
+import { toOutcome, toSubmitRequest, toTask } from './convert.js';
+import { Outbox } from './outbox.js';
+
+/** Most tasks in one SubmitTasks call (documented in the contract). */
+export const MAX_SUBMIT_BATCH = 1000;
+export const MAX_PAGE_SIZE = 1000;
+export const DEFAULT_PAGE_SIZE = 100;
+/** Submits a Session may have waiting for their commit before it stops reading. */
+const MAX_SESSION_INFLIGHT = 10_000;
+
+const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({ task: toTask(result.task), existing: result.existing });
+
+type SessionOut = Partial<SessionResponse>;
+const mergeSession = (messages: SessionOut[]): SessionOut => ({
+  acks: messages.flatMap((m) => m.acks ?? []),
+  outcomes: messages.flatMap((m) => m.outcomes ?? []),
+});
+
+function pageSize(requested: number): number {
+  if (requested === 0) return DEFAULT_PAGE_SIZE;
+  if (requested > MAX_PAGE_SIZE) throw invalidArgument(`page_size must be at most ${MAX_PAGE_SIZE}; got ${requested}`);
+  return requested;
+}
+
+export function createTaskService(broker: Broker): TaskServiceImplementation<TaskwireCallContext> {
+  return {
+    async submitTask(request) {
+      const [result] = await broker.submit([toSubmitRequest(request)]);
+      return toSubmitResponse(result!);
+    },
+
+    async submitTasks(request) {
+      if (request.tasks.length === 0) throw invalidArgument('tasks is empty: send 1..1000 tasks');
+      if (request.tasks.length > MAX_SUBMIT_BATCH) {
+        throw invalidArgument(`tasks has ${request.tasks.length} entries; at most ${MAX_SUBMIT_BATCH} per call: split the batch`);
+      }
+      const results = await broker.submit(request.tasks.map(toSubmitRequest));
+      return { results: results.map(toSubmitResponse) };
+    },
+
+    async getTask(request) {
+      return { task: toTask(await broker.get(request.id)) };
+    },
+
+    async *watchTask(request, context) {
+      const signal = AbortSignal.any([context.signal, context.draining]);
+      for await (const event of broker.watch(request.id, signal)) {
+        if (event.kind === 'task') {
+          yield { event: { $case: 'task', value: toTask(event.task) } };
+        } else {
+          const { attempt, percent, message, time } = event;
+          yield { event: { $case: 'progress', value: { attempt, percent, message, time: new Date(time) } } };
+        }
+      }
+      if (context.draining.aborted && !context.signal.aborted) {
+        throw new ServerError(Status.UNAVAILABLE, 'the server is shutting down; watch again to resume');
+      }
+    },
+
+    async cancelTask(request) {
+      return { task: toTask(await broker.cancel(request.id, request.reason)) };
+    },
+
+    async retryTask(request) {
+      return { task: toTask(await broker.retry(request.id)) };
+    },
+
+    async listTasks(request) {
+      const size = pageSize(request.pageSize);
+      if (request.state !== TaskState.TASK_STATE_UNSPECIFIED && TaskState[request.state] === undefined) {
+        throw invalidArgument(`state ${request.state} is not a TaskState`);
+      }
+      const page = await broker.list(
+        {
+          ...(request.queue === '' ? {} : { queue: request.queue }),
+          ...(request.state === TaskState.TASK_STATE_UNSPECIFIED ? {} : { state: request.state }),
+          ...(request.type === '' ? {} : { type: request.type }),
+        },
+        size,
+        request.pageToken === '' ? undefined : request.pageToken,
+      );
+      return { tasks: page.tasks.map(toTask), nextPageToken: page.next ?? '' };
+    },
+
+    async listWorkers() {
+      return {
+        workers: broker.workers().map((w) => ({
+          workerId: w.workerId,
+          sessionId: w.sessionId,
+          taskTypes: [...w.taskTypes],
+          slots: w.slots,
+          running: w.running,
+          labels: { ...w.labels },
+          version: w.version,
+          peer: w.peer,
+          connectTime: new Date(w.connectedAt),
+          lastSeenTime: new Date(w.lastSeenAt),
+        })),
+      };
+    },
+
+    async getQueueStats(request) {
+      const stats = await broker.stats(request.queue === '' ? undefined : request.queue);
+      return {
+        queues: stats.map(
+          (q): QueueStats => ({
+            queue: q.queue,
+            scheduled: q.counts[TaskState.TASK_STATE_SCHEDULED] ?? 0,
+            queued: q.counts[TaskState.TASK_STATE_QUEUED] ?? 0,
+            running: q.counts[TaskState.TASK_STATE_RUNNING] ?? 0,
+            succeeded: q.counts[TaskState.TASK_STATE_SUCCEEDED] ?? 0,
+            failed: q.counts[TaskState.TASK_STATE_FAILED] ?? 0,
+            cancelled: q.counts[TaskState.TASK_STATE_CANCELLED] ?? 0,
+          }),
+        ),
+      };
+    },
+
+    async *session(requests, context) {
+      const outbox = new Outbox<SessionOut>(mergeSession);
+      const following = new Set<() => void>();
+      let reading = true;
+      const maybeEnd = () => {
+        if (!reading && following.size === 0) outbox.end();
+      };
+      const follow = (id: string) => {
+        const stop = broker.onOutcome(id, (outcome) => {
+          following.delete(stop);
+          outbox.push({ outcomes: [toOutcome(outcome)] });
+          maybeEnd();
+        });
+        following.add(stop);
+      };
+
+      // Submits are committed while the next messages are read (so commits group
+      // across messages); acks still go out in the order the submits arrived.
+      let acked: Promise<void> = Promise.resolve();
+      const fail = (error: unknown) =>
+        outbox.fail(error instanceof TaskwireError ? new ServerError(error.code, error.message) : error);
+      let inflight = 0;
+      const read = async () => {
+        for await (const request of requests) {
+          if (request.follow.length > 0) for (const id of request.follow) follow(id);
+          const submits = request.submits;
+          if (submits.length === 0) continue;
+          inflight += submits.length;
+          const committed = broker.submitEach(
+            submits.map((s) => (s.request === undefined ? { type: '' } : toSubmitRequest(s.request))),
+          );
+          acked = Promise.all([committed, acked]).then(([results]) => {
+            inflight -= submits.length;
+            outbox.push({
+              acks: results.map((result, i) =>
+                result instanceof TaskwireError
+                  ? { ref: submits[i]!.ref, taskId: '', error: { code: result.code, message: result.message }, existing: false }
+                  : { ref: submits[i]!.ref, taskId: result.task.id, existing: result.existing },
+              ),
+            });
+            results.forEach((result, i) => {
+              if (!(result instanceof TaskwireError) && submits[i]!.wantResult) follow(result.task.id);
+            });
+          }, fail);
+          if (inflight > MAX_SESSION_INFLIGHT) await acked;
+        }
+        await acked;
+      };
+      // Reading goes on beside writing; acks are sent in the order submits arrived.
+      const reader = read().then(
+        () => {
+          reading = false;
+          maybeEnd();
+        },
+        fail,
+      );
+      const onAbort = () => outbox.end();
+      // Acks of committed submits still go out; then the stream ends so the client reconnects elsewhere.
+      const onDrain = () =>
+        void acked.then(() =>
+          outbox.fail(new ServerError(Status.UNAVAILABLE, 'the server is shutting down; reconnect and follow your pending tasks')),
+        );
+      context.signal.addEventListener('abort', onAbort, { once: true });
+      context.draining.addEventListener('abort', onDrain, { once: true });
+      try {
+        yield* outbox;
+      } finally {
+        context.signal.removeEventListener('abort', onAbort);
+        context.draining.removeEventListener('abort', onDrain);
+        for (const stop of following) stop();
+        void reader;
+      }
+    },
+  };
+}
+

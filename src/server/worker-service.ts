@@ -1,0 +1,148 @@
+import { ServerError, Status } from 'nice-grpc';
+import {
+  ProtocolVersion,
+  type ConnectRequest,
+  type ConnectResponse,
+  type WorkerServiceImplementation,
+} from '../../gen/ts/taskwire/v1/worker_service.js';
+import type { Broker, WorkerConnection } from '../broker/index.js';
+import type { TaskwireCallContext } from '../rpc/index.js';
+import type { Lease } from '../store/index.js';
+import { msToDuration, toAny, toPayload } from './convert.js';
+import { Outbox } from './outbox.js';
+
+type Response = Partial<ConnectResponse>;
+
+function mergeResponses(messages: Response[]): Response {
+  const merged: Response = { assignments: [], cancels: [], rejected: [] };
+  for (const message of messages) {
+    if (message.welcome !== undefined) merged.welcome = message.welcome;
+    if (message.drain !== undefined) merged.drain = message.drain;
+    if (message.assignments) merged.assignments!.push(...message.assignments);
+    if (message.cancels) merged.cancels!.push(...message.cancels);
+    if (message.rejected) merged.rejected!.push(...message.rejected);
+  }
+  return merged;
+}
+
+function toAssignment(lease: Lease) {
+  return {
+    taskId: lease.id,
+    attempt: lease.attempt,
+    type: lease.type,
+    input: toAny(lease.input),
+    deadline: lease.deadlineAt === undefined ? undefined : new Date(lease.deadlineAt),
+    metadata: lease.metadata === undefined ? {} : { ...lease.metadata },
+    queue: lease.queue,
+    maxAttempts: lease.maxAttempts,
+  };
+}
+
+const refs = (items: readonly { id: string; attempt: number }[]) => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
+
+/** Applies one worker message to its session, results first, credit last. */
+function apply(connection: WorkerConnection, request: ConnectRequest): void {
+  connection.touch();
+  if (request.completes.length > 0) {
+    connection.complete(
+      request.completes.map((c) => {
+        if (c.output === undefined) {
+          throw new ServerError(Status.INVALID_ARGUMENT, `complete for task ${c.taskId} has no output; pack the handler's response into an Any`);
+        }
+        return { id: c.taskId, attempt: c.attempt, output: toPayload(c.output)! };
+      }),
+    );
+  }
+  if (request.fails.length > 0) {
+    connection.fail(
+      request.fails.map((f) => ({ id: f.taskId, attempt: f.attempt, message: f.message.slice(0, 4096), code: f.code, retryable: f.retryable })),
+    );
+  }
+  if (request.releases.length > 0) connection.release(request.releases.map((r) => ({ id: r.taskId, attempt: r.attempt })));
+  if (request.progress.length > 0) {
+    connection.progress(
+      request.progress.map((p) => ({
+        id: p.taskId,
+        attempt: p.attempt,
+        percent: Math.min(100, Math.max(0, Number.isFinite(p.percent) ? p.percent : 0)),
+        message: p.message.slice(0, 1024),
+      })),
+    );
+  }
+  if (request.credit > 0) connection.credit(request.credit);
+}
+
+export function createWorkerService(broker: Broker, graceMs: number): WorkerServiceImplementation<TaskwireCallContext> {
+  return {
+    async *connect(requests, context) {
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      const hello = first.done ? undefined : first.value.hello;
+      if (hello === undefined) {
+        throw new ServerError(Status.INVALID_ARGUMENT, 'the first message on Connect must carry hello');
+      }
+      if (hello.protocol !== ProtocolVersion.PROTOCOL_VERSION_1) {
+        throw new ServerError(
+          Status.FAILED_PRECONDITION,
+          `hello.protocol ${hello.protocol} is not spoken here; this server speaks PROTOCOL_VERSION_1`,
+        );
+      }
+
+      const outbox = new Outbox<Response>(mergeResponses);
+      const { session, welcome } = await broker.openSession(
+        {
+          workerId: hello.workerId,
+          taskTypes: hello.taskTypes,
+          slots: hello.slots,
+          labels: hello.labels,
+          version: hello.version,
+          peer: context.peer,
+          resume: hello.resume.map((r) => ({ id: r.taskId, attempt: r.attempt })),
+        },
+        {
+          send(message) {
+            outbox.push({
+              assignments: message.assignments?.map(toAssignment) ?? [],
+              cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
+              rejected: refs(message.rejected ?? []),
+            });
+          },
+          close(reason) {
+            outbox.fail(new ServerError(Status.UNAVAILABLE, reason.message));
+          },
+        },
+      );
+      context.log.debug({ sessionId: welcome.sessionId, workerId: hello.workerId }, 'session opened');
+
+      // Welcome goes first, ahead of any assignment queued meanwhile.
+      yield {
+        welcome: {
+          sessionId: welcome.sessionId,
+          heartbeatInterval: msToDuration(welcome.heartbeatMs),
+          lease: msToDuration(welcome.leaseMs),
+          resumed: refs(welcome.resumed),
+        },
+      };
+
+      const onDrain = () => outbox.push({ drain: { grace: msToDuration(graceMs) } });
+      const onAbort = () => outbox.end();
+      context.draining.addEventListener('abort', onDrain, { once: true });
+      context.signal.addEventListener('abort', onAbort, { once: true });
+      const reading = (async () => {
+        if (first.value.credit > 0 || first.value.completes.length > 0) apply(session, first.value);
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) apply(session, next.value);
+      })().then(
+        () => outbox.end(),
+        (error: unknown) => outbox.fail(error),
+      );
+      try {
+        yield* outbox;
+      } finally {
+        context.draining.removeEventListener('abort', onDrain);
+        context.signal.removeEventListener('abort', onAbort);
+        session.closed();
+        void reading;
+      }
+    },
+  };
+}
