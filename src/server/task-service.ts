@@ -11,7 +11,7 @@ import { invalidArgument, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { InsertResult } from '../store/index.js';
 import { toOutcome, toSubmitRequest, toTask } from './convert.js';
-import { Outbox } from './outbox.js';
+import { Outbox } from '../rpc/outbox.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;

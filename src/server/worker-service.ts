@@ -9,7 +9,7 @@ import type { Broker, WorkerConnection } from '../broker/index.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { Lease } from '../store/index.js';
 import { msToDuration, toAny, toPayload } from './convert.js';
-import { Outbox } from './outbox.js';
+import { Outbox } from '../rpc/outbox.js';
 
 type Response = Partial<ConnectResponse>;
 

@@ -1,0 +1,210 @@
+import { ClientError, Status } from 'nice-grpc';
+import type { Any } from '../../gen/ts/google/protobuf/any.js';
+import { TaskState, type Task, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
+import {
+  TaskServiceDefinition,
+  type ListTasksRequest,
+  type QueueStats,
+  type SessionRequest,
+  type TaskOutcome,
+  type WatchTaskResponse,
+  type WorkerInfo,
+} from '../../gen/ts/taskwire/v1/task_service.js';
+import { createRpcChannel, createRpcClient, Outbox, type RpcChannelOptions } from '../rpc/index.js';
+import { toTaskOptions, type SubmitOptions } from './options.js';
+
+export interface ClientOptions extends RpcChannelOptions {
+  /** Server address: host:port, or dns:///name:port for round-robin over several. */
+  readonly server: string;
+  readonly token?: string;
+}
+
+export interface SubmitItem {
+  readonly type: string;
+  readonly input: Any;
+  readonly options?: SubmitOptions;
+}
+
+export interface Submitted {
+  readonly id: string;
+  /** An idempotency key matched an existing task. */
+  readonly existing: boolean;
+}
+
+export interface TaskwireClient {
+  /** Queues a task; resolves once it is committed. */
+  submit(type: string, input: Any, options?: SubmitOptions): Promise<Submitted>;
+  /** Queues many tasks over the session stream; each resolves or rejects on its own. */
+  submitMany(items: readonly SubmitItem[]): Promise<Submitted[]>;
+  get(id: string): Promise<Task>;
+  /** The task, then its committed changes and progress, until terminal. */
+  watch(id: string, options?: { signal?: AbortSignal }): AsyncIterable<WatchTaskResponse['event']>;
+  /** Waits for the terminal state. */
+  result(id: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
+  cancel(id: string, reason?: string): Promise<Task>;
+  retry(id: string): Promise<Task>;
+  list(filter?: Partial<ListTasksRequest>): Promise<{ tasks: Task[]; nextPageToken: string }>;
+  workers(): Promise<WorkerInfo[]>;
+  stats(queue?: string): Promise<QueueStats[]>;
+  close(): void;
+}
+
+interface Pending {
+  resolve(value: Submitted): void;
+  reject(error: Error): void;
+}
+
+/** Thrown by result() helpers when a task ends FAILED or CANCELLED. */
+export class TaskFailedError extends Error {
+  constructor(
+    readonly outcome: TaskOutcome,
+  ) {
+    super(
+      outcome.state === TaskState.TASK_STATE_CANCELLED
+        ? `task ${outcome.taskId} was cancelled`
+        : `task ${outcome.taskId} failed: ${outcome.error?.message ?? 'unknown error'}`,
+    );
+    this.name = 'TaskFailedError';
+  }
+
+  /** The gRPC status code the failure carries (UNKNOWN when unclassified, CANCELLED when cancelled). */
+  get code(): number {
+    if (this.outcome.state === TaskState.TASK_STATE_CANCELLED) return Status.CANCELLED;
+    return this.outcome.error?.code || Status.UNKNOWN;
+  }
+}
+
+function mergeRequests(messages: Partial<SessionRequest>[]): Partial<SessionRequest> {
+  return { submits: messages.flatMap((m) => m.submits ?? []), follow: messages.flatMap((m) => m.follow ?? []) };
+}
+
+/**
+ * The web service's client. Submits and results travel over one `Session`
+ * stream, opened on first use and reopened after a failure; everything else
+ * is a unary call.
+ */
+export function createClient(options: ClientOptions): TaskwireClient {
+  const channel = createRpcChannel(options.server, options);
+  const rpc = createRpcClient(TaskServiceDefinition, channel, options.token === undefined ? {} : { token: options.token });
+  const pending = new Map<number, Pending>();
+  const waiters = new Map<string, Set<(outcome: TaskOutcome) => void>>();
+  let nextRef = 1;
+  let stream: Outbox<Partial<SessionRequest>> | undefined;
+  const closeController = new AbortController();
+
+  function session(): Outbox<Partial<SessionRequest>> {
+    if (stream !== undefined) return stream;
+    const out = new Outbox<Partial<SessionRequest>>(mergeRequests);
+    stream = out;
+    // Re-follow tasks whose results are still awaited (after a reconnect).
+    if (waiters.size > 0) out.push({ follow: [...waiters.keys()] });
+    void (async () => {
+      try {
+        for await (const response of rpc.session(out, { signal: closeController.signal })) {
+          for (const ack of response.acks) {
+            const p = pending.get(Number(ack.ref));
+            if (p === undefined) continue;
+            pending.delete(Number(ack.ref));
+            if (ack.error !== undefined && ack.error.code !== 0) {
+              p.reject(new ClientError('/taskwire.v1.TaskService/Session', ack.error.code as Status, ack.error.message));
+            } else {
+              p.resolve({ id: ack.taskId, existing: ack.existing });
+            }
+          }
+          for (const outcome of response.outcomes) {
+            const set = waiters.get(outcome.taskId);
+            waiters.delete(outcome.taskId);
+            for (const resolve of set ?? []) resolve(outcome);
+          }
+        }
+        throw new ClientError('/taskwire.v1.TaskService/Session', Status.UNAVAILABLE, 'the session stream ended');
+      } catch (error) {
+        if (stream === out) stream = undefined;
+        const failure = error instanceof Error ? error : new Error(String(error));
+        // A submit without its ack may or may not be committed: retry it with an idempotency key.
+        for (const p of pending.values()) p.reject(failure);
+        pending.clear();
+        if (waiters.size > 0 && !closeController.signal.aborted) {
+          setTimeout(() => session(), 200).unref();
+        }
+      }
+    })();
+    return out;
+  }
+
+  function submitMany(items: readonly SubmitItem[]): Promise<Submitted[]> {
+    const out = session();
+    const submits = items.map((item) => {
+      const ref = nextRef++;
+      return {
+        ref,
+        wantResult: false,
+        request: { type: item.type, input: item.input, options: toTaskOptions(item.options) as TaskOptions | undefined },
+      };
+    });
+    const results = submits.map(
+      (s) => new Promise<Submitted>((resolve, reject) => pending.set(s.ref, { resolve, reject })),
+    );
+    out.push({ submits });
+    return Promise.all(results);
+  }
+
+  return {
+    async submit(type, input, submitOptions) {
+      const [submitted] = await submitMany([{ type, input, ...(submitOptions ? { options: submitOptions } : {}) }]);
+      return submitted!;
+    },
+    submitMany,
+    async get(id) {
+      return (await rpc.getTask({ id })).task!;
+    },
+    async *watch(id, watchOptions = {}) {
+      for await (const response of rpc.watchTask({ id }, watchOptions.signal ? { signal: watchOptions.signal } : {})) {
+        yield response.event;
+      }
+    },
+    result(id, resultOptions = {}) {
+      return new Promise<TaskOutcome>((resolve, reject) => {
+        const signal = resultOptions.signal;
+        if (signal?.aborted) return reject(signal.reason);
+        const onAbort = () => {
+          waiters.get(id)?.delete(done);
+          reject(signal!.reason);
+        };
+        const done = (outcome: TaskOutcome) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(outcome);
+        };
+        let set = waiters.get(id);
+        if (set === undefined) {
+          set = new Set();
+          waiters.set(id, set);
+        }
+        set.add(done);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        session().push({ follow: [id] });
+      });
+    },
+    async cancel(id, reason = '') {
+      return (await rpc.cancelTask({ id, reason })).task!;
+    },
+    async retry(id) {
+      return (await rpc.retryTask({ id })).task!;
+    },
+    async list(filter = {}) {
+      const response = await rpc.listTasks(filter);
+      return { tasks: response.tasks, nextPageToken: response.nextPageToken };
+    },
+    async workers() {
+      return (await rpc.listWorkers({})).workers;
+    },
+    async stats(queue = '') {
+      return (await rpc.getQueueStats({ queue })).queues;
+    },
+    close() {
+      closeController.abort();
+      stream?.end();
+      channel.close();
+    },
+  };
+}

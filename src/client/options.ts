@@ -1,0 +1,42 @@
+import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
+import type { TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
+
+/** Task options in milliseconds and Dates; unset fields take the server's defaults. */
+export interface SubmitOptions {
+  readonly queue?: string;
+  /** 0..1000, higher first. */
+  readonly priority?: number;
+  readonly runAt?: Date;
+  readonly delayMs?: number;
+  readonly maxAttempts?: number;
+  readonly backoff?: { initialMs?: number; maxMs?: number; multiplier?: number; jitter?: number };
+  readonly executionTimeoutMs?: number;
+  readonly queueTimeoutMs?: number;
+  readonly idempotencyKey?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly traceContext?: Readonly<Record<string, string>>;
+}
+
+const duration = (ms: number | undefined): Duration | undefined =>
+  ms === undefined ? undefined : { seconds: Math.floor(ms / 1000), nanos: Math.round(ms % 1000) * 1e6 };
+
+export function toTaskOptions(options: SubmitOptions | undefined): Partial<TaskOptions> | undefined {
+  if (options === undefined) return undefined;
+  const b = options.backoff;
+  return {
+    queue: options.queue ?? '',
+    priority: options.priority ?? 0,
+    runAt: options.runAt,
+    delay: duration(options.delayMs),
+    maxAttempts: options.maxAttempts ?? 0,
+    backoff:
+      b === undefined
+        ? undefined
+        : { initial: duration(b.initialMs), max: duration(b.maxMs), multiplier: b.multiplier ?? 0, jitter: b.jitter ?? 0 },
+    executionTimeout: duration(options.executionTimeoutMs),
+    queueTimeout: duration(options.queueTimeoutMs),
+    idempotencyKey: options.idempotencyKey ?? '',
+    labels: { ...options.labels },
+    traceContext: { ...options.traceContext },
+  };
+}

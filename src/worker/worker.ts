@@ -1,0 +1,319 @@
+import { hostname } from 'node:os';
+import { delay, isAbortError } from 'abort-controller-x';
+import { pino, type Logger } from 'pino';
+import {
+  ProtocolVersion,
+  WorkerServiceDefinition,
+  type Assignment,
+  type ConnectRequest,
+  type ConnectResponse,
+} from '../../gen/ts/taskwire/v1/worker_service.js';
+import { Code } from '../errors.js';
+import {
+  createRpcChannel,
+  createRpcClient,
+  Outbox,
+  type RpcChannelOptions,
+} from '../rpc/index.js';
+import { TaskError } from './errors.js';
+import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
+
+export interface WorkerOptions extends RpcChannelOptions {
+  /** Server address: host:port, or dns:///name:port for round-robin over several. */
+  readonly server: string;
+  /** Tasks run at once. Default 4. */
+  readonly concurrency?: number;
+  /** Stable id of this worker. Default host-pid. */
+  readonly workerId?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly token?: string;
+  readonly logger?: Logger;
+  /** How long stop() lets running tasks finish before handing them back. Default 30 s. */
+  readonly shutdownGraceMs?: number;
+  /** Reconnect backoff bounds. Default 100 ms .. 5 s. */
+  readonly reconnectMinMs?: number;
+  readonly reconnectMaxMs?: number;
+}
+
+export interface Worker {
+  readonly workerId: string;
+  /** Serves every method of a generated service definition. */
+  implement<D extends ServiceDefinition>(definition: D, handlers: TaskHandlers<D>): Worker;
+  /** Connects and keeps reconnecting until stop(). Resolves once the first session is welcomed. */
+  start(): Promise<void>;
+  /** Takes nothing new, lets running tasks finish within the grace period, hands back the rest, disconnects. */
+  stop(): Promise<void>;
+  /** Tasks running now. */
+  readonly running: number;
+  readonly connected: boolean;
+}
+
+interface Registered {
+  readonly requestType: MessageType<unknown>;
+  readonly responseType: MessageType<unknown>;
+  readonly handler: (input: never, ctx: TaskContext) => unknown;
+}
+
+interface Running {
+  readonly assignment: Assignment;
+  readonly controller: AbortController;
+  /** The server ended this attempt (cancel, timeout, lost lease): its result is not wanted. */
+  cancelled: boolean;
+  /** Stopping: hand the attempt back instead of reporting a result. */
+  released: boolean;
+}
+
+type Outgoing = Partial<ConnectRequest>;
+
+function mergeOutgoing(messages: Outgoing[]): Outgoing {
+  const merged: Outgoing = { completes: [], fails: [], progress: [], releases: [], credit: 0 };
+  const latestProgress = new Map<string, NonNullable<Outgoing['progress']>[number]>();
+  for (const m of messages) {
+    if (m.hello !== undefined) merged.hello = m.hello;
+    if (m.completes) merged.completes!.push(...m.completes);
+    if (m.fails) merged.fails!.push(...m.fails);
+    if (m.releases) merged.releases!.push(...m.releases);
+    for (const p of m.progress ?? []) latestProgress.set(`${p.taskId}#${p.attempt}`, p);
+    merged.credit! += m.credit ?? 0;
+    if (m.heartbeat) merged.heartbeat = true;
+  }
+  merged.progress = [...latestProgress.values()];
+  return merged;
+}
+
+const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+const typeUrl = (name: string | undefined) => (name === undefined ? undefined : `type.googleapis.com/${name}`);
+
+export function createWorker(options: WorkerOptions): Worker {
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+  const concurrency = options.concurrency ?? 4;
+  const logger = (options.logger ?? pino({ name: 'taskwire-worker' })).child({ workerId });
+  const graceMs = options.shutdownGraceMs ?? 30_000;
+  const registry = new Map<string, Registered>();
+  const running = new Map<string, Running>();
+  /** Results produced while disconnected, sent once the next session resumes their attempts. */
+  const unsent = new Map<string, Outgoing>();
+  const channel = createRpcChannel(options.server, options);
+  const client = createRpcClient(WorkerServiceDefinition, channel, options.token === undefined ? {} : { token: options.token });
+  const stopController = new AbortController();
+
+  let outbox: Outbox<Outgoing> | undefined;
+  let connected = false;
+  let draining = false;
+  let loop: Promise<void> | undefined;
+  let idle: (() => void) | undefined;
+
+  function send(message: Outgoing, ref?: { taskId: string; attempt: number }): void {
+    if (outbox !== undefined && connected) outbox.push(message);
+    else if (ref !== undefined) unsent.set(key(ref.taskId, ref.attempt), message);
+  }
+
+  async function runTask(assignment: Assignment): Promise<void> {
+    const entry: Running = { assignment, controller: new AbortController(), cancelled: false, released: false };
+    const id = key(assignment.taskId, assignment.attempt);
+    running.set(id, entry);
+    const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    const log = logger.child({ taskId: assignment.taskId, attempt: assignment.attempt, type: assignment.type });
+    const timer =
+      assignment.deadline === undefined
+        ? undefined
+        : setTimeout(() => entry.controller.abort(new TaskError('execution timeout', { code: Code.DEADLINE_EXCEEDED })),
+            Math.max(0, assignment.deadline.getTime() - Date.now()));
+    try {
+      const registered = registry.get(assignment.type);
+      if (registered === undefined) {
+        throw new TaskError(`this worker has no handler for ${assignment.type}`, { code: Code.UNIMPLEMENTED });
+      }
+      const expected = typeUrl(registered.requestType.$type);
+      const input = assignment.input;
+      if (input === undefined || (expected !== undefined && input.typeUrl !== expected)) {
+        throw new TaskError(`input has type "${input?.typeUrl}" but ${assignment.type} takes "${expected}"`, {
+          code: Code.INVALID_ARGUMENT,
+          retryable: false,
+        });
+      }
+      const ctx: TaskContext = {
+        taskId: assignment.taskId,
+        attempt: assignment.attempt,
+        maxAttempts: assignment.maxAttempts,
+        type: assignment.type,
+        queue: assignment.queue,
+        deadline: assignment.deadline,
+        signal: entry.controller.signal,
+        metadata: assignment.metadata,
+        log,
+        progress(percent, message = '') {
+          if (entry.cancelled || entry.released) return;
+          send({ progress: [{ ...ref, percent, message }] });
+        },
+      };
+      const output = await registered.handler(registered.requestType.decode(input.value) as never, ctx);
+      const response = registered.responseType.fromPartial(output as never);
+      const value = registered.responseType.encode(response).finish();
+      if (!entry.cancelled && !entry.released) {
+        send({ completes: [{ ...ref, output: { typeUrl: typeUrl(registered.responseType.$type) ?? '', value: Buffer.from(value) } }] }, ref);
+      }
+    } catch (error) {
+      if (entry.released) {
+        send({ releases: [ref] }, ref);
+      } else if (!entry.cancelled) {
+        const reason = entry.controller.signal.aborted ? entry.controller.signal.reason : error;
+        const failure = reason instanceof TaskError ? reason : error;
+        const message = failure instanceof Error ? failure.message : String(failure);
+        const code = failure instanceof TaskError ? failure.code : isAbortError(failure) ? Code.CANCELLED : Code.UNKNOWN;
+        const retryable = failure instanceof TaskError ? failure.retryable : true;
+        log.warn({ err: failure }, 'task failed');
+        send({ fails: [{ ...ref, message, code, retryable }] }, ref);
+      }
+    } finally {
+      clearTimeout(timer);
+      running.delete(id);
+      if (!stopController.signal.aborted && !draining) send({ credit: 1 });
+      if (running.size === 0) {
+        idle?.();
+        if (draining) outbox?.end();
+      }
+    }
+  }
+
+  function handle(response: ConnectResponse): void {
+    for (const assignment of response.assignments) void runTask(assignment);
+    for (const cancel of response.cancels) {
+      const entry = running.get(key(cancel.taskId, cancel.attempt));
+      if (entry === undefined) continue;
+      entry.cancelled = true;
+      entry.controller.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
+    }
+    for (const rejected of response.rejected) {
+      logger.warn({ taskId: rejected.taskId, attempt: rejected.attempt }, 'the server rejected a result: the attempt was no longer current');
+    }
+    if (response.drain !== undefined && !draining) {
+      logger.info('server is draining: finishing running tasks, then reconnecting');
+      draining = true;
+      if (running.size === 0) outbox?.end();
+    }
+  }
+
+  async function session(onWelcome: () => void): Promise<void> {
+    draining = false;
+    const out = new Outbox<Outgoing>(mergeOutgoing);
+    const resume = [...new Set([...running.keys(), ...unsent.keys()])].map((k) => {
+      const [taskId, attempt] = k.split('#');
+      return { taskId: taskId!, attempt: Number(attempt) };
+    });
+    out.push({
+      hello: {
+        workerId,
+        taskTypes: [...registry.keys()],
+        slots: concurrency,
+        labels: { ...options.labels },
+        version: '0.1.0',
+        protocol: ProtocolVersion.PROTOCOL_VERSION_1,
+        resume,
+      },
+    });
+    const abort = new AbortController();
+    const onStop = () => {
+      if (running.size === 0) out.end();
+    };
+    stopController.signal.addEventListener('abort', onStop);
+    let heartbeat: NodeJS.Timeout | undefined;
+    try {
+      for await (const response of client.connect(out, { signal: abort.signal })) {
+        if (response.welcome !== undefined) {
+          outbox = out;
+          connected = true;
+          const kept = new Set(response.welcome.resumed.map((r) => key(r.taskId, r.attempt)));
+          for (const [k, message] of unsent) if (kept.has(k)) out.push(message);
+          unsent.clear();
+          const intervalMs = (response.welcome.heartbeatInterval?.seconds ?? 10) * 1000 +
+            Math.round((response.welcome.heartbeatInterval?.nanos ?? 0) / 1e6);
+          heartbeat = setInterval(() => out.push({ heartbeat: true }), Math.max(50, intervalMs));
+          logger.info({ sessionId: response.welcome.sessionId, resumed: kept.size }, 'connected');
+          onWelcome();
+          if (stopController.signal.aborted) onStop();
+        }
+        handle(response);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      stopController.signal.removeEventListener('abort', onStop);
+      connected = false;
+      outbox = undefined;
+      abort.abort();
+    }
+  }
+
+  async function run(onWelcome: () => void): Promise<void> {
+    const min = options.reconnectMinMs ?? 100;
+    const max = options.reconnectMaxMs ?? 5_000;
+    let wait = min;
+    while (!stopController.signal.aborted) {
+      let welcomed = false;
+      try {
+        await session(() => {
+          welcomed = true;
+          wait = min;
+          onWelcome();
+        });
+      } catch (error) {
+        if (stopController.signal.aborted) break;
+        logger.warn({ err: error instanceof Error ? error.message : error }, 'disconnected');
+      }
+      if (stopController.signal.aborted) break;
+      if (welcomed && !draining) wait = min;
+      const jittered = wait * (0.5 + Math.random() / 2);
+      await delay(stopController.signal, jittered).catch(() => undefined);
+      wait = Math.min(max, wait * 2);
+    }
+  }
+
+  const worker: Worker = {
+    workerId,
+    get running() {
+      return running.size;
+    },
+    get connected() {
+      return connected;
+    },
+    implement(definition, handlers) {
+      for (const [name, method] of Object.entries(definition.methods)) {
+        const handler = (handlers as Record<string, Registered['handler']>)[name];
+        if (typeof handler !== 'function') throw new Error(`no handler for ${definition.fullName}/${method.name}`);
+        registry.set(`/${definition.fullName}/${method.name}`, {
+          requestType: method.requestType,
+          responseType: method.responseType,
+          handler,
+        });
+      }
+      return worker;
+    },
+    start() {
+      if (registry.size === 0) return Promise.reject(new Error('implement at least one task service before start()'));
+      return new Promise<void>((resolve) => {
+        loop ??= run(resolve);
+      });
+    },
+    async stop() {
+      if (stopController.signal.aborted) return loop;
+      logger.info({ running: running.size, graceMs }, 'stopping');
+      stopController.abort();
+      if (running.size > 0) {
+        const allDone = new Promise<void>((resolve) => (idle = resolve));
+        const timer = setTimeout(() => {
+          // Out of time: hand what still runs back to the server, redelivered at once.
+          for (const entry of running.values()) {
+            entry.released = true;
+            entry.controller.abort(new TaskError('the worker is shutting down', { code: Code.UNAVAILABLE }));
+          }
+        }, graceMs);
+        await allDone;
+        clearTimeout(timer);
+      }
+      outbox?.end();
+      await loop;
+      channel.close();
+    },
+  };
+  return worker;
+}
