@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { DemoServiceDefinition, demoHandlers } from '../../src/demo/handlers.js';
 import { createClient, type TaskwireClient } from '../../src/client/index.js';
 import { createTaskwireServer, type TaskwireServer, type TaskwireServerOptions } from '../../src/server/index.js';
-import { createWorker, type Worker, type WorkerOptions } from '../../src/worker/index.js';
+import { createWorker, type TaskHandlers, type Worker, type WorkerOptions } from '../../src/worker/index.js';
 
 const quiet = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -29,9 +29,13 @@ export async function startStack(options: Partial<TaskwireServerOptions> = {}) {
     server,
     address,
     dir,
-    async worker(overrides: Partial<WorkerOptions> = {}) {
+    async worker(
+      overrides: Partial<WorkerOptions> = {},
+      handlers?: (defaults: TaskHandlers<typeof DemoServiceDefinition>) => TaskHandlers<typeof DemoServiceDefinition>,
+    ) {
       const worker = createWorker({ server: address, logger: quiet(), concurrency: 4, shutdownGraceMs: 1_000, ...overrides });
-      worker.implement(DemoServiceDefinition, demoHandlers(worker.workerId));
+      const defaults = demoHandlers(worker.workerId);
+      worker.implement(DemoServiceDefinition, handlers === undefined ? defaults : handlers(defaults));
       workers.push(worker);
       await worker.start();
       return worker;

@@ -1,0 +1,117 @@
+import { ClientError, Status } from 'nice-grpc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EchoRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
+import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { TaskServiceDefinition, type SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
+import { pack } from '../../src/client/index.js';
+import { createRpcChannel, createRpcClient, type RpcClient } from '../../src/rpc/index.js';
+import { startStack } from '../helpers/inprocess.js';
+
+const ECHO = '/demo.v1.DemoService/Echo';
+let stack: Awaited<ReturnType<typeof startStack>>;
+let rpc: RpcClient<typeof TaskServiceDefinition>;
+let close: () => void;
+
+beforeAll(async () => {
+  stack = await startStack();
+  const channel = createRpcChannel(stack.address);
+  rpc = createRpcClient(TaskServiceDefinition, channel);
+  close = () => channel.close();
+});
+afterAll(async () => {
+  close();
+  await stack.stop();
+});
+
+async function status(call: Promise<unknown>): Promise<{ code: Status; details: string }> {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ClientError);
+  return { code: (error as ClientError).code, details: (error as ClientError).details };
+}
+
+const echo = (options: Partial<SubmitTaskRequest['options']> = {}): Partial<SubmitTaskRequest> => ({
+  type: ECHO,
+  input: pack(EchoRequest, { text: 'x' }),
+  options: options as SubmitTaskRequest['options'],
+});
+
+describe('TaskService rejects bad input with a status and a message that says what to fix', () => {
+  it.each([
+    ['an unknown type', { ...echo(), type: '/nope.v1.Nope/Do' }, /unknown task type "\/nope.v1.Nope\/Do"/],
+    ['a missing type', { ...echo(), type: '' }, /type is required/],
+    ['a missing input', { type: ECHO }, /input is required/],
+    ['an input of the wrong type', { type: ECHO, input: pack(SleepRequest, {}) }, /takes "type.googleapis.com\/demo.v1.EchoRequest"/],
+    ['a negative priority', echo({ priority: -1 }), /priority must be an integer in 0..1000/],
+    ['too high a priority', echo({ priority: 5000 }), /priority/],
+    ['too many attempts', echo({ maxAttempts: 1000 }), /max_attempts must be in 1..100/],
+    ['run_at and delay together', echo({ runAt: new Date(), delay: { seconds: 1, nanos: 0 } }), /run_at or options.delay, not both/],
+    ['a bad queue name', echo({ queue: 'has spaces' }), /options.queue/],
+    ['a negative delay', echo({ delay: { seconds: -5, nanos: 0 } }), /delay must not be negative/],
+    ['too many labels', echo({ labels: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v'])) }), /at most 32/],
+    ['a huge idempotency key', echo({ idempotencyKey: 'k'.repeat(1000) }), /idempotency_key/],
+  ])('SubmitTask with %s → INVALID_ARGUMENT', async (_name, request, message) => {
+    const error = await status(rpc.submitTask(request));
+    expect(error.code).toBe(Status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(message);
+  });
+
+  it('SubmitTasks: empty, oversized, or one bad entry → INVALID_ARGUMENT, nothing stored', async () => {
+    const before = await rpc.listTasks({ pageSize: 1000 });
+    expect((await status(rpc.submitTasks({ tasks: [] }))).code).toBe(Status.INVALID_ARGUMENT);
+    const oversized = await status(rpc.submitTasks({ tasks: Array.from({ length: 1001 }, () => echo()) }));
+    expect(oversized).toMatchObject({ code: Status.INVALID_ARGUMENT, details: expect.stringMatching(/at most 1000/) });
+    const mixed = await status(rpc.submitTasks({ tasks: [echo(), echo({ priority: -3 }), echo()] }));
+    expect(mixed).toMatchObject({ code: Status.INVALID_ARGUMENT, details: expect.stringMatching(/^tasks\[1\]: /) });
+    const after = await rpc.listTasks({ pageSize: 1000 });
+    expect(after.tasks.length).toBe(before.tasks.length);
+  });
+
+  it('GetTask, WatchTask, CancelTask, RetryTask: a missing id → INVALID_ARGUMENT, an unknown one → NOT_FOUND', async () => {
+    expect((await status(rpc.getTask({ id: '' }))).code).toBe(Status.INVALID_ARGUMENT);
+    expect((await status(rpc.getTask({ id: 'no-such-task' }))).code).toBe(Status.NOT_FOUND);
+    expect((await status(rpc.cancelTask({ id: 'no-such-task' }))).code).toBe(Status.NOT_FOUND);
+    expect((await status(rpc.retryTask({ id: 'no-such-task' }))).code).toBe(Status.NOT_FOUND);
+    const watch = async () => {
+      for await (const _ of rpc.watchTask({ id: 'no-such-task' })) void _;
+    };
+    expect((await status(watch())).code).toBe(Status.NOT_FOUND);
+  });
+
+  it('CancelTask of a terminal task and RetryTask of a live one → FAILED_PRECONDITION', async () => {
+    const { task } = await rpc.submitTask(echo());
+    const retry = await status(rpc.retryTask({ id: task!.id }));
+    expect(retry).toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringMatching(/only FAILED or CANCELLED/) });
+    await rpc.cancelTask({ id: task!.id });
+    const again = await status(rpc.cancelTask({ id: task!.id }));
+    expect(again).toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringMatching(/is CANCELLED/) });
+  });
+
+  it('ListTasks: a bad page token, page size or state → INVALID_ARGUMENT', async () => {
+    expect((await status(rpc.listTasks({ pageToken: 'not-a-token' }))).details).toMatch(/page_token/);
+    expect((await status(rpc.listTasks({ pageSize: 5000 }))).details).toMatch(/page_size must be at most 1000/);
+    expect((await status(rpc.listTasks({ state: 99 as TaskState }))).code).toBe(Status.INVALID_ARGUMENT);
+  });
+
+  it('Session: a bad submit gets an error ack and the stream goes on', async () => {
+    async function* requests() {
+      yield { submits: [{ ref: 1, request: { type: '/nope.v1.Nope/Do', input: pack(EchoRequest, {}) } }, { ref: 2, request: echo() as SubmitTaskRequest }] };
+    }
+    const acks = [];
+    for await (const response of rpc.session(requests())) acks.push(...response.acks);
+    expect(acks).toHaveLength(2);
+    expect(acks[0]).toMatchObject({ ref: 1, taskId: '', error: { code: Status.INVALID_ARGUMENT } });
+    expect(acks[1]!.taskId).not.toBe('');
+    expect(acks[1]!.error).toBeUndefined();
+  });
+
+  it('keeps the store consistent through all of it', async () => {
+    const stats = await rpc.getQueueStats({});
+    const all = await rpc.listTasks({ pageSize: 1000 });
+    const total = stats.queues.reduce((n, q) => n + q.queued + q.cancelled + q.running + q.succeeded, 0);
+    expect(total).toBe(all.tasks.length);
+    expect(all.tasks.every((t) => t.type === ECHO)).toBe(true);
+  });
+});
