@@ -162,7 +162,8 @@ export function createWorker(options: WorkerOptions): Worker {
         const message = failure instanceof Error ? failure.message : String(failure);
         const code = failure instanceof TaskError ? failure.code : isAbortError(failure) ? Code.CANCELLED : Code.UNKNOWN;
         const retryable = failure instanceof TaskError ? failure.retryable : true;
-        log.warn({ err: failure }, 'task failed');
+        if (failure instanceof TaskError || isAbortError(failure)) log.info({ code, retryable, reason: message }, 'task failed');
+        else log.warn({ err: failure }, 'task failed with an unexpected error');
         send({ fails: [{ ...ref, message, code, retryable }] }, ref);
       }
     } finally {

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { onShutdownSignals } from '../../rpc/index.js';
+import { createTaskwireServer } from '../../server/index.js';
+import { Descriptors } from '../descriptors.js';
+import type { GlobalOptions } from '../main.js';
+
+interface ServerOptions {
+  listen: string;
+  db: string;
+  services: string;
+  leaseMs: string;
+  graceMs: string;
+  logLevel: string;
+}
+
+export function serverCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('server')
+    .description('run the web service: TaskService, WorkerService, health and reflection')
+    .option('--listen <address>', 'address to listen on', process.env.TASKWIRE_LISTEN ?? '127.0.0.1:50051')
+    .option('--db <file>', 'SQLite database file', process.env.TASKWIRE_DB ?? './data/taskwire.db')
+    .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', process.env.TASKWIRE_SERVICES ?? 'demo.v1.DemoService')
+    .option('--lease-ms <ms>', 'lease of a running attempt without heartbeats', process.env.TASKWIRE_LEASE_MS ?? '30000')
+    .option('--grace-ms <ms>', 'shutdown grace period', process.env.TASKWIRE_GRACE_MS ?? '10000')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.TASKWIRE_LOG_LEVEL ?? 'info')
+    .action(async (options: ServerOptions) => {
+      const { descriptorPaths } = globals();
+      const descriptors = new Descriptors(descriptorPaths);
+      const logger = pino({ name: 'taskwire', level: options.logLevel });
+      const server = createTaskwireServer({
+        dbPath: options.db,
+        logger,
+        leaseMs: Number(options.leaseMs),
+        shutdownGraceMs: Number(options.graceMs),
+        // Serialized FileDescriptorSets concatenate into one set: reflection sees them all.
+        descriptorSet: Buffer.concat(descriptorPaths.map((path) => readFileSync(path))),
+      });
+      const services = options.services.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const info of descriptors.taskTypes(services)) server.broker.registerType(info);
+      onShutdownSignals(() => server.shutdown());
+      await server.listen(options.listen);
+      logger.info({ services, db: options.db }, 'serving');
+    });
+}

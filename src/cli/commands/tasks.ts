@@ -1,0 +1,211 @@
+import type { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { HealthCheckResponse_ServingStatus, HealthDefinition } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
+import type { JsonValue } from '@bufbuild/protobuf';
+import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { createClient, type TaskwireClient } from '../../client/index.js';
+import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
+import { isTerminal, stateName } from '../../store/index.js';
+import { Descriptors } from '../descriptors.js';
+import type { GlobalOptions } from '../main.js';
+import { print, taskJson, taskLine, taskText } from '../output.js';
+
+interface SubmitOptions {
+  json?: string;
+  wait?: boolean;
+  queue?: string;
+  priority?: string;
+  delayMs?: string;
+  maxAttempts?: string;
+  timeoutMs?: string;
+  idempotencyKey?: string;
+}
+
+function parseState(name: string | undefined): TaskState | undefined {
+  if (name === undefined) return undefined;
+  const state = TaskState[`TASK_STATE_${name.toUpperCase()}` as keyof typeof TaskState];
+  if (state === undefined) throw new Error(`unknown state "${name}": use scheduled, queued, running, succeeded, failed or cancelled`);
+  return state;
+}
+
+const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+
+export function taskCommands(program: Command, globals: () => GlobalOptions): void {
+  /** Runs `body` with a client and descriptors, and closes the client after. */
+  const withClient =
+    <A extends unknown[]>(body: (client: TaskwireClient, d: Descriptors, g: GlobalOptions, ...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      const g = globals();
+      const client = createClient({ server: g.server, ...(g.token ? { token: g.token } : {}), ...(g.tls ? { tls: g.tls } : {}) });
+      try {
+        await body(client, new Descriptors(g.descriptorPaths), g, ...args);
+      } finally {
+        client.close();
+      }
+    };
+
+  program
+    .command('submit')
+    .description('submit a task; its input is JSON in the proto3 JSON mapping')
+    .argument('<type>', 'task type: a method path such as /demo.v1.DemoService/Echo')
+    .option('--json <input>', 'the input message as JSON', '{}')
+    .option('--wait', 'wait for the result')
+    .option('--queue <name>', 'queue')
+    .option('--priority <n>', 'priority, 0..1000, higher first')
+    .option('--delay-ms <ms>', 'run no sooner than this many ms from now')
+    .option('--max-attempts <n>', 'attempts allowed')
+    .option('--timeout-ms <ms>', 'execution timeout per attempt')
+    .option('--idempotency-key <key>', 'returns the existing task if the key was used before')
+    .action(
+      withClient(async (client, d, g, type: string, o: SubmitOptions) => {
+        const method = d.method(type);
+        const input = d.pack(method.input, JSON.parse(o.json ?? '{}') as JsonValue);
+        const submitted = await client.submit(type, input, {
+          ...(o.queue ? { queue: o.queue } : {}),
+          ...(o.priority ? { priority: Number(o.priority) } : {}),
+          ...(o.delayMs ? { delayMs: Number(o.delayMs) } : {}),
+          ...(o.maxAttempts ? { maxAttempts: Number(o.maxAttempts) } : {}),
+          ...(o.timeoutMs ? { executionTimeoutMs: Number(o.timeoutMs) } : {}),
+          ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}),
+        });
+        if (!o.wait) return print(g.json, submitted, () => submitted.id);
+        await client.result(submitted.id);
+        const task = await client.get(submitted.id);
+        print(g.json, taskJson(d, task), () => taskText(d, task));
+        if (task.state !== TaskState.TASK_STATE_SUCCEEDED) process.exitCode = 1;
+      }),
+    );
+
+  program
+    .command('get')
+    .description('show a task')
+    .argument('<id>')
+    .action(
+      withClient(async (client, d, g, id: string) => {
+        const task = await client.get(id);
+        print(g.json, taskJson(d, task), () => taskText(d, task));
+      }),
+    );
+
+  program
+    .command('watch')
+    .description('follow a task until it ends, with a progress bar')
+    .argument('<id>')
+    .action(
+      withClient(async (client, d, g, id: string) => {
+        const bar = g.json ? undefined : new SingleBar({ format: '{bar} {percentage}% | {state} {message}' });
+        let last: TaskState = TaskState.TASK_STATE_UNSPECIFIED;
+        bar?.start(100, 0, { state: '', message: '' });
+        for await (const event of client.watch(id)) {
+          if (event === undefined) continue;
+          if (g.json) {
+            const value = event.$case === 'task' ? { task: taskJson(d, event.value) } : { progress: { ...event.value } };
+            process.stdout.write(`${JSON.stringify(value)}\n`);
+          }
+          if (event.$case === 'task') {
+            last = event.value.state;
+            bar?.update(isTerminal(last) ? 100 : event.value.progressPercent, { state: stateName(last), message: event.value.progressMessage });
+          } else {
+            bar?.update(event.value.percent, { state: 'RUNNING', message: event.value.message });
+          }
+        }
+        bar?.stop();
+        if (last !== TaskState.TASK_STATE_SUCCEEDED) process.exitCode = 1;
+      }),
+    );
+
+  program
+    .command('cancel')
+    .description('cancel a scheduled, queued or running task')
+    .argument('<id>')
+    .option('--reason <text>', 'why', 'cancelled from the command line')
+    .action(
+      withClient(async (client, d, g, id: string, o: { reason: string }) => {
+        const task = await client.cancel(id, o.reason);
+        print(g.json, taskJson(d, task), () => taskLine(task));
+      }),
+    );
+
+  program
+    .command('retry')
+    .description('re-queue a FAILED or CANCELLED task')
+    .argument('<id>')
+    .action(
+      withClient(async (client, d, g, id: string) => {
+        const task = await client.retry(id);
+        print(g.json, taskJson(d, task), () => taskLine(task));
+      }),
+    );
+
+  program
+    .command('list')
+    .description('list tasks, newest first')
+    .option('--state <state>', 'scheduled, queued, running, succeeded, failed or cancelled')
+    .option('--queue <name>', 'only this queue')
+    .option('--type <type>', 'only this task type')
+    .option('--limit <n>', 'page size, 1..1000', '20')
+    .option('--page-token <token>', 'from a previous list')
+    .action(
+      withClient(async (client, d, g, o: { state?: string; queue?: string; type?: string; limit: string; pageToken?: string }) => {
+        const state = parseState(o.state);
+        const page = await client.list({
+          ...(state === undefined ? {} : { state }),
+          ...(o.queue ? { queue: o.queue } : {}),
+          ...(o.type ? { type: o.type } : {}),
+          pageSize: number(o.limit) ?? 20,
+          ...(o.pageToken ? { pageToken: o.pageToken } : {}),
+        });
+        print(g.json, { tasks: page.tasks.map((t) => taskJson(d, t)), nextPageToken: page.nextPageToken }, () =>
+          [...page.tasks.map(taskLine), ...(page.nextPageToken ? [`next page: --page-token ${page.nextPageToken}`] : [])].join('\n') ||
+          'no tasks',
+        );
+      }),
+    );
+
+  program
+    .command('workers')
+    .description('list the workers connected to the server')
+    .action(
+      withClient(async (client, _d, g) => {
+        const workers = await client.workers();
+        print(g.json, workers, () =>
+          workers.map((w) => `${w.workerId}  ${w.running}/${w.slots} running  ${w.peer}  ${w.taskTypes.join(',')}`).join('\n') ||
+          'no workers connected',
+        );
+      }),
+    );
+
+  program
+    .command('stats')
+    .description('task counts per queue and state')
+    .option('--queue <name>', 'only this queue')
+    .action(
+      withClient(async (client, _d, g, o: { queue?: string }) => {
+        const queues = await client.stats(o.queue);
+        print(g.json, queues, () =>
+          queues
+            .map((q) => `${q.queue}: scheduled ${q.scheduled}, queued ${q.queued}, running ${q.running}, succeeded ${q.succeeded}, failed ${q.failed}, cancelled ${q.cancelled}`)
+            .join('\n') || 'no tasks',
+        );
+      }),
+    );
+
+  program
+    .command('health')
+    .description('exit 0 when the server reports SERVING (for container health checks)')
+    .option('--service <name>', 'a service name; the whole server when empty', '')
+    .option('--timeout-ms <ms>', 'give up after', '3000')
+    .action(async (o: { service: string; timeoutMs: string }) => {
+      const g = globals();
+      const channel = createRpcChannel(g.server, g.tls ? { tls: g.tls } : {});
+      try {
+        const health = createRpcClient(HealthDefinition, channel);
+        const { status } = await health.check({ service: o.service }, { deadline: Number(o.timeoutMs) });
+        const name = HealthCheckResponse_ServingStatus[status];
+        print(g.json, { status: name }, () => String(name));
+        if (status !== HealthCheckResponse_ServingStatus.SERVING) process.exitCode = 1;
+      } finally {
+        channel.close();
+      }
+    });
+}
