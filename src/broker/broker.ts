@@ -338,12 +338,12 @@ export function createBroker(options: BrokerOptions): Broker {
         },
         complete(items) {
           for (const item of items) session.settle(item.id, item.attempt);
-          void store.complete(items, Date.now()).then((results) => rejectStale(session, items, results));
+          void store.complete(items, Date.now()).then((results) => acknowledge(session, items, results), logFailure);
         },
         fail(items) {
           for (const item of items) session.settle(item.id, item.attempt);
           const withWorker = items.map((item) => ({ ...item, workerId: hello.workerId }));
-          void store.fail(withWorker, Date.now(), exponentialBackoff).then((results) => rejectStale(session, items, results));
+          void store.fail(withWorker, Date.now(), exponentialBackoff).then((results) => acknowledge(session, items, results), logFailure);
         },
         progress(items) {
           const current = items.filter((item) => session.holds(item.id, item.attempt));
@@ -351,7 +351,7 @@ export function createBroker(options: BrokerOptions): Broker {
         },
         release(refs) {
           for (const ref of refs) session.settle(ref.id, ref.attempt);
-          void store.release(refs, Date.now());
+          void store.release(refs, Date.now()).then((results) => acknowledge(session, refs, results), logFailure);
         },
         closed() {
           logger.info({ sessionId: id, workerId: hello.workerId }, 'worker disconnected');
@@ -387,12 +387,20 @@ export function createBroker(options: BrokerOptions): Broker {
     },
   };
 
-  function rejectStale(session: WorkerSession, items: readonly AttemptRef[], results: readonly { applied: boolean }[]) {
-    const stale = items.filter((_, i) => !results[i]!.applied).map(({ id, attempt }) => ({ id, attempt }));
-    if (stale.length === 0) return;
-    counters.staleResults += stale.length;
-    logger.warn({ workerId: session.hello.workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
-    if (!session.closed) session.sink.send({ rejected: stale });
+  /** Tells the worker its results are committed (or rejected as stale), so it can forget them. */
+  function acknowledge(session: WorkerSession, items: readonly AttemptRef[], results: readonly { applied: boolean }[]) {
+    const refs = items.map(({ id, attempt }) => ({ id, attempt }));
+    const stale = refs.filter((_, i) => !results[i]!.applied);
+    if (stale.length > 0) {
+      counters.staleResults += stale.length;
+      logger.warn({ workerId: session.hello.workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
+    }
+    if (!session.closed) session.sink.send({ acknowledged: refs, ...(stale.length > 0 ? { rejected: stale } : {}) });
+  }
+
+  function logFailure(error: unknown) {
+    // The worker keeps unacknowledged results and sends them again on its next session.
+    logger.error({ err: error }, 'failed to commit worker results');
   }
 
   async function* watchTask(id: string, signal: AbortSignal): AsyncGenerator<WatchEvent> {

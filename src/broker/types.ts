@@ -47,7 +47,12 @@ export interface CancelRef extends AttemptRef {
 
 /** Where the broker sends a worker's messages; the transport maps them to the wire. */
 export interface WorkerSink {
-  send(message: { assignments?: readonly Lease[]; cancels?: readonly CancelRef[]; rejected?: readonly AttemptRef[] }): void;
+  send(message: {
+    assignments?: readonly Lease[];
+    cancels?: readonly CancelRef[];
+    rejected?: readonly AttemptRef[];
+    acknowledged?: readonly AttemptRef[];
+  }): void;
   /** Ends the session from the server side (missed heartbeats, protocol error). */
   close(reason: Error): void;
 }

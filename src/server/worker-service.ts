@@ -14,13 +14,14 @@ import { Outbox } from '../rpc/outbox.js';
 type Response = Partial<ConnectResponse>;
 
 function mergeResponses(messages: Response[]): Response {
-  const merged: Response = { assignments: [], cancels: [], rejected: [] };
+  const merged: Response = { assignments: [], cancels: [], rejected: [], acknowledged: [] };
   for (const message of messages) {
     if (message.welcome !== undefined) merged.welcome = message.welcome;
     if (message.drain !== undefined) merged.drain = message.drain;
     if (message.assignments) merged.assignments!.push(...message.assignments);
     if (message.cancels) merged.cancels!.push(...message.cancels);
     if (message.rejected) merged.rejected!.push(...message.rejected);
+    if (message.acknowledged) merged.acknowledged!.push(...message.acknowledged);
   }
   return merged;
 }
@@ -105,6 +106,7 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
               assignments: message.assignments?.map(toAssignment) ?? [],
               cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
               rejected: refs(message.rejected ?? []),
+              acknowledged: refs(message.acknowledged ?? []),
             });
           },
           close(reason) {

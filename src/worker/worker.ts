@@ -91,8 +91,8 @@ export function createWorker(options: WorkerOptions): Worker {
   const graceMs = options.shutdownGraceMs ?? 30_000;
   const registry = new Map<string, Registered>();
   const running = new Map<string, Running>();
-  /** Results produced while disconnected, sent once the next session resumes their attempts. */
-  const unsent = new Map<string, Outgoing>();
+  /** Results sent but not yet acknowledged: sent again on the next session if the stream dies. */
+  const unacknowledged = new Map<string, Outgoing>();
   const channel = createRpcChannel(options.server, options);
   const client = createRpcClient(WorkerServiceDefinition, channel, options.token === undefined ? {} : { token: options.token });
   const stopController = new AbortController();
@@ -103,9 +103,14 @@ export function createWorker(options: WorkerOptions): Worker {
   let loop: Promise<void> | undefined;
   let idle: (() => void) | undefined;
 
-  function send(message: Outgoing, ref?: { taskId: string; attempt: number }): void {
+  function send(message: Outgoing): void {
     if (outbox !== undefined && connected) outbox.push(message);
-    else if (ref !== undefined) unsent.set(key(ref.taskId, ref.attempt), message);
+  }
+
+  /** Sends a result and keeps it until the server acknowledges it. */
+  function sendResult(ref: { taskId: string; attempt: number }, message: Outgoing): void {
+    unacknowledged.set(key(ref.taskId, ref.attempt), message);
+    send(message);
   }
 
   async function runTask(assignment: Assignment): Promise<void> {
@@ -151,11 +156,11 @@ export function createWorker(options: WorkerOptions): Worker {
       const response = registered.responseType.fromPartial(output as never);
       const value = registered.responseType.encode(response).finish();
       if (!entry.cancelled && !entry.released) {
-        send({ completes: [{ ...ref, output: { typeUrl: typeUrl(registered.responseType.$type) ?? '', value: Buffer.from(value) } }] }, ref);
+        sendResult(ref, { completes: [{ ...ref, output: { typeUrl: typeUrl(registered.responseType.$type) ?? '', value: Buffer.from(value) } }] });
       }
     } catch (error) {
       if (entry.released) {
-        send({ releases: [ref] }, ref);
+        sendResult(ref, { releases: [ref] });
       } else if (!entry.cancelled) {
         const reason = entry.controller.signal.aborted ? entry.controller.signal.reason : error;
         const failure = reason instanceof TaskError ? reason : error;
@@ -164,7 +169,7 @@ export function createWorker(options: WorkerOptions): Worker {
         const retryable = failure instanceof TaskError ? failure.retryable : true;
         if (failure instanceof TaskError || isAbortError(failure)) log.info({ code, retryable, reason: message }, 'task failed');
         else log.warn({ err: failure }, 'task failed with an unexpected error');
-        send({ fails: [{ ...ref, message, code, retryable }] }, ref);
+        sendResult(ref, { fails: [{ ...ref, message, code, retryable }] });
       }
     } finally {
       clearTimeout(timer);
@@ -185,6 +190,7 @@ export function createWorker(options: WorkerOptions): Worker {
       entry.cancelled = true;
       entry.controller.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
     }
+    for (const ref of response.acknowledged) unacknowledged.delete(key(ref.taskId, ref.attempt));
     for (const rejected of response.rejected) {
       logger.warn({ taskId: rejected.taskId, attempt: rejected.attempt }, 'the server rejected a result: the attempt was no longer current');
     }
@@ -198,7 +204,7 @@ export function createWorker(options: WorkerOptions): Worker {
   async function session(onWelcome: () => void): Promise<void> {
     draining = false;
     const out = new Outbox<Outgoing>(mergeOutgoing);
-    const resume = [...new Set([...running.keys(), ...unsent.keys()])].map((k) => {
+    const resume = [...new Set([...running.keys(), ...unacknowledged.keys()])].map((k) => {
       const [taskId, attempt] = k.split('#');
       return { taskId: taskId!, attempt: Number(attempt) };
     });
@@ -224,13 +230,14 @@ export function createWorker(options: WorkerOptions): Worker {
         if (response.welcome !== undefined) {
           outbox = out;
           connected = true;
-          const kept = new Set(response.welcome.resumed.map((r) => key(r.taskId, r.attempt)));
-          for (const [k, message] of unsent) if (kept.has(k)) out.push(message);
-          unsent.clear();
+          // Results not acknowledged on an earlier stream go out again; the server applies those whose
+          // attempt is still current and rejects (and counts) the rest.
+          const kept = response.welcome.resumed.length;
+          for (const message of unacknowledged.values()) out.push(message);
           const intervalMs = (response.welcome.heartbeatInterval?.seconds ?? 10) * 1000 +
             Math.round((response.welcome.heartbeatInterval?.nanos ?? 0) / 1e6);
           heartbeat = setInterval(() => out.push({ heartbeat: true }), Math.max(50, intervalMs));
-          logger.info({ sessionId: response.welcome.sessionId, resumed: kept.size }, 'connected');
+          logger.info({ sessionId: response.welcome.sessionId, resumed: kept }, 'connected');
           onWelcome();
           if (stopController.signal.aborted) onStop();
         }

@@ -188,6 +188,13 @@ export interface ConnectResponse {
     | undefined;
   /** Results the server rejected because their attempt is no longer current. */
   rejected: AttemptRef[];
+  /**
+   * Results (completes, fails, releases) the server has committed or
+   * rejected. A worker keeps each result until it is acknowledged and sends
+   * the unacknowledged ones again on its next session, so a result that was
+   * in flight when a stream died is not lost.
+   */
+  acknowledged: AttemptRef[];
 }
 
 function createBaseHello(): Hello {
@@ -1346,7 +1353,7 @@ export const Drain: MessageFns<Drain, "taskwire.v1.Drain"> = {
 };
 
 function createBaseConnectResponse(): ConnectResponse {
-  return { welcome: undefined, assignments: [], cancels: [], drain: undefined, rejected: [] };
+  return { welcome: undefined, assignments: [], cancels: [], drain: undefined, rejected: [], acknowledged: [] };
 }
 
 export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectResponse"> = {
@@ -1367,6 +1374,9 @@ export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectRe
     }
     for (const v of message.rejected) {
       AttemptRef.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.acknowledged) {
+      AttemptRef.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1424,6 +1434,14 @@ export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectRe
             message.rejected.push(AttemptRef.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.acknowledged.push(AttemptRef.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1448,6 +1466,7 @@ export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectRe
     message.cancels = object.cancels?.map((e) => CancelAssignment.fromPartial(e)) || [];
     message.drain = (object.drain !== undefined && object.drain !== null) ? Drain.fromPartial(object.drain) : undefined;
     message.rejected = object.rejected?.map((e) => AttemptRef.fromPartial(e)) || [];
+    message.acknowledged = object.acknowledged?.map((e) => AttemptRef.fromPartial(e)) || [];
     return message;
   },
 };
