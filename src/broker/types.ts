@@ -28,6 +28,8 @@ export interface TaskTypeInfo {
   /** Type URL the input must carry (type.googleapis.com/<request message>); any when absent. */
   readonly inputTypeUrl?: string;
   readonly outputTypeUrl?: string;
+  /** Parses an input; returns what is wrong with it, or undefined when it is a valid message. */
+  readonly checkInput?: (value: Uint8Array) => string | undefined;
   readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey'>>;
 }
 

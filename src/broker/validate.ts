@@ -57,6 +57,8 @@ export function resolveSubmit(
       `input has type "${input.typeUrl}" but ${request.type} takes "${info.inputTypeUrl}"`,
     );
   }
+  const problem = info.checkInput?.(input.value);
+  check(problem === undefined, `input is not a valid ${info.inputTypeUrl?.split('/').pop() ?? 'message'}: ${problem}`);
 
   const o = request.options ?? {};
   const d = info.defaults ?? {};

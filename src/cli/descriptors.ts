@@ -50,6 +50,14 @@ export class Descriptors {
         type: `/${service.typeName}/${m.name}`,
         inputTypeUrl: `type.googleapis.com/${m.input.typeName}`,
         outputTypeUrl: `type.googleapis.com/${m.output.typeName}`,
+        checkInput: (value: Uint8Array) => {
+          try {
+            fromBinary(m.input, value);
+            return undefined;
+          } catch (error) {
+            return error instanceof Error ? error.message : String(error);
+          }
+        },
       }));
     });
   }

@@ -11,7 +11,9 @@ import {
   type WorkerInfo,
 } from '../../gen/ts/taskwire/v1/task_service.js';
 import { createRpcChannel, createRpcClient, Outbox, type RpcChannelOptions } from '../rpc/index.js';
+import type { ServiceDefinition } from '../worker/types.js';
 import { toTaskOptions, type SubmitOptions } from './options.js';
+import { serviceClient, type ServiceClient } from './service.js';
 
 export interface ClientOptions extends RpcChannelOptions {
   /** Server address: host:port, or dns:///name:port for round-robin over several. */
@@ -46,32 +48,14 @@ export interface TaskwireClient {
   list(filter?: Partial<ListTasksRequest>): Promise<{ tasks: Task[]; nextPageToken: string }>;
   workers(): Promise<WorkerInfo[]>;
   stats(queue?: string): Promise<QueueStats[]>;
+  /** Typed submit and call for the methods of a generated task service definition. */
+  service<D extends ServiceDefinition>(definition: D): ServiceClient<D>;
   close(): void;
 }
 
 interface Pending {
   resolve(value: Submitted): void;
   reject(error: Error): void;
-}
-
-/** Thrown by result() helpers when a task ends FAILED or CANCELLED. */
-export class TaskFailedError extends Error {
-  constructor(
-    readonly outcome: TaskOutcome,
-  ) {
-    super(
-      outcome.state === TaskState.TASK_STATE_CANCELLED
-        ? `task ${outcome.taskId} was cancelled`
-        : `task ${outcome.taskId} failed: ${outcome.error?.message ?? 'unknown error'}`,
-    );
-    this.name = 'TaskFailedError';
-  }
-
-  /** The gRPC status code the failure carries (UNKNOWN when unclassified, CANCELLED when cancelled). */
-  get code(): number {
-    if (this.outcome.state === TaskState.TASK_STATE_CANCELLED) return Status.CANCELLED;
-    return this.outcome.error?.code || Status.UNKNOWN;
-  }
 }
 
 function mergeRequests(messages: Partial<SessionRequest>[]): Partial<SessionRequest> {
@@ -149,7 +133,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
     return Promise.all(results);
   }
 
-  return {
+  const client: TaskwireClient = {
     async submit(type, input, submitOptions) {
       const [submitted] = await submitMany([{ type, input, ...(submitOptions ? { options: submitOptions } : {}) }]);
       return submitted!;
@@ -201,10 +185,14 @@ export function createClient(options: ClientOptions): TaskwireClient {
     async stats(queue = '') {
       return (await rpc.getQueueStats({ queue })).queues;
     },
+    service(definition) {
+      return serviceClient(client, definition);
+    },
     close() {
       closeController.abort();
       stream?.end();
       channel.close();
     },
   };
+  return client;
 }

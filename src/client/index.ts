@@ -1,3 +1,4 @@
-export { createClient, TaskFailedError, type ClientOptions, type Submitted, type SubmitItem, type TaskwireClient } from './client.js';
+export { createClient, type ClientOptions, type Submitted, type SubmitItem, type TaskwireClient } from './client.js';
 export type { SubmitOptions } from './options.js';
 export { pack, unpack } from './pack.js';
+export { TaskFailedError, type CallOptions, type ServiceClient, type TaskHandle, type TaskMethodClient } from './service.js';

@@ -85,7 +85,7 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
     shutdownGraceMs,
     add(definition, implementation) {
       server.add(definition, implementation);
-      const name = 'fullName' in definition ? String(definition.fullName) : undefined;
+      const name = serviceName(definition);
       if (name !== undefined) {
         serviceNames.push(name);
         health.setStatus('healthy', name);
@@ -122,4 +122,11 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
       return shutdownPromise;
     },
   };
+}
+
+/** A service's full name: from a ts-proto definition, or from its first method's path. */
+function serviceName(definition: CompatServiceDefinition): string | undefined {
+  if ('fullName' in definition && typeof definition.fullName === 'string') return definition.fullName;
+  const first = Object.values(definition)[0] as { path?: unknown } | undefined;
+  return typeof first?.path === 'string' ? /^\/([^/]+)\//.exec(first.path)?.[1] : undefined;
 }

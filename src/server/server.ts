@@ -1,7 +1,8 @@
 import { pino } from 'pino';
 import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
 import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
-import { createBroker, type Broker, type BrokerOptions } from '../broker/index.js';
+import { createBroker, type Broker, type BrokerOptions, type TaskTypeInfo } from '../broker/index.js';
+import { createGateway } from './gateway.js';
 import { createRpcServer, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
 import { createSqliteStore, type Store } from '../store/index.js';
 import { createTaskService } from './task-service.js';
@@ -23,6 +24,11 @@ export interface TaskwireServer {
    * its full method path, with optional defaults per service and per method.
    */
   addTaskService<D extends TaskServiceDef>(definition: D, options?: TaskServiceOptions<Extract<keyof D['methods'], string>>): void;
+  /**
+   * Registers task types of one service from any source (a descriptor set,
+   * say), and serves them through the gateway. Call before listen().
+   */
+  addTaskTypes(types: readonly TaskTypeInfo[]): void;
   listen(address: string): Promise<number>;
   /** Drain workers, finish calls within the grace period, close the store. */
   shutdown(): Promise<void>;
@@ -37,11 +43,16 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
   rpc.add(WorkerServiceDefinition, createWorkerService(broker, rpc.shutdownGraceMs));
 
   let stopping: Promise<void> | undefined;
-  return {
+  const server: TaskwireServer = {
     broker,
     rpc,
     addTaskService(definition, serviceOptions) {
-      for (const info of taskTypesOf(definition, serviceOptions)) broker.registerType(info);
+      server.addTaskTypes(taskTypesOf(definition, serviceOptions));
+    },
+    addTaskTypes(types) {
+      for (const info of types) broker.registerType(info);
+      const gateway = createGateway(broker, types);
+      rpc.add(gateway.definition, gateway.implementation as never);
     },
     listen: (address) => rpc.listen(address),
     shutdown() {
@@ -53,4 +64,5 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
       return stopping;
     },
   };
+  return server;
 }

@@ -8,7 +8,7 @@ export interface TaskServiceDefinition {
       string,
       {
         readonly name: string;
-        readonly requestType: { readonly $type?: string };
+        readonly requestType: { readonly $type?: string; decode(input: Uint8Array): unknown };
         readonly responseType: { readonly $type?: string };
         readonly requestStream: boolean;
         readonly responseStream: boolean;
@@ -43,6 +43,14 @@ export function taskTypesOf(
       type: `/${definition.fullName}/${method.name}`,
       ...(request === undefined ? {} : { inputTypeUrl: typeUrl(request) }),
       ...(response === undefined ? {} : { outputTypeUrl: typeUrl(response) }),
+      checkInput: (value: Uint8Array) => {
+        try {
+          method.requestType.decode(value);
+          return undefined;
+        } catch (error) {
+          return error instanceof Error ? error.message : String(error);
+        }
+      },
       defaults: { ...options.defaults, ...options.methods?.[key] },
     };
   });

@@ -38,7 +38,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         descriptorSet: Buffer.concat(descriptorPaths.map((path) => readFileSync(path))),
       });
       const services = options.services.split(',').map((s) => s.trim()).filter(Boolean);
-      for (const info of descriptors.taskTypes(services)) server.broker.registerType(info);
+      for (const service of services) server.addTaskTypes(descriptors.taskTypes([service]));
       onShutdownSignals(() => server.shutdown());
       await server.listen(options.listen);
       logger.info({ services, db: options.db }, 'serving');

@@ -1,0 +1,100 @@
+import { ServerError, Status, type MethodDefinition } from 'nice-grpc';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import type { Broker, TaskTypeInfo } from '../broker/index.js';
+import { Code, TaskwireError } from '../errors.js';
+import type { TaskwireCallContext } from '../rpc/index.js';
+import type { TaskEvent, TaskRecord } from '../store/index.js';
+
+/** Metadata key for an idempotency key on a gateway call. */
+export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';
+/** Response header naming the task a gateway call created (or found). */
+export const TASK_ID_HEADER = 'taskwire-task-id';
+
+type Bytes = Uint8Array;
+const identity = (bytes: Bytes) => bytes;
+
+/**
+ * Status of a gateway call whose task failed. A non-retryable failure keeps
+ * the code its handler gave (INVALID_ARGUMENT stays INVALID_ARGUMENT); a
+ * retryable failure that ran out of attempts is ABORTED; a task cancelled
+ * by someone else is CANCELLED.
+ */
+export function gatewayStatus(outcome: TaskEvent | TaskRecord): ServerError {
+  if (outcome.state === TaskState.TASK_STATE_CANCELLED) {
+    return new ServerError(Status.CANCELLED, `task ${outcome.id} was cancelled`);
+  }
+  const error = 'errors' in outcome ? outcome.errors.at(-1) : outcome.error;
+  const message = error?.message ?? 'unknown error';
+  if (error === undefined || !error.retryable) {
+    return new ServerError((error?.code || Code.UNKNOWN) as Status, message);
+  }
+  return new ServerError(Status.ABORTED, `task ${outcome.id} failed after ${outcome.attempt} attempts; last error: ${message}`);
+}
+
+/** Waits for the task's terminal state; cancels the task if the caller goes away first. */
+function outcomeOf(broker: Broker, id: string, signal: AbortSignal): Promise<TaskEvent | TaskRecord> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      stop();
+      // The caller gave up (cancelled, or its deadline passed): so does the task.
+      broker.cancel(id, 'the gateway caller cancelled or its deadline passed').catch(() => undefined);
+      reject(new ServerError(Status.CANCELLED, 'the call was cancelled'));
+    };
+    const stop = broker.onOutcome(id, (outcome) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * One task service as plain unary gRPC methods: a call enqueues a task
+ * durably, waits for its result and returns it as the response. Messages
+ * pass through as bytes (identity serializers): the request becomes the
+ * task's input without a decode and re-encode.
+ */
+export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
+  const definition: Record<string, MethodDefinition<Bytes, Bytes, Bytes, Bytes, false, false>> = {};
+  const implementation: Record<string, (request: Bytes, context: TaskwireCallContext & { signal: AbortSignal; header: { set(k: string, v: string): void }; metadata: { get(k: string): string | undefined } }) => Promise<Bytes>> = {};
+  for (const info of types) {
+    const name = info.type.slice(info.type.lastIndexOf('/') + 1);
+    definition[name] = {
+      path: info.type,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+      options: {},
+    };
+    implementation[name] = async (request, context) => {
+      const remaining = context.deadline === undefined ? undefined : Math.max(1, context.deadline.getTime() - Date.now());
+      const key = context.metadata.get(IDEMPOTENCY_KEY_HEADER);
+      let submitted;
+      try {
+        [submitted] = await broker.submit([
+          {
+            type: info.type,
+            input: { typeUrl: info.inputTypeUrl ?? '', value: request },
+            options: {
+              ...(key === undefined ? {} : { idempotencyKey: key }),
+              ...(remaining === undefined ? {} : { executionTimeoutMs: remaining, queueTimeoutMs: remaining }),
+            },
+          },
+        ]);
+      } catch (error) {
+        if (error instanceof TaskwireError) throw new ServerError(error.code, error.message);
+        throw error;
+      }
+      const id = submitted!.task.id;
+      context.header.set(TASK_ID_HEADER, id);
+      const outcome = await outcomeOf(broker, id, context.signal);
+      if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED || outcome.output === undefined) throw gatewayStatus(outcome);
+      return outcome.output.value;
+    };
+  }
+  return { definition, implementation };
+}

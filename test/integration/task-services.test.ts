@@ -1,0 +1,177 @@
+import { ClientError, Metadata, Status } from 'nice-grpc';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { TaskFailedError } from '../../src/client/index.js';
+import { Code, TaskwireError } from '../../src/errors.js';
+import { createRpcChannel, createRpcClient } from '../../src/rpc/index.js';
+import { startStack } from '../helpers/inprocess.js';
+import { deferred } from '../helpers/wait.js';
+
+let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+function gateway(address: string) {
+  const channel = createRpcChannel(address);
+  return { demo: createRpcClient(DemoServiceDefinition, channel), close: () => channel.close() };
+}
+
+async function statusOf(call: Promise<unknown>) {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ClientError);
+  return error as ClientError;
+}
+
+describe('typed client', () => {
+  it('submits with a typed input and returns the typed result', async () => {
+    stack = await startStack();
+    await stack.worker({ workerId: 'typed-worker' });
+    const demo = stack.client().service(DemoServiceDefinition);
+    const handle = await demo.echo.submit({ text: 'typed' });
+    const result = await handle.result();
+    expect(result).toEqual({ text: 'typed', payload: Buffer.alloc(0), workerId: 'typed-worker' });
+    expect(await demo.echo.call({ text: 'again' })).toMatchObject({ text: 'again' });
+  });
+
+  it('throws TaskFailedError with the failure code', async () => {
+    stack = await startStack();
+    await stack.worker();
+    const demo = stack.client().service(DemoServiceDefinition);
+    const error = await demo.fail.call({ permanent: true, code: Code.INVALID_ARGUMENT, message: 'bad' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskFailedError);
+    expect((error as TaskFailedError).code).toBe(Status.INVALID_ARGUMENT);
+  });
+
+  it('cancels the task when a call passes its deadline', async () => {
+    stack = await startStack();
+    const aborted = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
+        return d.sleep(request, ctx);
+      },
+    }));
+    const client = stack.client();
+    const error = await client.service(DemoServiceDefinition).sleep.call({ durationMs: 5_000 }, { deadline: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskwireError);
+    expect((error as TaskwireError).code).toBe(Code.DEADLINE_EXCEEDED);
+    await aborted.promise;
+    const [task] = (await client.list({ type: '/demo.v1.DemoService/Sleep' })).tasks;
+    expect(task?.state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+});
+
+describe('gateway', () => {
+  it('serves a task service as plain unary gRPC methods, run durably by a worker', async () => {
+    stack = await startStack();
+    await stack.worker({ workerId: 'gateway-worker' });
+    const { demo, close } = gateway(stack.address);
+    let taskId: string | undefined;
+    const response = await demo.echo({ text: 'through the gateway' }, { onHeader: (h) => (taskId = h.get('taskwire-task-id')) });
+    expect(response).toEqual({ text: 'through the gateway', payload: Buffer.alloc(0), workerId: 'gateway-worker' });
+    expect(taskId).toBeDefined();
+    const task = await stack.client().get(taskId!);
+    expect(task.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    close();
+  });
+
+  it('keeps a handler’s INVALID_ARGUMENT and answers ABORTED when retries run out', async () => {
+    stack = await startStack();
+    await stack.worker();
+    const { demo, close } = gateway(stack.address);
+    const invalid = await statusOf(demo.fail({ permanent: true, code: Code.INVALID_ARGUMENT, message: 'width must be positive' }));
+    expect([invalid.code, invalid.details]).toEqual([Status.INVALID_ARGUMENT, 'width must be positive']);
+    const exhausted = await statusOf(demo.fail({ code: Code.UNAVAILABLE, message: 'flaky backend' }));
+    expect(exhausted.code).toBe(Status.ABORTED);
+    expect(exhausted.details).toMatch(/failed after 3 attempts; last error: flaky backend/);
+    close();
+  }, 20_000);
+
+  it('turns the caller’s deadline into a cancellation the handler sees', async () => {
+    stack = await startStack();
+    const aborted = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
+        return d.sleep(request, ctx);
+      },
+    }));
+    const { demo, close } = gateway(stack.address);
+    const error = await statusOf(demo.sleep({ durationMs: 5_000 }, { deadline: 200 }));
+    expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
+    await aborted.promise;
+    close();
+  });
+
+  it('turns the caller’s cancellation into a cancelled task', async () => {
+    stack = await startStack();
+    const started = deferred();
+    const aborted = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        started.resolve();
+        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
+        return d.sleep(request, ctx);
+      },
+    }));
+    const { demo, close } = gateway(stack.address);
+    const controller = new AbortController();
+    const call = demo.sleep({ durationMs: 5_000 }, { signal: controller.signal }).catch((e: unknown) => e);
+    await started.promise;
+    controller.abort();
+    await call;
+    await aborted.promise;
+    const [task] = (await stack.client().list({ type: '/demo.v1.DemoService/Sleep' })).tasks;
+    expect(task?.state).toBe(TaskState.TASK_STATE_CANCELLED);
+    close();
+  });
+
+  it('takes an idempotency key from metadata', async () => {
+    stack = await startStack();
+    await stack.worker();
+    const { demo, close } = gateway(stack.address);
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await demo.echo(
+        { text: 'once' },
+        { metadata: Metadata({ 'taskwire-idempotency-key': 'k-1' }), onHeader: (h) => ids.push(h.get('taskwire-task-id')!) },
+      );
+    }
+    expect(ids[0]).toBe(ids[1]);
+    expect((await stack.client().list({})).tasks).toHaveLength(1);
+    close();
+  });
+
+  it('rejects a request that is not a valid message with INVALID_ARGUMENT', async () => {
+    stack = await startStack();
+    const channel = createRpcChannel(stack.address);
+    const raw = createRpcClient(
+      {
+        echo: {
+          path: '/demo.v1.DemoService/Echo',
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Uint8Array) => b,
+          requestDeserialize: (b: Uint8Array) => b,
+          responseSerialize: (b: Uint8Array) => b,
+          responseDeserialize: (b: Uint8Array) => b,
+          options: {},
+        },
+      },
+      channel,
+    );
+    const error = await statusOf(raw.echo(Buffer.from([0x0f, 0xff, 0xff])));
+    expect(error.code).toBe(Status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(/input is not a valid demo.v1.EchoRequest/);
+    channel.close();
+  });
+});
