@@ -5,6 +5,8 @@ import {
   createFileRegistry,
   fromBinary,
   fromJson,
+  getOption,
+  hasOption,
   toBinary,
   toJson,
   type DescMessage,
@@ -14,7 +16,9 @@ import {
 } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
+import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import type { TaskTypeInfo } from '../broker/index.js';
+import { defaultsFromOption } from '../server/index.js';
 
 /** The descriptor set this package ships (taskwire.v1 and the demo). */
 export const BUNDLED_DESCRIPTOR = join(dirname(fileURLToPath(import.meta.url)), '../../../gen/descriptor.binpb');
@@ -46,8 +50,13 @@ export class Descriptors {
     return serviceNames.flatMap((name) => {
       const service = this.registry.getService(name);
       if (service === undefined) throw new Error(`no service ${name} in the descriptor set`);
+      const extension = this.registry.getExtension('taskwire.v1.task');
       return service.methods.map((m) => ({
         type: `/${service.typeName}/${m.name}`,
+        defaults:
+          extension?.message === undefined || !hasOption(m, extension)
+            ? {}
+            : defaultsFromOption(TaskMethodOptions.decode(toBinary(extension.message!, getOption(m, extension) as never))),
         inputTypeUrl: `type.googleapis.com/${m.input.typeName}`,
         outputTypeUrl: `type.googleapis.com/${m.output.typeName}`,
         checkInput: (value: Uint8Array) => {

@@ -1,3 +1,3 @@
 export { createTaskwireServer, type TaskwireServer, type TaskwireServerOptions } from './server.js';
-export { taskTypesOf, typeUrl, type TaskDefaults, type TaskServiceDefinition, type TaskServiceOptions } from './task-types.js';
+export { defaultsFromOption, taskTypesOf, typeUrl, type TaskDefaults, type TaskServiceDefinition, type TaskServiceOptions } from './task-types.js';
 export { MAX_SUBMIT_BATCH } from './task-service.js';

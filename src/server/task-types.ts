@@ -1,4 +1,7 @@
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import type { TaskTypeInfo } from '../broker/index.js';
+import { durationToMs } from './convert.js';
 
 /** The shape of a ts-proto generic service definition, as far as task types need it. */
 export interface TaskServiceDefinition {
@@ -12,6 +15,7 @@ export interface TaskServiceDefinition {
         readonly responseType: { readonly $type?: string };
         readonly requestStream: boolean;
         readonly responseStream: boolean;
+        readonly options?: { readonly _unknownFields?: Readonly<Record<number, readonly Uint8Array[]>> };
       }
     >
   >;
@@ -27,6 +31,29 @@ export interface TaskServiceOptions<Methods extends string = string> {
 }
 
 export const typeUrl = (messageName: string) => `type.googleapis.com/${messageName}`;
+
+/** The wire tag of the (taskwire.v1.task) method option: field 51234, length-delimited. */
+const TASK_OPTION_TAG = (51234 << 3) | 2;
+
+/** Task defaults from a method's `(taskwire.v1.task)` option. */
+export function defaultsFromOption(option: TaskMethodOptions | undefined): TaskDefaults {
+  if (option === undefined) return {};
+  const executionTimeoutMs = durationToMs(option.executionTimeout);
+  const queueTimeoutMs = durationToMs(option.queueTimeout);
+  return {
+    ...(option.queue ? { queue: option.queue } : {}),
+    ...(option.priority ? { priority: option.priority } : {}),
+    ...(option.maxAttempts ? { maxAttempts: option.maxAttempts } : {}),
+    ...(executionTimeoutMs ? { executionTimeoutMs } : {}),
+    ...(queueTimeoutMs ? { queueTimeoutMs } : {}),
+  };
+}
+
+/** ts-proto keeps custom options as unknown fields of the method's options; decode ours. */
+function optionOf(method: TaskServiceDefinition['methods'][string]): TaskMethodOptions | undefined {
+  const raw = method.options?._unknownFields?.[TASK_OPTION_TAG]?.[0];
+  return raw === undefined ? undefined : TaskMethodOptions.decode(new BinaryReader(raw).bytes());
+}
 
 /** Each unary method of a service definition becomes a task type named by its full method path. */
 export function taskTypesOf(
@@ -51,7 +78,7 @@ export function taskTypesOf(
           return error instanceof Error ? error.message : String(error);
         }
       },
-      defaults: { ...options.defaults, ...options.methods?.[key] },
+      defaults: { ...defaultsFromOption(optionOf(method)), ...options.defaults, ...options.methods?.[key] },
     };
   });
 }

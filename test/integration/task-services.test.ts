@@ -175,3 +175,13 @@ describe('gateway', () => {
     channel.close();
   });
 });
+
+describe('task defaults', () => {
+  it('come from the method’s (taskwire.v1.task) option in the proto', async () => {
+    stack = await startStack();
+    const handle = await stack.client().service(DemoServiceDefinition).sleep.submit({ durationMs: 1 });
+    expect((await stack.client().get(handle.id)).options?.maxAttempts).toBe(2);
+    const echo = await stack.client().service(DemoServiceDefinition).echo.submit({ text: 'x' });
+    expect((await stack.client().get(echo.id)).options?.maxAttempts).toBe(3);
+  });
+});

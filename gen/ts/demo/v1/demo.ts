@@ -506,7 +506,7 @@ export const DemoServiceDefinition = {
       requestStream: false,
       responseType: SleepResponse as typeof SleepResponse,
       responseStream: false,
-      options: {},
+      options: { _unknownFields: { 409874: [Buffer.from([2, 24, 2]) as Buffer] } },
     },
     /** Fails on demand: always, or for the first `fail_attempts` attempts. */
     fail: {
