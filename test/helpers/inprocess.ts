@@ -18,6 +18,7 @@ export async function startStack(options: Partial<TaskwireServerOptions> = {}) {
     leaseMs: 2_000,
     sweepMs: 50,
     shutdownGraceMs: 2_000,
+    descriptorSet: 'gen/descriptor.binpb',
     ...options,
   });
   server.addTaskService(DemoServiceDefinition);
