@@ -38,6 +38,8 @@ export interface TaskwireClient {
   submit(type: string, input: Any, options?: SubmitOptions): Promise<Submitted>;
   /** Queues many tasks over the session stream; each resolves or rejects on its own. */
   submitMany(items: readonly SubmitItem[]): Promise<Submitted[]>;
+  /** Submits and waits for the outcome, asking for it in the submit itself (one round trip less than submit + result). */
+  run(type: string, input: Any, options?: SubmitOptions): Promise<TaskOutcome>;
   get(id: string): Promise<Task>;
   /** The task, then its committed changes and progress, until terminal. */
   watch(id: string, options?: { signal?: AbortSignal }): AsyncIterable<WatchTaskResponse['event']>;
@@ -56,6 +58,8 @@ export interface TaskwireClient {
 interface Pending {
   resolve(value: Submitted): void;
   reject(error: Error): void;
+  /** Set when the submit asked for the outcome on the stream. */
+  outcome?: (outcome: TaskOutcome) => void;
 }
 
 function mergeRequests(messages: Partial<SessionRequest>[]): Partial<SessionRequest> {
@@ -92,6 +96,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
             if (ack.error !== undefined && ack.error.code !== 0) {
               p.reject(new ClientError('/taskwire.v1.TaskService/Session', ack.error.code as Status, ack.error.message));
             } else {
+              if (p.outcome !== undefined) addWaiter(ack.taskId, p.outcome);
               p.resolve({ id: ack.taskId, existing: ack.existing });
             }
           }
@@ -116,29 +121,45 @@ export function createClient(options: ClientOptions): TaskwireClient {
     return out;
   }
 
-  function submitMany(items: readonly SubmitItem[]): Promise<Submitted[]> {
-    const out = session();
-    const submits = items.map((item) => {
-      const ref = nextRef++;
-      return {
-        ref,
-        wantResult: false,
-        request: { type: item.type, input: item.input, options: toTaskOptions(item.options) as TaskOptions | undefined },
-      };
+  function addWaiter(id: string, waiter: (outcome: TaskOutcome) => void): void {
+    let set = waiters.get(id);
+    if (set === undefined) {
+      set = new Set();
+      waiters.set(id, set);
+    }
+    set.add(waiter);
+  }
+
+  /** Queues one submit on the session; calls made in the same tick go out as one message. */
+  function submitOne(item: SubmitItem, outcome?: (outcome: TaskOutcome) => void): Promise<Submitted> {
+    const ref = nextRef++;
+    const promise = new Promise<Submitted>((resolve, reject) => pending.set(ref, { resolve, reject, ...(outcome ? { outcome } : {}) }));
+    session().push({
+      submits: [
+        {
+          ref,
+          wantResult: outcome !== undefined,
+          request: { type: item.type, input: item.input, options: toTaskOptions(item.options) as TaskOptions | undefined },
+        },
+      ],
     });
-    const results = submits.map(
-      (s) => new Promise<Submitted>((resolve, reject) => pending.set(s.ref, { resolve, reject })),
-    );
-    out.push({ submits });
-    return Promise.all(results);
+    return promise;
+  }
+
+  function submitMany(items: readonly SubmitItem[]): Promise<Submitted[]> {
+    return Promise.all(items.map((item) => submitOne(item)));
   }
 
   const client: TaskwireClient = {
-    async submit(type, input, submitOptions) {
-      const [submitted] = await submitMany([{ type, input, ...(submitOptions ? { options: submitOptions } : {}) }]);
-      return submitted!;
+    submit(type, input, submitOptions) {
+      return submitOne({ type, input, ...(submitOptions ? { options: submitOptions } : {}) });
     },
     submitMany,
+    run(type, input, submitOptions) {
+      return new Promise<TaskOutcome>((resolve, reject) => {
+        submitOne({ type, input, ...(submitOptions ? { options: submitOptions } : {}) }, resolve).catch(reject);
+      });
+    },
     async get(id) {
       return (await rpc.getTask({ id })).task!;
     },
@@ -159,12 +180,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
           signal?.removeEventListener('abort', onAbort);
           resolve(outcome);
         };
-        let set = waiters.get(id);
-        if (set === undefined) {
-          set = new Set();
-          waiters.set(id, set);
-        }
-        set.add(done);
+        addWaiter(id, done);
         signal?.addEventListener('abort', onAbort, { once: true });
         session().push({ follow: [id] });
       });
