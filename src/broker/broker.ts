@@ -317,14 +317,14 @@ export function createBroker(options: BrokerOptions): Broker {
       const resumed = hello.resume.length === 0 ? [] : await store.resume(id, hello.workerId, hello.resume, Date.now() + leaseMs);
       const session = new WorkerSession(id, hello, sink, resumed);
       const kept = new Set(resumed.map((ref) => `${ref.id}#${ref.attempt}`));
-      session.cancel(
-        hello.resume
-          .filter((ref) => !kept.has(`${ref.id}#${ref.attempt}`))
-          .map((ref) => ({ ...ref, reason: 'the attempt is no longer current' })),
-      );
+      const refused = hello.resume.filter((ref) => !kept.has(`${ref.id}#${ref.attempt}`));
+      session.cancel(refused.map((ref) => ({ ...ref, reason: 'the attempt is no longer current' })));
       sessions.set(id, session);
       dispatcher.add(session);
-      logger.info({ sessionId: id, workerId: hello.workerId, slots: hello.slots, resumed: resumed.length }, 'worker connected');
+      logger.info(
+        { sessionId: id, workerId: hello.workerId, slots: hello.slots, resumed: resumed.length, refused: refused.length },
+        'worker connected',
+      );
 
       const connection: WorkerConnection = {
         id,

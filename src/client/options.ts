@@ -32,7 +32,7 @@ export function toTaskOptions(options: SubmitOptions | undefined): Partial<TaskO
     backoff:
       b === undefined
         ? undefined
-        : { initial: duration(b.initialMs), max: duration(b.maxMs), multiplier: b.multiplier ?? 0, jitter: b.jitter ?? 0 },
+        : { initial: duration(b.initialMs), max: duration(b.maxMs), multiplier: b.multiplier ?? 0, jitter: b.jitter },
     executionTimeout: duration(options.executionTimeoutMs),
     queueTimeout: duration(options.queueTimeoutMs),
     idempotencyKey: options.idempotencyKey ?? '',

@@ -49,7 +49,7 @@ export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
               ...(backoff.initial === undefined ? {} : { initialMs: durationToMs(backoff.initial) }),
               ...(backoff.max === undefined ? {} : { maxMs: durationToMs(backoff.max) }),
               ...(backoff.multiplier === 0 ? {} : { multiplier: backoff.multiplier }),
-              ...(backoff.jitter === 0 ? {} : { jitter: backoff.jitter }),
+              ...(backoff.jitter === undefined ? {} : { jitter: backoff.jitter }),
             },
           }),
       ...(o.executionTimeout === undefined ? {} : { executionTimeoutMs: durationToMs(o.executionTimeout) }),

@@ -62,10 +62,10 @@ export interface Backoff {
   /** Growth factor per failed attempt, >= 1. Default 2. */
   multiplier: number;
   /**
-   * Fraction of the delay that is randomised, in [0, 1]. Default 0.2: a
-   * delay d becomes uniform in [d*(1-0.2), d].
+   * Fraction of the delay that is randomised, in [0, 1]. Unset means 0.2: a
+   * delay d becomes uniform in [d*(1-0.2), d]. Set 0 for exact delays.
    */
-  jitter: number;
+  jitter?: number | undefined;
 }
 
 /**
@@ -209,7 +209,7 @@ export interface Task {
 }
 
 function createBaseBackoff(): Backoff {
-  return { initial: undefined, max: undefined, multiplier: 0, jitter: 0 };
+  return { initial: undefined, max: undefined, multiplier: 0, jitter: undefined };
 }
 
 export const Backoff: MessageFns<Backoff, "taskwire.v1.Backoff"> = {
@@ -225,7 +225,7 @@ export const Backoff: MessageFns<Backoff, "taskwire.v1.Backoff"> = {
     if (message.multiplier !== 0) {
       writer.uint32(25).double(message.multiplier);
     }
-    if (message.jitter !== 0) {
+    if (message.jitter !== undefined) {
       writer.uint32(33).double(message.jitter);
     }
     return writer;
@@ -298,7 +298,7 @@ export const Backoff: MessageFns<Backoff, "taskwire.v1.Backoff"> = {
       : undefined;
     message.max = (object.max !== undefined && object.max !== null) ? Duration.fromPartial(object.max) : undefined;
     message.multiplier = object.multiplier ?? 0;
-    message.jitter = object.jitter ?? 0;
+    message.jitter = object.jitter ?? undefined;
     return message;
   },
 };
