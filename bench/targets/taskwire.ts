@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DemoServiceDefinition, EchoRequest } from '../../gen/ts/demo/v1/demo.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
+import { createClient, pack } from '../../src/client/index.js';
+import { createRpcChannel, createRpcClient } from '../../src/rpc/index.js';
+import { CLI, freePort, startNode, waitForPort, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
+
+const ECHO = '/demo.v1.DemoService/Echo';
+
+/** BENCH_CPU_PROF=server,worker writes V8 CPU profiles of those processes to .bench/ (see BENCHMARKS.md). */
+function profile(role: string): string[] {
+  const roles = (process.env.BENCH_CPU_PROF ?? '').split(',');
+  return roles.includes(role) ? ['--cpu-prof', '--cpu-prof-dir', `${process.cwd()}/.bench/profiles`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
+}
+
+/** taskwire with its defaults: SQLite (WAL, synchronous=FULL), server and workers as `taskwire` processes. */
+async function setup(params: BenchParams): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'taskwire-bench-'));
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--db', join(dir, 'tasks.db'), '--log-level', 'warn']);
+  await waitForPort(port);
+  const workers = Array.from({ length: params.workers }, (_, i) =>
+    startNode(`worker-${i}`, [...profile(i === 0 ? 'worker' : 'none'), CLI, '--server', address, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn']),
+  );
+  return {
+    children: [server, ...workers],
+    info: { address, workers: params.workers },
+    async teardown() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForWorkers(address: string, count: number): Promise<void> {
+  const client = createClient({ server: address });
+  try {
+    for (let i = 0; i < 300 && (await client.workers()).length < count; i++) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    client.close();
+  }
+}
+
+/** Submits over the client's Session stream, asking for the result in the submit. */
+export const session: Target = {
+  setup,
+  async producer(params, info) {
+    const address = String(info.address);
+    await waitForWorkers(address, params.workers);
+    const client = createClient({ server: address });
+    return {
+      async run(payload) {
+        const outcome = await client.run(ECHO, pack(EchoRequest, { payload }));
+        if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED) throw new Error(`task ${outcome.taskId} ended ${outcome.state}`);
+      },
+      async close() {
+        client.close();
+      },
+    };
+  },
+};
+
+/** One unary SubmitTask per task; results followed over the Session stream. */
+export const unary: Target = {
+  setup,
+  async producer(params, info): Promise<Producer> {
+    const address = String(info.address);
+    await waitForWorkers(address, params.workers);
+    const channel = createRpcChannel(address);
+    const rpc = createRpcClient(TaskServiceDefinition, channel);
+    const client = createClient({ server: address });
+    return {
+      async run(payload) {
+        const { task } = await rpc.submitTask({ type: ECHO, input: pack(EchoRequest, { payload }) });
+        const outcome = await client.result(task!.id);
+        if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED) throw new Error(`task ${outcome.taskId} ended ${outcome.state}`);
+      },
+      async close() {
+        client.close();
+        channel.close();
+      },
+    };
+  },
+};
+
+/** The gateway: a plain unary call of demo.v1.DemoService/Echo, answered with the task's result. */
+export const gateway: Target = {
+  setup,
+  async producer(params, info): Promise<Producer> {
+    const address = String(info.address);
+    await waitForWorkers(address, params.workers);
+    const channel = createRpcChannel(address);
+    const demo = createRpcClient(DemoServiceDefinition, channel);
+    return {
+      async run(payload) {
+        await demo.echo({ payload });
+      },
+      async close() {
+        channel.close();
+      },
+    };
+  },
+};
