@@ -11,7 +11,7 @@
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { cpuMs, median, rssMb, startScript, type BenchParams } from './lib.js';
+import { cpuMs, cpuSplitMs, median, rssMb, startScript, type BenchParams } from './lib.js';
 import { targets } from './targets/index.js';
 
 const { values } = parseArgs({
@@ -37,6 +37,9 @@ if (values.mode !== 'throughput' && values.mode !== 'latency') throw new Error('
 interface RunResult {
   tasksPerSecond: number;
   cpuUsPerTask: number;
+  cpuUsPerTaskByRole?: Record<string, number>;
+  /** The part of cpuUsPerTask spent in the kernel (syscalls, network). */
+  kernelUsPerTask?: number;
   serverRssMb?: number;
   p50?: number;
   p90?: number;
@@ -48,18 +51,29 @@ async function runOnce(params: BenchParams): Promise<RunResult> {
   const setup = await target.setup(params);
   try {
     const producer = startScript('producer', 'producer.ts', [JSON.stringify(params), JSON.stringify(setup.info)]);
-    const pids = () => [producer.pid, ...setup.children.map((c) => c.pid)];
-    const cpu = () => pids().reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const children = [producer, ...setup.children];
+    const cpu = () => children.map((c) => cpuMs(c.pid));
     await producer.waitFor((l) => l.event === 'start', 120_000);
     const before = cpu();
+    const kernelBefore = children.reduce((sum, c) => sum + cpuSplitMs(c.pid).system, 0);
     const done = await producer.waitFor((l) => l.event === 'done', 600_000);
-    const used = cpu() - before;
+    const perChild = cpu().map((ms, i) => ms - before[i]!);
+    const kernelMs = children.reduce((sum, c) => sum + cpuSplitMs(c.pid).system, 0) - kernelBefore;
+    const used = perChild.reduce((a, b) => a + b, 0);
+    // Where the CPU went, by role (the workers summed).
+    const byRole: Record<string, number> = {};
+    children.forEach((c, i) => {
+      const role = c.name.replace(/-\d+$/, '');
+      byRole[role] = (byRole[role] ?? 0) + (perChild[i]! * 1000) / Number(done.tasks);
+    });
     const serverRssMb = setup.children[0] && params.target.startsWith('taskwire') ? rssMb(setup.children[0].pid) : undefined;
     await producer.exited;
     const tasks = Number(done.tasks);
     return {
       tasksPerSecond: Number(done.tasksPerSecond),
       cpuUsPerTask: (used * 1000) / tasks,
+      cpuUsPerTaskByRole: Object.fromEntries(Object.entries(byRole).map(([k, v]) => [k, Math.round(v)])),
+      kernelUsPerTask: Math.round((kernelMs * 1000) / tasks),
       ...(serverRssMb === undefined ? {} : { serverRssMb }),
       ...(done.p50 === undefined ? {} : { p50: Number(done.p50), p90: Number(done.p90), p99: Number(done.p99) }),
     };

@@ -18,6 +18,7 @@ import {
   type TaskRecord,
 } from '../store/index.js';
 import { Dispatcher } from './dispatcher.js';
+import { newTaskId } from './ids.js';
 import { exponentialBackoff } from './retry.js';
 import { WorkerSession } from './session.js';
 import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
@@ -60,8 +61,11 @@ export interface Broker {
   retry(id: string): Promise<TaskRecord>;
   /** The task now, then each committed change and progress report, until terminal or aborted. */
   watch(id: string, signal: AbortSignal): AsyncIterable<WatchEvent>;
-  /** Calls `listener` once with the task's terminal event (at once if it already is terminal). */
-  onOutcome(id: string, listener: (outcome: TaskEvent | TaskRecord) => void): () => void;
+  /**
+   * Calls `listener` once with the task's terminal event (at once if it already is terminal).
+   * `known`: the task as just committed, which saves reading it back.
+   */
+  onOutcome(id: string, listener: (outcome: TaskEvent | TaskRecord) => void, known?: TaskRecord): () => void;
   /** Subscribes to every committed event of one task. */
   subscribe(id: string, listener: TaskEventListener): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
@@ -150,7 +154,7 @@ export function createBroker(options: BrokerOptions): Broker {
         await dropSession(session, 'the worker stopped sending heartbeats');
       } else if (session.running > 0 && now - session.lastRenewedAt > leaseMs / 3) {
         session.lastRenewedAt = now;
-        await store.renewLeases(session.id, now + leaseMs);
+        await store.renewLeases(session.id, session.leases(), now + leaseMs);
       }
     }
     const overdue = await store.overdue(now, 500);
@@ -226,7 +230,7 @@ export function createBroker(options: BrokerOptions): Broker {
       const now = Date.now();
       const tasks = requests.map((request, index) => {
         try {
-          return resolveSubmit(request, types, randomUUID(), now);
+          return resolveSubmit(request, types, newTaskId(now), now);
         } catch (error) {
           if (requests.length > 1 && error instanceof Error) error.message = `tasks[${index}]: ${error.message}`;
           throw error;
@@ -243,7 +247,7 @@ export function createBroker(options: BrokerOptions): Broker {
       const slots: number[] = [];
       requests.forEach((request, index) => {
         try {
-          valid.push(resolveSubmit(request, types, randomUUID(), now));
+          valid.push(resolveSubmit(request, types, newTaskId(now), now));
           slots.push(index);
         } catch (error) {
           if (!(error instanceof TaskwireError)) throw error;
@@ -281,7 +285,7 @@ export function createBroker(options: BrokerOptions): Broker {
       return watchTask(id, signal);
     },
 
-    onOutcome(id, listener) {
+    onOutcome(id, listener, known) {
       let done = false;
       const finish = (outcome: TaskEvent | TaskRecord) => {
         if (done) return;
@@ -292,9 +296,15 @@ export function createBroker(options: BrokerOptions): Broker {
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
-      void store.get(id).then((task) => {
-        if (task !== undefined && isTerminal(task.state)) finish(task);
-      });
+      // Events are published before the committing promise settles, and a claim needs a later
+      // turn of the loop, so a task the caller just committed cannot end before this subscription.
+      if (known !== undefined) {
+        if (isTerminal(known.state)) finish(known);
+      } else {
+        void store.get(id).then((task) => {
+          if (task !== undefined && isTerminal(task.state)) finish(task);
+        });
+      }
       return () => {
         done = true;
         stop();

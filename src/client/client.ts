@@ -10,7 +10,7 @@ import {
   type WatchTaskResponse,
   type WorkerInfo,
 } from '../../gen/ts/taskwire/v1/task_service.js';
-import { createRpcChannel, createRpcClient, Outbox, type RpcChannelOptions } from '../rpc/index.js';
+import { createRpcChannel, createRpcClient, Outbox, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
 import type { ServiceDefinition } from '../worker/types.js';
 import { toTaskOptions, type SubmitOptions } from './options.js';
 import { serviceClient, type ServiceClient } from './service.js';
@@ -62,7 +62,8 @@ interface Pending {
   outcome?: (outcome: TaskOutcome) => void;
 }
 
-function mergeRequests(messages: Partial<SessionRequest>[]): Partial<SessionRequest> {
+/** One complete SessionRequest from the queued items (the stream skips fromPartial). */
+function mergeRequests(messages: Partial<SessionRequest>[]): SessionRequest {
   return { submits: messages.flatMap((m) => m.submits ?? []), follow: messages.flatMap((m) => m.follow ?? []) };
 }
 
@@ -73,16 +74,16 @@ function mergeRequests(messages: Partial<SessionRequest>[]): Partial<SessionRequ
  */
 export function createClient(options: ClientOptions): TaskwireClient {
   const channel = createRpcChannel(options.server, options);
-  const rpc = createRpcClient(TaskServiceDefinition, channel, options.token === undefined ? {} : { token: options.token });
+  const rpc = createRpcClient(withExactMessages(TaskServiceDefinition, ['session']), channel, options.token === undefined ? {} : { token: options.token });
   const pending = new Map<number, Pending>();
   const waiters = new Map<string, Set<(outcome: TaskOutcome) => void>>();
   let nextRef = 1;
-  let stream: Outbox<Partial<SessionRequest>> | undefined;
+  let stream: Outbox<Partial<SessionRequest>, SessionRequest> | undefined;
   const closeController = new AbortController();
 
-  function session(): Outbox<Partial<SessionRequest>> {
+  function session(): Outbox<Partial<SessionRequest>, SessionRequest> {
     if (stream !== undefined) return stream;
-    const out = new Outbox<Partial<SessionRequest>>(mergeRequests);
+    const out = new Outbox<Partial<SessionRequest>, SessionRequest>(mergeRequests);
     stream = out;
     // Re-follow tasks whose results are still awaited (after a reconnect).
     if (waiters.size > 0) out.push({ follow: [...waiters.keys()] });

@@ -7,3 +7,4 @@ export { DEFAULT_MAX_MESSAGE_BYTES } from './options.js';
 export type { TlsClientOptions, TlsServerOptions } from './tls.js';
 export { onShutdownSignals } from './signals.js';
 export { Outbox } from './outbox.js';
+export { withExactMessages } from './exact-messages.js';

@@ -1,15 +1,18 @@
 /**
- * Messages waiting to be written to one stream. Everything queued while the
- * writer was busy goes out as one merged message: under load the stream
- * carries batches, at low load single items, with no added delay.
+ * Messages waiting to be written to one stream. Everything queued during one
+ * turn of the event loop goes out as one merged message (the writer waits
+ * for `setImmediate`, which runs as soon as the turn's I/O callbacks are
+ * done): under load the stream carries batches, at low load single items,
+ * with no timer delay. `merge` also turns a single queued item into a
+ * complete message.
  */
-export class Outbox<T> {
+export class Outbox<T, Out = T> {
   #queue: T[] = [];
   #wake: (() => void) | undefined;
   #ended = false;
   #error: unknown;
 
-  constructor(private readonly merge: (messages: T[]) => T) {}
+  constructor(private readonly merge: (messages: T[]) => Out) {}
 
   push(message: T): void {
     if (this.#ended) return;
@@ -32,12 +35,14 @@ export class Outbox<T> {
     this.#wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<Out> {
     for (;;) {
       if (this.#queue.length > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.#error !== undefined) throw this.#error;
         const batch = this.#queue;
         this.#queue = [];
-        yield batch.length === 1 ? batch[0]! : this.merge(batch);
+        if (batch.length > 0) yield this.merge(batch);
         continue;
       }
       if (this.#error !== undefined) throw this.#error;

@@ -32,7 +32,8 @@ export function gatewayStatus(outcome: TaskEvent | TaskRecord): ServerError {
 }
 
 /** Waits for the task's terminal state; cancels the task if the caller goes away first. */
-function outcomeOf(broker: Broker, id: string, signal: AbortSignal): Promise<TaskEvent | TaskRecord> {
+function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal): Promise<TaskEvent | TaskRecord> {
+  const id = task.id;
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       stop();
@@ -40,10 +41,14 @@ function outcomeOf(broker: Broker, id: string, signal: AbortSignal): Promise<Tas
       broker.cancel(id, 'the gateway caller cancelled or its deadline passed').catch(() => undefined);
       reject(new ServerError(Status.CANCELLED, 'the call was cancelled'));
     };
-    const stop = broker.onOutcome(id, (outcome) => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    });
+    const stop = broker.onOutcome(
+      id,
+      (outcome) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(outcome);
+      },
+      task,
+    );
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -89,9 +94,8 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
         if (error instanceof TaskwireError) throw new ServerError(error.code, error.message);
         throw error;
       }
-      const id = submitted!.task.id;
-      context.header.set(TASK_ID_HEADER, id);
-      const outcome = await outcomeOf(broker, id, context.signal);
+      context.header.set(TASK_ID_HEADER, submitted!.task.id);
+      const outcome = await outcomeOf(broker, submitted!.task, context.signal);
       if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED || outcome.output === undefined) throw gatewayStatus(outcome);
       return outcome.output.value;
     };

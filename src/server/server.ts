@@ -3,7 +3,7 @@ import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js'
 import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { createBroker, type Broker, type BrokerOptions, type TaskTypeInfo } from '../broker/index.js';
 import { createGateway } from './gateway.js';
-import { createRpcServer, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
+import { createRpcServer, withExactMessages, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
 import { createSqliteStore, type Store } from '../store/index.js';
 import { createTaskService } from './task-service.js';
 import { taskTypesOf, type TaskServiceDefinition as TaskServiceDef, type TaskServiceOptions } from './task-types.js';
@@ -39,8 +39,8 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
   const store = options.store ?? createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db' });
   const broker = createBroker({ ...options, store, logger });
   const rpc = createRpcServer({ ...options, logger });
-  rpc.add(TaskServiceDefinition, createTaskService(broker));
-  rpc.add(WorkerServiceDefinition, createWorkerService(broker, rpc.shutdownGraceMs));
+  rpc.add(withExactMessages(TaskServiceDefinition, ['session']), createTaskService(broker));
+  rpc.add(withExactMessages(WorkerServiceDefinition, ['connect']), createWorkerService(broker, rpc.shutdownGraceMs));
 
   let stopping: Promise<void> | undefined;
   const server: TaskwireServer = {

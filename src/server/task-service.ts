@@ -9,7 +9,7 @@ import type {
 import type { Broker } from '../broker/index.js';
 import { invalidArgument, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import type { InsertResult } from '../store/index.js';
+import type { InsertResult, TaskRecord } from '../store/index.js';
 import { toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 
@@ -23,7 +23,8 @@ const MAX_SESSION_INFLIGHT = 10_000;
 const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({ task: toTask(result.task), existing: result.existing });
 
 type SessionOut = Partial<SessionResponse>;
-const mergeSession = (messages: SessionOut[]): SessionOut => ({
+/** One complete SessionResponse from the queued items (the stream skips fromPartial). */
+const mergeSession = (messages: SessionOut[]): SessionResponse => ({
   acks: messages.flatMap((m) => m.acks ?? []),
   outcomes: messages.flatMap((m) => m.outcomes ?? []),
 });
@@ -129,18 +130,22 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
     },
 
     async *session(requests, context) {
-      const outbox = new Outbox<SessionOut>(mergeSession);
+      const outbox = new Outbox<SessionOut, SessionResponse>(mergeSession);
       const following = new Set<() => void>();
       let reading = true;
       const maybeEnd = () => {
         if (!reading && following.size === 0) outbox.end();
       };
-      const follow = (id: string) => {
-        const stop = broker.onOutcome(id, (outcome) => {
-          following.delete(stop);
-          outbox.push({ outcomes: [toOutcome(outcome)] });
-          maybeEnd();
-        });
+      const follow = (id: string, known?: TaskRecord) => {
+        const stop = broker.onOutcome(
+          id,
+          (outcome) => {
+            following.delete(stop);
+            outbox.push({ outcomes: [toOutcome(outcome)] });
+            maybeEnd();
+          },
+          known,
+        );
         following.add(stop);
       };
 
@@ -169,7 +174,7 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
               ),
             });
             results.forEach((result, i) => {
-              if (!(result instanceof TaskwireError) && submits[i]!.wantResult) follow(result.task.id);
+              if (!(result instanceof TaskwireError) && submits[i]!.wantResult) follow(result.task.id, result.task);
             });
           }, fail);
           if (inflight > MAX_SESSION_INFLIGHT) await acked;

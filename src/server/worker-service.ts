@@ -13,15 +13,16 @@ import { Outbox } from '../rpc/outbox.js';
 
 type Response = Partial<ConnectResponse>;
 
-function mergeResponses(messages: Response[]): Response {
-  const merged: Response = { assignments: [], cancels: [], rejected: [], acknowledged: [] };
+/** Merges queued items into one complete ConnectResponse (the stream skips fromPartial). */
+function mergeResponses(messages: Response[]): ConnectResponse {
+  const merged: ConnectResponse = { welcome: undefined, assignments: [], cancels: [], drain: undefined, rejected: [], acknowledged: [] };
   for (const message of messages) {
     if (message.welcome !== undefined) merged.welcome = message.welcome;
     if (message.drain !== undefined) merged.drain = message.drain;
-    if (message.assignments) merged.assignments!.push(...message.assignments);
-    if (message.cancels) merged.cancels!.push(...message.cancels);
-    if (message.rejected) merged.rejected!.push(...message.rejected);
-    if (message.acknowledged) merged.acknowledged!.push(...message.acknowledged);
+    if (message.assignments) for (const a of message.assignments) merged.assignments.push(a);
+    if (message.cancels) for (const c of message.cancels) merged.cancels.push(c);
+    if (message.rejected) for (const r of message.rejected) merged.rejected.push(r);
+    if (message.acknowledged) for (const r of message.acknowledged) merged.acknowledged.push(r);
   }
   return merged;
 }
@@ -41,9 +42,19 @@ function toAssignment(lease: Lease) {
 
 const refs = (items: readonly { id: string; attempt: number }[]) => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
 
-/** Applies one worker message to its session, results first, credit last. */
+/** Applies one worker message to its session: progress (it came first), results, credit last. */
 function apply(connection: WorkerConnection, request: ConnectRequest): void {
   connection.touch();
+  if (request.progress.length > 0) {
+    connection.progress(
+      request.progress.map((p) => ({
+        id: p.taskId,
+        attempt: p.attempt,
+        percent: Math.min(100, Math.max(0, Number.isFinite(p.percent) ? p.percent : 0)),
+        message: p.message.slice(0, 1024),
+      })),
+    );
+  }
   if (request.completes.length > 0) {
     connection.complete(
       request.completes.map((c) => {
@@ -60,16 +71,6 @@ function apply(connection: WorkerConnection, request: ConnectRequest): void {
     );
   }
   if (request.releases.length > 0) connection.release(request.releases.map((r) => ({ id: r.taskId, attempt: r.attempt })));
-  if (request.progress.length > 0) {
-    connection.progress(
-      request.progress.map((p) => ({
-        id: p.taskId,
-        attempt: p.attempt,
-        percent: Math.min(100, Math.max(0, Number.isFinite(p.percent) ? p.percent : 0)),
-        message: p.message.slice(0, 1024),
-      })),
-    );
-  }
   if (request.credit > 0) connection.credit(request.credit);
 }
 
@@ -89,7 +90,7 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
         );
       }
 
-      const outbox = new Outbox<Response>(mergeResponses);
+      const outbox = new Outbox<Response, ConnectResponse>(mergeResponses);
       const { session, welcome } = await broker.openSession(
         {
           workerId: hello.workerId,
@@ -117,14 +118,16 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
       context.log.debug({ sessionId: welcome.sessionId, workerId: hello.workerId }, 'session opened');
 
       // Welcome goes first, ahead of any assignment queued meanwhile.
-      yield {
-        welcome: {
-          sessionId: welcome.sessionId,
-          heartbeatInterval: msToDuration(welcome.heartbeatMs),
-          lease: msToDuration(welcome.leaseMs),
-          resumed: refs(welcome.resumed),
+      yield mergeResponses([
+        {
+          welcome: {
+            sessionId: welcome.sessionId,
+            heartbeatInterval: msToDuration(welcome.heartbeatMs),
+            lease: msToDuration(welcome.leaseMs),
+            resumed: refs(welcome.resumed),
+          },
         },
-      };
+      ]);
 
       const onDrain = () => outbox.push({ drain: { grace: msToDuration(graceMs) } });
       const onAbort = () => outbox.end();

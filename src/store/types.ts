@@ -184,8 +184,8 @@ export interface Store {
   release(items: readonly AttemptRef[], now: number): Promise<Fenced[]>;
   /** Records the latest progress of running attempts (fenced; stale ones are ignored). */
   progress(items: readonly ProgressItem[], now: number): Promise<void>;
-  /** Extends every lease held by `owner`. */
-  renewLeases(owner: string, expiresAt: number): Promise<number>;
+  /** Extends the given leases while `owner` still holds them; returns how many. */
+  renewLeases(owner: string, leases: readonly AttemptRef[], expiresAt: number): Promise<number>;
   /** A reconnected worker's session takes over attempts it still runs; returns those kept. */
   resume(owner: string, workerId: string, refs: readonly AttemptRef[], expiresAt: number): Promise<AttemptRef[]>;
   cancel(id: string, reason: string, now: number): Promise<TaskRecord>;

@@ -13,6 +13,7 @@ import {
   createRpcChannel,
   createRpcClient,
   Outbox,
+  withExactMessages,
   type RpcChannelOptions,
 } from '../rpc/index.js';
 import { TaskError } from './errors.js';
@@ -49,6 +50,8 @@ export interface Worker {
 }
 
 interface Registered {
+  readonly inputTypeUrl: string | undefined;
+  readonly outputTypeUrl: string;
   readonly requestType: MessageType<unknown>;
   readonly responseType: MessageType<unknown>;
   readonly handler: (input: never, ctx: TaskContext) => unknown;
@@ -65,19 +68,20 @@ interface Running {
 
 type Outgoing = Partial<ConnectRequest>;
 
-function mergeOutgoing(messages: Outgoing[]): Outgoing {
-  const merged: Outgoing = { completes: [], fails: [], progress: [], releases: [], credit: 0 };
-  const latestProgress = new Map<string, NonNullable<Outgoing['progress']>[number]>();
+/** One complete ConnectRequest from the queued items (the stream skips fromPartial); progress coalesced per attempt. */
+function mergeOutgoing(messages: Outgoing[]): ConnectRequest {
+  const merged: ConnectRequest = { hello: undefined, credit: 0, completes: [], fails: [], progress: [], releases: [], heartbeat: false };
+  let latestProgress: Map<string, ConnectRequest['progress'][number]> | undefined;
   for (const m of messages) {
     if (m.hello !== undefined) merged.hello = m.hello;
-    if (m.completes) merged.completes!.push(...m.completes);
-    if (m.fails) merged.fails!.push(...m.fails);
-    if (m.releases) merged.releases!.push(...m.releases);
-    for (const p of m.progress ?? []) latestProgress.set(`${p.taskId}#${p.attempt}`, p);
-    merged.credit! += m.credit ?? 0;
+    if (m.completes) for (const c of m.completes) merged.completes.push(c);
+    if (m.fails) for (const f of m.fails) merged.fails.push(f);
+    if (m.releases) for (const r of m.releases) merged.releases.push(r);
+    if (m.progress) for (const p of m.progress) (latestProgress ??= new Map()).set(`${p.taskId}#${p.attempt}`, p);
+    merged.credit += m.credit ?? 0;
     if (m.heartbeat) merged.heartbeat = true;
   }
-  merged.progress = [...latestProgress.values()];
+  if (latestProgress) merged.progress = [...latestProgress.values()];
   return merged;
 }
 
@@ -94,10 +98,10 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Results sent but not yet acknowledged: sent again on the next session if the stream dies. */
   const unacknowledged = new Map<string, Outgoing>();
   const channel = createRpcChannel(options.server, options);
-  const client = createRpcClient(WorkerServiceDefinition, channel, options.token === undefined ? {} : { token: options.token });
+  const client = createRpcClient(withExactMessages(WorkerServiceDefinition, ['connect']), channel, options.token === undefined ? {} : { token: options.token });
   const stopController = new AbortController();
 
-  let outbox: Outbox<Outgoing> | undefined;
+  let outbox: Outbox<Outgoing, ConnectRequest> | undefined;
   let connected = false;
   let draining = false;
   let loop: Promise<void> | undefined;
@@ -118,7 +122,9 @@ export function createWorker(options: WorkerOptions): Worker {
     const id = key(assignment.taskId, assignment.attempt);
     running.set(id, entry);
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
-    const log = logger.child({ taskId: assignment.taskId, attempt: assignment.attempt, type: assignment.type });
+    // A child logger per task costs more than an echo task itself: make it when first used.
+    let taskLog: Logger | undefined;
+    const log = () => (taskLog ??= logger.child({ taskId: assignment.taskId, attempt: assignment.attempt, type: assignment.type }));
     const timer =
       assignment.deadline === undefined
         ? undefined
@@ -129,7 +135,7 @@ export function createWorker(options: WorkerOptions): Worker {
       if (registered === undefined) {
         throw new TaskError(`this worker has no handler for ${assignment.type}`, { code: Code.UNIMPLEMENTED });
       }
-      const expected = typeUrl(registered.requestType.$type);
+      const expected = registered.inputTypeUrl;
       const input = assignment.input;
       if (input === undefined || (expected !== undefined && input.typeUrl !== expected)) {
         throw new TaskError(`input has type "${input?.typeUrl}" but ${assignment.type} takes "${expected}"`, {
@@ -146,7 +152,9 @@ export function createWorker(options: WorkerOptions): Worker {
         deadline: assignment.deadline,
         signal: entry.controller.signal,
         metadata: assignment.metadata,
-        log,
+        get log() {
+          return log();
+        },
         progress(percent, message = '') {
           if (entry.cancelled || entry.released) return;
           send({ progress: [{ ...ref, percent, message }] });
@@ -156,7 +164,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const response = registered.responseType.fromPartial(output as never);
       const value = registered.responseType.encode(response).finish();
       if (!entry.cancelled && !entry.released) {
-        sendResult(ref, { completes: [{ ...ref, output: { typeUrl: typeUrl(registered.responseType.$type) ?? '', value: Buffer.from(value) } }] });
+        sendResult(ref, { completes: [{ ...ref, output: { typeUrl: registered.outputTypeUrl, value: value as Buffer } }] });
       }
     } catch (error) {
       if (entry.released) {
@@ -167,8 +175,8 @@ export function createWorker(options: WorkerOptions): Worker {
         const message = failure instanceof Error ? failure.message : String(failure);
         const code = failure instanceof TaskError ? failure.code : isAbortError(failure) ? Code.CANCELLED : Code.UNKNOWN;
         const retryable = failure instanceof TaskError ? failure.retryable : true;
-        if (failure instanceof TaskError || isAbortError(failure)) log.info({ code, retryable, reason: message }, 'task failed');
-        else log.warn({ err: failure }, 'task failed with an unexpected error');
+        if (failure instanceof TaskError || isAbortError(failure)) log().info({ code, retryable, reason: message }, 'task failed');
+        else log().warn({ err: failure }, 'task failed with an unexpected error');
         sendResult(ref, { fails: [{ ...ref, message, code, retryable }] });
       }
     } finally {
@@ -203,7 +211,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function session(onWelcome: () => void): Promise<void> {
     draining = false;
-    const out = new Outbox<Outgoing>(mergeOutgoing);
+    const out = new Outbox<Outgoing, ConnectRequest>(mergeOutgoing);
     const resume = [...new Set([...running.keys(), ...unacknowledged.keys()])].map((k) => {
       const [taskId, attempt] = k.split('#');
       return { taskId: taskId!, attempt: Number(attempt) };
@@ -289,6 +297,8 @@ export function createWorker(options: WorkerOptions): Worker {
         const handler = (handlers as Record<string, Registered['handler']>)[name];
         if (typeof handler !== 'function') throw new Error(`no handler for ${definition.fullName}/${method.name}`);
         registry.set(`/${definition.fullName}/${method.name}`, {
+          inputTypeUrl: typeUrl(method.requestType.$type),
+          outputTypeUrl: typeUrl(method.responseType.$type) ?? '',
           requestType: method.requestType,
           responseType: method.responseType,
           handler,

@@ -230,7 +230,9 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const later = Date.now() + 11_000;
       expect((await store.overdue(later, 10)).filter((o) => o.reason === 'lease')).toHaveLength(2);
 
-      expect(await store.renewLeases('session-1', Date.now() + 60_000)).toBe(2);
+      const held = leases.map((l) => ({ id: l.id, attempt: l.attempt }));
+      expect(await store.renewLeases('someone-else', held, Date.now() + 60_000)).toBe(0);
+      expect(await store.renewLeases('session-1', held, Date.now() + 60_000)).toBe(2);
       expect((await store.overdue(later, 10)).filter((o) => o.reason === 'lease')).toHaveLength(0);
 
       const kept = await store.resume('session-2', 'worker-2', [

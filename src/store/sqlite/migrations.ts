@@ -6,6 +6,11 @@ import type { Database } from 'better-sqlite3';
  *
  * States are stored as TaskState numbers: 1 SCHEDULED, 2 QUEUED, 3 RUNNING,
  * 4 SUCCEEDED, 5 FAILED, 6 CANCELLED.
+ *
+ * Every index is paid for on every state change, so there are only those
+ * the hot path needs: the ready queue, timers, leases, and idempotency keys
+ * (partial indexes, so each holds only the rows in its states). Listing and
+ * statistics scan the table, newest first; they are administrative calls.
  */
 const migrations: readonly string[] = [
   `
@@ -20,7 +25,8 @@ const migrations: readonly string[] = [
     input                BLOB NOT NULL,
     output_type          TEXT,
     output               BLOB,
-    options              TEXT NOT NULL,
+    labels               TEXT,
+    trace_context        TEXT,
     metadata             TEXT,
     attempt              INTEGER NOT NULL DEFAULT 0,
     failures             INTEGER NOT NULL DEFAULT 0,
@@ -28,8 +34,9 @@ const migrations: readonly string[] = [
     backoff              TEXT NOT NULL,
     errors               TEXT NOT NULL DEFAULT '[]',
     execution_timeout_ms INTEGER,
+    queue_timeout_ms     INTEGER,
     queue_deadline_at    INTEGER,
-    idempotency_key      TEXT UNIQUE,
+    idempotency_key      TEXT,
     run_at               INTEGER NOT NULL,
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL,
@@ -46,12 +53,9 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_ready ON tasks (type, priority DESC, seq) WHERE state = 2;
   CREATE INDEX tasks_scheduled ON tasks (run_at) WHERE state = 1;
   CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 3;
-  CREATE INDEX tasks_owner ON tasks (lease_owner) WHERE state = 3;
   CREATE INDEX tasks_deadline ON tasks (deadline_at) WHERE state = 3 AND deadline_at IS NOT NULL;
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
-  CREATE INDEX tasks_by_queue ON tasks (queue, state);
-  CREATE INDEX tasks_by_state ON tasks (state, seq);
-  CREATE INDEX tasks_by_type ON tasks (type, seq);
+  CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
 ];
 

@@ -13,7 +13,13 @@ export interface TaskRow {
   input: Buffer;
   output_type: string | null;
   output: Buffer | null;
-  options: string;
+  labels: string | null;
+  trace_context: string | null;
+  max_attempts: number;
+  backoff: string;
+  execution_timeout_ms: number | null;
+  queue_timeout_ms: number | null;
+  idempotency_key: string | null;
   attempt: number;
   failures: number;
   errors: string;
@@ -42,7 +48,17 @@ export function toRecord(row: TaskRow): TaskRecord {
     ...(row.output_type === null || row.output === null
       ? {}
       : { output: { typeUrl: row.output_type, value: row.output } }),
-    options: JSON.parse(row.options) as TaskOptionsRecord,
+    options: {
+      queue: row.queue,
+      priority: row.priority,
+      maxAttempts: row.max_attempts,
+      backoff: JSON.parse(row.backoff) as TaskOptionsRecord['backoff'],
+      ...(row.execution_timeout_ms === null ? {} : { executionTimeoutMs: row.execution_timeout_ms }),
+      ...(row.queue_timeout_ms === null ? {} : { queueTimeoutMs: row.queue_timeout_ms }),
+      ...(row.idempotency_key === null ? {} : { idempotencyKey: row.idempotency_key }),
+      labels: row.labels === null ? {} : (JSON.parse(row.labels) as Record<string, string>),
+      traceContext: row.trace_context === null ? {} : (JSON.parse(row.trace_context) as Record<string, string>),
+    },
     attempt: row.attempt,
     failures: row.failures,
     errors: JSON.parse(row.errors) as TaskErrorRecord[],
@@ -61,8 +77,12 @@ export function toRecord(row: TaskRow): TaskRecord {
   };
 }
 
+export function jsonOrNull(map: Readonly<Record<string, string>>): string | null {
+  for (const _ in map) return JSON.stringify(map);
+  return null;
+}
+
 /** Labels and trace context merged, as assignments carry them; null when empty. */
 export function metadataJson(options: TaskOptionsRecord): string | null {
-  const merged = { ...options.labels, ...options.traceContext };
-  return Object.keys(merged).length === 0 ? null : JSON.stringify(merged);
+  return jsonOrNull({ ...options.labels, ...options.traceContext });
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { failedPrecondition, notFound } from '../../errors.js';
+import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
@@ -20,17 +20,31 @@ import type {
   TaskRecord,
 } from '../types.js';
 import { migrate } from './migrations.js';
-import { metadataJson, toRecord, type TaskRow } from './rows.js';
+import { jsonOrNull, metadataJson, toRecord, type TaskRow } from './rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
   readonly path: string;
   /** FULL (default) survives power loss; NORMAL only process crashes. */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * Least time between two commits, in ms. Default 1. Under load writes wait
+   * up to this long to share one commit (one fsync); a write after a quiet
+   * spell commits at once.
+   */
+  readonly commitIntervalMs?: number;
 }
 
 const S = TaskState;
-const inList = (states: readonly TaskState[]) => `(${states.join(', ')})`;
+/**
+ * `state = 2`, or `state IN (1, 2)`: written exactly as the partial indexes'
+ * WHERE clauses are, since SQLite uses a partial index only for a query whose
+ * WHERE visibly implies the index's.
+ */
+const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
+
+/** Thrown inside a batch to roll it back and run it again with savepoints. */
+class RetryWithSavepoints extends Error {}
 
 interface PendingWrite {
   run(events: TaskEvent[]): unknown;
@@ -41,8 +55,8 @@ interface PendingWrite {
 /**
  * The embedded store. better-sqlite3 is synchronous, so concurrency comes
  * from group commit: every write issued in one turn of the event loop runs in
- * one transaction (each in its own savepoint, so one failing write does not
- * undo the others), and all their promises resolve after that one commit.
+ * one transaction, and all their promises resolve after that one commit; one
+ * failing write does not undo the others (see commit()).
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -54,17 +68,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const st = {
     insert: db.prepare(`
-      INSERT INTO tasks (id, type, queue, state, priority, input_type, input, options, metadata, max_attempts,
-        backoff, execution_timeout_ms, queue_deadline_at, idempotency_key, run_at, created_at, updated_at)
-      VALUES (@id, @type, @queue, @state, @priority, @inputType, @input, @options, @metadata, @maxAttempts,
-        @backoff, @executionTimeoutMs, @queueDeadlineAt, @idempotencyKey, @runAt, @now, @now)
-      ON CONFLICT (idempotency_key) DO NOTHING`),
+      INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
+        max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
+        created_at, updated_at)
+      VALUES (@id, @type, @queue, @state, @priority, @inputType, @input, @labels, @traceContext, @metadata,
+        @maxAttempts, @backoff, @executionTimeoutMs, @queueTimeoutMs, @queueDeadlineAt, @idempotencyKey, @runAt,
+        @now, @now)
+      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
     byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
     byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
     complete: db.prepare(`
       UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
         lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
-      WHERE id = ? AND attempt = ? AND state IN ${inList(transitions.complete.from)}
+      WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
       RETURNING type, lease_owner`),
     running: db.prepare(`
       SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
@@ -72,40 +88,42 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     retry: db.prepare(`
       UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
         errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
-      WHERE id = @id AND attempt = @attempt AND state IN ${inList(transitions.retry.from)}`),
+      WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.retry.from)}`),
     dead: db.prepare(`
       UPDATE tasks SET state = ${transitions.fail.to}, failures = failures + 1, finished_at = @now, updated_at = @now,
         errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
-      WHERE id = @id AND attempt = @attempt AND state IN ${inList(transitions.fail.from)}`),
+      WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.fail.from)}`),
     release: db.prepare(`
       UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
         progress_percent = 0, progress_message = ''
-      WHERE id = ? AND attempt = ? AND state IN ${inList(transitions.release.from)}
+      WHERE id = ? AND attempt = ? AND ${stateIn(transitions.release.from)}
       RETURNING type, lease_owner`),
     progress: db.prepare(`
       UPDATE tasks SET progress_percent = ?, progress_message = ?
       WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}
       RETURNING type`),
-    renew: db.prepare(`UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`),
+    renew: db.prepare(`
+      UPDATE tasks SET lease_expires_at = ?
+      WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`),
     resume: db.prepare(`
       UPDATE tasks SET lease_owner = ?, worker_id = ?, lease_expires_at = ?
       WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`),
     cancel: db.prepare(`
       UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
         lease_expires_at = NULL, deadline_at = NULL
-      WHERE id = ? AND state IN ${inList(transitions.cancel.from)}`),
+      WHERE id = ? AND ${stateIn(transitions.cancel.from)}`),
     revive: db.prepare(`
       UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL,
         cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
-      WHERE id = ? AND state IN ${inList(transitions.revive.from)}`),
+      WHERE id = ? AND ${stateIn(transitions.revive.from)}`),
     promote: db.prepare(`
       UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?
-      WHERE state IN ${inList(transitions.promote.from)} AND run_at <= ?
+      WHERE ${stateIn(transitions.promote.from)} AND run_at <= ?
       RETURNING id, type, attempt`),
     expire: db.prepare(`
       UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
         errors = json_insert(errors, '$[#]', json(@error))
-      WHERE state IN ${inList(transitions.expire.from)} AND queue_deadline_at <= @now
+      WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= @now
       RETURNING id, type, attempt, state`),
     leaseExpired: db.prepare(`
       SELECT id, attempt, lease_owner FROM tasks
@@ -130,7 +148,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE @now + execution_timeout_ms END,
           queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
         WHERE seq IN (
-          SELECT seq FROM tasks WHERE state IN ${inList(transitions.claim.from)}
+          SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)}
             AND type IN (${types.map(() => '?').join(', ')})
           ORDER BY priority DESC, seq LIMIT @limit)
         RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`);
@@ -161,6 +179,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let pending: PendingWrite[] = [];
   let flushScheduled = false;
   let closed = false;
+  let lastCommit = -Infinity;
+  const commitIntervalMs = options.commitIntervalMs ?? 1;
 
   function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
     if (closed) return Promise.reject(new Error('the store is closed'));
@@ -168,7 +188,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(flush);
+        const wait = lastCommit + commitIntervalMs - performance.now();
+        if (wait <= 0) setImmediate(flush);
+        else setTimeout(flush, wait);
       }
     });
   }
@@ -178,27 +200,47 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    const events: TaskEvent[] = [];
-    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    // One transaction for the whole batch. An operation that refuses (a
+    // TaskwireError) does so before it writes, so it needs no savepoint; any
+    // other error may come after a partial write, so the batch is rolled back
+    // and run again with a savepoint around each operation.
+    let committed: { events: TaskEvent[]; outcomes: Array<{ ok: boolean; value: unknown }> };
     try {
-      db.transaction(() => {
-        for (const op of batch) {
-          const mark = events.length;
-          try {
-            outcomes.push({ ok: true, value: db.transaction(() => op.run(events))() });
-          } catch (error) {
-            events.length = mark;
-            outcomes.push({ ok: false, value: error });
-          }
-        }
-      })();
+      committed = commit(batch, false);
     } catch (error) {
-      for (const op of batch) op.reject(error);
-      return;
+      if (!(error instanceof RetryWithSavepoints)) {
+        for (const op of batch) op.reject(error);
+        return;
+      }
+      try {
+        committed = commit(batch, true);
+      } catch (retryError) {
+        for (const op of batch) op.reject(retryError);
+        return;
+      }
     }
+    lastCommit = performance.now();
+    const { events, outcomes } = committed;
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.value)));
     if (events.length > 0) for (const listener of listeners) listener(events);
   }
+
+  const inSavepoint = db.transaction((op: PendingWrite, events: TaskEvent[]) => op.run(events));
+  const commit = db.transaction((batch: readonly PendingWrite[], savepoints: boolean) => {
+    const events: TaskEvent[] = [];
+    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    for (const op of batch) {
+      const mark = events.length;
+      try {
+        outcomes.push({ ok: true, value: savepoints ? inSavepoint(op, events) : op.run(events) });
+      } catch (error) {
+        if (!savepoints && !(error instanceof TaskwireError)) throw new RetryWithSavepoints();
+        events.length = mark;
+        outcomes.push({ ok: false, value: error });
+      }
+    }
+    return { events, outcomes };
+  });
 
   // ---- reads ----
 
@@ -239,11 +281,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             priority: o.priority,
             inputType: task.input.typeUrl,
             input: task.input.value,
-            options: JSON.stringify(o),
+            labels: jsonOrNull(o.labels),
+            traceContext: jsonOrNull(o.traceContext),
             metadata: metadataJson(o),
             maxAttempts: o.maxAttempts,
             backoff: JSON.stringify(o.backoff),
             executionTimeoutMs: o.executionTimeoutMs ?? null,
+            queueTimeoutMs: o.queueTimeoutMs ?? null,
             queueDeadlineAt: o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
             idempotencyKey: o.idempotencyKey ?? null,
             runAt: Math.max(task.runAt, 0),
@@ -395,8 +439,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       });
     },
 
-    renewLeases(owner, expiresAt) {
-      return write(() => st.renew.run(expiresAt, owner).changes);
+    renewLeases(owner, leases, expiresAt) {
+      return write(() => leases.reduce((n, lease) => n + st.renew.run(expiresAt, lease.id, lease.attempt, owner).changes, 0));
     },
 
     resume(owner, workerId, refs, expiresAt) {
