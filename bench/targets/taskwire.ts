@@ -21,7 +21,7 @@ async function setup(params: BenchParams): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'taskwire-bench-'));
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--db', join(dir, 'tasks.db'), '--log-level', 'warn']);
+  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--db', join(dir, 'tasks.db'), '--log-level', 'warn', '--sync', process.env.BENCH_SQLITE_SYNC ?? 'full']);
   await waitForPort(port);
   const workers = Array.from({ length: params.workers }, (_, i) =>
     startNode(`worker-${i}`, [...profile(i === 0 ? 'worker' : 'none'), CLI, '--server', address, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn']),

@@ -14,6 +14,8 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
   readonly store?: Store;
   /** SQLite database file. Default ./data/taskwire.db. */
   readonly dbPath?: string;
+  /** SQLite durability: FULL (default) survives power loss, NORMAL only a process crash. */
+  readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
 }
 
 export interface TaskwireServer {
@@ -36,7 +38,9 @@ export interface TaskwireServer {
 
 export function createTaskwireServer(options: TaskwireServerOptions = {}): TaskwireServer {
   const logger = options.logger ?? pino({ name: 'taskwire', level: process.env.TASKWIRE_LOG_LEVEL ?? 'info' });
-  const store = options.store ?? createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db' });
+  const store =
+    options.store ??
+    createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db', synchronous: options.sqliteSynchronous ?? 'FULL' });
   const broker = createBroker({ ...options, store, logger });
   const rpc = createRpcServer({ ...options, logger });
   rpc.add(withExactMessages(TaskServiceDefinition, ['session']), createTaskService(broker));

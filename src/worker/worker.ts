@@ -57,13 +57,36 @@ interface Registered {
   readonly handler: (input: never, ctx: TaskContext) => unknown;
 }
 
-interface Running {
-  readonly assignment: Assignment;
-  readonly controller: AbortController;
+/**
+ * One attempt this worker runs. Its AbortController is made only if the
+ * handler asks for the signal: most handlers of short tasks never do.
+ */
+class Attempt {
+  #controller: AbortController | undefined;
+  /** Why the attempt was aborted, if it was. */
+  abortReason: unknown;
+  aborted = false;
   /** The server ended this attempt (cancel, timeout, lost lease): its result is not wanted. */
-  cancelled: boolean;
+  cancelled = false;
   /** Stopping: hand the attempt back instead of reporting a result. */
-  released: boolean;
+  released = false;
+
+  constructor(readonly assignment: Assignment) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.#controller?.abort(reason);
+  }
 }
 
 type Outgoing = Partial<ConnectRequest>;
@@ -94,7 +117,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const logger = (options.logger ?? pino({ name: 'taskwire-worker' })).child({ workerId });
   const graceMs = options.shutdownGraceMs ?? 30_000;
   const registry = new Map<string, Registered>();
-  const running = new Map<string, Running>();
+  const running = new Map<string, Attempt>();
   /** Results sent but not yet acknowledged: sent again on the next session if the stream dies. */
   const unacknowledged = new Map<string, Outgoing>();
   const channel = createRpcChannel(options.server, options);
@@ -111,14 +134,8 @@ export function createWorker(options: WorkerOptions): Worker {
     if (outbox !== undefined && connected) outbox.push(message);
   }
 
-  /** Sends a result and keeps it until the server acknowledges it. */
-  function sendResult(ref: { taskId: string; attempt: number }, message: Outgoing): void {
-    unacknowledged.set(key(ref.taskId, ref.attempt), message);
-    send(message);
-  }
-
   async function runTask(assignment: Assignment): Promise<void> {
-    const entry: Running = { assignment, controller: new AbortController(), cancelled: false, released: false };
+    const entry = new Attempt(assignment);
     const id = key(assignment.taskId, assignment.attempt);
     running.set(id, entry);
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
@@ -128,8 +145,9 @@ export function createWorker(options: WorkerOptions): Worker {
     const timer =
       assignment.deadline === undefined
         ? undefined
-        : setTimeout(() => entry.controller.abort(new TaskError('execution timeout', { code: Code.DEADLINE_EXCEEDED })),
+        : setTimeout(() => entry.abort(new TaskError('execution timeout', { code: Code.DEADLINE_EXCEEDED })),
             Math.max(0, assignment.deadline.getTime() - Date.now()));
+    let result: Outgoing | undefined;
     try {
       const registered = registry.get(assignment.type);
       if (registered === undefined) {
@@ -150,43 +168,46 @@ export function createWorker(options: WorkerOptions): Worker {
         type: assignment.type,
         queue: assignment.queue,
         deadline: assignment.deadline,
-        signal: entry.controller.signal,
+        get signal() {
+          return entry.signal;
+        },
         metadata: assignment.metadata,
         get log() {
           return log();
         },
         progress(percent, message = '') {
           if (entry.cancelled || entry.released) return;
-          send({ progress: [{ ...ref, percent, message }] });
+          send({ progress: [{ taskId: ref.taskId, attempt: ref.attempt, percent, message }] });
         },
       };
       const output = await registered.handler(registered.requestType.decode(input.value) as never, ctx);
-      const response = registered.responseType.fromPartial(output as never);
-      const value = registered.responseType.encode(response).finish();
+      const value = registered.responseType.encode(registered.responseType.fromPartial(output as never)).finish();
       if (!entry.cancelled && !entry.released) {
-        sendResult(ref, { completes: [{ ...ref, output: { typeUrl: registered.outputTypeUrl, value: value as Buffer } }] });
+        result = { completes: [{ taskId: ref.taskId, attempt: ref.attempt, output: { typeUrl: registered.outputTypeUrl, value: value as Buffer } }] };
       }
     } catch (error) {
       if (entry.released) {
-        sendResult(ref, { releases: [ref] });
+        result = { releases: [ref] };
       } else if (!entry.cancelled) {
-        const reason = entry.controller.signal.aborted ? entry.controller.signal.reason : error;
-        const failure = reason instanceof TaskError ? reason : error;
+        const failure = entry.abortReason instanceof TaskError ? entry.abortReason : error;
         const message = failure instanceof Error ? failure.message : String(failure);
         const code = failure instanceof TaskError ? failure.code : isAbortError(failure) ? Code.CANCELLED : Code.UNKNOWN;
         const retryable = failure instanceof TaskError ? failure.retryable : true;
         if (failure instanceof TaskError || isAbortError(failure)) log().info({ code, retryable, reason: message }, 'task failed');
         else log().warn({ err: failure }, 'task failed with an unexpected error');
-        sendResult(ref, { fails: [{ ...ref, message, code, retryable }] });
+        result = { fails: [{ taskId: ref.taskId, attempt: ref.attempt, message, code, retryable }] };
       }
     } finally {
       clearTimeout(timer);
       running.delete(id);
-      if (!stopController.signal.aborted && !draining) send({ credit: 1 });
-      if (running.size === 0) {
-        idle?.();
-        if (draining) outbox?.end();
-      }
+    }
+    // The result (kept until acknowledged) and the freed slot go out together.
+    const credit = stopController.signal.aborted || draining ? 0 : 1;
+    if (result !== undefined) unacknowledged.set(id, result);
+    if (result !== undefined || credit > 0) send(credit > 0 ? { ...result, credit } : result!);
+    if (running.size === 0) {
+      idle?.();
+      if (draining) outbox?.end();
     }
   }
 
@@ -196,7 +217,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const entry = running.get(key(cancel.taskId, cancel.attempt));
       if (entry === undefined) continue;
       entry.cancelled = true;
-      entry.controller.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
+      entry.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
     }
     for (const ref of response.acknowledged) unacknowledged.delete(key(ref.taskId, ref.attempt));
     for (const rejected of response.rejected) {
@@ -322,7 +343,7 @@ export function createWorker(options: WorkerOptions): Worker {
           // Out of time: hand what still runs back to the server, redelivered at once.
           for (const entry of running.values()) {
             entry.released = true;
-            entry.controller.abort(new TaskError('the worker is shutting down', { code: Code.UNAVAILABLE }));
+            entry.abort(new TaskError('the worker is shutting down', { code: Code.UNAVAILABLE }));
           }
         }, graceMs);
         await allDone;

@@ -13,6 +13,7 @@ interface ServerOptions {
   leaseMs: string;
   graceMs: string;
   logLevel: string;
+  sync: string;
 }
 
 export function serverCommand(program: Command, globals: () => GlobalOptions): void {
@@ -25,12 +26,16 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .option('--lease-ms <ms>', 'lease of a running attempt without heartbeats', process.env.TASKWIRE_LEASE_MS ?? '30000')
     .option('--grace-ms <ms>', 'shutdown grace period', process.env.TASKWIRE_GRACE_MS ?? '10000')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.TASKWIRE_LOG_LEVEL ?? 'info')
+    .option('--sync <mode>', 'SQLite durability: full survives power loss, normal only a process crash', process.env.TASKWIRE_SYNC ?? 'full')
     .action(async (options: ServerOptions) => {
+      const sync = options.sync.toUpperCase();
+      if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error(`--sync must be full or normal, not "${options.sync}"`);
       const { descriptorPaths } = globals();
       const descriptors = new Descriptors(descriptorPaths);
       const logger = pino({ name: 'taskwire', level: options.logLevel });
       const server = createTaskwireServer({
         dbPath: options.db,
+        sqliteSynchronous: sync,
         logger,
         leaseMs: Number(options.leaseMs),
         shutdownGraceMs: Number(options.graceMs),
