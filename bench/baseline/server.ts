@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import type { SessionAck, SessionResponse, TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
+import { SubmitTaskResponse, type SessionAck, type SessionResponse, type TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { Assignment, ConnectRequest, ConnectResponse } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { Batcher, definitions } from './protocol.js';
 
@@ -79,7 +79,7 @@ server.addService(definitions, {
   },
   submitTask(call: grpc.ServerUnaryCall<{ input?: Any }, unknown>, callback: grpc.sendUnaryData<unknown>) {
     const id = submit(call.request.input);
-    callback(null, { task: { id }, existing: false });
+    callback(null, SubmitTaskResponse.fromPartial({ task: { id }, existing: false }));
   },
   connect(call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) {
     const worker: WorkerStream = {

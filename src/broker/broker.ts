@@ -301,8 +301,8 @@ export function createBroker(options: BrokerOptions): Broker {
       if (known !== undefined) {
         if (isTerminal(known.state)) finish(known);
       } else {
-        void store.get(id).then((task) => {
-          if (task !== undefined && isTerminal(task.state)) finish(task);
+        void store.getTerminal(id).then((task) => {
+          if (task !== undefined) finish(task);
         });
       }
       return () => {

@@ -5,8 +5,7 @@ import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-refl
 import { pino, type Logger } from 'pino';
 import type { TaskwireCallContext } from './context.js';
 import { authMiddleware, type AuthHook } from './middleware/auth.js';
-import { deadlineInterceptor, deadlineMiddleware } from './middleware/deadline.js';
-import { drainingMiddleware } from './middleware/draining.js';
+import { callContextMiddleware, deadlineInterceptor } from './middleware/deadline.js';
 import { errorMiddleware } from './middleware/errors.js';
 import { loggingMiddleware } from './middleware/logging.js';
 import { serverChannelOptions, type TransportOptions } from './options.js';
@@ -61,12 +60,12 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
   const health = HealthState();
   const serviceNames: string[] = [];
 
-  const server = createServer({ ...serverChannelOptions(options), interceptors: [deadlineInterceptor] })
+  const base = createServer({ ...serverChannelOptions(options), interceptors: [deadlineInterceptor] })
     .use(loggingMiddleware(logger))
     .use(errorMiddleware)
-    .use(deadlineMiddleware)
-    .use(drainingMiddleware(drainController.signal))
-    .use(authMiddleware(options.auth));
+    .use(callContextMiddleware(drainController.signal));
+  // Without an auth hook every call is admitted: no layer to pay for.
+  const server = options.auth === undefined ? base : base.use(authMiddleware(options.auth));
 
   const healthImpl = HealthServiceImpl(health);
   server.add(HealthDefinition, {

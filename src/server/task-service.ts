@@ -182,7 +182,7 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
         await acked;
       };
       // Reading goes on beside writing; acks are sent in the order submits arrived.
-      const reader = read().then(
+      void read().then(
         () => {
           reading = false;
           maybeEnd();
@@ -203,7 +203,6 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
         context.signal.removeEventListener('abort', onAbort);
         context.draining.removeEventListener('abort', onDrain);
         for (const stop of following) stop();
-        void reader;
       }
     },
   };

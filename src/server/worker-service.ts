@@ -133,7 +133,7 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
       const onAbort = () => outbox.end();
       context.draining.addEventListener('abort', onDrain, { once: true });
       context.signal.addEventListener('abort', onAbort, { once: true });
-      const reading = (async () => {
+      void (async () => {
         if (first.value.credit > 0 || first.value.completes.length > 0) apply(session, first.value);
         for (let next = await iterator.next(); !next.done; next = await iterator.next()) apply(session, next.value);
       })().then(
@@ -146,7 +146,6 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
         context.draining.removeEventListener('abort', onDrain);
         context.signal.removeEventListener('abort', onAbort);
         session.closed();
-        void reading;
       }
     },
   };

@@ -191,6 +191,8 @@ export interface Store {
   cancel(id: string, reason: string, now: number): Promise<TaskRecord>;
   revive(id: string, now: number): Promise<TaskRecord>;
   get(id: string): Promise<TaskRecord | undefined>;
+  /** The task if it has reached a terminal state; undefined otherwise (cheap for a live task). */
+  getTerminal(id: string): Promise<TaskRecord | undefined>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   stats(queue: string | undefined): Promise<QueueCounts[]>;
   /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */

@@ -21,16 +21,18 @@ const PUBLIC_PREFIXES = ['/grpc.health.v1.Health/'];
  */
 export function authMiddleware(hook: AuthHook | undefined): ServerMiddleware<{ principal: Principal | undefined }> {
   return async function* auth(call, context: CallContext) {
+    const extended = context as CallContext & { principal: Principal | undefined };
+    extended.principal = undefined;
     const method = call.method.path;
     if (hook === undefined || PUBLIC_PREFIXES.some((prefix) => method.startsWith(prefix))) {
-      return yield* call.next(call.request, { ...context, principal: undefined });
+      return yield* call.next(call.request, extended);
     }
     const header = context.metadata.get('authorization');
     const match = header === undefined ? null : /^Bearer\s+(.+)$/i.exec(header);
     if (header !== undefined && match === null) {
       throw new ServerError(Status.UNAUTHENTICATED, 'the authorization header must be "Bearer <token>"');
     }
-    const principal = await hook({ method, token: match?.[1], peer: context.peer });
-    return yield* call.next(call.request, { ...context, principal });
+    extended.principal = await hook({ method, token: match?.[1], peer: context.peer });
+    return yield* call.next(call.request, extended);
   };
 }

@@ -20,8 +20,8 @@ export const clientDeadlineMiddleware: ClientMiddleware<DeadlineCallOptions> = a
   call,
   options: CallOptions & DeadlineCallOptions,
 ) {
+  if (options.deadline === undefined) return yield* call.next(call.request, options);
   const { deadline: when, ...rest } = options;
-  if (when === undefined) return yield* call.next(call.request, rest);
 
   const remaining = Math.max(0, (when instanceof Date ? when.getTime() : Date.now() + when) - Date.now());
   const metadata = Metadata(rest.metadata);

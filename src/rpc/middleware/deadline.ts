@@ -1,6 +1,7 @@
 import type { CallContext, ServerMiddleware } from 'nice-grpc';
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import { ServerInterceptingCall } from '@grpc/grpc-js';
+import type { Principal } from '../context.js';
 
 /**
  * grpc-js parses the caller's `grpc-timeout` and strips it from the metadata
@@ -25,26 +26,37 @@ export const deadlineInterceptor: ServerInterceptor = (_method, call) =>
   });
 
 /**
- * Gives the handler the caller's deadline and a `signal` that also aborts
- * when the deadline passes.
+ * What the server knows about a call beyond nice-grpc's context: the
+ * caller's deadline (and a `signal` that also aborts when it passes), and
+ * the server's `draining` signal, aborted when shutdown begins. Added to the
+ * context object in place: a copy per middleware layer shows on unary calls.
  */
-export const deadlineMiddleware: ServerMiddleware<{ deadline: Date | undefined }> = async function* deadline(
-  call,
-  context: CallContext,
-) {
-  const raw = context.metadata.get(DEADLINE_HEADER);
-  context.metadata.delete(DEADLINE_HEADER);
-  if (raw === undefined) return yield* call.next(call.request, { ...context, deadline: undefined });
-
-  const at = new Date(Number(raw));
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  context.signal.addEventListener('abort', abort, { once: true });
-  const timer = setTimeout(abort, Math.max(0, at.getTime() - Date.now()));
-  try {
-    return yield* call.next(call.request, { ...context, signal: controller.signal, deadline: at });
-  } finally {
-    clearTimeout(timer);
-    context.signal.removeEventListener('abort', abort);
-  }
-};
+export function callContextMiddleware(
+  draining: AbortSignal,
+): ServerMiddleware<{ deadline: Date | undefined; draining: AbortSignal; principal: Principal | undefined }> {
+  return async function* callContext(call, context: CallContext) {
+    const extended = context as CallContext & { deadline: Date | undefined; draining: AbortSignal; principal: Principal | undefined };
+    extended.draining = draining;
+    extended.principal = undefined; // the auth middleware, when there is one, sets it
+    const raw = context.metadata.get(DEADLINE_HEADER);
+    if (raw === undefined) {
+      extended.deadline = undefined;
+      return yield* call.next(call.request, extended);
+    }
+    context.metadata.delete(DEADLINE_HEADER);
+    const at = new Date(Number(raw));
+    const controller = new AbortController();
+    const callSignal = context.signal;
+    const abort = () => controller.abort();
+    callSignal.addEventListener('abort', abort, { once: true });
+    const timer = setTimeout(abort, Math.max(0, at.getTime() - Date.now()));
+    extended.deadline = at;
+    extended.signal = controller.signal;
+    try {
+      return yield* call.next(call.request, extended);
+    } finally {
+      clearTimeout(timer);
+      callSignal.removeEventListener('abort', abort);
+    }
+  };
+}

@@ -3,18 +3,25 @@ import { ServerError, Status, type CallContext, type ServerMiddleware } from 'ni
 import type { Logger } from 'pino';
 
 /**
- * One structured log line per call: method, status code, duration, peer.
- * Adds `log`, a child logger bound to the call, to the handler's context.
+ * One structured log line per call: method, status code, duration, peer
+ * (info for calls, error for INTERNAL/UNKNOWN). Adds `log`, a logger bound to
+ * the call, made only if the handler uses it: on a busy server a child
+ * logger per call costs more than many handlers.
  */
 export function loggingMiddleware(logger: Logger): ServerMiddleware<{ log: Logger }> {
   return async function* logging(call, context: CallContext) {
     const start = performance.now();
-    const log = logger.child({ method: call.method.path, peer: context.peer });
+    const method = call.method.path;
+    let log: Logger | undefined;
+    const withLog = Object.defineProperty(context, 'log', {
+      get: () => (log ??= logger.child({ method, peer: context.peer })),
+      enumerable: true,
+      configurable: true,
+    }) as CallContext & { log: Logger };
     let code: number = Status.OK;
     let details: string | undefined;
     try {
-      if (call.requestStream || call.responseStream) log.debug('stream opened');
-      return yield* call.next(call.request, { ...context, log });
+      return yield* call.next(call.request, withLog);
     } catch (error) {
       if (error instanceof ServerError) {
         code = error.code;
@@ -26,10 +33,18 @@ export function loggingMiddleware(logger: Logger): ServerMiddleware<{ log: Logge
       }
       throw error;
     } finally {
-      const durationMs = Math.round((performance.now() - start) * 1000) / 1000;
-      const line = { code: Status[code], durationMs, ...(details === undefined ? {} : { details }) };
-      if (code === Status.INTERNAL || code === Status.UNKNOWN) log.error(line, 'call failed');
-      else log.info(line, 'call');
+      const failed = code === Status.INTERNAL || code === Status.UNKNOWN;
+      if (logger.isLevelEnabled(failed ? 'error' : 'info')) {
+        const line = {
+          method,
+          peer: context.peer,
+          code: Status[code],
+          durationMs: Math.round((performance.now() - start) * 1000) / 1000,
+          ...(details === undefined ? {} : { details }),
+        };
+        if (failed) logger.error(line, 'call failed');
+        else logger.info(line, 'call');
+      }
     }
   };
 }

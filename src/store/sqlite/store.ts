@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { stateName, transitions } from '../transitions.js';
+import { stateName, TERMINAL_STATES, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
@@ -77,6 +77,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
     byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
     byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
+    terminalById: db.prepare(`SELECT * FROM tasks WHERE id = ? AND state IN (${[...TERMINAL_STATES].join(', ')})`),
     complete: db.prepare(`
       UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
         lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
@@ -478,6 +479,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async get(id) {
       return get(id);
+    },
+
+    async getTerminal(id) {
+      const row = st.terminalById.get(id) as TaskRow | undefined;
+      return row === undefined ? undefined : toRecord(row);
     },
 
     async list(filter, pageSize, cursor) {
