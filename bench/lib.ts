@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -142,6 +142,8 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
 /** What a target starts in the orchestrator: the processes to measure and what the producer needs. */
 export interface Setup {
   readonly children: readonly Child[];
+  /** Processes the target uses but did not start (a system RabbitMQ or Redis), measured too. */
+  readonly external?: ReadonlyArray<{ readonly name: string; readonly pid: number }>;
   readonly info: Record<string, unknown>;
   teardown(): Promise<void>;
 }
@@ -156,4 +158,18 @@ export interface Producer {
 export interface Target {
   setup(params: BenchParams): Promise<Setup>;
   producer(params: BenchParams, info: Record<string, unknown>): Promise<Producer>;
+}
+
+/** The pid of a running system process whose command line matches, for measuring a broker we did not start. */
+export function findPid(pattern: RegExp): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (pattern.test(cmdline)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }

@@ -51,7 +51,7 @@ async function runOnce(params: BenchParams): Promise<RunResult> {
   const setup = await target.setup(params);
   try {
     const producer = startScript('producer', 'producer.ts', [JSON.stringify(params), JSON.stringify(setup.info)]);
-    const children = [producer, ...setup.children];
+    const children: Array<{ name: string; pid: number }> = [producer, ...setup.children, ...(setup.external ?? [])];
     const cpu = () => children.map((c) => cpuMs(c.pid));
     await producer.waitFor((l) => l.event === 'start', 120_000);
     const before = cpu();
@@ -82,7 +82,7 @@ async function runOnce(params: BenchParams): Promise<RunResult> {
   }
 }
 
-const rows: Array<{ target: string; runs: RunResult[]; median: RunResult }> = [];
+const rows: Array<{ target: string; runs: RunResult[]; median: RunResult; error?: string }> = [];
 for (const name of names) {
   const params: BenchParams = {
     target: name,
@@ -96,21 +96,34 @@ for (const name of names) {
     slots: Number(values.slots),
   };
   const runs: RunResult[] = [];
-  for (let i = 0; i < Number(values.runs); i++) {
-    const result = await runOnce(params);
-    runs.push(result);
-    if (!values.json) process.stderr.write(`${name} run ${i + 1}: ${JSON.stringify(result)}\n`);
+  let error: string | undefined;
+  for (let i = 0; i < Number(values.runs) && error === undefined; i++) {
+    try {
+      const result = await runOnce(params);
+      runs.push(result);
+      if (!values.json) process.stderr.write(`${name} run ${i + 1}: ${JSON.stringify(result)}\n`);
+    } catch (failure) {
+      // One target failing (its broker down, say) does not lose the others' figures.
+      error = failure instanceof Error ? failure.message : String(failure);
+      process.stderr.write(`${name}: ${error}\n`);
+    }
+  }
+  if (runs.length === 0) {
+    rows.push({ target: name, runs, median: { tasksPerSecond: NaN, cpuUsPerTask: NaN }, error: error! });
+    continue;
   }
   const pick = (key: keyof RunResult) => {
     const present = runs.map((r) => r[key]).filter((v): v is number => v !== undefined);
     return present.length ? median(present) : undefined;
   };
   const med: RunResult = { tasksPerSecond: pick('tasksPerSecond')!, cpuUsPerTask: pick('cpuUsPerTask')! };
-  for (const key of ['serverRssMb', 'p50', 'p90', 'p99'] as const) {
+  const roles = new Set(runs.flatMap((r) => Object.keys(r.cpuUsPerTaskByRole ?? {})));
+  med.cpuUsPerTaskByRole = Object.fromEntries([...roles].map((role) => [role, median(runs.map((r) => r.cpuUsPerTaskByRole?.[role] ?? 0))]));
+  for (const key of ['serverRssMb', 'kernelUsPerTask', 'p50', 'p90', 'p99'] as const) {
     const value = pick(key);
     if (value !== undefined) med[key] = value;
   }
-  rows.push({ target: name, runs, median: med });
+  rows.push({ target: name, runs, median: med, ...(error === undefined ? {} : { error }) });
 }
 
 if (values.json) {
@@ -119,11 +132,16 @@ if (values.json) {
   const latency = values.mode === 'latency';
   console.log(`\n${values.mode}: n=${values.n} workers=${values.workers} slots=${values.slots} size=${values.size}B` +
     (latency ? ` rate=${values.rate}/s duration=${values.duration}s` : ` inflight=${values.inflight}`) + `, median of ${values.runs} runs\n`);
-  console.log(`| target | tasks/s | CPU µs/task |${latency ? ' p50 ms | p90 ms | p99 ms |' : ''}`);
-  console.log(`|---|---:|---:|${latency ? '---:|---:|---:|' : ''}`);
+  console.log(`| target | tasks/s | CPU µs/task | CPU by process (µs/task) |${latency ? ' p50 ms | p90 ms | p99 ms |' : ''}`);
+  console.log(`|---|---:|---:|---|${latency ? '---:|---:|---:|' : ''}`);
   for (const row of rows) {
     const m = row.median;
-    console.log(`| ${row.target} | ${Math.round(m.tasksPerSecond)} | ${Math.round(m.cpuUsPerTask)} |` +
+    if (row.error !== undefined && row.runs.length === 0) {
+      console.log(`| ${row.target} | failed: ${row.error.split('\n')[0]} | | |`);
+      continue;
+    }
+    const byRole = Object.entries(m.cpuUsPerTaskByRole ?? {}).map(([role, us]) => `${role} ${Math.round(us)}`).join(', ');
+    console.log(`| ${row.target} | ${Math.round(m.tasksPerSecond)} | ${Math.round(m.cpuUsPerTask)} | ${byRole} |` +
       (latency ? ` ${m.p50?.toFixed(2)} | ${m.p90?.toFixed(2)} | ${m.p99?.toFixed(2)} |` : ''));
   }
 }

@@ -1,5 +1,5 @@
 import { Queue, QueueEvents } from 'bullmq';
-import { startScript, waitForPort, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
+import { findPid, startScript, waitForPort, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
 
 const HOST = process.env.REDIS_HOST ?? '127.0.0.1';
 const PORT = Number(process.env.REDIS_PORT ?? 6379);
@@ -16,8 +16,10 @@ export const bullmq: Target = {
     const name = `bench-${process.pid}-${Date.now()}`;
     const workers = Array.from({ length: params.workers }, (_, i) => startScript(`bull-worker-${i}`, 'targets/bullmq-worker.ts', [HOST, String(PORT), name, String(params.slots)]));
     await Promise.all(workers.map((w) => w.waitFor((l) => l.ready === true)));
+    const redis = findPid(/^redis-server/);
     return {
       children: workers,
+      external: redis === undefined ? [] : [{ name: 'redis', pid: redis }],
       info: { name },
       async teardown() {
         await Promise.all(workers.map((w) => w.stop()));

@@ -1,5 +1,5 @@
 import amqp from 'amqplib';
-import { startScript, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
+import { findPid, startScript, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
 
 const URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -18,8 +18,10 @@ export const rabbitmq: Target = {
     await channel.assertQueue(queue, { durable: true });
     const workers = Array.from({ length: params.workers }, (_, i) => startScript(`rabbit-worker-${i}`, 'targets/rabbitmq-worker.ts', [URL, queue, String(params.slots)]));
     await Promise.all(workers.map((w) => w.waitFor((l) => l.ready === true)));
+    const broker = findPid(/beam\.smp.*rabbit/);
     return {
       children: workers,
+      external: broker === undefined ? [] : [{ name: 'rabbitmq-broker', pid: broker }],
       info: { queue },
       async teardown() {
         await Promise.all(workers.map((w) => w.stop()));
