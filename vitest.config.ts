@@ -8,7 +8,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Two cores: more parallel files only add contention to the process tests.
-    maxWorkers: 2,
+    // Two cores, and the end-to-end files start a dozen processes each: one file
+    // at a time keeps their timing honest.
+    maxWorkers: 1,
   },
 });

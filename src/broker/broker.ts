@@ -86,6 +86,8 @@ export interface WorkerConnection {
   fail(items: readonly Omit<FailItem, 'workerId'>[]): void;
   progress(items: readonly ProgressItem[]): void;
   release(refs: readonly AttemptRef[]): void;
+  /** Take nothing new on this session (it is being told to drain and reconnect). */
+  drain(): void;
   /** The stream ended. */
   closed(): void;
 }
@@ -135,6 +137,7 @@ export function createBroker(options: BrokerOptions): Broker {
   // ---- timers: one sweep does promotions, expiries, timeouts and lease upkeep ----
 
   let sweeping = false;
+  let sweeps = 0;
   const sweepTimer = setInterval(() => {
     if (sweeping || closed) return;
     sweeping = true;
@@ -174,7 +177,8 @@ export function createBroker(options: BrokerOptions): Broker {
         exponentialBackoff,
       );
     }
-    dispatcher.schedule();
+    if (++sweeps % Math.max(1, Math.round(5_000 / sweepMs)) === 0) dispatcher.recheck();
+    else dispatcher.schedule();
   }
 
   /** A worker is gone: its attempts fail (and retry) unless we are draining, when they wait to be resumed. */
@@ -362,6 +366,9 @@ export function createBroker(options: BrokerOptions): Broker {
         release(refs) {
           for (const ref of refs) session.settle(ref.id, ref.attempt);
           void store.release(refs, Date.now()).then((results) => acknowledge(session, refs, results), logFailure);
+        },
+        drain() {
+          session.draining = true;
         },
         closed() {
           logger.info({ sessionId: id, workerId: hello.workerId }, 'worker disconnected');

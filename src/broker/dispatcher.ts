@@ -13,18 +13,19 @@ export interface DispatcherOptions {
 /**
  * Hands queued tasks to sessions with credit. A pass runs on the next turn
  * of the event loop after anything that may make work possible (a task
- * queued, credit returned), so many triggers coalesce into one pass and one
- * claim per session. Sessions are visited round-robin; each claims at most
- * its credit, so no worker holds more than its free slots.
+ * queued, credit returned), so many triggers coalesce into one pass. Sessions
+ * are visited round-robin; each claims at most its credit in one store
+ * claim, so no worker holds more than its free slots.
  *
- * `ready` remembers per task type whether the last claim found the queue
- * empty, so idle workers do not poll the store; a generation counter keeps a
- * task queued during a claim from being forgotten.
+ * `#ready` counts, per task type, the tasks known to be waiting: committed
+ * QUEUED events add to it, claims take from it, and a claim that comes back
+ * short sets it to 0. A type never seen is "unknown" (tasks left from before
+ * a restart). A pass hands out only what is known to wait, so one queued
+ * task costs one claim, not one per idle worker.
  */
 export class Dispatcher {
   readonly #sessions: WorkerSession[] = [];
-  readonly #empty = new Map<string, number>();
-  readonly #generation = new Map<string, number>();
+  readonly #ready = new Map<string, number>();
   #start = 0;
   #scheduled = false;
   #paused = false;
@@ -41,10 +42,20 @@ export class Dispatcher {
     if (index >= 0) this.#sessions.splice(index, 1);
   }
 
-  /** Work of this type may be waiting. */
+  /** A task of this type was queued. */
   markReady(type: string): void {
-    this.#generation.set(type, (this.#generation.get(type) ?? 0) + 1);
-    this.#empty.delete(type);
+    const known = this.#ready.get(type);
+    if (known !== undefined) this.#ready.set(type, known + 1);
+    this.schedule();
+  }
+
+  /**
+   * Forgets what is known to wait, so the next pass looks in the store again:
+   * a safety net against a missed event (a networked store's notification
+   * lost in a reconnect). Costs one empty claim per idle session.
+   */
+  recheck(): void {
+    this.#ready.clear();
     this.schedule();
   }
 
@@ -59,6 +70,24 @@ export class Dispatcher {
     setImmediate(() => this.#pass());
   }
 
+  /** Tasks known to wait for any of these types; Infinity when any is unknown. */
+  #available(types: readonly string[]): number {
+    let sum = 0;
+    for (const type of types) sum += this.#ready.get(type) ?? Infinity;
+    return sum;
+  }
+
+  #take(types: readonly string[], count: number): void {
+    for (const type of types) {
+      if (count <= 0) return;
+      const known = this.#ready.get(type);
+      if (known === undefined) return;
+      const taken = Math.min(known, count);
+      this.#ready.set(type, known - taken);
+      count -= taken;
+    }
+  }
+
   #pass(): void {
     this.#scheduled = false;
     const count = this.#sessions.length;
@@ -67,14 +96,15 @@ export class Dispatcher {
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
       if (session.credit <= 0 || session.claiming || session.closed || session.draining) continue;
-      const types = session.hello.taskTypes.filter((type) => !this.#empty.has(type));
-      if (types.length > 0) void this.#claim(session, types);
+      const types = session.hello.taskTypes;
+      const limit = Math.min(session.credit, this.options.maxBatch, this.#available(types));
+      if (limit <= 0) continue;
+      this.#take(types, limit);
+      void this.#claim(session, types, limit);
     }
   }
 
-  async #claim(session: WorkerSession, types: string[]): Promise<void> {
-    const limit = Math.min(session.credit, this.options.maxBatch);
-    const generations = types.map((type) => this.#generation.get(type) ?? 0);
+  async #claim(session: WorkerSession, types: readonly string[], limit: number): Promise<void> {
     session.claiming = true;
     session.credit -= limit;
     try {
@@ -87,11 +117,8 @@ export class Dispatcher {
         now: Date.now(),
       });
       session.credit += limit - leases.length;
-      if (leases.length < limit) {
-        types.forEach((type, i) => {
-          if ((this.#generation.get(type) ?? 0) === generations[i]) this.#empty.set(type, generations[i]!);
-        });
-      }
+      // Short: nothing more waits for these types (until the next QUEUED event).
+      if (leases.length < limit) for (const type of types) this.#ready.set(type, 0);
       if (session.closed) {
         // The worker left while the claim ran: hand the tasks straight back.
         await this.options.store.release(leases, Date.now());
@@ -102,6 +129,7 @@ export class Dispatcher {
       // Retried on the sweeper's next tick rather than at once, so a failing store is not hammered.
       session.credit += limit;
       session.claiming = false;
+      for (const type of types) this.#ready.delete(type);
       this.options.logger.error({ err: error }, 'claim failed');
       return;
     }

@@ -14,12 +14,22 @@ export interface RpcChannelOptions extends TransportOptions {
   readonly tls?: TlsClientOptions;
 }
 
+/** Spread calls (and so worker and session streams) over every address, not just the first that answers. */
+const ROUND_ROBIN = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+
 /**
- * A channel to one server address (`host:port`), or to several through the
- * resolver (`dns:///name:port` with round-robin across its addresses).
+ * A channel to one server (`host:port`), or to several: a comma-separated
+ * list (`10.0.0.1:50051,10.0.0.2:50051`) or a DNS name with several
+ * addresses (`dns:///taskwire.internal:50051`), with round-robin over them.
  */
 export function createRpcChannel(address: string, options: RpcChannelOptions = {}): Channel {
-  return createChannel(address, createChannelCredentials(options.tls), clientChannelOptions(options));
+  const several = address.includes(',');
+  const target = several && !/^[a-z0-9]+:/.test(address.split(',')[0]!.replace(/:\d+$/, '')) ? `ipv4:${address}` : address;
+  const balanced = several || address.startsWith('dns:');
+  return createChannel(target, createChannelCredentials(options.tls), {
+    ...clientChannelOptions(options),
+    ...(balanced ? { 'grpc.service_config': ROUND_ROBIN } : {}),
+  });
 }
 
 export interface RpcClientOptions {

@@ -14,6 +14,8 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
   readonly store?: Store;
   /** SQLite database file. Default ./data/taskwire.db. */
   readonly dbPath?: string;
+  /** Tell each worker to drain and reconnect after this long, so streams rebalance over replicas. */
+  readonly maxSessionAgeMs?: number;
   /** SQLite durability: FULL (default) survives power loss, NORMAL only a process crash. */
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
 }
@@ -44,7 +46,13 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
   const broker = createBroker({ ...options, store, logger });
   const rpc = createRpcServer({ ...options, logger });
   rpc.add(withExactMessages(TaskServiceDefinition, ['session']), createTaskService(broker));
-  rpc.add(withExactMessages(WorkerServiceDefinition, ['connect']), createWorkerService(broker, rpc.shutdownGraceMs));
+  rpc.add(
+    withExactMessages(WorkerServiceDefinition, ['connect']),
+    createWorkerService(broker, {
+      graceMs: rpc.shutdownGraceMs,
+      ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
+    }),
+  );
 
   let stopping: Promise<void> | undefined;
   const server: TaskwireServer = {

@@ -74,7 +74,18 @@ function apply(connection: WorkerConnection, request: ConnectRequest): void {
   if (request.credit > 0) connection.credit(request.credit);
 }
 
-export function createWorkerService(broker: Broker, graceMs: number): WorkerServiceImplementation<TaskwireCallContext> {
+export interface WorkerServiceOptions {
+  /** Grace announced in Drain. */
+  readonly graceMs: number;
+  /**
+   * Drain a session after this long (±10 %), so workers reconnect and long-lived
+   * streams spread again over the replicas after a scale-up. Off when absent.
+   */
+  readonly maxSessionAgeMs?: number;
+}
+
+export function createWorkerService(broker: Broker, options: WorkerServiceOptions): WorkerServiceImplementation<TaskwireCallContext> {
+  const { graceMs, maxSessionAgeMs } = options;
   return {
     async *connect(requests, context) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -129,9 +140,17 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
         },
       ]);
 
-      const onDrain = () => outbox.push({ drain: { grace: msToDuration(graceMs) } });
+      let drained = false;
+      const onDrain = () => {
+        if (drained) return;
+        drained = true;
+        session.drain();
+        outbox.push({ drain: { grace: msToDuration(graceMs) } });
+      };
       const onAbort = () => outbox.end();
       context.draining.addEventListener('abort', onDrain, { once: true });
+      const ageTimer =
+        maxSessionAgeMs === undefined ? undefined : setTimeout(onDrain, maxSessionAgeMs * (0.9 + Math.random() / 5));
       context.signal.addEventListener('abort', onAbort, { once: true });
       void (async () => {
         if (first.value.credit > 0 || first.value.completes.length > 0) apply(session, first.value);
@@ -143,6 +162,7 @@ export function createWorkerService(broker: Broker, graceMs: number): WorkerServ
       try {
         yield* outbox;
       } finally {
+        clearTimeout(ageTimer);
         context.draining.removeEventListener('abort', onDrain);
         context.signal.removeEventListener('abort', onAbort);
         session.closed();

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { onShutdownSignals } from '../../rpc/index.js';
 import { createTaskwireServer } from '../../server/index.js';
+import { createPostgresStore } from '../../store/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
 
@@ -14,6 +15,9 @@ interface ServerOptions {
   graceMs: string;
   logLevel: string;
   sync: string;
+  store?: string;
+  pgSchema: string;
+  maxSessionAgeMs?: string;
 }
 
 export function serverCommand(program: Command, globals: () => GlobalOptions): void {
@@ -21,7 +25,10 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .command('server')
     .description('run the web service: TaskService, WorkerService, health and reflection')
     .option('--listen <address>', 'address to listen on', process.env.TASKWIRE_LISTEN ?? '127.0.0.1:50051')
-    .option('--db <file>', 'SQLite database file', process.env.TASKWIRE_DB ?? './data/taskwire.db')
+    .option('--db <file>', 'SQLite database file (the default store)', process.env.TASKWIRE_DB ?? './data/taskwire.db')
+    .option('--store <url>', 'a PostgreSQL store shared by several replicas: postgres://user@host:5432/db', process.env.TASKWIRE_STORE)
+    .option('--pg-schema <name>', 'PostgreSQL schema for the tables', process.env.TASKWIRE_PG_SCHEMA ?? 'public')
+    .option('--max-session-age-ms <ms>', 'drain each worker session after this long so streams rebalance across replicas', process.env.TASKWIRE_MAX_SESSION_AGE_MS)
     .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', process.env.TASKWIRE_SERVICES ?? 'demo.v1.DemoService')
     .option('--lease-ms <ms>', 'lease of a running attempt without heartbeats', process.env.TASKWIRE_LEASE_MS ?? '30000')
     .option('--grace-ms <ms>', 'shutdown grace period', process.env.TASKWIRE_GRACE_MS ?? '10000')
@@ -33,9 +40,15 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
       const { descriptorPaths } = globals();
       const descriptors = new Descriptors(descriptorPaths);
       const logger = pino({ name: 'taskwire', level: options.logLevel });
+      if (options.store !== undefined && !/^postgres(ql)?:\/\//.test(options.store)) {
+        throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
+      }
+      const store = options.store === undefined ? undefined : await createPostgresStore({ connectionString: options.store, schema: options.pgSchema });
       const server = createTaskwireServer({
+        ...(store === undefined ? {} : { store }),
         dbPath: options.db,
         sqliteSynchronous: sync,
+        ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: Number(options.maxSessionAgeMs) }),
         logger,
         leaseMs: Number(options.leaseMs),
         shutdownGraceMs: Number(options.graceMs),
@@ -46,6 +59,6 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
       for (const service of services) server.addTaskTypes(descriptors.taskTypes([service]));
       onShutdownSignals(() => server.shutdown());
       await server.listen(options.listen);
-      logger.info({ services, db: options.db }, 'serving');
+      logger.info({ services, store: store === undefined ? options.db : 'postgres' }, 'serving');
     });
 }

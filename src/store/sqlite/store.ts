@@ -20,7 +20,7 @@ import type {
   TaskRecord,
 } from '../types.js';
 import { migrate } from './migrations.js';
-import { jsonOrNull, metadataJson, toRecord, type TaskRow } from './rows.js';
+import { jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
@@ -28,9 +28,9 @@ export interface SqliteStoreOptions {
   /** FULL (default) survives power loss; NORMAL only process crashes. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   /**
-   * Least time between two commits, in ms. Default 1. Under load writes wait
-   * up to this long to share one commit (one fsync); a write after a quiet
-   * spell commits at once.
+   * Least time between two commits, in ms. Default 0: every turn of the event
+   * loop that wrote commits once. A positive value makes writes under load
+   * wait up to this long to share a commit, at the cost of latency.
    */
   readonly commitIntervalMs?: number;
 }
@@ -181,7 +181,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let flushScheduled = false;
   let closed = false;
   let lastCommit = -Infinity;
-  const commitIntervalMs = options.commitIntervalMs ?? 1;
+  const commitIntervalMs = options.commitIntervalMs ?? 0;
 
   function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
     if (closed) return Promise.reject(new Error('the store is closed'));

@@ -1,7 +1,7 @@
-import type { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import type { TaskErrorRecord, TaskOptionsRecord, TaskRecord } from '../types.js';
+import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import type { TaskErrorRecord, TaskOptionsRecord, TaskRecord } from './types.js';
 
-/** A row of `tasks` as better-sqlite3 returns it. */
+/** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
   seq: number;
   id: string;

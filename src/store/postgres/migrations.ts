@@ -1,0 +1,79 @@
+import type { PoolClient } from 'pg';
+
+/**
+ * Schema versions, applied in order at start; `taskwire_schema` records the
+ * last one. Replicas that start together serialise on an advisory lock, so
+ * each migration runs once. Never edit a released migration: add the next.
+ *
+ * The same table as the SQLite store (states as TaskState numbers, times in
+ * epoch milliseconds), with only the indexes the hot path needs.
+ */
+const migrations: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    seq                  BIGSERIAL PRIMARY KEY,
+    id                   TEXT NOT NULL UNIQUE,
+    type                 TEXT NOT NULL,
+    queue                TEXT NOT NULL,
+    state                SMALLINT NOT NULL,
+    priority             INTEGER NOT NULL,
+    input_type           TEXT NOT NULL,
+    input                BYTEA NOT NULL,
+    output_type          TEXT,
+    output               BYTEA,
+    labels               TEXT,
+    trace_context        TEXT,
+    metadata             TEXT,
+    attempt              INTEGER NOT NULL DEFAULT 0,
+    failures             INTEGER NOT NULL DEFAULT 0,
+    max_attempts         INTEGER NOT NULL,
+    backoff              TEXT NOT NULL,
+    errors               JSONB NOT NULL DEFAULT '[]',
+    execution_timeout_ms BIGINT,
+    queue_timeout_ms     BIGINT,
+    queue_deadline_at    BIGINT,
+    idempotency_key      TEXT,
+    run_at               BIGINT NOT NULL,
+    created_at           BIGINT NOT NULL,
+    updated_at           BIGINT NOT NULL,
+    started_at           BIGINT,
+    finished_at          BIGINT,
+    worker_id            TEXT,
+    lease_owner          TEXT,
+    lease_expires_at     BIGINT,
+    deadline_at          BIGINT,
+    progress_percent     REAL NOT NULL DEFAULT 0,
+    progress_message     TEXT NOT NULL DEFAULT '',
+    cancel_reason        TEXT
+  );
+  CREATE INDEX tasks_ready ON tasks (type, priority DESC, seq) WHERE state = 2;
+  CREATE INDEX tasks_scheduled ON tasks (run_at) WHERE state = 1;
+  CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 3;
+  CREATE INDEX tasks_deadline ON tasks (deadline_at) WHERE state = 3 AND deadline_at IS NOT NULL;
+  CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
+  CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
+  `,
+];
+
+/** An arbitrary constant: the advisory lock replicas take while migrating. */
+const MIGRATION_LOCK = 7_242_001;
+
+export async function migrate(client: PoolClient): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS taskwire_schema (version INTEGER NOT NULL)');
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM taskwire_schema');
+    const current = rows[0]?.version ?? 0;
+    if (current > migrations.length) {
+      throw new Error(`the database has schema version ${current}, newer than this taskwire's ${migrations.length}: upgrade taskwire`);
+    }
+    for (let version = current; version < migrations.length; version++) await client.query(migrations[version]!);
+    if (rows.length === 0) await client.query('INSERT INTO taskwire_schema (version) VALUES ($1)', [migrations.length]);
+    else await client.query('UPDATE taskwire_schema SET version = $1', [migrations.length]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}
