@@ -19,7 +19,7 @@ export interface BenchParams {
   readonly slots: number;
 }
 
-/** utime + stime of a process, in milliseconds (Linux, 100 ticks per second). */
+/** utime + stime of a process, in milliseconds (Linux, 100 ticks per second); 0 once it has exited. */
 export function cpuMs(pid: number): number {
   const { user, system } = cpuSplitMs(pid);
   return user + system;
@@ -27,7 +27,12 @@ export function cpuMs(pid: number): number {
 
 /** User and kernel CPU time of a process, in milliseconds. */
 export function cpuSplitMs(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return { user: 0, system: 0 };
+  }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
 }
@@ -142,8 +147,8 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
 /** What a target starts in the orchestrator: the processes to measure and what the producer needs. */
 export interface Setup {
   readonly children: readonly Child[];
-  /** Processes the target uses but did not start (a system RabbitMQ or Redis), measured too. */
-  readonly external?: ReadonlyArray<{ readonly name: string; readonly pid: number }>;
+  /** Processes the target uses but did not start (a system RabbitMQ, Redis, PostgreSQL), measured too; looked up when measuring starts. */
+  readonly external?: () => ReadonlyArray<{ readonly name: string; readonly pid: number }>;
   readonly info: Record<string, unknown>;
   teardown(): Promise<void>;
 }
@@ -162,14 +167,20 @@ export interface Target {
 
 /** The pid of a running system process whose command line matches, for measuring a broker we did not start. */
 export function findPid(pattern: RegExp): number | undefined {
+  return findPids(pattern)[0];
+}
+
+/** Every running process whose command line matches. */
+export function findPids(pattern: RegExp): number[] {
+  const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (pattern.test(cmdline)) return Number(entry);
+      if (pattern.test(cmdline)) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
-  return undefined;
+  return found;
 }

@@ -51,9 +51,9 @@ async function runOnce(params: BenchParams): Promise<RunResult> {
   const setup = await target.setup(params);
   try {
     const producer = startScript('producer', 'producer.ts', [JSON.stringify(params), JSON.stringify(setup.info)]);
-    const children: Array<{ name: string; pid: number }> = [producer, ...setup.children, ...(setup.external ?? [])];
-    const cpu = () => children.map((c) => cpuMs(c.pid));
     await producer.waitFor((l) => l.event === 'start', 120_000);
+    const children: Array<{ name: string; pid: number }> = [producer, ...setup.children, ...(setup.external?.() ?? [])];
+    const cpu = () => children.map((c) => cpuMs(c.pid));
     const before = cpu();
     const kernelBefore = children.reduce((sum, c) => sum + cpuSplitMs(c.pid).system, 0);
     const done = await producer.waitFor((l) => l.event === 'done', 600_000);

@@ -19,7 +19,7 @@ export const bullmq: Target = {
     const redis = findPid(/^redis-server/);
     return {
       children: workers,
-      external: redis === undefined ? [] : [{ name: 'redis', pid: redis }],
+      external: () => (redis === undefined ? [] : [{ name: 'redis', pid: redis }]),
       info: { name },
       async teardown() {
         await Promise.all(workers.map((w) => w.stop()));

@@ -2,7 +2,7 @@ import type { Target } from '../lib.js';
 import { bullmq } from './bullmq.js';
 import { stream as grpcStream, unary as grpcUnary } from './grpc.js';
 import { rabbitmq } from './rabbitmq.js';
-import { gateway, session, unary } from './taskwire.js';
+import { gateway, postgres, session, unary } from './taskwire.js';
 
 /** Every target, by the name --target takes. */
 export const targets: Record<string, Target> = {
@@ -13,4 +13,7 @@ export const targets: Record<string, Target> = {
   'grpc-unary': grpcUnary,
   rabbitmq,
   bullmq,
+  'taskwire-pg-1': postgres(1),
+  'taskwire-pg-2': postgres(2),
+  'taskwire-pg-3': postgres(3),
 };

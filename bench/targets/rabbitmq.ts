@@ -21,7 +21,7 @@ export const rabbitmq: Target = {
     const broker = findPid(/beam\.smp.*rabbit/);
     return {
       children: workers,
-      external: broker === undefined ? [] : [{ name: 'rabbitmq-broker', pid: broker }],
+      external: () => (broker === undefined ? [] : [{ name: 'rabbitmq-broker', pid: broker }]),
       info: { queue },
       async teardown() {
         await Promise.all(workers.map((w) => w.stop()));

@@ -6,7 +6,7 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
 import { createClient, pack } from '../../src/client/index.js';
 import { createRpcChannel, createRpcClient } from '../../src/rpc/index.js';
-import { CLI, freePort, startNode, waitForPort, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
+import { CLI, findPids, freePort, startNode, waitForPort, type Child, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
 
 const ECHO = '/demo.v1.DemoService/Echo';
 
@@ -37,12 +37,17 @@ async function setup(params: BenchParams): Promise<Setup> {
   };
 }
 
-async function waitForWorkers(address: string, count: number): Promise<void> {
-  const client = createClient({ server: address });
+/** Waits until `count` workers are connected, over all the replicas listed in `address`. */
+async function waitForWorkers(address: string, count: number, replicas = 1): Promise<void> {
+  const clients = address.split(',').slice(0, replicas).map((server) => createClient({ server }));
   try {
-    for (let i = 0; i < 300 && (await client.workers()).length < count; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300; i++) {
+      const connected = (await Promise.all(clients.map((c) => c.workers()))).reduce((n, w) => n + w.length, 0);
+      if (connected >= count) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
-    client.close();
+    for (const client of clients) client.close();
   }
 }
 
@@ -64,6 +69,68 @@ export const session: Target = {
     };
   },
 };
+
+/**
+ * taskwire on PostgreSQL with `replicas` servers: workers spread over them,
+ * the producer submitting to each in turn (one Session stream per replica).
+ */
+export function postgres(replicas: number): Target {
+  const url = process.env.TASKWIRE_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+  return {
+    async setup(params) {
+      const schema = `bench_${process.pid}_${Date.now()}`;
+      const addresses: string[] = [];
+      const servers: Child[] = [];
+      for (let i = 0; i < replicas; i++) {
+        const port = await freePort();
+        const address = `127.0.0.1:${port}`;
+        addresses.push(address);
+        servers.push(startNode(`server-${i}`, [...profile('server'), CLI, 'server', '--listen', address, '--store', url, '--pg-schema', schema, '--log-level', 'warn']));
+        await waitForPort(port);
+      }
+      const workers = Array.from({ length: params.workers }, (_, i) =>
+        startNode(`worker-${i}`, [CLI, '--server', addresses[i % replicas]!, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn']),
+      );
+      return {
+        children: [...servers, ...workers],
+        external: postgresPids,
+        info: { addresses, workers: params.workers },
+        async teardown() {
+          await Promise.all(workers.map((w) => w.stop()));
+          await Promise.all(servers.map((s) => s.stop()));
+          const pgModule = await import('pg');
+          const client = new pgModule.default.Client({ connectionString: url });
+          await client.connect();
+          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+          await client.end();
+        },
+      };
+    },
+    async producer(params, info) {
+      const addresses = info.addresses as string[];
+      await waitForWorkers(addresses.join(','), params.workers, addresses.length);
+      const clients = addresses.map((address) => createClient({ server: address }));
+      let next = 0;
+      return {
+        async run(payload) {
+          const client = clients[next++ % clients.length]!;
+          const outcome = await client.run(ECHO, pack(EchoRequest, { payload }));
+          if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED) throw new Error(`task ${outcome.taskId} ended ${outcome.state}`);
+        },
+        async close() {
+          for (const client of clients) client.close();
+        },
+      };
+    },
+  };
+}
+
+/** PostgreSQL's own processes (its backends serve our connections): measured with the rest. */
+function postgresPids() {
+  const pids = [];
+  for (const pid of findPids(/^postgres: /)) pids.push({ name: 'postgres', pid });
+  return pids;
+}
 
 /** One unary SubmitTask per task; results followed over the Session stream. */
 export const unary: Target = {

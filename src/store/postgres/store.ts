@@ -247,40 +247,53 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     insert(tasks) {
       return write(async (client, events) => {
         const now = Date.now();
-        const results: InsertResult[] = [];
-        for (const task of tasks) {
+        const rows = tasks.map((task) => {
           const o = task.options;
-          const state = task.runAt > now ? S.TASK_STATE_SCHEDULED : S.TASK_STATE_QUEUED;
-          const inserted = await client.query(
-            `INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
-               max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
-               created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
-             ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
-            [
-              task.id,
-              task.type,
-              o.queue,
-              state,
-              o.priority,
-              task.input.typeUrl,
-              Buffer.from(task.input.value),
-              jsonOrNull(o.labels),
-              jsonOrNull(o.traceContext),
-              metadataJson(o),
-              o.maxAttempts,
-              JSON.stringify(o.backoff),
-              o.executionTimeoutMs ?? null,
-              o.queueTimeoutMs ?? null,
-              o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
-              o.idempotencyKey ?? null,
-              Math.max(task.runAt, 0),
-              now,
-            ],
-          );
-          if (inserted.rowCount === 0) {
-            const { rows } = await client.query<TaskRow>(`SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`, [o.idempotencyKey]);
-            results.push({ task: toRecord(rows[0]!), existing: true });
+          return {
+            task,
+            state: task.runAt > now ? S.TASK_STATE_SCHEDULED : S.TASK_STATE_QUEUED,
+            queueDeadline: o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
+          };
+        });
+        const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
+        // One statement for the whole batch: arrays, one per column, unnested into rows.
+        const { rows: inserted } = await client.query<{ id: string }>(
+          `INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
+             max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
+             created_at, updated_at)
+           SELECT u.*, $18::bigint, $18::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
+             $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[],
+             $14::bigint[], $15::bigint[], $16::text[], $17::bigint[]) AS u
+           ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+           RETURNING id`,
+          [
+            column((r) => r.task.id),
+            column((r) => r.task.type),
+            column((r) => r.task.options.queue),
+            column((r) => r.state),
+            column((r) => r.task.options.priority),
+            column((r) => r.task.input.typeUrl),
+            column((r) => Buffer.from(r.task.input.value)),
+            column((r) => jsonOrNull(r.task.options.labels)),
+            column((r) => jsonOrNull(r.task.options.traceContext)),
+            column((r) => metadataJson(r.task.options)),
+            column((r) => r.task.options.maxAttempts),
+            column((r) => JSON.stringify(r.task.options.backoff)),
+            column((r) => r.task.options.executionTimeoutMs ?? null),
+            column((r) => r.task.options.queueTimeoutMs ?? null),
+            column((r) => r.queueDeadline),
+            column((r) => r.task.options.idempotencyKey ?? null),
+            column((r) => Math.max(r.task.runAt, 0)),
+            now,
+          ],
+        );
+        const created = new Set(inserted.map((row) => row.id));
+        const results: InsertResult[] = [];
+        for (const { task, state } of rows) {
+          if (!created.has(task.id)) {
+            // The idempotency key was taken: by an earlier task, or by one earlier in this batch.
+            const existing = await client.query<TaskRow>(`SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`, [task.options.idempotencyKey]);
+            results.push({ task: toRecord(existing.rows[0]!), existing: true });
             continue;
           }
           events.push({ id: task.id, type: task.type, state, attempt: 0, previous: S.TASK_STATE_UNSPECIFIED });
@@ -291,7 +304,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
               type: task.type,
               state,
               input: task.input,
-              options: o,
+              options: task.options,
               attempt: 0,
               failures: 0,
               errors: [],
