@@ -11,6 +11,7 @@ import {
   type ListFilter,
   type ListPage,
   type NewTask,
+  leaseOf,
   type ProgressItem,
   type QueueCounts,
   type Store,
@@ -203,6 +204,40 @@ export function createBroker(options: BrokerOptions): Broker {
     );
   }
 
+  /**
+   * Inserts tasks; a task due now whose type has nothing waiting goes straight
+   * to a worker with a free slot, in the same write (no claim, one commit less
+   * between submit and worker).
+   */
+  async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
+    const now = Date.now();
+    const reserved = tasks.map((task) => (task.runAt > now ? undefined : dispatcher.reserve(task.type)));
+    const leased = tasks.map((task, i) => {
+      const session = reserved[i];
+      return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };
+    });
+    let results: InsertResult[];
+    try {
+      results = await store.insert(leased);
+    } catch (error) {
+      for (const session of reserved) session?.grant(1);
+      throw error;
+    }
+    results.forEach((result, i) => {
+      const session = reserved[i];
+      if (session === undefined) return;
+      if (result.existing || result.task.leaseOwner !== session.id) {
+        session.grant(1); // an idempotent resubmit: nothing new to run
+        dispatcher.schedule();
+      } else if (session.closed) {
+        void store.release([{ id: result.task.id, attempt: result.task.attempt }], Date.now());
+      } else {
+        session.assign([leaseOf(result.task)]);
+      }
+    });
+    return results;
+  }
+
   function checkOpen(): void {
     if (closed) throw unavailable('the server is shutting down; retry against another server');
   }
@@ -240,7 +275,7 @@ export function createBroker(options: BrokerOptions): Broker {
           throw error;
         }
       });
-      return store.insert(tasks);
+      return insertDispatching(tasks);
     },
 
     async submitEach(requests) {
@@ -259,7 +294,7 @@ export function createBroker(options: BrokerOptions): Broker {
         }
       });
       if (valid.length > 0) {
-        const inserted = await store.insert(valid);
+        const inserted = await insertDispatching(valid);
         inserted.forEach((result, i) => (results[slots[i]!] = result));
       }
       return results;
@@ -412,7 +447,9 @@ export function createBroker(options: BrokerOptions): Broker {
       counters.staleResults += stale.length;
       logger.warn({ workerId: session.hello.workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
     }
-    if (!session.closed) session.sink.send({ acknowledged: refs, ...(stale.length > 0 ? { rejected: stale } : {}) });
+    if (session.closed) return;
+    if (stale.length > 0) session.sink.send({ rejected: stale });
+    session.sink.acknowledge(refs);
   }
 
   function logFailure(error: unknown) {

@@ -59,6 +59,24 @@ export class Dispatcher {
     this.schedule();
   }
 
+  /**
+   * A session to give a new task of this type straight away, its credit taken:
+   * only when nothing of the type is known to wait (so FIFO and priorities
+   * hold) and a worker serving it has a free slot.
+   */
+  reserve(type: string): WorkerSession | undefined {
+    if (this.#paused || this.#ready.get(type) !== 0) return undefined;
+    const count = this.#sessions.length;
+    for (let i = 0; i < count; i++) {
+      const session = this.#sessions[(this.#start + i) % count]!;
+      if (session.credit <= 0 || session.closed || session.draining || !session.hello.taskTypes.includes(type)) continue;
+      this.#start = (this.#start + i + 1) % count;
+      session.credit--;
+      return session;
+    }
+    return undefined;
+  }
+
   /** Stop handing out work (shutdown). */
   pause(): void {
     this.#paused = true;

@@ -49,6 +49,8 @@ export interface CancelRef extends AttemptRef {
 
 /** Where the broker sends a worker's messages; the transport maps them to the wire. */
 export interface WorkerSink {
+  /** Acknowledgements are not urgent: the transport may hold them for the next message. */
+  acknowledge(refs: readonly AttemptRef[]): void;
   send(message: {
     assignments?: readonly Lease[];
     cancels?: readonly CancelRef[];

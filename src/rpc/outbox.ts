@@ -4,10 +4,14 @@
  * for `setImmediate`, which runs as soon as the turn's I/O callbacks are
  * done): under load the stream carries batches, at low load single items,
  * with no timer delay. `merge` also turns a single queued item into a
- * complete message.
+ * complete message. Messages that are not urgent (`defer`) ride along with
+ * the next one, or go out on their own after a short while.
  */
 export class Outbox<T, Out = T> {
   #queue: T[] = [];
+  #deferred: T[] = [];
+  #deferredDue = false;
+  #deferTimer: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
   #ended = false;
   #error: unknown;
@@ -18,6 +22,17 @@ export class Outbox<T, Out = T> {
     if (this.#ended) return;
     this.#queue.push(message);
     this.#wake?.();
+  }
+
+  /** Queues a message that is not urgent: it goes out with the next message, or after `maxDelayMs`. */
+  defer(message: T, maxDelayMs: number): void {
+    if (this.#ended) return;
+    this.#deferred.push(message);
+    this.#deferTimer ??= setTimeout(() => {
+      this.#deferTimer = undefined;
+      this.#deferredDue = true;
+      this.#wake?.();
+    }, maxDelayMs);
   }
 
   /** Ends the stream after what is queued. */
@@ -32,23 +47,32 @@ export class Outbox<T, Out = T> {
     this.#error = error;
     this.#ended = true;
     this.#queue = [];
+    this.#deferred = [];
     this.#wake?.();
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Out> {
-    for (;;) {
-      if (this.#queue.length > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      for (;;) {
+        if (this.#queue.length > 0 || this.#deferredDue || (this.#ended && this.#deferred.length > 0)) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (this.#error !== undefined) throw this.#error;
+          const batch = this.#deferred.length > 0 ? [...this.#deferred, ...this.#queue] : this.#queue;
+          this.#queue = [];
+          this.#deferred = [];
+          this.#deferredDue = false;
+          clearTimeout(this.#deferTimer);
+          this.#deferTimer = undefined;
+          if (batch.length > 0) yield this.merge(batch);
+          continue;
+        }
         if (this.#error !== undefined) throw this.#error;
-        const batch = this.#queue;
-        this.#queue = [];
-        if (batch.length > 0) yield this.merge(batch);
-        continue;
+        if (this.#ended) return;
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
       }
-      if (this.#error !== undefined) throw this.#error;
-      if (this.#ended) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
+    } finally {
+      clearTimeout(this.#deferTimer);
     }
   }
 }

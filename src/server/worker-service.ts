@@ -13,6 +13,9 @@ import { Outbox } from '../rpc/outbox.js';
 
 type Response = Partial<ConnectResponse>;
 
+/** Longest an acknowledgement waits for a message to ride along with. */
+const ACK_DELAY_MS = 50;
+
 /** Merges queued items into one complete ConnectResponse (the stream skips fromPartial). */
 function mergeResponses(messages: Response[]): ConnectResponse {
   const merged: ConnectResponse = { welcome: undefined, assignments: [], cancels: [], drain: undefined, rejected: [], acknowledged: [] };
@@ -120,6 +123,10 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
               rejected: refs(message.rejected ?? []),
               acknowledged: refs(message.acknowledged ?? []),
             });
+          },
+          acknowledge(acknowledged) {
+            // A worker only needs these to forget results it keeps for a resend: no hurry.
+            outbox.defer({ acknowledged: refs(acknowledged) }, ACK_DELAY_MS);
           },
           close(reason) {
             outbox.fail(new ServerError(Status.UNAVAILABLE, reason.message));

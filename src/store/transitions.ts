@@ -1,7 +1,10 @@
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 
 /**
- * The task state machine, written down once. Every store implements exactly
+ * The task state machine, written down once. A task enters it by insert:
+ * SCHEDULED (run_at later), QUEUED, or RUNNING with attempt 1 when it is
+ * dispatched at once to a worker with a free slot (insert and claim in one
+ * write, only when nothing of its type waits, so FIFO holds). Every store implements exactly
  * these transitions (its WHERE clauses use `from`), and the shared store
  * conformance suite checks each of them against every backend.
  */

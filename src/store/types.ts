@@ -71,6 +71,12 @@ export interface NewTask {
   readonly options: TaskOptionsRecord;
   /** When it may run; now or earlier means QUEUED at once, later means SCHEDULED. */
   readonly runAt: number;
+  /**
+   * Dispatch at once: the task is inserted RUNNING, attempt 1, leased to this
+   * worker session (insert and claim in one write). For a task due now whose
+   * type has nothing waiting, when a worker has a free slot.
+   */
+  readonly lease?: { readonly owner: string; readonly workerId: string; readonly leaseMs: number };
 }
 
 export interface InsertResult {

@@ -248,3 +248,22 @@ describe('watch', () => {
   });
 });
 
+
+describe('session age', () => {
+  it('drains a worker session after its max age; the worker reconnects and keeps working', async () => {
+    stack = await startStack({ maxSessionAgeMs: 400 });
+    await stack.worker({ workerId: 'ageing' });
+    const client = stack.client();
+    const first = await waitFor(async () => (await client.workers())[0]?.sessionId, { what: 'a session' });
+    const second = await waitFor(
+      async () => {
+        const [worker] = await client.workers();
+        return worker !== undefined && worker.sessionId !== first && worker.sessionId;
+      },
+      { what: 'a new session after the drain' },
+    );
+    expect(second).not.toBe(first);
+    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => client.run(ECHO, pack(EchoRequest, { text: `${i}` }))));
+    expect(outcomes.every((o) => o.state === S.TASK_STATE_SUCCEEDED)).toBe(true);
+  });
+});

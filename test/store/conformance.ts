@@ -75,6 +75,18 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(events.map((e) => e.state)).toEqual([S.TASK_STATE_QUEUED, S.TASK_STATE_SCHEDULED]);
     });
 
+    it('inserts a task dispatched at once as RUNNING, attempt 1, leased to its session', async () => {
+      const task = newTask({ lease: { owner: 'session-9', workerId: 'worker-9', leaseMs: 10_000 }, options: { executionTimeoutMs: 5_000 } });
+      const [inserted] = await store.insert([task]);
+      expect(inserted!.task).toMatchObject({ state: S.TASK_STATE_RUNNING, attempt: 1, leaseOwner: 'session-9', workerId: 'worker-9' });
+      expect(inserted!.task.deadlineAt).toBeGreaterThan(Date.now());
+      const stored = await store.get(task.id);
+      expect(stored).toMatchObject({ state: S.TASK_STATE_RUNNING, attempt: 1, leaseOwner: 'session-9' });
+      expect(await claim()).toEqual([]);
+      expect(events.at(-1)).toMatchObject({ id: task.id, state: S.TASK_STATE_RUNNING, previous: S.TASK_STATE_UNSPECIFIED });
+      expect(await store.complete([{ id: task.id, attempt: 1, output }], Date.now())).toEqual([{ applied: true, state: S.TASK_STATE_SUCCEEDED }]);
+    });
+
     it('returns the existing task for a used idempotency key', async () => {
       const [first] = await store.insert([newTask({ options: { idempotencyKey: 'k1' } })]);
       const [again] = await store.insert([newTask({ options: { idempotencyKey: 'k1' } })]);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
+import { initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
 import { stateName, TERMINAL_STATES, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
@@ -247,30 +247,24 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     insert(tasks) {
       return write(async (client, events) => {
         const now = Date.now();
-        const rows = tasks.map((task) => {
-          const o = task.options;
-          return {
-            task,
-            state: task.runAt > now ? S.TASK_STATE_SCHEDULED : S.TASK_STATE_QUEUED,
-            queueDeadline: o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
-          };
-        });
+        const rows = tasks.map((task) => ({ task, columns: initialColumns(task, now) }));
         const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
         // One statement for the whole batch: arrays, one per column, unnested into rows.
         const { rows: inserted } = await client.query<{ id: string }>(
           `INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
              max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
-             created_at, updated_at)
-           SELECT u.*, $18::bigint, $18::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
+             attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, created_at, updated_at)
+           SELECT u.*, $24::bigint, $24::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
              $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[],
-             $14::bigint[], $15::bigint[], $16::text[], $17::bigint[]) AS u
+             $14::bigint[], $15::bigint[], $16::text[], $17::bigint[], $18::int[], $19::text[], $20::text[],
+             $21::bigint[], $22::bigint[], $23::bigint[]) AS u
            ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
            RETURNING id`,
           [
             column((r) => r.task.id),
             column((r) => r.task.type),
             column((r) => r.task.options.queue),
-            column((r) => r.state),
+            column((r) => r.columns.state),
             column((r) => r.task.options.priority),
             column((r) => r.task.input.typeUrl),
             column((r) => Buffer.from(r.task.input.value)),
@@ -281,40 +275,29 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             column((r) => JSON.stringify(r.task.options.backoff)),
             column((r) => r.task.options.executionTimeoutMs ?? null),
             column((r) => r.task.options.queueTimeoutMs ?? null),
-            column((r) => r.queueDeadline),
+            column((r) => r.columns.queueDeadlineAt),
             column((r) => r.task.options.idempotencyKey ?? null),
             column((r) => Math.max(r.task.runAt, 0)),
+            column((r) => r.columns.attempt),
+            column((r) => r.columns.leaseOwner),
+            column((r) => r.columns.workerId),
+            column((r) => r.columns.leaseExpiresAt),
+            column((r) => r.columns.startedAt),
+            column((r) => r.columns.deadlineAt),
             now,
           ],
         );
         const created = new Set(inserted.map((row) => row.id));
         const results: InsertResult[] = [];
-        for (const { task, state } of rows) {
+        for (const { task, columns } of rows) {
           if (!created.has(task.id)) {
             // The idempotency key was taken: by an earlier task, or by one earlier in this batch.
             const existing = await client.query<TaskRow>(`SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`, [task.options.idempotencyKey]);
             results.push({ task: toRecord(existing.rows[0]!), existing: true });
             continue;
           }
-          events.push({ id: task.id, type: task.type, state, attempt: 0, previous: S.TASK_STATE_UNSPECIFIED });
-          results.push({
-            existing: false,
-            task: {
-              id: task.id,
-              type: task.type,
-              state,
-              input: task.input,
-              options: task.options,
-              attempt: 0,
-              failures: 0,
-              errors: [],
-              createdAt: now,
-              updatedAt: now,
-              runAt: task.runAt,
-              progressPercent: 0,
-              progressMessage: '',
-            },
-          });
+          events.push({ id: task.id, type: task.type, state: columns.state, attempt: columns.attempt, previous: S.TASK_STATE_UNSPECIFIED });
+          results.push({ existing: false, task: insertedRecord(task, columns, now) });
         }
         return results;
       });

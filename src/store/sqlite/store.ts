@@ -20,7 +20,7 @@ import type {
   TaskRecord,
 } from '../types.js';
 import { migrate } from './migrations.js';
-import { jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
+import { initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
@@ -70,10 +70,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     insert: db.prepare(`
       INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
         max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
-        created_at, updated_at)
+        created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at)
       VALUES (@id, @type, @queue, @state, @priority, @inputType, @input, @labels, @traceContext, @metadata,
         @maxAttempts, @backoff, @executionTimeoutMs, @queueTimeoutMs, @queueDeadlineAt, @idempotencyKey, @runAt,
-        @now, @now)
+        @now, @now, @attempt, @leaseOwner, @workerId, @leaseExpiresAt, @startedAt, @deadlineAt)
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
     byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
     byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
@@ -272,13 +272,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return write((events) => {
         const now = Date.now();
         return tasks.map((task): InsertResult => {
-          const state = task.runAt > now ? S.TASK_STATE_SCHEDULED : S.TASK_STATE_QUEUED;
           const o = task.options;
+          const columns = initialColumns(task, now);
           const info = st.insert.run({
             id: task.id,
             type: task.type,
             queue: o.queue,
-            state,
             priority: o.priority,
             inputType: task.input.typeUrl,
             input: task.input.value,
@@ -289,33 +288,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             backoff: JSON.stringify(o.backoff),
             executionTimeoutMs: o.executionTimeoutMs ?? null,
             queueTimeoutMs: o.queueTimeoutMs ?? null,
-            queueDeadlineAt: o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
             idempotencyKey: o.idempotencyKey ?? null,
             runAt: Math.max(task.runAt, 0),
             now,
+            ...columns,
           });
           if (info.changes === 0) {
             return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
           }
-          events.push({ id: task.id, type: task.type, state, attempt: 0, previous: S.TASK_STATE_UNSPECIFIED });
-          return {
-            existing: false,
-            task: {
-              id: task.id,
-              type: task.type,
-              state,
-              input: task.input,
-              options: o,
-              attempt: 0,
-              failures: 0,
-              errors: [],
-              createdAt: now,
-              updatedAt: now,
-              runAt: task.runAt,
-              progressPercent: 0,
-              progressMessage: '',
-            },
-          };
+          events.push({ id: task.id, type: task.type, state: columns.state, attempt: columns.attempt, previous: S.TASK_STATE_UNSPECIFIED });
+          return { existing: false, task: insertedRecord(task, columns, now) };
         });
       });
     },
