@@ -22,16 +22,22 @@ const program = new Command('taskwire')
   .option('--token <token>', 'bearer token', process.env.TASKWIRE_TOKEN)
   .option('--json', 'print JSON, for scripts')
   .option('--descriptor <file...>', 'FileDescriptorSets (buf build -o) with your task services', [])
+  .option('--tls-ca <file>', 'CA that the server certificate must chain to (turns TLS on)', process.env.TASKWIRE_TLS_CA)
+  .option('--tls-cert <file>', 'client certificate, for mTLS', process.env.TASKWIRE_TLS_CERT)
+  .option('--tls-key <file>', 'client key, for mTLS', process.env.TASKWIRE_TLS_KEY)
   .showHelpAfterError();
 
 function globals(): GlobalOptions {
-  const o = program.opts<{ server: string; token?: string; json?: boolean; descriptor: string[] }>();
+  const o = program.opts<{ server: string; token?: string; json?: boolean; descriptor: string[]; tlsCa?: string; tlsCert?: string; tlsKey?: string }>();
   return {
     server: o.server,
     token: o.token,
     json: o.json ?? false,
     descriptorPaths: [...o.descriptor, BUNDLED_DESCRIPTOR],
-    tls: undefined,
+    tls:
+      o.tlsCa === undefined
+        ? undefined
+        : { ca: o.tlsCa, ...(o.tlsCert === undefined ? {} : { cert: o.tlsCert }), ...(o.tlsKey === undefined ? {} : { key: o.tlsKey }) },
   };
 }
 

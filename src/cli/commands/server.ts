@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { onShutdownSignals } from '../../rpc/index.js';
-import { createTaskwireServer } from '../../server/index.js';
+import { createTaskwireServer, parseTokens, readTokensFile, tokenAuth } from '../../server/index.js';
 import { createPostgresStore } from '../../store/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
@@ -17,6 +17,10 @@ interface ServerOptions {
   sync: string;
   store?: string;
   pgSchema: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  tokensFile?: string;
   maxSessionAgeMs?: string;
 }
 
@@ -27,6 +31,10 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .option('--listen <address>', 'address to listen on', process.env.TASKWIRE_LISTEN ?? '127.0.0.1:50051')
     .option('--db <file>', 'SQLite database file (the default store)', process.env.TASKWIRE_DB ?? './data/taskwire.db')
     .option('--store <url>', 'a PostgreSQL store shared by several replicas: postgres://user@host:5432/db', process.env.TASKWIRE_STORE)
+    .option('--tls-cert <file>', 'server certificate (PEM); with --tls-key turns TLS on', process.env.TASKWIRE_TLS_CERT)
+    .option('--tls-key <file>', 'server key (PEM)', process.env.TASKWIRE_TLS_KEY)
+    .option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)', process.env.TASKWIRE_TLS_CLIENT_CA)
+    .option('--tokens-file <file>', 'token auth: lines of role:token (roles client, worker, admin); also TASKWIRE_TOKENS')
     .option('--pg-schema <name>', 'PostgreSQL schema for the tables', process.env.TASKWIRE_PG_SCHEMA ?? 'public')
     .option('--max-session-age-ms <ms>', 'drain each worker session after this long so streams rebalance across replicas', process.env.TASKWIRE_MAX_SESSION_AGE_MS)
     .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', process.env.TASKWIRE_SERVICES ?? 'demo.v1.DemoService')
@@ -43,11 +51,17 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
       if (options.store !== undefined && !/^postgres(ql)?:\/\//.test(options.store)) {
         throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
       }
+      if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('give --tls-cert and --tls-key together');
+      const tokens = options.tokensFile !== undefined ? readTokensFile(options.tokensFile) : process.env.TASKWIRE_TOKENS ? parseTokens(process.env.TASKWIRE_TOKENS) : [];
       const store = options.store === undefined ? undefined : await createPostgresStore({ connectionString: options.store, schema: options.pgSchema });
       const server = createTaskwireServer({
         ...(store === undefined ? {} : { store }),
         dbPath: options.db,
         sqliteSynchronous: sync,
+        ...(tokens.length === 0 ? {} : { auth: tokenAuth(tokens) }),
+        ...(options.tlsCert === undefined || options.tlsKey === undefined
+          ? {}
+          : { tls: { cert: options.tlsCert, key: options.tlsKey, ...(options.tlsClientCa === undefined ? {} : { clientCa: options.tlsClientCa }) } }),
         ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: Number(options.maxSessionAgeMs) }),
         logger,
         leaseMs: Number(options.leaseMs),

@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolesFor, type Role } from '../../src/server/index.js';
+import { tokenAuth } from '../../src/server/index.js';
+import { pino } from 'pino';
+import { createClient } from '../../src/client/index.js';
+import { DemoServiceDefinition, demoHandlers } from '../../src/demo/handlers.js';
+import { createWorker } from '../../src/worker/index.js';
+import { startStack } from '../helpers/inprocess.js';
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl for this run. */
+function makeCertificates(dir: string) {
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=taskwire test CA');
+  for (const [name, san] of [['server', 'IP:127.0.0.1'], ['client', 'DNS:client']] as const) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+  }
+  const read = (file: string) => readFileSync(join(dir, file));
+  return { ca: read('ca.pem'), serverCert: read('server.pem'), serverKey: read('server.key'), clientCert: read('client.pem'), clientKey: read('client.key') };
+}
+
+const TOKENS: Record<Role, string> = { client: 'client-secret', worker: 'worker-secret', admin: 'admin-secret' };
+
+/** Every method the server has, and how to call it with an empty message. */
+const METHODS: Array<{ path: string; stream: 'unary' | 'server' | 'bidi' }> = [
+  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats'].map((m) => ({
+    path: `/taskwire.v1.TaskService/${m}`,
+    stream: 'unary' as const,
+  })),
+  { path: '/taskwire.v1.TaskService/WatchTask', stream: 'server' },
+  { path: '/taskwire.v1.TaskService/Session', stream: 'bidi' },
+  { path: '/taskwire.v1.WorkerService/Connect', stream: 'bidi' },
+  { path: '/demo.v1.DemoService/Echo', stream: 'unary' },
+  { path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', stream: 'bidi' },
+  { path: '/grpc.health.v1.Health/Check', stream: 'unary' },
+];
+
+const identity = (b: Buffer) => b;
+
+/** Calls a method with an empty message (and a bound), resolving with the status code. */
+function call(client: grpc.Client, path: string, stream: 'unary' | 'server' | 'bidi', token: string | undefined): Promise<grpc.status> {
+  const metadata = new grpc.Metadata();
+  if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+  const options = { deadline: Date.now() + 1_500 };
+  return new Promise((resolve) => {
+    if (stream === 'unary') {
+      client.makeUnaryRequest(path, identity, identity, Buffer.alloc(0), metadata, options, (error) => resolve(error?.code ?? grpc.status.OK));
+      return;
+    }
+    const s =
+      stream === 'server'
+        ? client.makeServerStreamRequest(path, identity, identity, Buffer.alloc(0), metadata, options)
+        : client.makeBidiStreamRequest(path, identity, identity, metadata, options);
+    s.on('data', () => undefined);
+    s.on('status', (status: grpc.StatusObject) => resolve(status.code));
+    s.on('error', () => undefined);
+    if (stream === 'bidi') {
+      const duplex = s as grpc.ClientDuplexStream<Buffer, Buffer>;
+      duplex.write(Buffer.alloc(0));
+      duplex.end();
+    }
+  });
+}
+
+let dir: string;
+let certs: ReturnType<typeof makeCertificates>;
+let stack: Awaited<ReturnType<typeof startStack>>;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'taskwire-tls-'));
+  certs = makeCertificates(dir);
+  stack = await startStack({
+    tls: { cert: certs.serverCert.toString(), key: certs.serverKey.toString(), clientCa: certs.ca.toString() },
+    auth: tokenAuth(Object.entries(TOKENS).map(([role, token]) => ({ role: role as Role, token }))),
+  });
+});
+
+afterAll(async () => {
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('access control over mutual TLS', () => {
+  const mtls = () => new grpc.Client(stack.address, grpc.credentials.createSsl(certs.ca, certs.clientKey, certs.clientCert));
+
+  it('answers every method × role as the role table says', async () => {
+    const client = mtls();
+    const rows: string[] = [];
+    for (const { path, stream } of METHODS) {
+      for (const role of [undefined, 'client', 'worker', 'admin'] as const) {
+        const code = await call(client, path, stream, role === undefined ? undefined : TOKENS[role]);
+        rows.push(`${path} ${role ?? 'none'} ${grpc.status[code]}`);
+        if (path.startsWith('/grpc.health.v1.')) {
+          expect(code, `${path} as ${role ?? 'nobody'}`).toBe(grpc.status.OK);
+        } else if (role === undefined) {
+          expect(code, `${path} without a token`).toBe(grpc.status.UNAUTHENTICATED);
+        } else if (!rolesFor(path).includes(role)) {
+          expect(code, `${path} as ${role}`).toBe(grpc.status.PERMISSION_DENIED);
+        } else {
+          expect([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED], `${path} as ${role}`).not.toContain(code);
+        }
+      }
+    }
+    expect(rows).toHaveLength(METHODS.length * 4);
+    client.close();
+  });
+
+  it('runs a task end to end with a worker token and a client token over mTLS', async () => {
+    const tls = { ca: certs.ca.toString(), cert: certs.clientCert.toString(), key: certs.clientKey.toString() };
+    const worker = createWorker({ server: stack.address, workerId: 'tls-worker', tls, token: TOKENS.worker, logger: pino({ level: 'silent' }) });
+    worker.implement(DemoServiceDefinition, demoHandlers('tls-worker'));
+    await worker.start();
+    const client = createClient({ server: stack.address, tls, token: TOKENS.client });
+    expect(await client.service(DemoServiceDefinition).echo.call({ text: 'secure' })).toMatchObject({ text: 'secure', workerId: 'tls-worker' });
+    // The client role may not list workers; the admin may.
+    await expect(client.workers()).rejects.toThrow(/PERMISSION_DENIED|may not call/);
+    const admin = createClient({ server: stack.address, tls, token: TOKENS.admin });
+    expect((await admin.workers()).map((w) => w.workerId)).toEqual(['tls-worker']);
+    client.close();
+    admin.close();
+    await worker.stop();
+  });
+
+  it('refuses a wrong token, and a client without a certificate', async () => {
+    const client = mtls();
+    expect(await call(client, '/taskwire.v1.TaskService/GetTask', 'unary', 'not-a-token')).toBe(grpc.status.UNAUTHENTICATED);
+    client.close();
+    const noCert = new grpc.Client(stack.address, grpc.credentials.createSsl(certs.ca));
+    expect(await call(noCert, '/grpc.health.v1.Health/Check', 'unary', undefined)).toBe(grpc.status.UNAVAILABLE);
+    noCert.close();
+    const plaintext = new grpc.Client(stack.address, grpc.credentials.createInsecure());
+    expect(await call(plaintext, '/grpc.health.v1.Health/Check', 'unary', undefined)).toBe(grpc.status.UNAVAILABLE);
+    plaintext.close();
+  });
+});
