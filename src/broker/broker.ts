@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import { Code, invalidArgument, notFound, TaskwireError, unavailable } from '../errors.js';
+import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import {
   isTerminal,
   type AttemptRef,
@@ -39,6 +39,10 @@ export interface BrokerOptions {
   readonly maxAssignBatch?: number;
   /** Most slots a worker may declare. Default 10,000. */
   readonly maxSlots?: number;
+  /** Most tasks waiting (SCHEDULED or QUEUED) before submits are refused with RESOURCE_EXHAUSTED. Default 10,000,000. */
+  readonly maxWaitingTasks?: number;
+  /** Most WatchTask streams open at once. Default 10,000. */
+  readonly maxWatchers?: number;
 }
 
 export type WatchEvent =
@@ -93,6 +97,9 @@ export interface WorkerConnection {
   closed(): void;
 }
 
+/** A worker's progress reports reach the store (and watchers) at most this often per session. */
+const PROGRESS_MS = 100;
+
 export function createBroker(options: BrokerOptions): Broker {
   const { store } = options;
   const logger = options.logger ?? pino({ name: 'taskwire-broker' });
@@ -100,6 +107,15 @@ export function createBroker(options: BrokerOptions): Broker {
   const heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(leaseMs / 3));
   const sweepMs = options.sweepMs ?? 200;
   const maxSlots = options.maxSlots ?? 10_000;
+  const maxWaiting = options.maxWaitingTasks ?? 10_000_000;
+  const maxWatchers = options.maxWatchers ?? 10_000;
+  let watchers = 0;
+  /** Tasks SCHEDULED or QUEUED, from the store's count at start and every event since (all replicas'). */
+  let waiting = 0;
+  const isWaiting = (state: TaskState) => state === TaskState.TASK_STATE_SCHEDULED || state === TaskState.TASK_STATE_QUEUED;
+  void store.countByState().then((counts) => {
+    waiting += (counts[TaskState.TASK_STATE_SCHEDULED] ?? 0) + (counts[TaskState.TASK_STATE_QUEUED] ?? 0);
+  });
   const types = new Map<string, TaskTypeInfo>();
   const sessions = new Map<string, WorkerSession>();
   const subscriptions = new TaskSubscriptions();
@@ -110,6 +126,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
   const unsubscribe = store.subscribe((events) => {
     for (const event of events) {
+      if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
       if (event.state === TaskState.TASK_STATE_QUEUED) dispatcher.markReady(event.type);
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
         settleLease(event);
@@ -242,6 +259,12 @@ export function createBroker(options: BrokerOptions): Broker {
     if (closed) throw unavailable('the server is shutting down; retry against another server');
   }
 
+  function checkRoom(count: number): void {
+    if (waiting + count > maxWaiting) {
+      throw resourceExhausted(`${waiting} tasks are waiting, the most this server accepts is ${maxWaiting}: retry later, or add workers`);
+    }
+  }
+
   function requireId(id: string): void {
     if (id === '') throw invalidArgument('id is required: the task id returned by SubmitTask');
   }
@@ -266,6 +289,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
     async submit(requests) {
       checkOpen();
+      checkRoom(requests.length);
       const now = Date.now();
       const tasks = requests.map((request, index) => {
         try {
@@ -280,6 +304,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
     async submitEach(requests) {
       checkOpen();
+      checkRoom(requests.length);
       const now = Date.now();
       const results: Array<InsertResult | TaskwireError> = new Array(requests.length);
       const valid: NewTask[] = [];
@@ -321,6 +346,9 @@ export function createBroker(options: BrokerOptions): Broker {
     },
 
     watch(id, signal) {
+      if (watchers >= maxWatchers) {
+        throw resourceExhausted(`${watchers} tasks are being watched, the most this server allows is ${maxWatchers}: retry later`);
+      }
       return watchTask(id, signal);
     },
 
@@ -363,6 +391,21 @@ export function createBroker(options: BrokerOptions): Broker {
         throw invalidArgument(`hello.slots must be in 1..${maxSlots}; got ${hello.slots}`);
       }
       const id = randomUUID();
+      const pendingProgress = new Map<string, ProgressItem>();
+      let progressTimer: NodeJS.Timeout | undefined;
+      /** An attempt ends: its last progress goes to the store first, in the same commit. */
+      const flushProgressOf = (items: readonly AttemptRef[]) => {
+        if (pendingProgress.size === 0) return;
+        const last: ProgressItem[] = [];
+        for (const item of items) {
+          const key = `${item.id}#${item.attempt}`;
+          const pending = pendingProgress.get(key);
+          if (pending === undefined) continue;
+          pendingProgress.delete(key);
+          last.push(pending);
+        }
+        if (last.length > 0) void store.progress(last, Date.now()).catch(logFailure);
+      };
       const resumed = hello.resume.length === 0 ? [] : await store.resume(id, hello.workerId, hello.resume, Date.now() + leaseMs);
       const session = new WorkerSession(id, hello, sink, resumed);
       const kept = new Set(resumed.map((ref) => `${ref.id}#${ref.attempt}`));
@@ -386,17 +429,29 @@ export function createBroker(options: BrokerOptions): Broker {
           dispatcher.schedule();
         },
         complete(items) {
+          flushProgressOf(items);
           for (const item of items) session.settle(item.id, item.attempt);
           void store.complete(items, Date.now()).then((results) => acknowledge(session, items, results), logFailure);
         },
         fail(items) {
+          flushProgressOf(items);
           for (const item of items) session.settle(item.id, item.attempt);
           const withWorker = items.map((item) => ({ ...item, workerId: hello.workerId }));
           void store.fail(withWorker, Date.now(), exponentialBackoff).then((results) => acknowledge(session, items, results), logFailure);
         },
         progress(items) {
-          const current = items.filter((item) => session.holds(item.id, item.attempt));
-          if (current.length > 0) void store.progress(current, Date.now());
+          // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
+          for (const item of items) {
+            if (session.holds(item.id, item.attempt)) pendingProgress.set(`${item.id}#${item.attempt}`, item);
+          }
+          if (pendingProgress.size > 0 && progressTimer === undefined) {
+            progressTimer = setTimeout(() => {
+              progressTimer = undefined;
+              const batch = [...pendingProgress.values()];
+              pendingProgress.clear();
+              void store.progress(batch, Date.now()).catch(logFailure);
+            }, PROGRESS_MS);
+          }
         },
         release(refs) {
           for (const ref of refs) session.settle(ref.id, ref.attempt);
@@ -458,6 +513,7 @@ export function createBroker(options: BrokerOptions): Broker {
   }
 
   async function* watchTask(id: string, signal: AbortSignal): AsyncGenerator<WatchEvent> {
+    watchers++;
     const queue: TaskEvent[] = [];
     let wake: (() => void) | undefined;
     const stop = subscriptions.add(id, (event) => {
@@ -488,6 +544,7 @@ export function createBroker(options: BrokerOptions): Broker {
         yield { kind: 'task', task };
       }
     } finally {
+      watchers--;
       stop();
       signal.removeEventListener('abort', onAbort);
     }

@@ -267,3 +267,33 @@ describe('session age', () => {
     expect(outcomes.every((o) => o.state === S.TASK_STATE_SUCCEEDED)).toBe(true);
   });
 });
+
+describe('limits', () => {
+  it('refuses submits past the waiting-task limit with RESOURCE_EXHAUSTED', async () => {
+    stack = await startStack({ maxWaitingTasks: 3 });
+    const client = stack.client();
+    for (let i = 0; i < 3; i++) await client.submit(ECHO, pack(EchoRequest, { text: `${i}` }));
+    const error = await client.submit(ECHO, pack(EchoRequest, { text: 'one too many' })).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    expect(String((error as Error).message)).toMatch(/3 tasks are waiting, the most this server accepts is 3/);
+    // Once work drains, there is room again.
+    await stack.worker();
+    await waitFor(async () => (await client.stats())[0]?.queued === 0, { what: 'the queue to drain' });
+    expect((await client.submit(ECHO, pack(EchoRequest, { text: 'room again' }))).id).toBeTruthy();
+  });
+
+  it('refuses watchers past the limit with RESOURCE_EXHAUSTED', async () => {
+    stack = await startStack({ maxWatchers: 1 });
+    const client = stack.client();
+    const { id } = await client.submit(ECHO, pack(EchoRequest, { text: 'watched' }));
+    const controller = new AbortController();
+    const first = client.watch(id, { signal: controller.signal })[Symbol.asyncIterator]();
+    await first.next();
+    const second = await (async () => {
+      for await (const _ of client.watch(id)) void _;
+    })().catch((e: unknown) => e);
+    expect(second).toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    controller.abort();
+    await first.next().catch(() => undefined); // the aborted stream ends
+  });
+});

@@ -1,0 +1,188 @@
+import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
+import { ClientError, Status } from 'nice-grpc';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EchoRequest, EchoResponse } from '../../gen/ts/demo/v1/demo.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
+import { ProtocolVersion, WorkerServiceDefinition, type ConnectRequest } from '../../gen/ts/taskwire/v1/worker_service.js';
+import { pack, unpack } from '../../src/client/index.js';
+import { createRpcChannel, createRpcClient, Outbox } from '../../src/rpc/index.js';
+import { startStack } from '../helpers/inprocess.js';
+
+/**
+ * Hostile input, generated: random and mutated messages on every RPC and on
+ * the Connect and Session streams. The server must answer each with a proper
+ * status (never crash, never UNKNOWN), keep serving, and keep the store
+ * consistent; real work submitted alongside must still complete correctly.
+ */
+const ECHO = '/demo.v1.DemoService/Echo';
+const TYPES = [ECHO, '/demo.v1.DemoService/Sleep', '/demo.v1.DemoService/Fail', '/nope.v1.Nope/Do', '', 'x'.repeat(5000)];
+const ALLOWED = new Set([
+  Status.OK,
+  Status.INVALID_ARGUMENT,
+  Status.NOT_FOUND,
+  Status.FAILED_PRECONDITION,
+  Status.RESOURCE_EXHAUSTED,
+  Status.DEADLINE_EXCEEDED,
+  Status.CANCELLED,
+  Status.UNIMPLEMENTED,
+  Status.INTERNAL, // only for bytes that do not parse as the method's message (grpc-js's answer)
+]);
+
+let stack: Awaited<ReturnType<typeof startStack>>;
+let channel: ReturnType<typeof createRpcChannel>;
+let inputs = 0;
+
+beforeAll(async () => {
+  stack = await startStack({ maxWatchers: 50, leaseMs: 1_000 });
+  await stack.worker({ workerId: 'honest', concurrency: 8 });
+  channel = createRpcChannel(stack.address);
+});
+afterAll(async () => {
+  channel.close();
+  await stack.stop();
+});
+
+const anyInput = fc.oneof(
+  fc.constant(pack(EchoRequest, { text: 'ok' })),
+  fc.record({ typeUrl: fc.oneof(fc.constant('type.googleapis.com/demo.v1.EchoRequest'), fc.string()), value: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)) }),
+);
+const number = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 2 ** 31 - 1, -(2 ** 31)));
+const duration = fc.record({ seconds: fc.integer({ min: -1e6, max: 1e9 }), nanos: fc.integer({ min: -1e9, max: 1e9 }) });
+const options = fc.record(
+  {
+    queue: fc.oneof(fc.constant(''), fc.string({ maxLength: 200 })),
+    priority: number,
+    maxAttempts: fc.nat(),
+    delay: duration,
+    executionTimeout: duration,
+    queueTimeout: duration,
+    idempotencyKey: fc.oneof(fc.constant(''), fc.string({ maxLength: 400 })),
+    labels: fc.dictionary(fc.string({ maxLength: 80 }), fc.string({ maxLength: 300 }), { maxKeys: 40 }),
+    backoff: fc.record({ initial: duration, max: duration, multiplier: fc.double(), jitter: fc.double() }, { requiredKeys: [] }),
+  },
+  { requiredKeys: [] },
+);
+const submit = fc.record({ type: fc.constantFrom(...TYPES), input: fc.option(anyInput, { nil: undefined }), options: fc.option(options, { nil: undefined }) });
+const id = fc.oneof(fc.constant(''), fc.uuid(), fc.string({ maxLength: 100 }));
+
+async function statusOf(call: Promise<unknown>): Promise<Status> {
+  inputs++;
+  return call.then(
+    () => Status.OK,
+    (error: unknown) => (error instanceof ClientError ? error.code : Status.UNKNOWN),
+  );
+}
+
+describe('hostile input', () => {
+  it('answers random requests on every unary RPC with a proper status', async () => {
+    const rpc = createRpcClient(TaskServiceDefinition, channel);
+    const request = fc.oneof(
+      submit.map((r) => () => rpc.submitTask(r as never)),
+      fc.array(submit, { maxLength: 3 }).map((tasks) => () => rpc.submitTasks({ tasks } as never)),
+      id.map((i) => () => rpc.getTask({ id: i })),
+      fc.record({ id, reason: fc.string({ maxLength: 2000 }) }).map((r) => () => rpc.cancelTask(r)),
+      id.map((i) => () => rpc.retryTask({ id: i })),
+      fc
+        .record({ queue: fc.string(), state: fc.integer({ min: -5, max: 20 }), type: fc.string(), pageSize: fc.nat({ max: 5000 }), pageToken: fc.string() })
+        .map((r) => () => rpc.listTasks(r as never)),
+      fc.constant(() => rpc.listWorkers({})),
+      fc.string().map((queue) => () => rpc.getQueueStats({ queue })),
+    );
+    await fc.assert(
+      fc.asyncProperty(request, async (make) => {
+        const code = await statusOf(make());
+        expect(ALLOWED.has(code), `status ${Status[code]}`).toBe(true);
+        expect(code).not.toBe(Status.INTERNAL);
+      }),
+      { numRuns: 6_000 },
+    );
+  }, 120_000);
+
+  it('answers raw garbage on any path without falling over', async () => {
+    const raw = new grpc.Client(stack.address, grpc.credentials.createInsecure());
+    const paths = ['/taskwire.v1.TaskService/SubmitTask', '/taskwire.v1.TaskService/GetTask', ECHO, '/taskwire.v1.Nope/X', '/x'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...paths), fc.uint8Array({ maxLength: 256 }), async (path, bytes) => {
+        inputs++;
+        const code = await new Promise<number>((resolve) =>
+          raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + 500 }, (e) =>
+            resolve(e?.code ?? 0),
+          ),
+        );
+        expect(ALLOWED.has(code), `${path}: ${grpc.status[code]}`).toBe(true);
+      }),
+      { numRuns: 1_500 },
+    );
+    raw.close();
+  }, 120_000);
+
+  it('survives random worker sessions: wrong hellos, huge credits, results for tasks it does not hold, progress floods', async () => {
+    const worker = createRpcClient(WorkerServiceDefinition, channel);
+    const ref = fc.record({ taskId: id, attempt: fc.nat({ max: 5 }) });
+    const message: fc.Arbitrary<Partial<ConnectRequest>> = fc.oneof(
+      fc.record({ credit: fc.oneof(fc.nat(), fc.constant(2 ** 32 - 1)) }),
+      fc.record({ completes: fc.array(fc.record({ taskId: id, attempt: fc.nat({ max: 5 }), output: fc.option(anyInput, { nil: undefined }) }), { maxLength: 5 }) }),
+      fc.record({ fails: fc.array(fc.record({ taskId: id, attempt: fc.nat({ max: 5 }), message: fc.string({ maxLength: 10_000 }), code: fc.integer(), retryable: fc.boolean() }), { maxLength: 5 }) }),
+      fc.record({ progress: fc.array(fc.record({ taskId: id, attempt: fc.nat({ max: 5 }), percent: fc.double(), message: fc.string({ maxLength: 5_000 }) }), { maxLength: 200 }) }),
+      fc.record({ releases: fc.array(ref, { maxLength: 5 }) }),
+      fc.record({ heartbeat: fc.boolean() }),
+    );
+    const hello = fc.record({
+      workerId: fc.oneof(fc.constant(''), fc.string({ maxLength: 300 })),
+      taskTypes: fc.array(fc.constantFrom(...TYPES), { maxLength: 3 }),
+      slots: fc.oneof(fc.nat({ max: 20 }), fc.constant(2 ** 32 - 1)),
+      protocol: fc.constantFrom(ProtocolVersion.PROTOCOL_VERSION_1, ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED, 7 as ProtocolVersion),
+      resume: fc.array(ref, { maxLength: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.option(hello, { nil: undefined }), fc.array(message, { maxLength: 12 }), async (h, messages) => {
+        const out = new Outbox<Partial<ConnectRequest>>((m) => Object.assign({}, ...m));
+        if (h !== undefined) out.push({ hello: { labels: {}, version: 'fuzz', ...h } });
+        for (const m of messages) out.push(m);
+        out.end();
+        inputs += messages.length + 1;
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 300);
+        const code = await statusOf(
+          (async () => {
+            for await (const _ of worker.connect(out, { signal: controller.signal })) void _;
+          })(),
+        );
+        clearTimeout(timer);
+        expect(ALLOWED.has(code), `Connect: ${Status[code]}`).toBe(true);
+      }),
+      { numRuns: 800 },
+    );
+  }, 120_000);
+
+  it('still runs honest work correctly, and the store is consistent', async () => {
+    const client = stack.client();
+    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => client.run(ECHO, pack(EchoRequest, { text: `honest ${i}` }))));
+    outcomes.forEach((o, i) => expect(unpack(EchoResponse, o.output).text).toBe(`honest ${i}`));
+
+    const db = new Database(join(stack.dir, 'tasks.db'), { readonly: true });
+    const rows = db.prepare('SELECT state, attempt, failures, max_attempts, lease_owner, output FROM tasks').all() as Array<{
+      state: number;
+      attempt: number;
+      failures: number;
+      max_attempts: number;
+      lease_owner: string | null;
+      output: Buffer | null;
+    }>;
+    db.close();
+    for (const row of rows) {
+      expect(row.state).toBeGreaterThanOrEqual(TaskState.TASK_STATE_SCHEDULED);
+      expect(row.state).toBeLessThanOrEqual(TaskState.TASK_STATE_CANCELLED);
+      if (row.state === TaskState.TASK_STATE_RUNNING) expect(row.lease_owner).not.toBeNull();
+      if (row.state === TaskState.TASK_STATE_SUCCEEDED) expect(row.output).not.toBeNull();
+      expect(row.failures).toBeLessThanOrEqual(row.max_attempts);
+      expect(row.failures).toBeLessThanOrEqual(row.attempt);
+    }
+    console.log(`hostile input: ${inputs} generated inputs, ${rows.length} tasks audited`);
+    expect(inputs).toBeGreaterThanOrEqual(10_000);
+  }, 60_000);
+});
