@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Needs Python's grpcio: `npm run test:interop`.
-    exclude: ['test/interop/**', 'node_modules/**'],
+    // Python's grpcio (`npm run test:interop`) and root with network namespaces (`npm run test:faults`).
+    exclude: ['test/interop/**', 'test/faults/**', 'node_modules/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages CI needs beyond the machine's defaults: protoc and the gRPC
-# Python plugin (npm run generate:python) and Python's grpcio and protobuf
-# (the Python examples in test/interop).
+# Python plugin (npm run generate:python), Python's grpcio and protobuf (the
+# Python examples in test/interop), and iproute2 and nftables (the fault
+# suite's network namespaces and packet drops).
 set -euo pipefail
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v grpc_python_plugin >/dev/null || need+=(protobuf-compiler-grpc)
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
 /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq

@@ -14,7 +14,7 @@ call.write({ hello: { workerId: `baseline-${process.pid}`, taskTypes: ['/demo.v1
 call.on('data', (response: ConnectResponse) => {
   for (const assignment of response.assignments) {
     const request = EchoRequest.decode(assignment.input!.value);
-    const output = Buffer.from(EchoResponse.encode({ text: request.text, payload: request.payload, workerId: '' }).finish());
+    const output = Buffer.from(EchoResponse.encode({ text: request.text, payload: request.payload, workerId: '', attempt: assignment.attempt }).finish());
     results.push({ taskId: assignment.taskId, attempt: assignment.attempt, output: { typeUrl: 'type.googleapis.com/demo.v1.EchoResponse', value: output } });
   }
 });

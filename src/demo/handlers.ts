@@ -1,13 +1,21 @@
+import { appendFileSync } from 'node:fs';
 import { delay } from 'abort-controller-x';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { Code } from '../errors.js';
 import { NonRetryableError, TaskError, type TaskHandlers } from '../worker/index.js';
 
+/**
+ * When set, every Echo execution appends "taskId attempt workerId" to this
+ * file: the fault suite counts executions with it.
+ */
+const executionLog = process.env.TASKWIRE_DEMO_EXECUTION_LOG;
+
 /** The demo task service's handlers: `taskwire worker --demo` serves them. */
 export function demoHandlers(workerId: string): TaskHandlers<typeof DemoServiceDefinition> {
   return {
-    async echo(request) {
-      return { text: request.text, payload: request.payload, workerId };
+    async echo(request, ctx) {
+      if (executionLog !== undefined) appendFileSync(executionLog, `${ctx.taskId} ${ctx.attempt} ${workerId}\n`);
+      return { text: request.text, payload: request.payload, workerId, attempt: ctx.attempt };
     },
 
     async sleep(request, ctx) {

@@ -31,13 +31,27 @@ export function gatewayStatus(outcome: TaskEvent | TaskRecord): ServerError {
   return new ServerError(Status.ABORTED, `task ${outcome.id} failed after ${outcome.attempt} attempts; last error: ${message}`);
 }
 
-/** Waits for the task's terminal state; cancels the task if the caller goes away first. */
-function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal): Promise<TaskEvent | TaskRecord> {
+/**
+ * Waits for the task's terminal state. If the caller goes away first
+ * (cancelled, or its deadline passed), the task is cancelled too. If the
+ * server begins to shut down, the call ends UNAVAILABLE and the task is left
+ * to run: the caller retries with its idempotency key and gets the same task.
+ */
+function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draining: AbortSignal): Promise<TaskEvent | TaskRecord> {
   const id = task.id;
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const cleanup = () => {
       stop();
-      // The caller gave up (cancelled, or its deadline passed): so does the task.
+      signal.removeEventListener('abort', onAbort);
+      draining.removeEventListener('abort', onDrain);
+    };
+    const onDrain = () => {
+      cleanup();
+      reject(new ServerError(Status.UNAVAILABLE, `the server is shutting down; task ${id} goes on: call again with the same idempotency key, or watch it`));
+    };
+    const onAbort = () => {
+      if (draining.aborted) return onDrain();
+      cleanup();
       broker.cancel(id, 'the gateway caller cancelled or its deadline passed').catch(() => undefined);
       reject(new ServerError(Status.CANCELLED, 'the call was cancelled'));
     };
@@ -45,12 +59,17 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal): Promi
       id,
       (outcome) => {
         signal.removeEventListener('abort', onAbort);
+        draining.removeEventListener('abort', onDrain);
         resolve(outcome);
       },
       task,
     );
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    if (draining.aborted) onDrain();
+    else if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      draining.addEventListener('abort', onDrain, { once: true });
+    }
   });
 }
 
@@ -62,7 +81,7 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal): Promi
  */
 export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
   const definition: Record<string, MethodDefinition<Bytes, Bytes, Bytes, Bytes, false, false>> = {};
-  const implementation: Record<string, (request: Bytes, context: TaskwireCallContext & { signal: AbortSignal; header: { set(k: string, v: string): void }; metadata: { get(k: string): string | undefined } }) => Promise<Bytes>> = {};
+  const implementation: Record<string, (request: Bytes, context: TaskwireCallContext & { signal: AbortSignal; header: { set(k: string, v: string): void }; sendHeader(): void; metadata: { get(k: string): string | undefined } }) => Promise<Bytes>> = {};
   for (const info of types) {
     const name = info.type.slice(info.type.lastIndexOf('/') + 1);
     definition[name] = {
@@ -95,7 +114,9 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
         throw error;
       }
       context.header.set(TASK_ID_HEADER, submitted!.task.id);
-      const outcome = await outcomeOf(broker, submitted!.task, context.signal);
+      // Sent now, not with the response: a caller can watch the task while it waits.
+      context.sendHeader();
+      const outcome = await outcomeOf(broker, submitted!.task, context.signal, context.draining);
       if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED || outcome.output === undefined) throw gatewayStatus(outcome);
       return outcome.output.value;
     };

@@ -71,7 +71,7 @@ describe('reflection, as grpcurl uses it', () => {
     );
     const request = toBinary(method.input, fromJson(method.input, { text: 'via reflection' }));
     const response = toJson(method.output, fromBinary(method.output, await raw.echo(request)));
-    expect(response).toEqual({ text: 'via reflection', workerId: 'reflected' });
+    expect(response).toEqual({ text: 'via reflection', workerId: 'reflected', attempt: 1 });
     channel.close();
   });
 });

@@ -35,7 +35,7 @@ describe('typed client', () => {
     const demo = stack.client().service(DemoServiceDefinition);
     const handle = await demo.echo.submit({ text: 'typed' });
     const result = await handle.result();
-    expect(result).toEqual({ text: 'typed', payload: Buffer.alloc(0), workerId: 'typed-worker' });
+    expect(result).toEqual({ text: 'typed', payload: Buffer.alloc(0), workerId: 'typed-worker', attempt: 1 });
     expect(await demo.echo.call({ text: 'again' })).toMatchObject({ text: 'again' });
   });
 
@@ -75,7 +75,7 @@ describe('gateway', () => {
     const { demo, close } = gateway(stack.address);
     let taskId: string | undefined;
     const response = await demo.echo({ text: 'through the gateway' }, { onHeader: (h) => (taskId = h.get('taskwire-task-id')) });
-    expect(response).toEqual({ text: 'through the gateway', payload: Buffer.alloc(0), workerId: 'gateway-worker' });
+    expect(response).toEqual({ text: 'through the gateway', payload: Buffer.alloc(0), workerId: 'gateway-worker', attempt: 1 });
     expect(taskId).toBeDefined();
     const task = await stack.client().get(taskId!);
     expect(task.state).toBe(TaskState.TASK_STATE_SUCCEEDED);

@@ -22,6 +22,11 @@ export interface EchoResponse {
   payload: Buffer;
   /** The worker that ran the task. */
   workerId: string;
+  /**
+   * The attempt that produced this output: an audit can check that the
+   * stored output belongs to the task's final attempt.
+   */
+  attempt: number;
 }
 
 export interface SleepRequest {
@@ -122,7 +127,7 @@ export const EchoRequest: MessageFns<EchoRequest, "demo.v1.EchoRequest"> = {
 };
 
 function createBaseEchoResponse(): EchoResponse {
-  return { text: "", payload: Buffer.alloc(0), workerId: "" };
+  return { text: "", payload: Buffer.alloc(0), workerId: "", attempt: 0 };
 }
 
 export const EchoResponse: MessageFns<EchoResponse, "demo.v1.EchoResponse"> = {
@@ -137,6 +142,9 @@ export const EchoResponse: MessageFns<EchoResponse, "demo.v1.EchoResponse"> = {
     }
     if (message.workerId !== "") {
       writer.uint32(26).string(message.workerId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(32).uint32(message.attempt);
     }
     return writer;
   },
@@ -178,6 +186,14 @@ export const EchoResponse: MessageFns<EchoResponse, "demo.v1.EchoResponse"> = {
             message.workerId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -198,6 +214,7 @@ export const EchoResponse: MessageFns<EchoResponse, "demo.v1.EchoResponse"> = {
     message.text = object.text ?? "";
     message.payload = object.payload ?? Buffer.alloc(0);
     message.workerId = object.workerId ?? "";
+    message.attempt = object.attempt ?? 0;
     return message;
   },
 };
