@@ -179,7 +179,12 @@ export function createClient(options: ClientOptions): TaskwireClient {
         };
         const done = (outcome: TaskOutcome) => {
           signal?.removeEventListener('abort', onAbort);
-          resolve(outcome);
+          // The server answers a follow of an unknown id with an UNSPECIFIED outcome carrying the error.
+          if (outcome.state === TaskState.TASK_STATE_UNSPECIFIED && outcome.error !== undefined) {
+            reject(new ClientError('/taskwire.v1.TaskService/Session', outcome.error.code as Status, outcome.error.message));
+          } else {
+            resolve(outcome);
+          }
         };
         addWaiter(id, done);
         signal?.addEventListener('abort', onAbort, { once: true });

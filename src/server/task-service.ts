@@ -157,7 +157,31 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
       let inflight = 0;
       const read = async () => {
         for await (const request of requests) {
-          if (request.follow.length > 0) for (const id of request.follow) follow(id);
+          for (const id of request.follow) {
+            // A follow of an unknown id is answered at once, not left waiting forever.
+            void broker.get(id).then(
+              (task) => follow(id, task),
+              (error: unknown) =>
+                outbox.push({
+                  outcomes: [
+                    {
+                      taskId: id,
+                      state: TaskState.TASK_STATE_UNSPECIFIED,
+                      output: undefined,
+                      error: {
+                        attempt: 0,
+                        message: error instanceof Error ? error.message : String(error),
+                        code: error instanceof TaskwireError ? error.code : Status.INTERNAL,
+                        retryable: false,
+                        workerId: '',
+                        time: new Date(),
+                      },
+                      attempt: 0,
+                    },
+                  ],
+                }),
+            );
+          }
           const submits = request.submits;
           if (submits.length === 0) continue;
           inflight += submits.length;

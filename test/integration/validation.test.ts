@@ -107,6 +107,13 @@ describe('TaskService rejects bad input with a status and a message that says wh
     expect(acks[1]!.error).toBeUndefined();
   });
 
+  it('Session: following an unknown task id answers NOT_FOUND at once', async () => {
+    const error = await stack.client().result('no-such-task').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientError);
+    expect((error as ClientError).code).toBe(Status.NOT_FOUND);
+    expect((error as ClientError).details).toMatch(/no task with id "no-such-task"/);
+  });
+
   it('keeps the store consistent through all of it', async () => {
     const stats = await rpc.getQueueStats({});
     const all = await rpc.listTasks({ pageSize: 1000 });

@@ -248,7 +248,8 @@ export interface SessionRequest {
   submits: SessionSubmit[];
   /**
    * Task ids whose outcome to send on this stream when terminal (at once if
-   * they already are).
+   * they already are). An id that names no task is answered at once with an
+   * outcome of state UNSPECIFIED and an error with code NOT_FOUND.
    */
   follow: string[];
 }
