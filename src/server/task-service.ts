@@ -4,6 +4,7 @@ import type {
   QueueStats,
   SessionResponse,
   SubmitTaskResponse,
+  TaskOutcome,
   TaskServiceImplementation,
 } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { Broker } from '../broker/index.js';
@@ -19,6 +20,24 @@ export const MAX_PAGE_SIZE = 1000;
 export const DEFAULT_PAGE_SIZE = 100;
 /** Submits a Session may have waiting for their commit before it stops reading. */
 const MAX_SESSION_INFLIGHT = 10_000;
+
+/** The answer to a follow of an id that names no task. */
+function notFoundOutcome(id: string, error: unknown): TaskOutcome {
+  return {
+    taskId: id,
+    state: TaskState.TASK_STATE_UNSPECIFIED,
+    output: undefined,
+    error: {
+      attempt: 0,
+      message: error instanceof Error ? error.message : String(error),
+      code: error instanceof TaskwireError ? error.code : Status.INTERNAL,
+      retryable: false,
+      workerId: '',
+      time: new Date(),
+    },
+    attempt: 0,
+  };
+}
 
 const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({ task: toTask(result.task), existing: result.existing });
 
@@ -136,7 +155,7 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
       const maybeEnd = () => {
         if (!reading && following.size === 0) outbox.end();
       };
-      const follow = (id: string, known?: TaskRecord) => {
+      const follow = (id: string, known?: TaskRecord): (() => void) => {
         const stop = broker.onOutcome(
           id,
           (outcome) => {
@@ -147,6 +166,7 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
           known,
         );
         following.add(stop);
+        return stop;
       };
 
       // Submits are committed while the next messages are read (so commits group
@@ -158,29 +178,14 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
       const read = async () => {
         for await (const request of requests) {
           for (const id of request.follow) {
-            // A follow of an unknown id is answered at once, not left waiting forever.
-            void broker.get(id).then(
-              (task) => follow(id, task),
-              (error: unknown) =>
-                outbox.push({
-                  outcomes: [
-                    {
-                      taskId: id,
-                      state: TaskState.TASK_STATE_UNSPECIFIED,
-                      output: undefined,
-                      error: {
-                        attempt: 0,
-                        message: error instanceof Error ? error.message : String(error),
-                        code: error instanceof TaskwireError ? error.code : Status.INTERNAL,
-                        retryable: false,
-                        workerId: '',
-                        time: new Date(),
-                      },
-                      attempt: 0,
-                    },
-                  ],
-                }),
-            );
+            // Subscribed first, so no outcome can slip by; an id that names no task is answered at once.
+            const stop = follow(id);
+            void broker.get(id).catch((error: unknown) => {
+              stop();
+              following.delete(stop);
+              outbox.push({ outcomes: [notFoundOutcome(id, error)] });
+              maybeEnd();
+            });
           }
           const submits = request.submits;
           if (submits.length === 0) continue;
