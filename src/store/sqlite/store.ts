@@ -11,7 +11,6 @@ import type {
   InsertResult,
   Lease,
   ListFilter,
-  NewTask,
   QueueCounts,
   Store,
   TaskErrorRecord,
