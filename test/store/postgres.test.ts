@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../../src/store/index.js';
 import { describeStoreConformance } from './conformance.js';
 
@@ -19,4 +19,14 @@ describeStoreConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describe('postgres migrations', () => {
+  it('let replicas that start together on a new schema all come up', async () => {
+    const schema = `${prefix}_race`;
+    schemas.push(schema);
+    const stores = await Promise.all(Array.from({ length: 5 }, () => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
+    expect(stores).toHaveLength(5);
+    await Promise.all(stores.map((store) => store.close()));
+  });
 });

@@ -58,10 +58,12 @@ const migrations: readonly string[] = [
 /** An arbitrary constant: the advisory lock replicas take while migrating. */
 const MIGRATION_LOCK = 7_242_001;
 
-export async function migrate(client: PoolClient): Promise<void> {
+export async function migrate(client: PoolClient, schema: string): Promise<void> {
   await client.query('BEGIN');
   try {
+    // Under the lock too: CREATE SCHEMA IF NOT EXISTS is not safe against itself run concurrently.
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await client.query('CREATE TABLE IF NOT EXISTS taskwire_schema (version INTEGER NOT NULL)');
     const { rows } = await client.query<{ version: number }>('SELECT version FROM taskwire_schema');
     const current = rows[0]?.version ?? 0;

@@ -81,8 +81,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   });
   const setup = await pool.connect();
   try {
-    await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    await migrate(setup);
+    await migrate(setup, schema);
   } finally {
     setup.release();
   }
