@@ -120,11 +120,12 @@ export function demoCommand(program: Command, _globals: () => GlobalOptions): vo
         `\n${total} tasks in ${seconds.toFixed(2)} s (${Math.round(total / seconds)} tasks/s): ` +
           `${counts.succeeded} succeeded, ${counts.failed} failed (the dead letter), ${counts.retried} needed a retry\n`,
       );
-      console.log('While a server runs, look around with:');
-      console.log(`  grpcurl -plaintext ${address} list`);
-      console.log(`  npx taskwire --server ${address} stats`);
-      console.log(`  npx taskwire --server ${address} list --state failed`);
-      console.log(`  npx taskwire --server ${address} submit ${SERVICE}/Sleep --json '{"durationMs": 3000, "steps": 10}' --wait\n`);
+      console.log('To look around yourself, start a server and a worker (two terminals), then:');
+      console.log('  npm run taskwire -- server                # 127.0.0.1:50051, ./data/taskwire.db');
+      console.log('  npm run taskwire -- worker --demo');
+      console.log(`  npm run taskwire -- submit ${SERVICE}/Sleep '{"durationMs": 3000, "steps": 10}' --wait`);
+      console.log('  npm run taskwire -- list --state failed   |   stats   |   workers');
+      console.log('  grpcurl -plaintext 127.0.0.1:50051 list   # reflection is on\n');
       client.close();
       await shutdown();
       console.log('demo finished; server and workers stopped cleanly');

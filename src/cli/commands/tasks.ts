@@ -11,7 +11,7 @@ import type { GlobalOptions } from '../main.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
 
 interface SubmitOptions {
-  json?: string;
+  input?: string;
   wait?: boolean;
   queue?: string;
   priority?: string;
@@ -48,7 +48,8 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
     .command('submit')
     .description('submit a task; its input is JSON in the proto3 JSON mapping')
     .argument('<type>', 'task type: a method path such as /demo.v1.DemoService/Echo')
-    .option('--json <input>', 'the input message as JSON', '{}')
+    .argument('[input]', 'the input message as JSON (proto3 JSON mapping), e.g. \'{"text": "hi"}\'')
+    .option('--input <json>', 'the input message as JSON, as an option')
     .option('--wait', 'wait for the result')
     .option('--queue <name>', 'queue')
     .option('--priority <n>', 'priority, 0..1000, higher first')
@@ -57,9 +58,16 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
     .option('--timeout-ms <ms>', 'execution timeout per attempt')
     .option('--idempotency-key <key>', 'returns the existing task if the key was used before')
     .action(
-      withClient(async (client, d, g, type: string, o: SubmitOptions) => {
+      withClient(async (client, d, g, type: string, inputText: string | undefined, o: SubmitOptions) => {
         const method = d.method(type);
-        const input = d.pack(method.input, JSON.parse(o.json ?? '{}') as JsonValue);
+        const text = o.input ?? inputText ?? '{}';
+        let json: JsonValue;
+        try {
+          json = JSON.parse(text) as JsonValue;
+        } catch {
+          throw new Error(`the input is not JSON: ${text.slice(0, 60)}`);
+        }
+        const input = d.pack(method.input, json);
         const submitted = await client.submit(type, input, {
           ...(o.queue ? { queue: o.queue } : {}),
           ...(o.priority ? { priority: Number(o.priority) } : {}),
