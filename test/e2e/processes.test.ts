@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest, EchoResponse, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { createClient, pack, unpack, type TaskwireClient } from '../../src/client/index.js';
-import { killAll, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
+import { killAll, startCli, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ECHO = '/demo.v1.DemoService/Echo';
@@ -202,5 +202,43 @@ describe('server and workers as separate processes', () => {
       [S.TASK_STATE_QUEUED, 0],
       [S.TASK_STATE_QUEUED, 0],
     ]);
+  });
+});
+
+describe('the taskwire command', () => {
+  async function cli(address: string, ...args: string[]) {
+    const proc = startCli(['--server', address, ...args]);
+    procs.push(proc);
+    const code = await proc.exited;
+    return { code, lines: proc.lines };
+  }
+
+  it('submits, shows, lists and counts tasks; --json for scripts; one-line errors with a non-zero exit', async () => {
+    const db = setup();
+    const server = await startServerProcess(db);
+    procs.push(server.proc);
+    procs.push(startWorkerProcess(server.address, 'cli-worker'));
+
+    const submitted = await cli(server.address, '--json', 'submit', ECHO, '{"text": "from the shell"}', '--wait');
+    expect(submitted.code).toBe(0);
+    const task = JSON.parse(submitted.lines.map((l) => l.msg ?? JSON.stringify(l)).join('\n')) as { id: string; state: string; output: { text: string } };
+    expect(task.state).toBe('TASK_STATE_SUCCEEDED');
+    expect(task.output.text).toBe('from the shell');
+
+    const got = await cli(server.address, 'get', task.id);
+    expect(got.code).toBe(0);
+    expect(String(got.lines[0]?.msg)).toContain(`${task.id}  SUCCEEDED`);
+
+    const listed = await cli(server.address, 'list', '--state', 'succeeded');
+    expect(listed.lines.map((l) => String(l.msg))).toEqual([expect.stringContaining(task.id)]);
+    expect(String((await cli(server.address, 'stats')).lines[0]?.msg)).toMatch(/default: .*succeeded 1/);
+    expect(String((await cli(server.address, 'workers')).lines[0]?.msg)).toMatch(/^cli-worker /);
+
+    const missing = await cli(server.address, 'cancel', 'no-such-task');
+    expect(missing.code).toBe(1);
+    expect(missing.lines.map((l) => String(l.msg))).toEqual(['taskwire: NOT_FOUND: no task with id "no-such-task"']);
+    const badInput = await cli(server.address, 'submit', ECHO, 'not json');
+    expect(badInput.code).toBe(1);
+    expect(badInput.lines.map((l) => String(l.msg))).toEqual(['taskwire: the input is not JSON: not json']);
   });
 });
