@@ -19,6 +19,8 @@ import {
   type TaskRecord,
 } from '../store/index.js';
 import { Dispatcher } from './dispatcher.js';
+import { startSweeper } from './sweeper.js';
+import { watchTask, type WatchEvent } from './watch.js';
 import { newTaskId } from './ids.js';
 import { exponentialBackoff } from './retry.js';
 import { WorkerSession } from './session.js';
@@ -45,9 +47,6 @@ export interface BrokerOptions {
   readonly maxWatchers?: number;
 }
 
-export type WatchEvent =
-  | { readonly kind: 'task'; readonly task: TaskRecord }
-  | { readonly kind: 'progress'; readonly attempt: number; readonly percent: number; readonly message: string; readonly time: number };
 
 export interface Broker {
   readonly leaseMs: number;
@@ -152,52 +151,15 @@ export function createBroker(options: BrokerOptions): Broker {
     session.cancel([{ id: event.id, attempt: event.attempt, reason }]);
   }
 
-  // ---- timers: one sweep does promotions, expiries, timeouts and lease upkeep ----
-
-  let sweeping = false;
-  let sweeps = 0;
-  const sweepTimer = setInterval(() => {
-    if (sweeping || closed) return;
-    sweeping = true;
-    sweep()
-      .catch((error: unknown) => logger.error({ err: error }, 'sweep failed'))
-      .finally(() => (sweeping = false));
-  }, sweepMs);
-  sweepTimer.unref();
-
-  async function sweep(): Promise<void> {
-    const now = Date.now();
-    await store.promoteDue(now);
-    await store.expireQueued(now);
-    for (const session of sessions.values()) {
-      if (now - session.lastSeenAt > leaseMs) {
-        session.sink.close(unavailable(`no message from worker ${session.hello.workerId} for ${leaseMs} ms; reconnect`));
-        await dropSession(session, 'the worker stopped sending heartbeats');
-      } else if (session.running > 0 && now - session.lastRenewedAt > leaseMs / 3) {
-        session.lastRenewedAt = now;
-        await store.renewLeases(session.id, session.leases(), now + leaseMs);
-      }
-    }
-    const overdue = await store.overdue(now, 500);
-    if (overdue.length > 0) {
-      await store.fail(
-        overdue.map((item) => ({
-          id: item.id,
-          attempt: item.attempt,
-          message:
-            item.reason === 'deadline'
-              ? 'execution timeout: the attempt ran past its deadline'
-              : 'lease expired: no heartbeat from the worker that held it',
-          code: item.reason === 'deadline' ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE,
-          retryable: true,
-        })),
-        now,
-        exponentialBackoff,
-      );
-    }
-    if (++sweeps % Math.max(1, Math.round(5_000 / sweepMs)) === 0) dispatcher.recheck();
-    else dispatcher.schedule();
-  }
+  const stopSweeper = startSweeper({
+    store,
+    logger,
+    dispatcher,
+    sessions,
+    leaseMs,
+    sweepMs,
+    dropSession: (session, why) => dropSession(session, why),
+  });
 
   /** A worker is gone: its attempts fail (and retry) unless we are draining, when they wait to be resumed. */
   async function dropSession(session: WorkerSession, why: string): Promise<void> {
@@ -253,6 +215,16 @@ export function createBroker(options: BrokerOptions): Broker {
       }
     });
     return results;
+  }
+
+  /** Counts a watch stream while it runs, for the watcher limit. */
+  async function* counted(stream: AsyncGenerator<WatchEvent>): AsyncGenerator<WatchEvent> {
+    watchers++;
+    try {
+      yield* stream;
+    } finally {
+      watchers--;
+    }
   }
 
   function checkOpen(): void {
@@ -349,7 +321,7 @@ export function createBroker(options: BrokerOptions): Broker {
       if (watchers >= maxWatchers) {
         throw resourceExhausted(`${watchers} tasks are being watched, the most this server allows is ${maxWatchers}: retry later`);
       }
-      return watchTask(id, signal);
+      return counted(watchTask(id, signal, subscriptions, get));
     },
 
     onOutcome(id, listener, known) {
@@ -488,7 +460,7 @@ export function createBroker(options: BrokerOptions): Broker {
       closed = true;
       draining = true;
       dispatcher.pause();
-      clearInterval(sweepTimer);
+      stopSweeper();
       unsubscribe();
       await store.close();
     },
@@ -511,43 +483,4 @@ export function createBroker(options: BrokerOptions): Broker {
     // The worker keeps unacknowledged results and sends them again on its next session.
     logger.error({ err: error }, 'failed to commit worker results');
   }
-
-  async function* watchTask(id: string, signal: AbortSignal): AsyncGenerator<WatchEvent> {
-    watchers++;
-    const queue: TaskEvent[] = [];
-    let wake: (() => void) | undefined;
-    const stop = subscriptions.add(id, (event) => {
-      // Progress is best effort: under a flood, keep only the latest.
-      if (event.progress !== undefined && queue.at(-1)?.progress !== undefined) queue.pop();
-      queue.push(event);
-      wake?.();
-    });
-    const onAbort = () => wake?.();
-    signal.addEventListener('abort', onAbort);
-    try {
-      let task = await get(id);
-      yield { kind: 'task', task };
-      while (!isTerminal(task.state) && !signal.aborted) {
-        if (queue.length === 0) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-          continue;
-        }
-        const event = queue.shift()!;
-        if (event.progress !== undefined) {
-          yield { kind: 'progress', attempt: event.attempt, ...event.progress, time: Date.now() };
-          continue;
-        }
-        // Coalesce a burst of state changes into the latest committed task.
-        while (queue.length > 0 && queue[0]!.progress === undefined) queue.shift();
-        task = await get(id);
-        yield { kind: 'task', task };
-      }
-    } finally {
-      watchers--;
-      stop();
-      signal.removeEventListener('abort', onAbort);
-    }
-  }
 }
-

@@ -1,4 +1,5 @@
-export { createBroker, type Broker, type BrokerOptions, type WatchEvent, type WorkerConnection } from './broker.js';
+export { createBroker, type Broker, type BrokerOptions, type WorkerConnection } from './broker.js';
+export type { WatchEvent } from './watch.js';
 export { exponentialBackoff } from './retry.js';
 export type * from './types.js';
 export { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, LIMITS } from './validate.js';
