@@ -89,6 +89,11 @@ afterAll(() => {
   console.log(['', 'fault suite', header, '|---|---:|---:|---:|---:|---:|---:|', ...lines, ''].join('\n'));
 });
 
+/** Waits until the server has welcomed these workers (a fault must hit a worker that holds work). */
+async function connected(server: Proc, ...workers: string[]): Promise<void> {
+  for (const worker of workers) await server.waitForLine((l) => l.msg === 'worker connected' && l.workerId === worker, 30_000);
+}
+
 const acked = (proc: Proc) => new Map(proc.lines.flatMap((l) => (l.acked as Array<[string, string]> | undefined) ?? []));
 
 /** Waits until every acknowledged task is terminal, then audits the store and records a row. */
@@ -191,6 +196,7 @@ describe('fault suite', () => {
     const server = await run.server();
     const frozen = run.worker('w1');
     run.worker('w2');
+    await connected(server, 'w1', 'w2');
     const producer = run.client('producer', 2_000, 'stop');
     await waitFor(() => acked(producer).size >= 500, { what: '500 acks', timeoutMs: 60_000 });
     frozen.signal('SIGSTOP');
@@ -206,6 +212,7 @@ describe('fault suite', () => {
     const server = await run.server();
     run.worker('w1');
     run.worker('w2');
+    await connected(server, 'w1', 'w2');
     const producer = run.client('producer', 2_000, 'part');
     await waitFor(() => acked(producer).size >= 500, { what: '500 acks', timeoutMs: 60_000 });
     run.net.partition('w1');
