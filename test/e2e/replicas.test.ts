@@ -41,14 +41,17 @@ afterEach(async () => {
 async function replicas(count: number) {
   schema = `e2e_${process.pid}_${Date.now()}`;
   dir = mkdtempSync(join(tmpdir(), 'taskwire-replicas-'));
-  const servers = [];
+  const servers: Array<ReturnType<typeof startServerProcess>> = [];
   for (let i = 0; i < count; i++) {
     // Started one after the other would hide a race in migrations: start them together.
     servers.push(startServerProcess(join(dir, 'unused.db'), '127.0.0.1:0', ['--store', POSTGRES_URL, '--pg-schema', schema]));
   }
-  const started = await Promise.all(servers);
-  procs.push(...started.map((s) => s.proc));
-  return started;
+  // Every replica that did start is cleaned up, even when another failed to.
+  const settled = await Promise.allSettled(servers);
+  for (const result of settled) if (result.status === 'fulfilled') procs.push(result.value.proc);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<Awaited<ReturnType<typeof startServerProcess>>>).value);
 }
 
 function client(address: string) {

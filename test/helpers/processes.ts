@@ -80,7 +80,10 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
 /** A `taskwire server` child; resolves once it listens, with its address. */
 export async function startServerProcess(db: string, listen = '127.0.0.1:0', extra: readonly string[] = []) {
   const proc = startCli(['server', '--listen', listen, '--db', db, '--lease-ms', '2000', '--grace-ms', '3000', ...extra]);
-  const line = await proc.waitForLine((l) => l.msg === 'listening');
+  const line = await proc.waitForLine((l) => l.msg === 'listening').catch(async (error: unknown) => {
+    await proc.kill(); // a server that did not come up is not left behind
+    throw error;
+  });
   return { proc, port: line.port as number, address: `127.0.0.1:${line.port as number}` };
 }
 
