@@ -55,7 +55,6 @@ export interface WorkerSink {
     assignments?: readonly Lease[];
     cancels?: readonly CancelRef[];
     rejected?: readonly AttemptRef[];
-    acknowledged?: readonly AttemptRef[];
   }): void;
   /** Ends the session from the server side (missed heartbeats, protocol error). */
   close(reason: Error): void;

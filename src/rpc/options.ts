@@ -17,14 +17,9 @@ export interface TransportOptions {
 }
 
 export function serverChannelOptions(options: TransportOptions & { maxConnectionAgeMs?: number }): ChannelOptions {
-  const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   return {
-    'grpc.max_receive_message_length': max,
-    'grpc.max_send_message_length': max,
-    'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
-    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+    ...clientChannelOptions(options),
     // Clients ping idle connections too; accept their pings instead of GOAWAY-ing them.
-    'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     ...(options.maxConnectionAgeMs === undefined ? {} : { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs }),
   };

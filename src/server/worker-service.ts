@@ -121,7 +121,6 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
               assignments: message.assignments?.map(toAssignment) ?? [],
               cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
               rejected: refs(message.rejected ?? []),
-              acknowledged: refs(message.acknowledged ?? []),
             });
           },
           acknowledge(acknowledged) {

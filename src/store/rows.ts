@@ -1,6 +1,6 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
-import type { Lease, NewTask, TaskErrorRecord, TaskOptionsRecord, TaskRecord } from './types.js';
+import type { Lease, NewTask, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
@@ -140,5 +140,33 @@ export function leaseOf(record: TaskRecord): Lease {
     maxAttempts: record.options.maxAttempts,
     ...(record.deadlineAt === undefined ? {} : { deadlineAt: record.deadlineAt }),
     ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
+  };
+}
+
+/** The columns a claim returns, the same in every store. */
+export interface ClaimedRow {
+  id: string;
+  type: string;
+  attempt: number;
+  input_type: string;
+  input: Buffer;
+  queue: string;
+  max_attempts: number;
+  deadline_at: number | null;
+  metadata: string | null;
+}
+
+/** A claimed row as the lease a worker gets, and the event its claim publishes. */
+export function claimed(row: ClaimedRow, events: TaskEvent[]): Lease {
+  events.push({ id: row.id, type: row.type, state: S.TASK_STATE_RUNNING, attempt: row.attempt, previous: S.TASK_STATE_QUEUED });
+  return {
+    id: row.id,
+    type: row.type,
+    attempt: row.attempt,
+    input: { typeUrl: row.input_type, value: row.input },
+    queue: row.queue,
+    maxAttempts: row.max_attempts,
+    ...(row.deadline_at === null ? {} : { deadlineAt: row.deadline_at }),
+    ...(row.metadata === null ? {} : { metadata: JSON.parse(row.metadata) as Record<string, string> }),
   };
 }

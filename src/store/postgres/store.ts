@@ -3,13 +3,12 @@ import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
+import { claimed, initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type ClaimedRow, type TaskRow } from '../rows.js';
 import { stateName, TERMINAL_STATES, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
   InsertResult,
-  Lease,
   ListFilter,
   QueueCounts,
   Store,
@@ -305,17 +304,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     claim(request: ClaimRequest) {
       if (request.limit <= 0 || request.types.length === 0) return Promise.resolve([]);
       return write(async (client, events) => {
-        const { rows } = await client.query<{
-          id: string;
-          type: string;
-          attempt: number;
-          input_type: string;
-          input: Buffer;
-          queue: string;
-          max_attempts: number;
-          deadline_at: number | null;
-          metadata: string | null;
-        }>(
+        const { rows } = await client.query<ClaimedRow>(
           `UPDATE tasks SET state = ${transitions.claim.to}, attempt = attempt + 1, lease_owner = $1, worker_id = $2,
              lease_expires_at = $3, started_at = $4, updated_at = $4,
              deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE $4 + execution_timeout_ms END,
@@ -326,19 +315,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
            RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`,
           [request.owner, request.workerId, request.now + request.leaseMs, request.now, request.types, request.limit],
         );
-        return rows.map((row): Lease => {
-          events.push({ id: row.id, type: row.type, state: S.TASK_STATE_RUNNING, attempt: row.attempt, previous: S.TASK_STATE_QUEUED });
-          return {
-            id: row.id,
-            type: row.type,
-            attempt: row.attempt,
-            input: { typeUrl: row.input_type, value: row.input },
-            queue: row.queue,
-            maxAttempts: row.max_attempts,
-            ...(row.deadline_at === null ? {} : { deadlineAt: row.deadline_at }),
-            ...(row.metadata === null ? {} : { metadata: JSON.parse(row.metadata) as Record<string, string> }),
-          };
-        });
+        return rows.map((row) => claimed(row, events));
       });
     },
 

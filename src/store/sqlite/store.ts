@@ -9,7 +9,6 @@ import type {
   ClaimRequest,
   Fenced,
   InsertResult,
-  Lease,
   ListFilter,
   QueueCounts,
   Store,
@@ -19,7 +18,7 @@ import type {
   TaskRecord,
 } from '../types.js';
 import { migrate } from './migrations.js';
-import { initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type TaskRow } from '../rows.js';
+import { claimed, initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type ClaimedRow, type TaskRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
@@ -310,30 +309,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           leaseExpiresAt: request.now + request.leaseMs,
           now: request.now,
           limit: request.limit,
-        }) as Array<{
-          id: string;
-          type: string;
-          attempt: number;
-          input_type: string;
-          input: Buffer;
-          queue: string;
-          max_attempts: number;
-          deadline_at: number | null;
-          metadata: string | null;
-        }>;
-        return rows.map((row): Lease => {
-          events.push({ id: row.id, type: row.type, state: S.TASK_STATE_RUNNING, attempt: row.attempt, previous: S.TASK_STATE_QUEUED });
-          return {
-            id: row.id,
-            type: row.type,
-            attempt: row.attempt,
-            input: { typeUrl: row.input_type, value: row.input },
-            queue: row.queue,
-            maxAttempts: row.max_attempts,
-            ...(row.deadline_at === null ? {} : { deadlineAt: row.deadline_at }),
-            ...(row.metadata === null ? {} : { metadata: JSON.parse(row.metadata) as Record<string, string> }),
-          };
-        });
+        }) as ClaimedRow[];
+        return rows.map((row) => claimed(row, events));
       });
     },
 
