@@ -7,6 +7,7 @@ import { taskCommands } from './commands/tasks.js';
 import { workerCommand } from './commands/worker.js';
 import { BUNDLED_DESCRIPTOR } from './descriptors.js';
 import { errorLine } from './output.js';
+import { env } from './env.js';
 
 export interface GlobalOptions {
   readonly server: string;
@@ -18,13 +19,13 @@ export interface GlobalOptions {
 
 const program = new Command('taskwire')
   .description('durable, typed task queues over gRPC')
-  .option('--server <address>', 'server address (host:port or dns:///name:port)', process.env.TASKWIRE_SERVER ?? '127.0.0.1:50051')
-  .option('--token <token>', 'bearer token', process.env.TASKWIRE_TOKEN)
+  .option('--server <address>', 'server address (host:port or dns:///name:port)', env('TASKWIRE_SERVER') ?? '127.0.0.1:50051')
+  .option('--token <token>', 'bearer token', env('TASKWIRE_TOKEN'))
   .option('--json', 'print JSON, for scripts')
   .option('--descriptor <file...>', 'FileDescriptorSets (buf build -o) with your task services', [])
-  .option('--tls-ca <file>', 'CA that the server certificate must chain to (turns TLS on)', process.env.TASKWIRE_TLS_CA)
-  .option('--tls-cert <file>', 'client certificate, for mTLS', process.env.TASKWIRE_TLS_CERT)
-  .option('--tls-key <file>', 'client key, for mTLS', process.env.TASKWIRE_TLS_KEY)
+  .option('--tls-ca <file>', 'CA that the server certificate must chain to (turns TLS on)', env('TASKWIRE_TLS_CA'))
+  .option('--tls-cert <file>', 'client certificate, for mTLS', env('TASKWIRE_TLS_CERT'))
+  .option('--tls-key <file>', 'client key, for mTLS', env('TASKWIRE_TLS_KEY'))
   .showHelpAfterError();
 
 function globals(): GlobalOptions {

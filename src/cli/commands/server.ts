@@ -6,6 +6,7 @@ import { createTaskwireServer, parseTokens, readTokensFile, tokenAuth } from '..
 import { createPostgresStore } from '../../store/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
+import { env } from '../env.js';
 
 interface ServerOptions {
   listen: string;
@@ -13,6 +14,7 @@ interface ServerOptions {
   services: string;
   leaseMs: string;
   graceMs: string;
+  drainDelayMs: string;
   logLevel: string;
   sync: string;
   store?: string;
@@ -28,20 +30,21 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
   program
     .command('server')
     .description('run the web service: TaskService, WorkerService, health and reflection')
-    .option('--listen <address>', 'address to listen on', process.env.TASKWIRE_LISTEN ?? '127.0.0.1:50051')
-    .option('--db <file>', 'SQLite database file (the default store)', process.env.TASKWIRE_DB ?? './data/taskwire.db')
-    .option('--store <url>', 'a PostgreSQL store shared by several replicas: postgres://user@host:5432/db', process.env.TASKWIRE_STORE)
-    .option('--tls-cert <file>', 'server certificate (PEM); with --tls-key turns TLS on', process.env.TASKWIRE_TLS_CERT)
-    .option('--tls-key <file>', 'server key (PEM)', process.env.TASKWIRE_TLS_KEY)
-    .option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)', process.env.TASKWIRE_TLS_CLIENT_CA)
+    .option('--listen <address>', 'address to listen on', env('TASKWIRE_LISTEN') ?? '127.0.0.1:50051')
+    .option('--db <file>', 'SQLite database file (the default store)', env('TASKWIRE_DB') ?? './data/taskwire.db')
+    .option('--store <url>', 'a PostgreSQL store shared by several replicas: postgres://user@host:5432/db', env('TASKWIRE_STORE'))
+    .option('--tls-cert <file>', 'server certificate (PEM); with --tls-key turns TLS on', env('TASKWIRE_TLS_CERT'))
+    .option('--tls-key <file>', 'server key (PEM)', env('TASKWIRE_TLS_KEY'))
+    .option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)', env('TASKWIRE_TLS_CLIENT_CA'))
     .option('--tokens-file <file>', 'token auth: lines of role:token (roles client, worker, admin); also TASKWIRE_TOKENS')
-    .option('--pg-schema <name>', 'PostgreSQL schema for the tables', process.env.TASKWIRE_PG_SCHEMA ?? 'public')
-    .option('--max-session-age-ms <ms>', 'drain each worker session after this long so streams rebalance across replicas', process.env.TASKWIRE_MAX_SESSION_AGE_MS)
-    .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', process.env.TASKWIRE_SERVICES ?? 'demo.v1.DemoService')
-    .option('--lease-ms <ms>', 'lease of a running attempt without heartbeats', process.env.TASKWIRE_LEASE_MS ?? '30000')
-    .option('--grace-ms <ms>', 'shutdown grace period', process.env.TASKWIRE_GRACE_MS ?? '10000')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.TASKWIRE_LOG_LEVEL ?? 'info')
-    .option('--sync <mode>', 'SQLite durability: full survives power loss, normal only a process crash', process.env.TASKWIRE_SYNC ?? 'full')
+    .option('--pg-schema <name>', 'PostgreSQL schema for the tables', env('TASKWIRE_PG_SCHEMA') ?? 'public')
+    .option('--max-session-age-ms <ms>', 'drain each worker session after this long so streams rebalance across replicas', env('TASKWIRE_MAX_SESSION_AGE_MS'))
+    .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', env('TASKWIRE_SERVICES') ?? 'demo.v1.DemoService')
+    .option('--lease-ms <ms>', 'lease of a running attempt without heartbeats', env('TASKWIRE_LEASE_MS') ?? '30000')
+    .option('--grace-ms <ms>', 'shutdown grace period', env('TASKWIRE_GRACE_MS') ?? '10000')
+    .option('--drain-delay-ms <ms>', 'on shutdown, report NOT_SERVING this long before draining (load balancers catch up)', env('TASKWIRE_DRAIN_DELAY_MS') ?? '0')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', env('TASKWIRE_LOG_LEVEL') ?? 'info')
+    .option('--sync <mode>', 'SQLite durability: full survives power loss, normal only a process crash', env('TASKWIRE_SYNC') ?? 'full')
     .action(async (options: ServerOptions) => {
       const sync = options.sync.toUpperCase();
       if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error(`--sync must be full or normal, not "${options.sync}"`);
@@ -52,7 +55,8 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
       }
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('give --tls-cert and --tls-key together');
-      const tokens = options.tokensFile !== undefined ? readTokensFile(options.tokensFile) : process.env.TASKWIRE_TOKENS ? parseTokens(process.env.TASKWIRE_TOKENS) : [];
+      const tokensText = env('TASKWIRE_TOKENS');
+      const tokens = options.tokensFile !== undefined ? readTokensFile(options.tokensFile) : tokensText !== undefined ? parseTokens(tokensText) : [];
       const store = options.store === undefined ? undefined : await createPostgresStore({ connectionString: options.store, schema: options.pgSchema });
       const server = createTaskwireServer({
         ...(store === undefined ? {} : { store }),
@@ -66,6 +70,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         logger,
         leaseMs: Number(options.leaseMs),
         shutdownGraceMs: Number(options.graceMs),
+        drainDelayMs: Number(options.drainDelayMs),
         // Serialized FileDescriptorSets concatenate into one set: reflection sees them all.
         descriptorSet: Buffer.concat(descriptorPaths.map((path) => readFileSync(path))),
       });

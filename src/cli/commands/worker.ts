@@ -6,6 +6,7 @@ import { DemoServiceDefinition, demoHandlers } from '../../demo/handlers.js';
 import { onShutdownSignals } from '../../rpc/index.js';
 import { createWorker, type Worker } from '../../worker/index.js';
 import type { GlobalOptions } from '../main.js';
+import { env } from '../env.js';
 
 interface WorkerCommandOptions {
   concurrency: string;
@@ -23,11 +24,11 @@ export function workerCommand(program: Command, globals: () => GlobalOptions): v
     .command('worker')
     .description('run a worker: connect to the server and run tasks')
     .argument('[module]', 'module whose default export is (worker) => { worker.implement(Definition, handlers) }')
-    .option('--concurrency <n>', 'tasks run at once', process.env.TASKWIRE_CONCURRENCY ?? '4')
+    .option('--concurrency <n>', 'tasks run at once', env('TASKWIRE_CONCURRENCY') ?? '4')
     .option('--demo', 'serve the demo task service (demo.v1.DemoService)')
-    .option('--worker-id <id>', 'stable worker id (default: host-pid)', process.env.TASKWIRE_WORKER_ID)
-    .option('--grace-ms <ms>', 'on SIGTERM, how long running tasks may finish before they are handed back', process.env.TASKWIRE_GRACE_MS ?? '30000')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.TASKWIRE_LOG_LEVEL ?? 'info')
+    .option('--worker-id <id>', 'stable worker id (default: host-pid)', env('TASKWIRE_WORKER_ID'))
+    .option('--grace-ms <ms>', 'on SIGTERM, how long running tasks may finish before they are handed back', env('TASKWIRE_GRACE_MS') ?? '30000')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', env('TASKWIRE_LOG_LEVEL') ?? 'info')
     .action(async (module: string | undefined, options: WorkerCommandOptions) => {
       const { server, token, tls } = globals();
       if (module === undefined && !options.demo) throw new Error('give a handler module, or --demo for the demo service');
