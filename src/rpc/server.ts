@@ -15,8 +15,13 @@ export interface RpcServerOptions extends TransportOptions {
   readonly logger?: Logger;
   /** How long shutdown waits for calls and streams to end before it forces them. Default 10 s. */
   readonly shutdownGraceMs?: number;
-  /** How long health reports NOT_SERVING before the server stops accepting calls. Default 0. */
+  /**
+   * How long health reports NOT_SERVING before draining starts, so that load
+   * balancers (a Kubernetes readiness probe) stop sending new calls first. Default 0.
+   */
   readonly drainDelayMs?: number;
+  /** Called when draining starts, before open calls are told to finish: end long-lived streams here. */
+  readonly onDrain?: () => void;
   /** A FileDescriptorSet (`buf build -o`) for server reflection. */
   readonly descriptorSet?: Uint8Array | string;
   /** Authenticates and authorises calls; off when absent. */
@@ -106,6 +111,7 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
         for (const name of serviceNames) health.setStatus('unhealthy', name);
         if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
         logger.info({ graceMs: shutdownGraceMs }, 'shutting down');
+        options.onDrain?.();
         drainController.abort();
         let forced = false;
         const timer = setTimeout(() => {

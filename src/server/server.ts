@@ -44,7 +44,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     options.store ??
     createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db', synchronous: options.sqliteSynchronous ?? 'FULL' });
   const broker = createBroker({ ...options, store, logger });
-  const rpc = createRpcServer({ ...options, logger });
+  const rpc = createRpcServer({ ...options, logger, onDrain: () => broker.drain() });
   rpc.add(withExactMessages(TaskServiceDefinition, ['session']), createTaskService(broker));
   rpc.add(
     withExactMessages(WorkerServiceDefinition, ['connect']),
@@ -69,8 +69,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     listen: (address) => rpc.listen(address),
     shutdown() {
       stopping ??= (async () => {
-        broker.drain();
-        await rpc.shutdown();
+        await rpc.shutdown(); // tells workers to drain (onDrain), then closes
         await broker.close();
       })();
       return stopping;

@@ -30,7 +30,7 @@ afterEach(async () => {
   }
 });
 
-async function start(options: { shutdownGraceMs?: number; drainDelayMs?: number; maxMessageBytes?: number } = {}) {
+async function start(options: { shutdownGraceMs?: number; drainDelayMs?: number; maxMessageBytes?: number; onDrain?: () => void } = {}) {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -82,8 +82,16 @@ async function start(options: { shutdownGraceMs?: number; drainDelayMs?: number;
 }
 
 describe('RPC server', () => {
-  it('answers health SERVING, then NOT_SERVING once shutdown begins', async () => {
-    const h = await start({ drainDelayMs: 1_000 });
+  it('answers health SERVING, then NOT_SERVING once shutdown begins, and serves calls through the drain delay', async () => {
+    const drained = deferred();
+    let drainStarted = false;
+    const h = await start({
+      drainDelayMs: 1_000,
+      onDrain: () => {
+        drainStarted = true;
+        drained.resolve();
+      },
+    });
     const health = createRpcClient(HealthDefinition, h.channel);
     expect((await health.check({ service: '' })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect((await health.check({ service: 'demo.v1.DemoService' })).status).toBe(
@@ -99,6 +107,11 @@ describe('RPC server', () => {
       { what: 'NOT_SERVING' },
     );
     expect(status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+    // Load balancers are still catching up: calls are served, draining has not begun.
+    const demo = createRpcClient(DemoServiceDefinition, h.channel);
+    expect(await demo.echo({ text: 'still serving' })).toMatchObject({ text: 'still serving' });
+    expect(drainStarted).toBe(false);
+    await drained.promise;
     expect(await stopped).toEqual({ forced: false });
   });
 
