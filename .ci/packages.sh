@@ -2,7 +2,8 @@
 # Debian packages CI needs beyond the machine's defaults: protoc and the gRPC
 # Python plugin (npm run generate:python), Python's grpcio and protobuf (the
 # Python examples in test/interop), and iproute2 and nftables (the fault
-# suite's network namespaces and packet drops).
+# suite's network namespaces and packet drops), podman, runc, catatonit and
+# debootstrap (the container test), docker-compose (compose.yaml's lint).
 set -euo pipefail
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
@@ -11,6 +12,11 @@ command -v grpc_python_plugin >/dev/null || need+=(protobuf-compiler-grpc)
 /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+command -v catatonit >/dev/null || need+=(catatonit)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq
