@@ -22,7 +22,6 @@ import { Dispatcher } from './dispatcher.js';
 import { startSweeper } from './sweeper.js';
 import { watchTask, type WatchEvent } from './watch.js';
 import { newTaskId } from './ids.js';
-import { exponentialBackoff } from './retry.js';
 import { WorkerSession } from './session.js';
 import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
@@ -179,7 +178,6 @@ export function createBroker(options: BrokerOptions): Broker {
         workerId: session.hello.workerId,
       })),
       Date.now(),
-      exponentialBackoff,
     );
   }
 
@@ -409,7 +407,7 @@ export function createBroker(options: BrokerOptions): Broker {
           flushProgressOf(items);
           for (const item of items) session.settle(item.id, item.attempt);
           const withWorker = items.map((item) => ({ ...item, workerId: hello.workerId }));
-          void store.fail(withWorker, Date.now(), exponentialBackoff).then((results) => acknowledge(session, items, results), logFailure);
+          void store.fail(withWorker, Date.now()).then((results) => acknowledge(session, items, results), logFailure);
         },
         progress(items) {
           // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.

@@ -1,5 +1,5 @@
 export { createBroker, type Broker, type BrokerOptions, type WorkerConnection } from './broker.js';
 export type { WatchEvent } from './watch.js';
-export { exponentialBackoff } from './retry.js';
+export { exponentialBackoff } from '../store/backoff.js';
 export type * from './types.js';
 export { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, LIMITS } from './validate.js';

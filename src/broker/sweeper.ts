@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { Code, unavailable } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
-import { exponentialBackoff } from './retry.js';
 import type { WorkerSession } from './session.js';
 
 export interface SweeperOptions {
@@ -55,7 +54,6 @@ export function startSweeper(options: SweeperOptions): () => void {
           retryable: true,
         })),
         now,
-        exponentialBackoff,
       );
     }
     // Every ~5 s the dispatcher looks in the store again, in case an event was missed.

@@ -128,9 +128,6 @@ export interface ProgressItem extends AttemptRef {
   readonly message: string;
 }
 
-/** Delay before the next attempt after `failures` failed attempts. */
-export type RetryDelay = (failures: number, backoff: BackoffPolicy) => number;
-
 /** The outcome of a fenced write: applied, or rejected because the attempt is not current. */
 export type Fenced = { readonly applied: true; readonly state: TaskState } | { readonly applied: false };
 
@@ -184,8 +181,11 @@ export interface Store {
   /** Atomically claims up to `limit` QUEUED tasks of the given types, priority then FIFO. */
   claim(request: ClaimRequest): Promise<Lease[]>;
   complete(items: readonly CompleteItem[], now: number): Promise<Fenced[]>;
-  /** Fails attempts: retry after `delay`, or FAILED when attempts are exhausted or not retryable. */
-  fail(items: readonly FailItem[], now: number, delay: RetryDelay): Promise<Fenced[]>;
+  /**
+   * Fails attempts: retry after the task's own backoff (exponentialBackoff),
+   * or FAILED when attempts are exhausted or the error is not retryable.
+   */
+  fail(items: readonly FailItem[], now: number): Promise<Fenced[]>;
   /** Hands attempts back to the queue without counting a failure. */
   release(items: readonly AttemptRef[], now: number): Promise<Fenced[]>;
   /** Records the latest progress of running attempts (fenced; stale ones are ignored). */

@@ -32,7 +32,6 @@ export function newTask(overrides: Omit<Partial<NewTask>, 'options'> & { options
 }
 
 const output = { typeUrl: 'type.googleapis.com/demo.v1.EchoResponse', value: Buffer.from('out') };
-const fixedDelay = () => 5_000;
 
 async function expectCode(promise: Promise<unknown>, code: Code) {
   const error = await promise.then(
@@ -70,7 +69,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(a!.existing).toBe(false);
       expect((await store.get(a!.task.id))?.state).toBe(S.TASK_STATE_QUEUED);
       expect((await store.get(b!.task.id))?.state).toBe(S.TASK_STATE_SCHEDULED);
-      expect((await store.get(a!.task.id))?.input.value).toEqual(Buffer.from('in'));
+      expect(Buffer.from((await store.get(a!.task.id))!.input.value)).toEqual(Buffer.from('in'));
       expect(await store.get('nope')).toBeUndefined();
       expect(events.map((e) => e.state)).toEqual([S.TASK_STATE_QUEUED, S.TASK_STATE_SCHEDULED]);
     });
@@ -131,22 +130,24 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(await store.complete([{ id: task.id, attempt: lease!.attempt, output }], Date.now())).toEqual([{ applied: false }]);
       const done = await store.get(task.id);
       expect(done?.state).toBe(S.TASK_STATE_SUCCEEDED);
-      expect(done?.output?.value).toEqual(Buffer.from('out'));
+      expect(Buffer.from(done!.output!.value)).toEqual(Buffer.from('out'));
       expect(events.at(-1)).toMatchObject({ id: task.id, state: S.TASK_STATE_SUCCEEDED, owner: 'session-1' });
       expect((await store.getTerminal(task.id))?.state).toBe(S.TASK_STATE_SUCCEEDED);
     });
 
     it('retries after the backoff, then fails with every error kept', async () => {
-      const task = newTask({ options: { maxAttempts: 2 } });
+      // The task's own backoff decides the delay: 5 s, no jitter.
+      const task = newTask({ options: { maxAttempts: 2, backoff: { initialMs: 5_000, maxMs: 60_000, multiplier: 2, jitter: 0 } } });
       await store.insert([task]);
       const fail = (attempt: number) =>
-        store.fail([{ id: task.id, attempt, message: `boom ${attempt}`, code: Code.UNAVAILABLE, retryable: true }], Date.now(), fixedDelay);
+        store.fail([{ id: task.id, attempt, message: `boom ${attempt}`, code: Code.UNAVAILABLE, retryable: true }], Date.now());
 
       const [first] = await claim();
       const before = Date.now();
       expect(await fail(first!.attempt)).toEqual([{ applied: true, state: S.TASK_STATE_SCHEDULED }]);
       const waiting = await store.get(task.id);
       expect(waiting?.runAt).toBeGreaterThanOrEqual(before + 5_000);
+      expect(waiting?.runAt).toBeLessThan(Date.now() + 5_000 + 1);
       expect(await claim()).toEqual([]);
 
       expect(await store.promoteDue(Date.now() + 6_000)).toBe(1);
@@ -169,7 +170,6 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const result = await store.fail(
         [{ id: task.id, attempt: lease!.attempt, message: 'bad input', code: Code.INVALID_ARGUMENT, retryable: false }],
         Date.now(),
-        fixedDelay,
       );
       expect(result).toEqual([{ applied: true, state: S.TASK_STATE_FAILED }]);
     });
@@ -208,7 +208,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const task = newTask({ options: { maxAttempts: 1 } });
       await store.insert([task]);
       const [lease] = await claim();
-      await store.fail([{ id: task.id, attempt: lease!.attempt, message: 'x', code: 2, retryable: true }], Date.now(), fixedDelay);
+      await store.fail([{ id: task.id, attempt: lease!.attempt, message: 'x', code: 2, retryable: true }], Date.now());
       const revived = await store.revive(task.id, Date.now());
       expect(revived.state).toBe(S.TASK_STATE_QUEUED);
       expect(revived.failures).toBe(0);

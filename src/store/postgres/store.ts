@@ -17,6 +17,7 @@ import type {
   TaskListener,
   TaskRecord,
 } from '../types.js';
+import { exponentialBackoff } from '../backoff.js';
 import { migrate } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -349,7 +350,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       });
     },
 
-    fail(items, now, delay) {
+    fail(items, now) {
       return write(async (client, events) => {
         const results: Fenced[] = [];
         for (const item of items) {
@@ -373,7 +374,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
                finished_at = CASE WHEN $3::smallint = ${transitions.fail.to} THEN $5 ELSE finished_at END,
                lease_expires_at = NULL, deadline_at = NULL
              WHERE id = $1 AND attempt = $2`,
-            [item.id, item.attempt, state, JSON.stringify([error]), now, dead ? null : now + delay(failures, JSON.parse(row.backoff))],
+            [item.id, item.attempt, state, JSON.stringify([error]), now, dead ? null : now + exponentialBackoff(failures, JSON.parse(row.backoff))],
           );
           events.push({
             id: item.id,

@@ -17,6 +17,7 @@ import type {
   TaskListener,
   TaskRecord,
 } from '../types.js';
+import { exponentialBackoff } from '../backoff.js';
 import { migrate } from './migrations.js';
 import { claimed, initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type ClaimedRow, type TaskRow } from '../rows.js';
 
@@ -335,7 +336,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       );
     },
 
-    fail(items, now, delay) {
+    fail(items, now) {
       return write((events) =>
         items.map((item): Fenced => {
           const row = st.running.get(item.id, item.attempt) as
@@ -348,7 +349,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           const params = { id: item.id, attempt: item.attempt, now, error: JSON.stringify(error) };
           const state = dead ? transitions.fail.to : transitions.retry.to;
           if (dead) st.dead.run(params);
-          else st.retry.run({ ...params, runAt: now + delay(failures, JSON.parse(row.backoff)) });
+          else st.retry.run({ ...params, runAt: now + exponentialBackoff(failures, JSON.parse(row.backoff)) });
           events.push({
             id: item.id,
             type: row.type,
