@@ -56,6 +56,8 @@ const hostNetwork = async () => ({
 });
 
 let before: Awaited<ReturnType<typeof hostNetwork>>;
+/** Volumes that existed before the test: every other one is the test's (the image declares VOLUME /data). */
+let volumesBefore = new Set<string>();
 const figures: Record<string, string> = {};
 
 function startServer(role: string, args: { init: boolean; listen?: string }) {
@@ -80,6 +82,7 @@ function startWorker(workerId: string) {
 describe('the image from the committed Dockerfile', () => {
   beforeAll(async () => {
     before = await hostNetwork();
+    volumesBefore = new Set((await podman('volume', 'ls', '--quiet')).split('\n').filter(Boolean));
     let started = Date.now();
     await sh('bash', [join(here, 'base-images.sh'), join(work, 'base')], 600_000);
     figures['base images'] = `${((Date.now() - started) / 1000).toFixed(0)} s`;
@@ -94,8 +97,9 @@ describe('the image from the committed Dockerfile', () => {
   afterAll(async () => {
     const quiet = (command: string, ...args: string[]) => sh(command, args).catch(() => '');
     const containers = (await quiet('podman', 'ps', '--all', '--format', '{{.Names}}', '--filter', `name=^${id}-`)).split('\n').filter(Boolean);
-    if (containers.length > 0) await quiet('podman', 'rm', '--force', '--time', '0', ...containers);
-    await quiet('podman', 'volume', 'rm', '--force', volume);
+    if (containers.length > 0) await quiet('podman', 'rm', '--force', '--volumes', '--time', '0', ...containers);
+    const volumes = (await quiet('podman', 'volume', 'ls', '--quiet')).split('\n').filter((v) => v && !volumesBefore.has(v));
+    if (volumes.length > 0) await quiet('podman', 'volume', 'rm', '--force', ...volumes);
     await quiet('podman', 'rmi', '--force', image, ...baseImages);
     await quiet('ip', 'netns', 'del', netns);
     rmSync(work, { recursive: true, force: true });
