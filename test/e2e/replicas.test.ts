@@ -44,7 +44,8 @@ async function replicas(count: number) {
   const servers: Array<ReturnType<typeof startServerProcess>> = [];
   for (let i = 0; i < count; i++) {
     // Started one after the other would hide a race in migrations: start them together.
-    servers.push(startServerProcess(join(dir, 'unused.db'), '127.0.0.1:0', ['--store', POSTGRES_URL, '--pg-schema', schema]));
+    // A 5 s lease: the attempts the killed replica's workers held come back in seconds, not 30.
+    servers.push(startServerProcess(join(dir, 'unused.db'), '127.0.0.1:0', ['--store', POSTGRES_URL, '--pg-schema', schema, '--lease-ms', '5000']));
   }
   // Every replica that did start is cleaned up, even when another failed to.
   const settled = await Promise.allSettled(servers);
@@ -112,8 +113,12 @@ describe('several server replicas on PostgreSQL', () => {
 
     await waitFor(
       async () => {
-        const [row] = await sql<{ n: string }>(`SELECT COUNT(*) AS n FROM ${schema}.tasks WHERE state <> ${TaskState.TASK_STATE_SUCCEEDED}`);
-        return Number(row!.n) === 0;
+        const left = await sql<{ state: number; attempt: number; n: string }>(
+          `SELECT state, attempt, COUNT(*) AS n FROM ${schema}.tasks WHERE state <> ${TaskState.TASK_STATE_SUCCEEDED} GROUP BY state, attempt`,
+        );
+        // Thrown, so that a timeout says which tasks were left and where.
+        if (left.length > 0) throw new Error(`not yet SUCCEEDED (state, attempt, count): ${JSON.stringify(left.map((r) => [r.state, r.attempt, Number(r.n)]))}`);
+        return true;
       },
       { what: 'every task SUCCEEDED', timeoutMs: 60_000, intervalMs: 250 },
     );
