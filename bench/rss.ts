@@ -4,22 +4,18 @@
  *
  *   npm run bench:rss [-- --n 200000 --settle 15]
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EchoRequest } from '../gen/ts/demo/v1/demo.js';
 import { createClient, pack } from '../src/client/index.js';
 import { startServerProcess } from '../test/helpers/processes.js';
+import { rssMb } from './lib.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, settle: { type: 'string', default: '15' } } });
 const n = Number(values.n);
 const settleS = Number(values.settle);
-
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Math.round(Number(line.split(/\s+/)[1]) / 1024);
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-rss-'));
 const server = await startServerProcess(join(dir, 'tasks.db'), '127.0.0.1:0', []);

@@ -38,7 +38,7 @@ async function setup(params: BenchParams): Promise<Setup> {
 }
 
 /** Waits until `count` workers are connected, over all the replicas listed in `address`. */
-async function waitForWorkers(address: string, count: number, replicas = 1): Promise<void> {
+export async function waitForWorkers(address: string, count: number, replicas = 1): Promise<void> {
   const clients = address.split(',').slice(0, replicas).map((server) => createClient({ server }));
   try {
     for (let i = 0; i < 300; i++) {

@@ -8,12 +8,12 @@
 import { EchoRequest } from '../../gen/ts/demo/v1/demo.js';
 import { createClient, pack } from '../../src/client/index.js';
 import { percentile } from '../lib.js';
-import { session } from '../targets/taskwire.js';
+import { session, waitForWorkers } from '../targets/taskwire.js';
 
 const [rate = 1000, seconds = 5, workers = 4] = process.argv.slice(2).map(Number);
 const setup = await session.setup({ target: 'taskwire', n: 0, workers, size: 100, mode: 'latency', rate, durationS: seconds, inflight: 0, slots: 32 });
 const address = String(setup.info.address);
-for (let i = 0; i < 300 && (await createClient({ server: address }).workers()).length < workers; i++) await new Promise((r) => setTimeout(r, 50));
+await waitForWorkers(address, workers);
 const client = createClient({ server: address });
 const samples: Array<{ submit: number; result: number; id: string }> = [];
 const payload = Buffer.alloc(100, 7);

@@ -44,7 +44,14 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     options.store ??
     createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db', synchronous: options.sqliteSynchronous ?? 'FULL' });
   const broker = createBroker({ ...options, store, logger });
-  const rpc = createRpcServer({ ...options, logger, onDrain: () => broker.drain() });
+  const rpc = createRpcServer({
+    ...options,
+    logger,
+    onDrain: () => {
+      broker.drain();
+      options.onDrain?.();
+    },
+  });
   rpc.add(withExactMessages(TaskServiceDefinition, ['session']), createTaskService(broker));
   rpc.add(
     withExactMessages(WorkerServiceDefinition, ['connect']),

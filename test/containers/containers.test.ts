@@ -107,16 +107,16 @@ describe('the image from the committed Dockerfile', () => {
   }, 120_000);
 
   it('runs as a non-root user with a health check, from node:20-bookworm-slim', async () => {
-    const [inspected] = JSON.parse(await podman('image', 'inspect', image)) as ({ Config: { User: string; Entrypoint: string[]; Cmd: string[] } } & Record<string, unknown>)[];
+    type Inspected = { Size: number; Config: { User: string; Entrypoint: string[]; Cmd: string[] } } & Record<string, unknown>;
+    const [inspected, base] = JSON.parse(await podman('image', 'inspect', image, baseImages[0]!)) as Inspected[];
     const config = inspected!.Config;
     expect(config.User).toBe('node');
     // podman names the key Healthcheck or HealthCheck depending on its version.
     const healthcheck = Object.entries({ ...inspected, ...config }).find(([key]) => key.toLowerCase() === 'healthcheck')?.[1] as { Test?: string[] } | undefined;
     expect(healthcheck?.Test).toEqual(['CMD', 'node', '/app/dist/src/cli/main.js', 'health', '--timeout-ms', '4000']);
     expect([...config.Entrypoint, ...config.Cmd]).toEqual(['node', '/app/dist/src/cli/main.js', 'server']);
-    const size = Number(await podman('image', 'inspect', '--format', '{{.Size}}', image));
-    const base = Number(await podman('image', 'inspect', '--format', '{{.Size}}', baseImages[0]!));
-    figures['image size'] = `${(size / 1e6).toFixed(0)} MB (base ${(base / 1e6).toFixed(0)} MB + taskwire ${((size - base) / 1e6).toFixed(0)} MB)`;
+    const [size, baseSize] = [inspected!.Size, base!.Size];
+    figures['image size'] = `${(size / 1e6).toFixed(0)} MB (base ${(baseSize / 1e6).toFixed(0)} MB + taskwire ${((size - baseSize) / 1e6).toFixed(0)} MB)`;
     // The dev dependencies are gone: only production packages ship.
     const listing = await podman('run', '--rm', '--pull=never', '--network', 'none', '--no-healthcheck', '--entrypoint', 'sh', image, '-c',
       'cd /app/node_modules && ls -d */ @*/*/');

@@ -38,17 +38,14 @@ const matches = (selector: Record<string, string> | undefined, labels: Record<st
 
 /** The TASKWIRE_* variables the CLI reads (src/cli: env('TASKWIRE_…')). */
 function cliVariables(): Set<string> {
-  const names = new Set<string>();
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else for (const m of readFileSync(path, 'utf8').matchAll(/env\('(TASKWIRE_[A-Z_]+)'\)/g)) names.add(m[1]!);
-    }
-  };
-  walk(join(repo, 'src/cli'));
-  return names;
+  const cli = join(repo, 'src/cli');
+  const sources = readdirSync(cli, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  return new Set(sources.flatMap((f) => [...readFileSync(join(cli, f), 'utf8').matchAll(/env\('(TASKWIRE_[A-Z_]+)'\)/g)].map((m) => m[1]!)));
 }
+
+const compose = parse(readFileSync(join(repo, 'compose.yaml'), 'utf8'), { merge: true }) as {
+  services: Record<string, { environment?: Record<string, string>; stop_grace_period?: string }>;
+};
 
 describe('deploy/k8s', () => {
   it('lists every manifest in the kustomization, and every object is valid against the Kubernetes API schemas', () => {
@@ -113,9 +110,6 @@ describe('container configuration', () => {
 
   it('passes only TASKWIRE_* variables that the CLI reads (compose.yaml and deploy/k8s)', () => {
     const given: string[] = [];
-    const compose = parse(readFileSync(join(repo, 'compose.yaml'), 'utf8'), { merge: true }) as {
-      services: Record<string, { environment?: Record<string, string> }>;
-    };
     for (const service of Object.values(compose.services)) given.push(...Object.keys(service.environment ?? {}));
     for (const c of all('ConfigMap')) given.push(...Object.keys(c.data ?? {}));
     for (const d of all('Deployment')) for (const c of containers(d.spec!.template)) given.push(...(c.env ?? []).map((e) => e.name));
@@ -125,9 +119,6 @@ describe('container configuration', () => {
   });
 
   it('stops a compose container later than its drain grace', () => {
-    const compose = parse(readFileSync(join(repo, 'compose.yaml'), 'utf8'), { merge: true }) as {
-      services: Record<string, { environment?: Record<string, string>; stop_grace_period?: string }>;
-    };
     for (const name of ['server', 'worker']) {
       const service = compose.services[name]!;
       const graceMs = Number(service.environment!.TASKWIRE_GRACE_MS);
