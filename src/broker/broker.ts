@@ -66,9 +66,11 @@ export interface Broker {
   watch(id: string, signal: AbortSignal): AsyncIterable<WatchEvent>;
   /**
    * Calls `listener` once with the task's terminal event (at once if it already is terminal).
-   * `known`: the task as just committed, which saves reading it back.
+   * `known`: the task as just committed, which saves reading it. Without it the task is read
+   * once; if there is no such task, or the read fails, `missing` is called with why, and
+   * `listener` never is.
    */
-  onOutcome(id: string, listener: (outcome: TaskEvent | TaskRecord) => void, known?: TaskRecord): () => void;
+  onOutcome(id: string, listener: (outcome: TaskEvent | TaskRecord) => void, options?: OutcomeOptions): () => void;
   /** Subscribes to every committed event of one task. */
   subscribe(id: string, listener: TaskEventListener): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
@@ -78,6 +80,11 @@ export interface Broker {
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
   close(): Promise<void>;
+}
+
+export interface OutcomeOptions {
+  readonly known?: TaskRecord;
+  readonly missing?: (error: unknown) => void;
 }
 
 /** What the transport calls for one worker's messages. */
@@ -322,7 +329,7 @@ export function createBroker(options: BrokerOptions): Broker {
       return counted(watchTask(id, signal, subscriptions, get));
     },
 
-    onOutcome(id, listener, known) {
+    onOutcome(id, listener, { known, missing } = {}) {
       let done = false;
       const finish = (outcome: TaskEvent | TaskRecord) => {
         if (done) return;
@@ -338,9 +345,19 @@ export function createBroker(options: BrokerOptions): Broker {
       if (known !== undefined) {
         if (isTerminal(known.state)) finish(known);
       } else {
-        void store.getTerminal(id).then((task) => {
-          if (task !== undefined) finish(task);
-        });
+        const fail = (error: unknown) => {
+          if (done) return;
+          done = true;
+          stop();
+          missing?.(error);
+        };
+        if (id === '') fail(invalidArgument('a task id is required'));
+        else {
+          store.getTerminal(id).then((task) => {
+            if (task === undefined) fail(notFound(`no task with id "${id}"`));
+            else if (task !== 'live') finish(task);
+          }, fail);
+        }
       }
       return () => {
         done = true;

@@ -62,7 +62,7 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
         draining.removeEventListener('abort', onDrain);
         resolve(outcome);
       },
-      task,
+      { known: task },
     );
     if (draining.aborted) onDrain();
     else if (signal.aborted) onAbort();

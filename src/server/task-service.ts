@@ -155,18 +155,18 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
       const maybeEnd = () => {
         if (!reading && following.size === 0) outbox.end();
       };
-      const follow = (id: string, known?: TaskRecord): (() => void) => {
-        const stop = broker.onOutcome(
-          id,
-          (outcome) => {
-            following.delete(stop);
-            outbox.push({ outcomes: [toOutcome(outcome)] });
-            maybeEnd();
-          },
-          known,
-        );
+      const answer = (stop: () => void, outcome: TaskOutcome) => {
+        following.delete(stop);
+        outbox.push({ outcomes: [outcome] });
+        maybeEnd();
+      };
+      /** Sends the task's outcome when it ends; an id that names no task is answered at once. */
+      const follow = (id: string, known?: TaskRecord): void => {
+        const stop = broker.onOutcome(id, (outcome) => answer(stop, toOutcome(outcome)), {
+          ...(known === undefined ? {} : { known }),
+          missing: (error) => answer(stop, notFoundOutcome(id, error)),
+        });
         following.add(stop);
-        return stop;
       };
 
       // Submits are committed while the next messages are read (so commits group
@@ -177,16 +177,7 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
       let inflight = 0;
       const read = async () => {
         for await (const request of requests) {
-          for (const id of request.follow) {
-            // Subscribed first, so no outcome can slip by; an id that names no task is answered at once.
-            const stop = follow(id);
-            void broker.get(id).catch((error: unknown) => {
-              stop();
-              following.delete(stop);
-              outbox.push({ outcomes: [notFoundOutcome(id, error)] });
-              maybeEnd();
-            });
-          }
+          for (const id of request.follow) follow(id);
           const submits = request.submits;
           if (submits.length === 0) continue;
           inflight += submits.length;

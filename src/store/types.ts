@@ -197,8 +197,11 @@ export interface Store {
   cancel(id: string, reason: string, now: number): Promise<TaskRecord>;
   revive(id: string, now: number): Promise<TaskRecord>;
   get(id: string): Promise<TaskRecord | undefined>;
-  /** The task if it has reached a terminal state; undefined otherwise (cheap for a live task). */
-  getTerminal(id: string): Promise<TaskRecord | undefined>;
+  /**
+   * The task once it has reached a terminal state; 'live' while it has not;
+   * undefined when there is no such task. Cheap for a live task.
+   */
+  getTerminal(id: string): Promise<TaskRecord | 'live' | undefined>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   stats(queue: string | undefined): Promise<QueueCounts[]>;
   /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */

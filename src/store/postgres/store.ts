@@ -4,7 +4,7 @@ import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { claimed, initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type ClaimedRow, type TaskRow } from '../rows.js';
-import { stateName, TERMINAL_STATES, transitions } from '../transitions.js';
+import { isTerminal, stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
@@ -34,7 +34,6 @@ const CHANNEL = 'taskwire_events';
 /** NOTIFY payloads must stay under 8,000 bytes; outputs larger than this are read back by the listener. */
 const MAX_INLINE_OUTPUT = 2_000;
 const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
-const TERMINAL = [...TERMINAL_STATES].join(', ');
 /** Columns in the shape of TaskRow: errors as text, BIGINTs parsed as numbers (see `types`). */
 const ROW = 'seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt, failures, max_attempts, backoff, errors::text AS errors, execution_timeout_ms, queue_timeout_ms, idempotency_key, run_at, created_at, updated_at, started_at, finished_at, worker_id, lease_owner, lease_expires_at, deadline_at, progress_percent, progress_message, cancel_reason';
 
@@ -107,7 +106,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       events.map(async ({ output, outputElided, ...event }) => {
         if (output !== undefined) return { ...event, output: { typeUrl: output.typeUrl, value: Buffer.from(output.value, 'base64') } };
         if (outputElided) {
-          const task = await getTerminal(event.id);
+          const task = await get(event.id);
           return task?.output === undefined ? event : { ...event, output: task.output };
         }
         return event;
@@ -219,9 +218,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return rows[0] === undefined ? undefined : toRecord(rows[0]);
   }
 
-  async function getTerminal(id: string): Promise<TaskRecord | undefined> {
-    const { rows } = await pool.query<TaskRow>(`SELECT ${ROW} FROM tasks WHERE id = $1 AND state IN (${TERMINAL})`, [id]);
-    return rows[0] === undefined ? undefined : toRecord(rows[0]);
+  async function getTerminal(id: string): Promise<TaskRecord | 'live' | undefined> {
+    const task = await get(id);
+    return task === undefined || isTerminal(task.state) ? task : 'live';
   }
 
   async function mustGet(client: pg.PoolClient, id: string, lock = false): Promise<TaskRecord> {

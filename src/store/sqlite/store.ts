@@ -76,7 +76,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
     byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
     byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
-    terminalById: db.prepare(`SELECT * FROM tasks WHERE id = ? AND state IN (${[...TERMINAL_STATES].join(', ')})`),
+    stateById: db.prepare(`SELECT state FROM tasks WHERE id = ?`).pluck(),
     complete: db.prepare(`
       UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
         lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
@@ -441,8 +441,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async getTerminal(id) {
-      const row = st.terminalById.get(id) as TaskRow | undefined;
-      return row === undefined ? undefined : toRecord(row);
+      const state = st.stateById.get(id) as TaskState | undefined;
+      if (state === undefined) return undefined;
+      return TERMINAL_STATES.has(state) ? get(id) : 'live';
     },
 
     async list(filter, pageSize, cursor) {
