@@ -70,9 +70,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
         max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
         created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at)
-      VALUES (@id, @type, @queue, @state, @priority, @inputType, @input, @labels, @traceContext, @metadata,
-        @maxAttempts, @backoff, @executionTimeoutMs, @queueTimeoutMs, @queueDeadlineAt, @idempotencyKey, @runAt,
-        @now, @now, @attempt, @leaseOwner, @workerId, @leaseExpiresAt, @startedAt, @deadlineAt)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
     byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
     byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
@@ -273,25 +271,34 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return tasks.map((task): InsertResult => {
           const o = task.options;
           const columns = initialColumns(task, now);
-          const info = st.insert.run({
-            id: task.id,
-            type: task.type,
-            queue: o.queue,
-            priority: o.priority,
-            inputType: task.input.typeUrl,
-            input: task.input.value,
-            labels: jsonOrNull(o.labels),
-            traceContext: jsonOrNull(o.traceContext),
-            metadata: metadataJson(o),
-            maxAttempts: o.maxAttempts,
-            backoff: JSON.stringify(o.backoff),
-            executionTimeoutMs: o.executionTimeoutMs ?? null,
-            queueTimeoutMs: o.queueTimeoutMs ?? null,
-            idempotencyKey: o.idempotencyKey ?? null,
-            runAt: Math.max(task.runAt, 0),
+          // Positional: binding 25 named parameters costs several µs per row more.
+          const info = st.insert.run(
+            task.id,
+            task.type,
+            o.queue,
+            columns.state,
+            o.priority,
+            task.input.typeUrl,
+            task.input.value,
+            jsonOrNull(o.labels),
+            jsonOrNull(o.traceContext),
+            metadataJson(o),
+            o.maxAttempts,
+            JSON.stringify(o.backoff),
+            o.executionTimeoutMs ?? null,
+            o.queueTimeoutMs ?? null,
+            columns.queueDeadlineAt,
+            o.idempotencyKey ?? null,
+            Math.max(task.runAt, 0),
             now,
-            ...columns,
-          });
+            now,
+            columns.attempt,
+            columns.leaseOwner,
+            columns.workerId,
+            columns.leaseExpiresAt,
+            columns.startedAt,
+            columns.deadlineAt,
+          );
           if (info.changes === 0) {
             return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
           }
