@@ -14,6 +14,7 @@ import {
   leaseOf,
   type ProgressItem,
   type QueueCounts,
+  type TaskEnd,
   type Store,
   type TaskEvent,
   type TaskRecord,
@@ -70,7 +71,7 @@ export interface Broker {
    * once; if there is no such task, or the read fails, `missing` is called with why, and
    * `listener` never is.
    */
-  onOutcome(id: string, listener: (outcome: TaskEvent | TaskRecord) => void, options?: OutcomeOptions): () => void;
+  onOutcome(id: string, listener: (outcome: TaskEnd | TaskRecord) => void, options?: OutcomeOptions): () => void;
   /** Subscribes to every committed event of one task. */
   subscribe(id: string, listener: TaskEventListener): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
@@ -331,7 +332,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
     onOutcome(id, listener, { known, missing } = {}) {
       let done = false;
-      const finish = (outcome: TaskEvent | TaskRecord) => {
+      const finish = (outcome: TaskEnd | TaskRecord) => {
         if (done) return;
         done = true;
         stop();
@@ -353,7 +354,7 @@ export function createBroker(options: BrokerOptions): Broker {
         };
         if (id === '') fail(invalidArgument('a task id is required'));
         else {
-          store.getTerminal(id).then((task) => {
+          store.outcome(id).then((task) => {
             if (task === undefined) fail(notFound(`no task with id "${id}"`));
             else if (task !== 'live') finish(task);
           }, fail);

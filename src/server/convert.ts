@@ -4,7 +4,7 @@ import type { TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import type { SubmitRequest } from '../broker/index.js';
-import type { Payload, TaskErrorRecord, TaskEvent, TaskRecord } from '../store/index.js';
+import type { Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
 
 /** Proto ↔ broker records. The only place that knows both shapes. */
 
@@ -117,7 +117,7 @@ export function toTask(record: TaskRecord): Task {
 }
 
 /** A terminal event or record as the outcome a Session sends. */
-export function toOutcome(outcome: TaskEvent | TaskRecord): TaskOutcome {
+export function toOutcome(outcome: TaskEnd | TaskRecord): TaskOutcome {
   const error = 'errors' in outcome ? outcome.errors.at(-1) : outcome.error;
   return {
     taskId: outcome.id,

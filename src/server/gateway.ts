@@ -3,7 +3,7 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type { Broker, TaskTypeInfo } from '../broker/index.js';
 import { Code, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import type { TaskEvent, TaskRecord } from '../store/index.js';
+import type { TaskEnd, TaskRecord } from '../store/index.js';
 
 /** Metadata key for an idempotency key on a gateway call. */
 export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';
@@ -19,7 +19,7 @@ const identity = (bytes: Bytes) => bytes;
  * retryable failure that ran out of attempts is ABORTED; a task cancelled
  * by someone else is CANCELLED.
  */
-export function gatewayStatus(outcome: TaskEvent | TaskRecord): ServerError {
+export function gatewayStatus(outcome: TaskEnd | TaskRecord): ServerError {
   if (outcome.state === TaskState.TASK_STATE_CANCELLED) {
     return new ServerError(Status.CANCELLED, `task ${outcome.id} was cancelled`);
   }
@@ -37,7 +37,7 @@ export function gatewayStatus(outcome: TaskEvent | TaskRecord): ServerError {
  * server begins to shut down, the call ends UNAVAILABLE and the task is left
  * to run: the caller retries with its idempotency key and gets the same task.
  */
-function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draining: AbortSignal): Promise<TaskEvent | TaskRecord> {
+function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draining: AbortSignal): Promise<TaskEnd | TaskRecord> {
   const id = task.id;
   return new Promise((resolve, reject) => {
     const cleanup = () => {

@@ -1,6 +1,7 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
-import type { Lease, NewTask, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
+import { isTerminal } from './transitions.js';
+import type { Lease, NewTask, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
@@ -36,6 +37,30 @@ export interface TaskRow {
   progress_percent: number;
   progress_message: string;
   cancel_reason: string | null;
+}
+
+/** The columns `Store.outcome` reads: the last error only for a failed task. */
+export interface OutcomeRow {
+  state: number;
+  attempt: number;
+  output_type: string | null;
+  output: Buffer | null;
+  error: string | null;
+}
+
+/** `SELECT … AS error` for an OutcomeRow, given the expression for the last element of `errors`. */
+export const outcomeColumns = (lastError: string) =>
+  `state, attempt, output_type, output, CASE WHEN state = ${S.TASK_STATE_FAILED} THEN ${lastError} END AS error`;
+
+export function toTaskEnd(id: string, row: OutcomeRow): TaskEnd | 'live' {
+  if (!isTerminal(row.state)) return 'live';
+  return {
+    id,
+    state: row.state as TaskState,
+    attempt: row.attempt,
+    ...(row.output_type === null || row.output === null ? {} : { output: { typeUrl: row.output_type, value: row.output } }),
+    ...(row.error === null ? {} : { error: JSON.parse(row.error) as TaskErrorRecord }),
+  };
 }
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);

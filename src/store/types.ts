@@ -169,6 +169,9 @@ export interface TaskEvent {
 
 export type TaskListener = (events: readonly TaskEvent[]) => void;
 
+/** How a task ended: what a terminal event carries, or a read of a task that has ended. */
+export type TaskEnd = Pick<TaskEvent, 'id' | 'state' | 'attempt' | 'output' | 'error'>;
+
 /**
  * Durable task storage. Every transition follows `transitions.ts`; every
  * write that ends or changes an attempt is fenced by (id, attempt); writes
@@ -198,10 +201,10 @@ export interface Store {
   revive(id: string, now: number): Promise<TaskRecord>;
   get(id: string): Promise<TaskRecord | undefined>;
   /**
-   * The task once it has reached a terminal state; 'live' while it has not;
-   * undefined when there is no such task. Cheap for a live task.
+   * How the task ended once it has reached a terminal state; 'live' while it
+   * has not; undefined when there is no such task. One light read.
    */
-  getTerminal(id: string): Promise<TaskRecord | 'live' | undefined>;
+  outcome(id: string): Promise<TaskEnd | 'live' | undefined>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   stats(queue: string | undefined): Promise<QueueCounts[]>;
   /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */

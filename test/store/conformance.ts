@@ -132,7 +132,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(done?.state).toBe(S.TASK_STATE_SUCCEEDED);
       expect(Buffer.from(done!.output!.value)).toEqual(Buffer.from('out'));
       expect(events.at(-1)).toMatchObject({ id: task.id, state: S.TASK_STATE_SUCCEEDED, owner: 'session-1' });
-      expect(await store.getTerminal(task.id)).toMatchObject({ state: S.TASK_STATE_SUCCEEDED });
+      expect(await store.outcome(task.id)).toMatchObject({ id: task.id, state: S.TASK_STATE_SUCCEEDED, attempt: 1, output: { typeUrl: expect.any(String) } });
     });
 
     it('retries after the backoff, then fails with every error kept', async () => {
@@ -160,6 +160,12 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         [2, 'boom 2'],
       ]);
       expect(dead?.failures).toBe(2);
+      expect(await store.outcome(task.id)).toEqual({
+        id: task.id,
+        state: S.TASK_STATE_FAILED,
+        attempt: 2,
+        error: dead!.errors[1],
+      });
       expect(await fail(second!.attempt)).toEqual([{ applied: false }]);
     });
 
@@ -178,8 +184,8 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const task = newTask();
       await store.insert([task]);
       const [first] = await claim();
-      expect(await store.getTerminal(task.id)).toBe('live');
-      expect(await store.getTerminal(newTask().id)).toBeUndefined();
+      expect(await store.outcome(task.id)).toBe('live');
+      expect(await store.outcome(newTask().id)).toBeUndefined();
       expect(await store.release([{ id: task.id, attempt: first!.attempt }], Date.now())).toEqual([
         { applied: true, state: S.TASK_STATE_QUEUED },
       ]);

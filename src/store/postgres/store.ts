@@ -3,8 +3,20 @@ import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { claimed, initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type ClaimedRow, type TaskRow } from '../rows.js';
-import { isTerminal, stateName, transitions } from '../transitions.js';
+import {
+  claimed,
+  initialColumns,
+  insertedRecord,
+  jsonOrNull,
+  metadataJson,
+  outcomeColumns,
+  toRecord,
+  toTaskEnd,
+  type ClaimedRow,
+  type OutcomeRow,
+  type TaskRow,
+} from '../rows.js';
+import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
@@ -13,6 +25,7 @@ import type {
   QueueCounts,
   Store,
   TaskErrorRecord,
+  TaskEnd,
   TaskEvent,
   TaskListener,
   TaskRecord,
@@ -218,9 +231,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return rows[0] === undefined ? undefined : toRecord(rows[0]);
   }
 
-  async function getTerminal(id: string): Promise<TaskRecord | 'live' | undefined> {
-    const task = await get(id);
-    return task === undefined || isTerminal(task.state) ? task : 'live';
+  async function outcome(id: string): Promise<TaskEnd | 'live' | undefined> {
+    const { rows } = await pool.query<OutcomeRow>(`SELECT ${outcomeColumns('(errors -> -1)::text')} FROM tasks WHERE id = $1`, [id]);
+    return rows[0] === undefined ? undefined : toTaskEnd(id, rows[0]);
   }
 
   async function mustGet(client: pg.PoolClient, id: string, lock = false): Promise<TaskRecord> {
@@ -511,7 +524,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     get,
-    getTerminal,
+    outcome,
 
     async list(filter: ListFilter, pageSize, cursor) {
       const after = cursor === undefined ? undefined : decodeCursor(cursor);

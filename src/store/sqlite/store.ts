@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { stateName, TERMINAL_STATES, transitions } from '../transitions.js';
+import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
@@ -19,7 +19,19 @@ import type {
 } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
 import { migrate } from './migrations.js';
-import { claimed, initialColumns, insertedRecord, jsonOrNull, metadataJson, toRecord, type ClaimedRow, type TaskRow } from '../rows.js';
+import {
+  claimed,
+  initialColumns,
+  insertedRecord,
+  jsonOrNull,
+  metadataJson,
+  outcomeColumns,
+  toRecord,
+  toTaskEnd,
+  type ClaimedRow,
+  type OutcomeRow,
+  type TaskRow,
+} from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
@@ -74,7 +86,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
     byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
     byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
-    stateById: db.prepare(`SELECT state FROM tasks WHERE id = ?`).pluck(),
+    outcomeById: db.prepare(`SELECT ${outcomeColumns(`json_extract(errors, '$[#-1]')`)} FROM tasks WHERE id = ?`),
     complete: db.prepare(`
       UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
         lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
@@ -447,10 +459,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return get(id);
     },
 
-    async getTerminal(id) {
-      const state = st.stateById.get(id) as TaskState | undefined;
-      if (state === undefined) return undefined;
-      return TERMINAL_STATES.has(state) ? get(id) : 'live';
+    async outcome(id) {
+      const row = st.outcomeById.get(id) as OutcomeRow | undefined;
+      return row === undefined ? undefined : toTaskEnd(id, row);
     },
 
     async list(filter, pageSize, cursor) {
