@@ -1,6 +1,7 @@
 /**
- * Summarises a V8 .cpuprofile: self time per function, heaviest first.
- *   npx tsx bench/tools/profile-top.ts .bench/profiles/server-*.cpuprofile [--top 40]
+ * Summarises a V8 .cpuprofile: self time per function and per package, heaviest first.
+ *   npx tsx bench/tools/profile-top.ts .bench/profiles/server-*.cpuprofile [--top 40] [--skip-ms 3000]
+ * `--skip-ms` leaves out the first samples (start-up: module loading, JIT warm-up).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,48 +17,55 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '40' } }, allowPositionals: true });
-for (const file of positionals) {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const { values, positionals } = parseArgs({
+  options: { top: { type: 'string', default: '40' }, 'skip-ms': { type: 'string', default: '0' } },
+  allowPositionals: true,
+});
+const skipUs = Number(values['skip-ms']) * 1000;
+
+/** Self time per key over the samples after the skipped start. */
+function tally(profile: Profile, keyOf: (node: Node) => string): { total: number; byKey: Map<string, number> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
+  const byKey = new Map<string, number>();
+  let elapsed = 0;
   let total = 0;
   profile.samples.forEach((id, i) => {
-    const node = byId.get(id)!;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const where = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(dist|src)\//, '$1/');
-    const key = `${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`;
     const dt = profile.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + dt);
+    elapsed += dt;
+    if (elapsed < skipUs) return;
+    const key = keyOf(byId.get(id)!);
+    byKey.set(key, (byKey.get(key) ?? 0) + dt);
     total += dt;
   });
-  console.log(`\n${file}: ${(total / 1000).toFixed(0)} ms sampled`);
-  for (const [key, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) {
+  return { total, byKey };
+}
+
+function print(title: string, { total, byKey }: { total: number; byKey: Map<string, number> }, top: number): void {
+  console.log(`\n${title}`);
+  for (const [key, us] of [...byKey].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`);
   }
 }
 
-/** Also: self time per package or source folder. */
+const byFunction = ({ callFrame: { functionName, url, lineNumber } }: Node) => {
+  const where = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(dist|src)\//, '$1/');
+  return `${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`;
+};
+
+const byPackage = ({ callFrame: { functionName, url } }: Node) =>
+  url.includes('node_modules/')
+    ? url.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
+    : url.includes('/src/') || url.includes('/gen/')
+      ? url.replace(/^.*\/(src|gen)\/(ts\/)?([^/]+).*$/, '$1/$3')
+      : url.startsWith('node:')
+        ? 'node internals'
+        : functionName.startsWith('(')
+          ? functionName
+          : 'native';
+
 for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const groups = new Map<string, number>();
-  let total = 0;
-  profile.samples.forEach((id, i) => {
-    const { url, functionName } = byId.get(id)!.callFrame;
-    const group = url.includes('node_modules/')
-      ? url.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
-      : url.includes('/src/') || url.includes('/gen/')
-        ? url.replace(/^.*\/(src|gen)\/(ts\/)?([^/]+).*$/, '$1/$3')
-        : url.startsWith('node:')
-          ? 'node internals'
-          : functionName.startsWith('(') ? functionName : 'native';
-    const dt = profile.timeDeltas[i] ?? 0;
-    groups.set(group, (groups.get(group) ?? 0) + dt);
-    total += dt;
-  });
-  console.log(`\n${file}: by package`);
-  for (const [group, us] of [...groups].sort((a, b) => b[1] - a[1]).slice(0, 20)) {
-    console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${group}`);
-  }
+  const functions = tally(profile, byFunction);
+  print(`${file}: ${(functions.total / 1000).toFixed(0)} ms sampled`, functions, Number(values.top));
+  print(`${file}: by package`, tally(profile, byPackage), 20);
 }
