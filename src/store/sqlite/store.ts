@@ -39,9 +39,12 @@ export interface SqliteStoreOptions {
   /** FULL (default) survives power loss; NORMAL only process crashes. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   /**
-   * Least time between two commits, in ms. Default 0: every turn of the event
-   * loop that wrote commits once. A positive value makes writes under load
-   * wait up to this long to share a commit, at the cost of latency.
+   * Least time between two commits once the server is busy, in ms. Default 2.
+   * A commit that carried many changes (BUSY_COMMIT or more) marks the store
+   * busy, and the next commit waits until this long after it, so more writes
+   * share it: fewer commits, and each page they would all touch is written
+   * once. A quiet store commits on the next turn of the event loop. 0: always
+   * on the next turn.
    */
   readonly commitIntervalMs?: number;
 }
@@ -53,6 +56,9 @@ const S = TaskState;
  * WHERE visibly implies the index's.
  */
 const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
+
+/** Task changes in one commit that mean the store is busy (see commitIntervalMs). */
+const BUSY_COMMIT = 32;
 
 /** Thrown inside a batch to roll it back and run it again with savepoints. */
 class RetryWithSavepoints extends Error {}
@@ -189,8 +195,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let pending: PendingWrite[] = [];
   let flushScheduled = false;
   let closed = false;
-  let lastCommit = -Infinity;
-  const commitIntervalMs = options.commitIntervalMs ?? 0;
+  /** When the last busy commit was made; -Infinity while the store is quiet. */
+  let lastBusyCommit = -Infinity;
+  const commitIntervalMs = options.commitIntervalMs ?? 2;
 
   function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
     if (closed) return Promise.reject(new Error('the store is closed'));
@@ -198,7 +205,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
       if (!flushScheduled) {
         flushScheduled = true;
-        const wait = lastCommit + commitIntervalMs - performance.now();
+        const wait = lastBusyCommit + commitIntervalMs - performance.now();
         if (wait <= 0) setImmediate(flush);
         else setTimeout(flush, wait);
       }
@@ -229,7 +236,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return;
       }
     }
-    lastCommit = performance.now();
+    lastBusyCommit = committed.events.length >= BUSY_COMMIT ? performance.now() : -Infinity;
     const { events, outcomes } = committed;
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.value)));
     if (events.length > 0) for (const listener of listeners) listener(events);
