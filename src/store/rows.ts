@@ -1,7 +1,7 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
 import { isTerminal } from './transitions.js';
-import type { Lease, NewTask, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
+import type { Lease, NewTask, Payload, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
@@ -62,6 +62,44 @@ export function toTaskEnd(id: string, row: OutcomeRow): TaskEnd | 'live' {
     ...(row.error === null ? {} : { error: JSON.parse(row.error) as TaskErrorRecord }),
   };
 }
+
+/** The row columns an attempt's end reads back: whose lease it was, and the task's type. */
+export interface EndedAttemptRow {
+  type: string;
+  lease_owner: string | null;
+}
+
+/** The event of an attempt that left RUNNING: completed, failed, retried or released. */
+export function attemptEnded(
+  ref: { readonly id: string; readonly attempt: number },
+  row: EndedAttemptRow,
+  state: TaskState,
+  result: { readonly output?: Payload; readonly error?: TaskErrorRecord } = {},
+): TaskEvent {
+  return {
+    id: ref.id,
+    type: row.type,
+    state,
+    attempt: ref.attempt,
+    previous: S.TASK_STATE_RUNNING,
+    ...result,
+    ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+  };
+}
+
+/** A RUNNING attempt past its lease or its deadline, as `Store.overdue` reads it. */
+export interface OverdueRow {
+  id: string;
+  attempt: number;
+  lease_owner: string | null;
+}
+
+export const overdueAttempt = (reason: 'lease' | 'deadline') => (row: OverdueRow) => ({
+  id: row.id,
+  attempt: row.attempt,
+  reason,
+  ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+});
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 

@@ -4,16 +4,19 @@ import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
+  attemptEnded,
   claimed,
   initialColumns,
   insertedRecord,
   jsonOrNull,
   metadataJson,
   outcomeColumns,
+  overdueAttempt,
   toRecord,
   toTaskEnd,
   type ClaimedRow,
   type OutcomeRow,
+  type OverdueRow,
   type TaskRow,
 } from '../rows.js';
 import { stateName, transitions } from '../transitions.js';
@@ -348,15 +351,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           const row = applied.get(`${item.id}#${item.attempt}`);
           if (row === undefined) return { applied: false };
           applied.delete(`${item.id}#${item.attempt}`);
-          events.push({
-            id: item.id,
-            type: row.type,
-            state: S.TASK_STATE_SUCCEEDED,
-            attempt: item.attempt,
-            previous: S.TASK_STATE_RUNNING,
-            output: item.output,
-            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-          });
+          events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, { output: item.output }));
           return { applied: true, state: S.TASK_STATE_SUCCEEDED };
         });
       });
@@ -388,15 +383,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
              WHERE id = $1 AND attempt = $2`,
             [item.id, item.attempt, state, JSON.stringify([error]), now, dead ? null : now + exponentialBackoff(failures, JSON.parse(row.backoff))],
           );
-          events.push({
-            id: item.id,
-            type: row.type,
-            state,
-            attempt: item.attempt,
-            previous: S.TASK_STATE_RUNNING,
-            error,
-            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-          });
+          events.push(attemptEnded(item, row, state, { error }));
           results.push({ applied: true, state });
         }
         return results;
@@ -419,14 +406,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             results.push({ applied: false });
             continue;
           }
-          events.push({
-            id: item.id,
-            type: row.type,
-            state: transitions.release.to,
-            attempt: item.attempt,
-            previous: S.TASK_STATE_RUNNING,
-            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-          });
+          events.push(attemptEnded(item, row, transitions.release.to));
           results.push({ applied: true, state: transitions.release.to });
         }
         return results;
@@ -597,22 +577,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     async overdue(now, limit) {
-      type Row = { id: string; attempt: number; lease_owner: string | null };
-      const shape = (reason: 'lease' | 'deadline') => (row: Row) => ({
-        id: row.id,
-        attempt: row.attempt,
-        reason,
-        ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-      });
-      const deadlines = await pool.query<Row>(
+      const deadlines = await pool.query<OverdueRow>(
         `SELECT id, attempt, lease_owner FROM tasks WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= $1 LIMIT $2`,
         [now, limit],
       );
-      const leases = await pool.query<Row>(
+      const leases = await pool.query<OverdueRow>(
         `SELECT id, attempt, lease_owner FROM tasks WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= $1 LIMIT $2`,
         [now, limit],
       );
-      return [...deadlines.rows.map(shape('deadline')), ...leases.rows.map(shape('lease'))];
+      return [...deadlines.rows.map(overdueAttempt('deadline')), ...leases.rows.map(overdueAttempt('lease'))];
     },
 
     async countByState() {

@@ -20,16 +20,19 @@ import type {
 import { exponentialBackoff } from '../backoff.js';
 import { migrate } from './migrations.js';
 import {
+  attemptEnded,
   claimed,
   initialColumns,
   insertedRecord,
   jsonOrNull,
   metadataJson,
   outcomeColumns,
+  overdueAttempt,
   toRecord,
   toTaskEnd,
   type ClaimedRow,
   type OutcomeRow,
+  type OverdueRow,
   type TaskRow,
 } from '../rows.js';
 
@@ -348,15 +351,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             | { type: string; lease_owner: string | null }
             | undefined;
           if (row === undefined) return { applied: false };
-          events.push({
-            id: item.id,
-            type: row.type,
-            state: S.TASK_STATE_SUCCEEDED,
-            attempt: item.attempt,
-            previous: S.TASK_STATE_RUNNING,
-            output: item.output,
-            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-          });
+          events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, { output: item.output }));
           return { applied: true, state: S.TASK_STATE_SUCCEEDED };
         }),
       );
@@ -376,15 +371,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           const state = dead ? transitions.fail.to : transitions.retry.to;
           if (dead) st.dead.run(params);
           else st.retry.run({ ...params, runAt: now + exponentialBackoff(failures, JSON.parse(row.backoff)) });
-          events.push({
-            id: item.id,
-            type: row.type,
-            state,
-            attempt: item.attempt,
-            previous: S.TASK_STATE_RUNNING,
-            error,
-            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-          });
+          events.push(attemptEnded(item, row, state, { error }));
           return { applied: true, state };
         }),
       );
@@ -395,14 +382,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         items.map((item): Fenced => {
           const row = st.release.get(now, item.id, item.attempt) as { type: string; lease_owner: string | null } | undefined;
           if (row === undefined) return { applied: false };
-          events.push({
-            id: item.id,
-            type: row.type,
-            state: transitions.release.to,
-            attempt: item.attempt,
-            previous: S.TASK_STATE_RUNNING,
-            ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-          });
+          events.push(attemptEnded(item, row, transitions.release.to));
           return { applied: true, state: transitions.release.to };
         }),
       );
@@ -518,16 +498,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async overdue(now, limit) {
-      type Row = { id: string; attempt: number; lease_owner: string | null };
-      const shape = (reason: 'lease' | 'deadline') => (row: Row) => ({
-        id: row.id,
-        attempt: row.attempt,
-        reason,
-        ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-      });
       return [
-        ...(st.deadlinePassed.all(now, limit) as Row[]).map(shape('deadline')),
-        ...(st.leaseExpired.all(now, limit) as Row[]).map(shape('lease')),
+        ...(st.deadlinePassed.all(now, limit) as OverdueRow[]).map(overdueAttempt('deadline')),
+        ...(st.leaseExpired.all(now, limit) as OverdueRow[]).map(overdueAttempt('lease')),
       ];
     },
 
