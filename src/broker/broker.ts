@@ -4,15 +4,11 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import {
   isTerminal,
-  type AttemptRef,
-  type CompleteItem,
-  type FailItem,
   type InsertResult,
   type ListFilter,
   type ListPage,
   type NewTask,
   leaseOf,
-  type ProgressItem,
   type QueueCounts,
   type TaskEnd,
   type Store,
@@ -24,6 +20,7 @@ import { startSweeper } from './sweeper.js';
 import { watchTask, type WatchEvent } from './watch.js';
 import { newTaskId } from './ids.js';
 import { WorkerSession } from './session.js';
+import { connectWorker, type WorkerConnection } from './connection.js';
 import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
 import { resolveSubmit } from './validate.js';
@@ -87,24 +84,6 @@ export interface OutcomeOptions {
   readonly known?: TaskRecord;
   readonly missing?: (error: unknown) => void;
 }
-
-/** What the transport calls for one worker's messages. */
-export interface WorkerConnection {
-  readonly id: string;
-  touch(): void;
-  credit(n: number): void;
-  complete(items: readonly CompleteItem[]): void;
-  fail(items: readonly Omit<FailItem, 'workerId'>[]): void;
-  progress(items: readonly ProgressItem[]): void;
-  release(refs: readonly AttemptRef[]): void;
-  /** Take nothing new on this session (it is being told to drain and reconnect). */
-  drain(): void;
-  /** The stream ended. */
-  closed(): void;
-}
-
-/** A worker's progress reports reach the store (and watchers) at most this often per session. */
-const PROGRESS_MS = 100;
 
 export function createBroker(options: BrokerOptions): Broker {
   const { store } = options;
@@ -379,21 +358,6 @@ export function createBroker(options: BrokerOptions): Broker {
         throw invalidArgument(`hello.slots must be in 1..${maxSlots}; got ${hello.slots}`);
       }
       const id = randomUUID();
-      const pendingProgress = new Map<string, ProgressItem>();
-      let progressTimer: NodeJS.Timeout | undefined;
-      /** An attempt ends: its last progress goes to the store first, in the same commit. */
-      const flushProgressOf = (items: readonly AttemptRef[]) => {
-        if (pendingProgress.size === 0) return;
-        const last: ProgressItem[] = [];
-        for (const item of items) {
-          const key = `${item.id}#${item.attempt}`;
-          const pending = pendingProgress.get(key);
-          if (pending === undefined) continue;
-          pendingProgress.delete(key);
-          last.push(pending);
-        }
-        if (last.length > 0) void store.progress(last, Date.now()).catch(logFailure);
-      };
       const resumed = hello.resume.length === 0 ? [] : await store.resume(id, hello.workerId, hello.resume, Date.now() + leaseMs);
       const session = new WorkerSession(id, hello, sink, resumed);
       const kept = new Set(resumed.map((ref) => `${ref.id}#${ref.attempt}`));
@@ -406,55 +370,18 @@ export function createBroker(options: BrokerOptions): Broker {
         'worker connected',
       );
 
-      const connection: WorkerConnection = {
-        id,
-        touch() {
-          session.lastSeenAt = Date.now();
-        },
-        credit(n) {
-          if (n <= 0) return;
-          session.grant(n);
-          dispatcher.schedule();
-        },
-        complete(items) {
-          flushProgressOf(items);
-          for (const item of items) session.settle(item.id, item.attempt);
-          void store.complete(items, Date.now()).then((results) => acknowledge(session, items, results), logFailure);
-        },
-        fail(items) {
-          flushProgressOf(items);
-          for (const item of items) session.settle(item.id, item.attempt);
-          const withWorker = items.map((item) => ({ ...item, workerId: hello.workerId }));
-          void store.fail(withWorker, Date.now()).then((results) => acknowledge(session, items, results), logFailure);
-        },
-        progress(items) {
-          // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
-          for (const item of items) {
-            if (session.holds(item.id, item.attempt)) pendingProgress.set(`${item.id}#${item.attempt}`, item);
-          }
-          if (pendingProgress.size > 0 && progressTimer === undefined) {
-            progressTimer = setTimeout(() => {
-              progressTimer = undefined;
-              const batch = [...pendingProgress.values()];
-              pendingProgress.clear();
-              void store.progress(batch, Date.now()).catch(logFailure);
-            }, PROGRESS_MS);
-          }
-        },
-        release(refs) {
-          for (const ref of refs) session.settle(ref.id, ref.attempt);
-          void store.release(refs, Date.now()).then((results) => acknowledge(session, refs, results), logFailure);
-        },
-        drain() {
-          session.draining = true;
-        },
-        closed() {
+      const connection = connectWorker(session, {
+        store,
+        logger,
+        dispatcher,
+        counters,
+        closed: () => {
           logger.info({ sessionId: id, workerId: hello.workerId }, 'worker disconnected');
           void dropSession(session, 'its stream closed').catch((error: unknown) =>
             logger.error({ err: error }, 'failed to requeue the tasks of a closed session'),
           );
         },
-      };
+      });
       return {
         session: connection,
         welcome: { sessionId: id, heartbeatMs, leaseMs, resumed },
@@ -481,22 +408,4 @@ export function createBroker(options: BrokerOptions): Broker {
       await store.close();
     },
   };
-
-  /** Tells the worker its results are committed (or rejected as stale), so it can forget them. */
-  function acknowledge(session: WorkerSession, items: readonly AttemptRef[], results: readonly { applied: boolean }[]) {
-    const refs = items.map(({ id, attempt }) => ({ id, attempt }));
-    const stale = refs.filter((_, i) => !results[i]!.applied);
-    if (stale.length > 0) {
-      counters.staleResults += stale.length;
-      logger.warn({ workerId: session.hello.workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
-    }
-    if (session.closed) return;
-    if (stale.length > 0) session.sink.send({ rejected: stale });
-    session.sink.acknowledge(refs);
-  }
-
-  function logFailure(error: unknown) {
-    // The worker keeps unacknowledged results and sends them again on its next session.
-    logger.error({ err: error }, 'failed to commit worker results');
-  }
 }

@@ -1,4 +1,5 @@
-export { createBroker, type Broker, type BrokerOptions, type WorkerConnection } from './broker.js';
+export { createBroker, type Broker, type BrokerOptions } from './broker.js';
+export type { WorkerConnection } from './connection.js';
 export type { WatchEvent } from './watch.js';
 export { exponentialBackoff } from '../store/backoff.js';
 export type * from './types.js';
