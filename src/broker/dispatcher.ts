@@ -19,13 +19,17 @@ export interface DispatcherOptions {
  *
  * `#ready` counts, per task type, the tasks known to be waiting: committed
  * QUEUED events add to it, claims take from it, and a claim that comes back
- * short sets it to 0. A type never seen is "unknown" (tasks left from before
- * a restart). A pass hands out only what is known to wait, so one queued
- * task costs one claim, not one per idle worker.
+ * short sets it to the QUEUED events seen since the claim began (the claim
+ * may not have seen those tasks: one commit can hold a claim and, after it,
+ * the insert of new ones; counting one it did take costs one empty claim). A type never seen is "unknown" (tasks left from before a
+ * restart). A pass hands out only what is known to wait, so one queued task
+ * costs one claim, not one per idle worker.
  */
 export class Dispatcher {
   readonly #sessions: WorkerSession[] = [];
   readonly #ready = new Map<string, number>();
+  /** QUEUED events ever seen per type: what a short claim keeps is the difference since it began. */
+  readonly #queued = new Map<string, number>();
   #start = 0;
   #scheduled = false;
   #paused = false;
@@ -44,6 +48,7 @@ export class Dispatcher {
 
   /** A task of this type was queued. */
   markReady(type: string): void {
+    this.#queued.set(type, (this.#queued.get(type) ?? 0) + 1);
     const known = this.#ready.get(type);
     if (known !== undefined) this.#ready.set(type, known + 1);
     this.schedule();
@@ -125,6 +130,7 @@ export class Dispatcher {
   async #claim(session: WorkerSession, types: readonly string[], limit: number): Promise<void> {
     session.claiming = true;
     session.credit -= limit;
+    const seen = types.map((type) => this.#queued.get(type) ?? 0);
     try {
       const leases = await this.options.store.claim({
         types,
@@ -135,8 +141,8 @@ export class Dispatcher {
         now: Date.now(),
       });
       session.credit += limit - leases.length;
-      // Short: nothing more waits for these types (until the next QUEUED event).
-      if (leases.length < limit) for (const type of types) this.#ready.set(type, 0);
+      // Short: nothing more waited when the claim ran; what was queued since may still wait.
+      if (leases.length < limit) types.forEach((type, i) => this.#ready.set(type, (this.#queued.get(type) ?? 0) - seen[i]!));
       if (session.closed) {
         // The worker left while the claim ran: hand the tasks straight back.
         await this.options.store.release(leases, Date.now());

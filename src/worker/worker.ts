@@ -260,9 +260,12 @@ export function createWorker(options: WorkerOptions): Worker {
           outbox = out;
           connected = true;
           // Results not acknowledged on an earlier stream go out again; the server applies those whose
-          // attempt is still current and rejects (and counts) the rest.
+          // attempt is still current and rejects (and counts) the rest. Each gives its slot back: the
+          // new session counted a resumed attempt as holding one (the server clamps credit to the
+          // slots not held, so a result for an attempt it refused to resume grants nothing extra).
           const kept = response.welcome.resumed.length;
-          for (const message of unacknowledged.values()) out.push(message);
+          const credit = stopController.signal.aborted || draining ? 0 : 1;
+          for (const message of unacknowledged.values()) out.push(credit > 0 ? { ...message, credit } : message);
           const intervalMs = (response.welcome.heartbeatInterval?.seconds ?? 10) * 1000 +
             Math.round((response.welcome.heartbeatInterval?.nanos ?? 0) / 1e6);
           heartbeat = setInterval(() => out.push({ heartbeat: true }), Math.max(50, intervalMs));

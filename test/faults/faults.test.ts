@@ -73,8 +73,14 @@ function setup(): Run {
   return run;
 }
 
-afterEach(async () => {
+afterEach(async ({ task }) => {
   if (current === undefined) return;
+  if (task.result?.state === 'fail') {
+    // What each process said last, for a failure that only shows now and then.
+    for (const proc of current.procs) {
+      console.error(`--- ${proc.child.spawnargs.slice(-12).join(' ')}\n${proc.lines.slice(-25).map((line) => JSON.stringify(line)).join('\n')}`);
+    }
+  }
   await Promise.all(current.procs.map((p) => p.kill()));
   current.net.destroy();
   rmSync(current.dir, { recursive: true, force: true });
@@ -103,8 +109,15 @@ async function audit(run: Run, scenario: string, ids: Map<string, string>, fault
     () => {
       const sqlite = db();
       try {
-        const open = sqlite.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE state IN (1, 2, 3)`).get() as { n: number };
-        return open.n === 0;
+        const left = sqlite
+          .prepare(
+            `SELECT state, attempt, lease_owner IS NOT NULL AS leased, MIN(run_at) - ? AS due_ms, MIN(lease_expires_at) - ? AS lease_ms, COUNT(*) AS n
+             FROM tasks WHERE state IN (1, 2, 3) GROUP BY 1, 2, 3`,
+          )
+          .all(Date.now(), Date.now()) as Array<Record<string, number>>;
+        // Thrown, so that a timeout says which tasks were left, and their timers.
+        if (left.length > 0) throw new Error(`tasks not terminal (state, attempt, leased, due in ms, lease in ms, count): ${JSON.stringify(left.map((row) => Object.values(row)))}`);
+        return true;
       } finally {
         sqlite.close();
       }

@@ -5,7 +5,7 @@ import { Code, TaskwireError } from '../../src/errors.js';
 import type { NewTask, Store, TaskEvent, TaskOptionsRecord } from '../../src/store/index.js';
 
 const S = TaskState;
-const ECHO = '/demo.v1.DemoService/Echo';
+export const ECHO = '/demo.v1.DemoService/Echo';
 const SLEEP = '/demo.v1.DemoService/Sleep';
 
 export function options(overrides: Partial<TaskOptionsRecord> = {}): TaskOptionsRecord {
