@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
+import { failedPrecondition, notFound } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   attemptEnded,
@@ -34,6 +34,7 @@ import type {
   TaskRecord,
 } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
+import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -60,12 +61,6 @@ const types = {
     return pg.types.getTypeParser(oid, format as 'text');
   },
 };
-
-interface PendingWrite {
-  run(client: pg.PoolClient, events: TaskEvent[]): Promise<unknown>;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
 
 /** An event as it travels in a NOTIFY payload. */
 interface WireEvent extends Omit<TaskEvent, 'output'> {
@@ -157,75 +152,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     await send();
   }
 
-  // ---- group commit ----
-
-  let pending: PendingWrite[] = [];
-  let flushing = false;
-  let closed = false;
-
-  function write<T>(run: (client: pg.PoolClient, events: TaskEvent[]) => Promise<T>): Promise<T> {
-    if (closed) return Promise.reject(new Error('the store is closed'));
-    return new Promise<T>((resolve, reject) => {
-      pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!flushing) setImmediate(flush);
-    });
-  }
-
-  /** One transaction per batch; the next batch gathers while this one commits. */
-  async function flush(): Promise<void> {
-    if (flushing || pending.length === 0) return;
-    flushing = true;
-    const batch = pending;
-    pending = [];
-    const client = await pool.connect();
-    try {
-      const committed = await commit(client, batch).catch(async (error: unknown) => {
-        // A database error aborts the whole transaction: run each write in its own instead.
-        if (error instanceof TaskwireError) throw error;
-        const events: TaskEvent[] = [];
-        const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-        for (const op of batch) {
-          const single = await commit(client, [op]).catch((e: unknown) => ({ events: [], outcomes: [{ ok: false, value: e }] }));
-          events.push(...single.events);
-          outcomes.push(single.outcomes[0]!);
-        }
-        return { events, outcomes };
-      });
-      committed.outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.value)));
-      emit(committed.events);
-    } catch (error) {
-      for (const op of batch) op.reject(error);
-    } finally {
-      client.release();
-      flushing = false;
-      if (pending.length > 0) setImmediate(flush);
-    }
-  }
-
-  async function commit(client: pg.PoolClient, batch: readonly PendingWrite[]) {
-    const events: TaskEvent[] = [];
-    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    await client.query('BEGIN');
-    try {
-      for (const op of batch) {
-        const mark = events.length;
-        try {
-          outcomes.push({ ok: true, value: await op.run(client, events) });
-        } catch (error) {
-          // A refusal (TaskwireError) comes before any write; anything else aborted the transaction.
-          if (!(error instanceof TaskwireError)) throw error;
-          events.length = mark;
-          outcomes.push({ ok: false, value: error });
-        }
-      }
-      await notify(client, events);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-    return { events, outcomes };
-  }
+  const commits = createGroupCommit({ pool, beforeCommit: notify, publish: emit });
+  const write = commits.write;
 
   // ---- reads ----
 
@@ -601,12 +529,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     async close() {
-      if (closed) return;
-      closed = true;
-      while (flushing || pending.length > 0) {
-        if (!flushing) void flush();
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      if (!(await commits.close())) return;
       await listenClient.end();
       await pool.end();
     },

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { failedPrecondition, notFound, TaskwireError } from '../../errors.js';
+import { failedPrecondition, notFound } from '../../errors.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
@@ -13,11 +13,11 @@ import type {
   QueueCounts,
   Store,
   TaskErrorRecord,
-  TaskEvent,
   TaskListener,
   TaskRecord,
 } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
+import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import {
   attemptEnded,
@@ -60,23 +60,9 @@ const S = TaskState;
  */
 const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
 
-/** Task changes in one commit that mean the store is busy (see commitIntervalMs). */
-const BUSY_COMMIT = 32;
-
-/** Thrown inside a batch to roll it back and run it again with savepoints. */
-class RetryWithSavepoints extends Error {}
-
-interface PendingWrite {
-  run(events: TaskEvent[]): unknown;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
 /**
- * The embedded store. better-sqlite3 is synchronous, so concurrency comes
- * from group commit: every write issued in one turn of the event loop runs in
- * one transaction, and all their promises resolve after that one commit; one
- * failing write does not undo the others (see commit()).
+ * The embedded store: SQLite in WAL mode, every write through the group
+ * commit (group-commit.ts), events published after each commit.
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -192,75 +178,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return statement;
   }
 
-  // ---- group commit ----
-
   const listeners = new Set<TaskListener>();
-  let pending: PendingWrite[] = [];
-  let flushScheduled = false;
-  let closed = false;
-  /** When the last busy commit was made; -Infinity while the store is quiet. */
-  let lastBusyCommit = -Infinity;
-  const commitIntervalMs = options.commitIntervalMs ?? 2;
-
-  function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
-    if (closed) return Promise.reject(new Error('the store is closed'));
-    return new Promise<T>((resolve, reject) => {
-      pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!flushScheduled) {
-        flushScheduled = true;
-        const wait = lastBusyCommit + commitIntervalMs - performance.now();
-        if (wait <= 0) setImmediate(flush);
-        else setTimeout(flush, wait);
-      }
-    });
-  }
-
-  function flush(): void {
-    flushScheduled = false;
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    // One transaction for the whole batch. An operation that refuses (a
-    // TaskwireError) does so before it writes, so it needs no savepoint; any
-    // other error may come after a partial write, so the batch is rolled back
-    // and run again with a savepoint around each operation.
-    let committed: { events: TaskEvent[]; outcomes: Array<{ ok: boolean; value: unknown }> };
-    try {
-      committed = commit(batch, false);
-    } catch (error) {
-      if (!(error instanceof RetryWithSavepoints)) {
-        for (const op of batch) op.reject(error);
-        return;
-      }
-      try {
-        committed = commit(batch, true);
-      } catch (retryError) {
-        for (const op of batch) op.reject(retryError);
-        return;
-      }
-    }
-    lastBusyCommit = committed.events.length >= BUSY_COMMIT ? performance.now() : -Infinity;
-    const { events, outcomes } = committed;
-    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.value)));
-    if (events.length > 0) for (const listener of listeners) listener(events);
-  }
-
-  const inSavepoint = db.transaction((op: PendingWrite, events: TaskEvent[]) => op.run(events));
-  const commit = db.transaction((batch: readonly PendingWrite[], savepoints: boolean) => {
-    const events: TaskEvent[] = [];
-    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    for (const op of batch) {
-      const mark = events.length;
-      try {
-        outcomes.push({ ok: true, value: savepoints ? inSavepoint(op, events) : op.run(events) });
-      } catch (error) {
-        if (!savepoints && !(error instanceof TaskwireError)) throw new RetryWithSavepoints();
-        events.length = mark;
-        outcomes.push({ ok: false, value: error });
-      }
-    }
-    return { events, outcomes };
+  const commits = createGroupCommit(db, {
+    commitIntervalMs: options.commitIntervalMs ?? 2,
+    publish: (events) => {
+      for (const listener of listeners) listener(events);
+    },
   });
+  const write = commits.write;
 
   // ---- reads ----
 
@@ -516,10 +441,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async close() {
-      if (closed) return;
-      if (pending.length > 0) flush();
-      closed = true;
-      db.close();
+      if (commits.close()) db.close();
     },
   };
 }

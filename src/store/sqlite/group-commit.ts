@@ -1,0 +1,114 @@
+import type { Database } from 'better-sqlite3';
+import { TaskwireError } from '../../errors.js';
+import type { TaskEvent } from '../types.js';
+
+/** Task changes in one commit that mean the store is busy (see commitIntervalMs). */
+const BUSY_COMMIT = 32;
+
+/** Thrown inside a batch to roll it back and run it again with savepoints. */
+class RetryWithSavepoints extends Error {}
+
+interface PendingWrite {
+  run(events: TaskEvent[]): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+export interface GroupCommitOptions {
+  /** Least time between two commits once busy; see SqliteStoreOptions.commitIntervalMs. */
+  readonly commitIntervalMs: number;
+  /** Called with each commit's events, after the commit, before the writes' promises settle. */
+  readonly publish: (events: readonly TaskEvent[]) => void;
+}
+
+export interface GroupCommit {
+  /** Runs `run` inside the next commit; resolves with its result once that commit is done. */
+  write<T>(run: (events: TaskEvent[]) => T): Promise<T>;
+  /** Commits what is pending and refuses writes from now on; false if it was already closed. */
+  close(): boolean;
+}
+
+/**
+ * better-sqlite3 is synchronous, so concurrency comes from group commit:
+ * every write issued in one turn of the event loop runs in one transaction,
+ * and all their promises resolve after that one commit. One failing write
+ * does not undo the others. Under load the batch grows on purpose: after a
+ * busy commit the next waits until `commitIntervalMs` after it.
+ */
+export function createGroupCommit(db: Database, options: GroupCommitOptions): GroupCommit {
+  let pending: PendingWrite[] = [];
+  let flushScheduled = false;
+  let closed = false;
+  /** When the last busy commit was made; -Infinity while the store is quiet. */
+  let lastBusyCommit = -Infinity;
+
+  function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
+    if (closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        const wait = lastBusyCommit + options.commitIntervalMs - performance.now();
+        if (wait <= 0) setImmediate(flush);
+        else setTimeout(flush, wait);
+      }
+    });
+  }
+
+  function flush(): void {
+    flushScheduled = false;
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    // One transaction for the whole batch. An operation that refuses (a
+    // TaskwireError) does so before it writes, so it needs no savepoint; any
+    // other error may come after a partial write, so the batch is rolled back
+    // and run again with a savepoint around each operation.
+    let committed: { events: TaskEvent[]; outcomes: Array<{ ok: boolean; value: unknown }> };
+    try {
+      committed = commit(batch, false);
+    } catch (error) {
+      if (!(error instanceof RetryWithSavepoints)) {
+        for (const op of batch) op.reject(error);
+        return;
+      }
+      try {
+        committed = commit(batch, true);
+      } catch (retryError) {
+        for (const op of batch) op.reject(retryError);
+        return;
+      }
+    }
+    lastBusyCommit = committed.events.length >= BUSY_COMMIT ? performance.now() : -Infinity;
+    const { events, outcomes } = committed;
+    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.value)));
+    if (events.length > 0) options.publish(events);
+  }
+
+  const inSavepoint = db.transaction((op: PendingWrite, events: TaskEvent[]) => op.run(events));
+  const commit = db.transaction((batch: readonly PendingWrite[], savepoints: boolean) => {
+    const events: TaskEvent[] = [];
+    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    for (const op of batch) {
+      const mark = events.length;
+      try {
+        outcomes.push({ ok: true, value: savepoints ? inSavepoint(op, events) : op.run(events) });
+      } catch (error) {
+        if (!savepoints && !(error instanceof TaskwireError)) throw new RetryWithSavepoints();
+        events.length = mark;
+        outcomes.push({ ok: false, value: error });
+      }
+    }
+    return { events, outcomes };
+  });
+
+  return {
+    write,
+    close() {
+      if (closed) return false;
+      if (pending.length > 0) flush();
+      closed = true;
+      return true;
+    },
+  };
+}
