@@ -63,7 +63,8 @@ export interface Broker {
   /** The task now, then each committed change and progress report, until terminal or aborted. */
   watch(id: string, signal: AbortSignal): AsyncIterable<WatchEvent>;
   /**
-   * Calls `listener` once with the task's terminal event (at once if it already is terminal).
+   * Calls `listener` once with the task's terminal event (on the next microtask if it already
+   * is terminal; never before returning).
    * `known`: the task as just committed, which saves reading it. Without it the task is read
    * once; if there is no such task, or the read fails, `missing` is called with why, and
    * `listener` never is.
@@ -322,8 +323,9 @@ export function createBroker(options: BrokerOptions): Broker {
       });
       // Events are published before the committing promise settles, and a claim needs a later
       // turn of the loop, so a task the caller just committed cannot end before this subscription.
+      // Never calls back before returning: callers name the returned stop in their listener.
       if (known !== undefined) {
-        if (isTerminal(known.state)) finish(known);
+        if (isTerminal(known.state)) queueMicrotask(() => finish(known));
       } else {
         const fail = (error: unknown) => {
           if (done) return;
@@ -331,7 +333,7 @@ export function createBroker(options: BrokerOptions): Broker {
           stop();
           missing?.(error);
         };
-        if (id === '') fail(invalidArgument('a task id is required'));
+        if (id === '') queueMicrotask(() => fail(invalidArgument('a task id is required')));
         else {
           store.outcome(id).then((task) => {
             if (task === undefined) fail(notFound(`no task with id "${id}"`));

@@ -24,4 +24,16 @@ describe('submit → worker → result', () => {
     expect(task.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
     expect(task.attempt).toBe(1);
   });
+
+  it('answers a run of an idempotency key whose task already ended with that outcome', async () => {
+    stack = await startStack();
+    await stack.worker({ workerId: 'w1' });
+    const client = stack.client();
+    const first = await client.run(ECHO, pack(EchoRequest, { text: 'once' }), { idempotencyKey: 'run-twice' });
+    const again = await client.run(ECHO, pack(EchoRequest, { text: 'once' }), { idempotencyKey: 'run-twice' });
+    expect(first.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect(again.taskId).toBe(first.taskId);
+    expect(again.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect(unpack(EchoResponse, again.output)).toEqual(unpack(EchoResponse, first.output));
+  });
 });

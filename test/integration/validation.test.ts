@@ -114,6 +114,13 @@ describe('TaskService rejects bad input with a status and a message that says wh
     expect((error as ClientError).details).toMatch(/no task with id "no-such-task"/);
   });
 
+  it('Session: following an empty task id answers INVALID_ARGUMENT at once', async () => {
+    const error = await stack.client().result('').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientError);
+    expect((error as ClientError).code).toBe(Status.INVALID_ARGUMENT);
+    expect((error as ClientError).details).toMatch(/task id is required/);
+  });
+
   it('keeps the store consistent through all of it', async () => {
     const stats = await rpc.getQueueStats({});
     const all = await rpc.listTasks({ pageSize: 1000 });
