@@ -9,7 +9,6 @@ import type {
   ClaimRequest,
   Fenced,
   InsertResult,
-  ListFilter,
   QueueCounts,
   Store,
   TaskErrorRecord,
@@ -19,6 +18,7 @@ import type {
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
+import { prepareStatements } from './statements.js';
 import {
   attemptEnded,
   claimed,
@@ -26,7 +26,6 @@ import {
   insertedRecord,
   jsonOrNull,
   metadataJson,
-  outcomeColumns,
   overdueAttempt,
   toRecord,
   toTaskEnd,
@@ -54,13 +53,6 @@ export interface SqliteStoreOptions {
 
 const S = TaskState;
 /**
- * `state = 2`, or `state IN (1, 2)`: written exactly as the partial indexes'
- * WHERE clauses are, since SQLite uses a partial index only for a query whose
- * WHERE visibly implies the index's.
- */
-const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
-
-/**
  * The embedded store: SQLite in WAL mode, every write through the group
  * commit (group-commit.ts), events published after each commit.
  */
@@ -72,111 +64,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma('busy_timeout = 5000');
   migrate(db);
 
-  const st = {
-    insert: db.prepare(`
-      INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
-        max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
-        created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`),
-    byKey: db.prepare(`SELECT * FROM tasks WHERE idempotency_key = ?`),
-    byId: db.prepare(`SELECT * FROM tasks WHERE id = ?`),
-    outcomeById: db.prepare(`SELECT ${outcomeColumns(`json_extract(errors, '$[#-1]')`)} FROM tasks WHERE id = ?`),
-    complete: db.prepare(`
-      UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
-        lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
-      WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
-      RETURNING type, lease_owner`),
-    running: db.prepare(`
-      SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
-      WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`),
-    retry: db.prepare(`
-      UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
-        errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
-      WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.retry.from)}`),
-    dead: db.prepare(`
-      UPDATE tasks SET state = ${transitions.fail.to}, failures = failures + 1, finished_at = @now, updated_at = @now,
-        errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
-      WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.fail.from)}`),
-    release: db.prepare(`
-      UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
-        progress_percent = 0, progress_message = ''
-      WHERE id = ? AND attempt = ? AND ${stateIn(transitions.release.from)}
-      RETURNING type, lease_owner`),
-    progress: db.prepare(`
-      UPDATE tasks SET progress_percent = ?, progress_message = ?
-      WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}
-      RETURNING type`),
-    renew: db.prepare(`
-      UPDATE tasks SET lease_expires_at = ?
-      WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`),
-    resume: db.prepare(`
-      UPDATE tasks SET lease_owner = ?, worker_id = ?, lease_expires_at = ?
-      WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`),
-    cancel: db.prepare(`
-      UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
-        lease_expires_at = NULL, deadline_at = NULL
-      WHERE id = ? AND ${stateIn(transitions.cancel.from)}`),
-    revive: db.prepare(`
-      UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL,
-        cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
-      WHERE id = ? AND ${stateIn(transitions.revive.from)}`),
-    promote: db.prepare(`
-      UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?
-      WHERE ${stateIn(transitions.promote.from)} AND run_at <= ?
-      RETURNING id, type, attempt`),
-    expire: db.prepare(`
-      UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
-        errors = json_insert(errors, '$[#]', json(@error))
-      WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= @now
-      RETURNING id, type, attempt, state`),
-    leaseExpired: db.prepare(`
-      SELECT id, attempt, lease_owner FROM tasks
-      WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= ? LIMIT ?`),
-    deadlinePassed: db.prepare(`
-      SELECT id, attempt, lease_owner FROM tasks
-      WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?`),
-    countByState: db.prepare(`SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`),
-    statsAll: db.prepare(`SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`),
-    statsQueue: db.prepare(`SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`),
-  };
-
-  /** Claim statements, one per set of task types (workers mostly share a few sets). */
-  const claimStatements = new Map<string, Database.Statement>();
-  function claimStatement(types: readonly string[]): Database.Statement {
-    const key = types.join('\n');
-    let statement = claimStatements.get(key);
-    if (statement === undefined) {
-      statement = db.prepare(`
-        UPDATE tasks SET state = ${transitions.claim.to}, attempt = attempt + 1, lease_owner = @owner,
-          worker_id = @workerId, lease_expires_at = @leaseExpiresAt, started_at = @now, updated_at = @now,
-          deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE @now + execution_timeout_ms END,
-          queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
-        WHERE seq IN (
-          SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)}
-            AND type IN (${types.map(() => '?').join(', ')})
-          ORDER BY priority DESC, seq LIMIT @limit)
-        RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`);
-      claimStatements.set(key, statement);
-    }
-    return statement;
-  }
-
-  const listStatements = new Map<string, Database.Statement>();
-  function listStatement(filter: ListFilter, after: boolean): Database.Statement {
-    const where: string[] = [];
-    if (filter.queue !== undefined) where.push('queue = @queue');
-    if (filter.state !== undefined) where.push('state = @state');
-    if (filter.type !== undefined) where.push('type = @type');
-    if (after) where.push('seq < @after');
-    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
-    let statement = listStatements.get(sql);
-    if (statement === undefined) {
-      statement = db.prepare(sql);
-      listStatements.set(sql, statement);
-    }
-    return statement;
-  }
+  const { st, claimStatement, listStatement } = prepareStatements(db);
 
   const listeners = new Set<TaskListener>();
   const commits = createGroupCommit(db, {

@@ -1,0 +1,134 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { outcomeColumns } from '../rows.js';
+import { transitions } from '../transitions.js';
+import type { ListFilter } from '../types.js';
+
+const S = TaskState;
+
+/**
+ * `state = 2`, or `state IN (1, 2)`: written exactly as the partial indexes'
+ * WHERE clauses are, since SQLite uses a partial index only for a query whose
+ * WHERE visibly implies the index's.
+ */
+const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
+
+/** The store's fixed statements, by name. */
+const SQL = {
+  insert: `
+    INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
+      max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
+      created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+  byKey: `SELECT * FROM tasks WHERE idempotency_key = ?`,
+  byId: `SELECT * FROM tasks WHERE id = ?`,
+  outcomeById: `SELECT ${outcomeColumns(`json_extract(errors, '$[#-1]')`)} FROM tasks WHERE id = ?`,
+  complete: `
+    UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
+      lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+    WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
+    RETURNING type, lease_owner`,
+  running: `
+    SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
+    WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`,
+  retry: `
+    UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
+      errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
+    WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.retry.from)}`,
+  dead: `
+    UPDATE tasks SET state = ${transitions.fail.to}, failures = failures + 1, finished_at = @now, updated_at = @now,
+      errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
+    WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.fail.from)}`,
+  release: `
+    UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
+      progress_percent = 0, progress_message = ''
+    WHERE id = ? AND attempt = ? AND ${stateIn(transitions.release.from)}
+    RETURNING type, lease_owner`,
+  progress: `
+    UPDATE tasks SET progress_percent = ?, progress_message = ?
+    WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}
+    RETURNING type`,
+  renew: `
+    UPDATE tasks SET lease_expires_at = ?
+    WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`,
+  resume: `
+    UPDATE tasks SET lease_owner = ?, worker_id = ?, lease_expires_at = ?
+    WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`,
+  cancel: `
+    UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
+      lease_expires_at = NULL, deadline_at = NULL
+    WHERE id = ? AND ${stateIn(transitions.cancel.from)}`,
+  revive: `
+    UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL,
+      cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
+    WHERE id = ? AND ${stateIn(transitions.revive.from)}`,
+  promote: `
+    UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?
+    WHERE ${stateIn(transitions.promote.from)} AND run_at <= ?
+    RETURNING id, type, attempt`,
+  expire: `
+    UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
+      errors = json_insert(errors, '$[#]', json(@error))
+    WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= @now
+    RETURNING id, type, attempt, state`,
+  leaseExpired: `
+    SELECT id, attempt, lease_owner FROM tasks
+    WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= ? LIMIT ?`,
+  deadlinePassed: `
+    SELECT id, attempt, lease_owner FROM tasks
+    WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?`,
+  countByState: `SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`,
+  statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
+  statsQueue: `SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`,
+};
+
+export type Statements = { readonly [K in keyof typeof SQL]: Statement };
+
+/** Every statement the store runs, prepared once per database. */
+export function prepareStatements(db: Database): {
+  st: Statements;
+  claimStatement(types: readonly string[]): Statement;
+  listStatement(filter: ListFilter, after: boolean): Statement;
+} {
+  const st = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
+
+  /** Claim statements, one per set of task types (workers mostly share a few sets). */
+  const claimStatements = new Map<string, Statement>();
+  function claimStatement(types: readonly string[]): Statement {
+    const key = types.join('\n');
+    let statement = claimStatements.get(key);
+    if (statement === undefined) {
+      statement = db.prepare(`
+        UPDATE tasks SET state = ${transitions.claim.to}, attempt = attempt + 1, lease_owner = @owner,
+          worker_id = @workerId, lease_expires_at = @leaseExpiresAt, started_at = @now, updated_at = @now,
+          deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE @now + execution_timeout_ms END,
+          queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
+        WHERE seq IN (
+          SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)}
+            AND type IN (${types.map(() => '?').join(', ')})
+          ORDER BY priority DESC, seq LIMIT @limit)
+        RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`);
+      claimStatements.set(key, statement);
+    }
+    return statement;
+  }
+
+  const listStatements = new Map<string, Statement>();
+  function listStatement(filter: ListFilter, after: boolean): Statement {
+    const where: string[] = [];
+    if (filter.queue !== undefined) where.push('queue = @queue');
+    if (filter.state !== undefined) where.push('state = @state');
+    if (filter.type !== undefined) where.push('type = @type');
+    if (after) where.push('seq < @after');
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
+    let statement = listStatements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      listStatements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  return { st, claimStatement, listStatement };
+}
