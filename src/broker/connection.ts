@@ -115,8 +115,6 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     drain() {
       session.draining = true;
     },
-    closed() {
-      deps.closed();
-    },
+    closed: deps.closed,
   };
 }

@@ -21,9 +21,10 @@ export interface DispatcherOptions {
  * QUEUED events add to it, claims take from it, and a claim that comes back
  * short sets it to the QUEUED events seen since the claim began (the claim
  * may not have seen those tasks: one commit can hold a claim and, after it,
- * the insert of new ones; counting one it did take costs one empty claim). A type never seen is "unknown" (tasks left from before a
- * restart). A pass hands out only what is known to wait, so one queued task
- * costs one claim, not one per idle worker.
+ * the insert of new ones; counting one it did take costs one empty claim).
+ * A type never seen is "unknown" (tasks left from before a restart). A pass
+ * hands out only what is known to wait, so one queued task costs one claim,
+ * not one per idle worker.
  */
 export class Dispatcher {
   readonly #sessions: WorkerSession[] = [];

@@ -44,6 +44,15 @@ export function isTerminal(state: TaskState): boolean {
   return TERMINAL_STATES.has(state);
 }
 
+/**
+ * The SQL condition for a set of states: `state = 2`, or `state IN (1, 2)`.
+ * Written exactly as the partial indexes' WHERE clauses are, since SQLite
+ * uses a partial index only for a query whose WHERE visibly implies the index's.
+ */
+export function stateIn(states: readonly TaskState[]): string {
+  return states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`;
+}
+
 /** Whether `transition` may leave `state`. */
 export function allows(transition: Transition, state: TaskState): boolean {
   return (transitions[transition].from as readonly TaskState[]).includes(state);

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPostgresStore } from '../../src/store/index.js';
-import { describeStoreConformance } from './conformance.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
+import { deferred } from '../helpers/wait.js';
+import { describeStoreConformance, ECHO, newTask } from './conformance.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -28,5 +30,29 @@ describe('postgres migrations', () => {
     const stores = await Promise.all(Array.from({ length: 5 }, () => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
     expect(stores).toHaveLength(5);
     await Promise.all(stores.map((store) => store.close()));
+  });
+});
+
+describe('postgres events across replicas', () => {
+  it('carry an output too large for a notification: the other replica reads it back', async () => {
+    const schema = `${prefix}_events`;
+    schemas.push(schema);
+    const [a, b] = await Promise.all([0, 1].map(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
+    const succeeded = deferred<TaskEvent>();
+    b!.subscribe((events) => {
+      for (const event of events) if (event.state === TaskState.TASK_STATE_SUCCEEDED) succeeded.resolve(event);
+    });
+    const task = newTask();
+    await a!.insert([task]);
+    const [lease] = await a!.claim({ types: [ECHO], limit: 1, owner: 'session-a', workerId: 'w', leaseMs: 30_000, now: Date.now() });
+    const output = { typeUrl: 'type.googleapis.com/demo.v1.EchoResponse', value: Buffer.alloc(20_000, 7) };
+    await a!.complete([{ id: task.id, attempt: lease!.attempt, output }], Date.now());
+
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no SUCCEEDED event on the other replica')), 10_000));
+    const event = await Promise.race([succeeded.promise, timeout]);
+    expect(event).toMatchObject({ id: task.id, attempt: lease!.attempt, owner: 'session-a' });
+    expect(event.output?.typeUrl).toBe(output.typeUrl);
+    expect(Buffer.from(event.output!.value)).toEqual(output.value);
+    await Promise.all([a!.close(), b!.close()]);
   });
 });

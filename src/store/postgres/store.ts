@@ -15,11 +15,12 @@ import {
   toRecord,
   toTaskEnd,
   type ClaimedRow,
+  type EndedAttemptRow,
   type OutcomeRow,
   type OverdueRow,
   type TaskRow,
 } from '../rows.js';
-import { stateName, transitions } from '../transitions.js';
+import { stateIn, stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
@@ -50,7 +51,6 @@ const S = TaskState;
 const CHANNEL = 'taskwire_events';
 /** NOTIFY payloads must stay under 8,000 bytes; outputs larger than this are read back by the listener. */
 const MAX_INLINE_OUTPUT = 2_000;
-const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
 /** Columns in the shape of TaskRow: errors as text, BIGINTs parsed as numbers (see `types`). */
 const ROW = 'seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt, failures, max_attempts, backoff, errors::text AS errors, execution_timeout_ms, queue_timeout_ms, idempotency_key, run_at, created_at, updated_at, started_at, finished_at, worker_id, lease_owner, lease_expires_at, deadline_at, progress_percent, progress_message, cancel_reason';
 
@@ -117,8 +117,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       events.map(async ({ output, outputElided, ...event }) => {
         if (output !== undefined) return { ...event, output: { typeUrl: output.typeUrl, value: Buffer.from(output.value, 'base64') } };
         if (outputElided) {
-          const task = await get(event.id);
-          return task?.output === undefined ? event : { ...event, output: task.output };
+          const ended = await outcome(event.id);
+          return typeof ended === 'object' && ended.output !== undefined ? { ...event, output: ended.output } : event;
         }
         return event;
       }),
@@ -322,7 +322,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return write(async (client, events) => {
         const results: Fenced[] = [];
         for (const item of items) {
-          const { rows } = await client.query<{ type: string; lease_owner: string | null }>(
+          const { rows } = await client.query<EndedAttemptRow>(
             `UPDATE tasks SET state = ${transitions.release.to}, updated_at = $3, lease_expires_at = NULL, deadline_at = NULL,
                progress_percent = 0, progress_message = ''
              WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.release.from)}

@@ -1,17 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { outcomeColumns } from '../rows.js';
-import { transitions } from '../transitions.js';
+import { stateIn, transitions } from '../transitions.js';
 import type { ListFilter } from '../types.js';
 
 const S = TaskState;
-
-/**
- * `state = 2`, or `state IN (1, 2)`: written exactly as the partial indexes'
- * WHERE clauses are, since SQLite uses a partial index only for a query whose
- * WHERE visibly implies the index's.
- */
-const stateIn = (states: readonly TaskState[]) => (states.length === 1 ? `state = ${states[0]}` : `state IN (${states.join(', ')})`);
 
 /** The store's fixed statements, by name. */
 const SQL = {

@@ -30,6 +30,7 @@ import {
   toRecord,
   toTaskEnd,
   type ClaimedRow,
+  type EndedAttemptRow,
   type OutcomeRow,
   type OverdueRow,
   type TaskRow,
@@ -161,7 +162,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return write((events) =>
         items.map((item): Fenced => {
           const row = st.complete.get(item.output.typeUrl, item.output.value, now, now, item.id, item.attempt) as
-            | { type: string; lease_owner: string | null }
+            | EndedAttemptRow
             | undefined;
           if (row === undefined) return { applied: false };
           events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, { output: item.output }));
@@ -193,7 +194,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     release(items, now) {
       return write((events) =>
         items.map((item): Fenced => {
-          const row = st.release.get(now, item.id, item.attempt) as { type: string; lease_owner: string | null } | undefined;
+          const row = st.release.get(now, item.id, item.attempt) as EndedAttemptRow | undefined;
           if (row === undefined) return { applied: false };
           events.push(attemptEnded(item, row, transitions.release.to));
           return { applied: true, state: transitions.release.to };
