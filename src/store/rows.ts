@@ -1,7 +1,8 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
+import { encodeCursor } from './cursor.js';
 import { isTerminal } from './transitions.js';
-import type { Lease, NewTask, Payload, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
+import type { Lease, ListPage, NewTask, Payload, QueueCounts, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
@@ -84,6 +85,45 @@ export function attemptEnded(
     previous: S.TASK_STATE_RUNNING,
     ...result,
     ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+  };
+}
+
+/** The error an attempt's failure adds to its task's history. */
+export function errorRecord(
+  item: { readonly attempt: number; readonly message: string; readonly code: number; readonly retryable: boolean; readonly workerId?: string },
+  now: number,
+): TaskErrorRecord {
+  return {
+    attempt: item.attempt,
+    message: item.message,
+    code: item.code,
+    retryable: item.retryable,
+    ...(item.workerId === undefined ? {} : { workerId: item.workerId }),
+    time: now,
+  };
+}
+
+/** The error of a task whose queue timeout ran out before it started. */
+export const queueTimeoutError = (attempt: number, now: number): TaskErrorRecord =>
+  errorRecord({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
+
+/** Rows of (queue, state, count) grouped into `Store.stats`'s answer, queues in the order given. */
+export function queueCounts(rows: ReadonlyArray<{ queue: string; state: TaskState; n: number }>): QueueCounts[] {
+  const byQueue = new Map<string, Partial<Record<TaskState, number>>>();
+  for (const row of rows) {
+    const counts = byQueue.get(row.queue) ?? {};
+    counts[row.state] = row.n;
+    byQueue.set(row.queue, counts);
+  }
+  return [...byQueue].map(([queue, counts]) => ({ queue, counts }));
+}
+
+/** A page of `Store.list` from rows read with a limit of pageSize + 1, newest first. */
+export function listPage(rows: readonly TaskRow[], pageSize: number): ListPage {
+  const page = rows.slice(0, pageSize);
+  return {
+    tasks: page.map(toRecord),
+    ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq) } : {}),
   };
 }
 

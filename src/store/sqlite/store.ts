@@ -3,15 +3,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound } from '../../errors.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeCursor } from '../cursor.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Fenced,
   InsertResult,
-  QueueCounts,
   Store,
-  TaskErrorRecord,
   TaskListener,
   TaskRecord,
 } from '../types.js';
@@ -22,11 +20,15 @@ import { prepareStatements } from './statements.js';
 import {
   attemptEnded,
   claimed,
+  errorRecord,
   initialColumns,
   insertedRecord,
   jsonOrNull,
+  listPage,
   metadataJson,
   overdueAttempt,
+  queueCounts,
+  queueTimeoutError,
   toRecord,
   toTaskEnd,
   type ClaimedRow,
@@ -87,17 +89,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     const task = get(id);
     if (task === undefined) throw notFound(`no task with id "${id}"`);
     return task;
-  }
-
-  function failError(item: { attempt: number; message: string; code: number; retryable: boolean; workerId?: string }, now: number): TaskErrorRecord {
-    return {
-      attempt: item.attempt,
-      message: item.message,
-      code: item.code,
-      retryable: item.retryable,
-      ...(item.workerId === undefined ? {} : { workerId: item.workerId }),
-      time: now,
-    };
   }
 
   return {
@@ -178,7 +169,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             | { type: string; failures: number; max_attempts: number; backoff: string; lease_owner: string | null }
             | undefined;
           if (row === undefined) return { applied: false };
-          const error = failError(item, now);
+          const error = errorRecord(item, now);
           const failures = row.failures + 1;
           const dead = !item.retryable || failures >= row.max_attempts;
           const params = { id: item.id, attempt: item.attempt, now, error: JSON.stringify(error) };
@@ -272,22 +263,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         ...(after === undefined ? {} : { after }),
         limit: pageSize + 1,
       }) as TaskRow[];
-      const page = rows.slice(0, pageSize);
-      return {
-        tasks: page.map(toRecord),
-        ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq) } : {}),
-      };
+      return listPage(rows, pageSize);
     },
 
     async stats(queue) {
       const rows = (queue === undefined ? st.statsAll.all() : st.statsQueue.all(queue)) as Array<{ queue: string; state: TaskState; n: number }>;
-      const byQueue = new Map<string, Partial<Record<TaskState, number>>>();
-      for (const row of rows) {
-        const counts = byQueue.get(row.queue) ?? {};
-        counts[row.state] = row.n;
-        byQueue.set(row.queue, counts);
-      }
-      return [...byQueue].map(([name, counts]): QueueCounts => ({ queue: name, counts }));
+      return queueCounts(rows);
     },
 
     promoteDue(now) {
@@ -302,10 +283,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     expireQueued(now) {
       return write((events) => {
-        const error = (attempt: number) => failError({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
-        const rows = st.expire.all({ now, error: JSON.stringify(error(0)) }) as Array<{ id: string; type: string; attempt: number }>;
+        const rows = st.expire.all({ now, error: JSON.stringify(queueTimeoutError(0, now)) }) as Array<{ id: string; type: string; attempt: number }>;
         for (const row of rows) {
-          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: error(row.attempt) });
+          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: queueTimeoutError(row.attempt, now) });
         }
         return rows.length;
       });

@@ -1,0 +1,97 @@
+import pg from 'pg';
+import type { Payload, TaskEvent } from '../types.js';
+import { pgTypes } from './statements.js';
+
+const CHANNEL = 'taskwire_events';
+/** NOTIFY payloads must stay under 8,000 bytes; outputs larger than this are read back by the listener. */
+const MAX_INLINE_OUTPUT = 2_000;
+/** Events per NOTIFY are added until the payload reaches this many characters. */
+const MAX_PAYLOAD = 7_000;
+
+/** An event as it travels in a NOTIFY payload. */
+interface WireEvent extends Omit<TaskEvent, 'output'> {
+  readonly output?: { readonly typeUrl: string; readonly value: string };
+  /** The output was too large to inline: read it back. */
+  readonly outputElided?: true;
+}
+
+export interface NotificationOptions {
+  readonly connectionString: string;
+  readonly schema: string;
+  /** This replica: its own notifications are not delivered back to it. */
+  readonly replica: string;
+  /** Reads back an output too large to travel inline. */
+  readonly readOutput: (id: string) => Promise<Payload | undefined>;
+  /** Receives other replicas' committed events. */
+  readonly deliver: (events: readonly TaskEvent[]) => void;
+}
+
+export interface Notifications {
+  /** NOTIFYs a commit's events from inside its transaction, so they go out only if it commits. */
+  send(client: pg.PoolClient, events: readonly TaskEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Every replica's committed events, over LISTEN/NOTIFY on a channel per
+ * schema: a task queued on one replica wakes workers connected to another,
+ * and a result reaches watchers anywhere.
+ */
+export async function listenForEvents(options: NotificationOptions): Promise<Notifications> {
+  const channel = `${CHANNEL}_${options.schema}`;
+  const listener = new pg.Client({ connectionString: options.connectionString, types: pgTypes });
+  await listener.connect();
+  await listener.query(`LISTEN ${channel}`);
+  listener.on('notification', (message) => {
+    if (message.payload === undefined) return;
+    const { r, e } = JSON.parse(message.payload) as { r: string; e: WireEvent[] };
+    if (r === options.replica) return;
+    void fromWire(e).then((events) => {
+      if (events.length > 0) options.deliver(events);
+    });
+  });
+
+  function fromWire(events: readonly WireEvent[]): Promise<TaskEvent[]> {
+    return Promise.all(
+      events.map(async ({ output, outputElided, ...event }) => {
+        if (output !== undefined) return { ...event, output: { typeUrl: output.typeUrl, value: Buffer.from(output.value, 'base64') } };
+        if (outputElided) {
+          const read = await options.readOutput(event.id);
+          return read === undefined ? event : { ...event, output: read };
+        }
+        return event;
+      }),
+    );
+  }
+
+  return {
+    async send(client, events) {
+      let chunk: WireEvent[] = [];
+      let size = 0;
+      const flush = async () => {
+        if (chunk.length === 0) return;
+        await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, e: chunk })]);
+        chunk = [];
+        size = 0;
+      };
+      for (const event of events) {
+        const wire = toWire(event);
+        const length = JSON.stringify(wire).length;
+        if (size + length > MAX_PAYLOAD) await flush();
+        chunk.push(wire);
+        size += length;
+      }
+      await flush();
+    },
+    async close() {
+      await listener.end();
+    },
+  };
+}
+
+function toWire(event: TaskEvent): WireEvent {
+  const { output, ...rest } = event;
+  if (output === undefined) return rest;
+  if (output.value.byteLength > MAX_INLINE_OUTPUT) return { ...rest, outputElided: true };
+  return { ...rest, output: { typeUrl: output.typeUrl, value: Buffer.from(output.value).toString('base64') } };
+}

@@ -1,0 +1,130 @@
+import pg from 'pg';
+import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { outcomeColumns } from '../rows.js';
+import { stateIn, transitions } from '../transitions.js';
+
+const S = TaskState;
+
+/** BIGINT columns hold epoch milliseconds and counters: numbers, not strings. */
+export const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+/** Columns in the shape of TaskRow: errors as text, BIGINTs parsed as numbers (see `pgTypes`). */
+const ROW = `seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt,
+  failures, max_attempts, backoff, errors::text AS errors, execution_timeout_ms, queue_timeout_ms, idempotency_key, run_at,
+  created_at, updated_at, started_at, finished_at, worker_id, lease_owner, lease_expires_at, deadline_at, progress_percent,
+  progress_message, cancel_reason`;
+
+/**
+ * The store's statements, by name. Batches travel as one array per column,
+ * unnested into rows, so a batch is one statement whatever its size.
+ */
+export const SQL = {
+  /** $1–$23: one array per column; $24: now. */
+  insert: `
+    INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
+      max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
+      attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, created_at, updated_at)
+    SELECT u.*, $24::bigint, $24::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
+      $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[],
+      $14::bigint[], $15::bigint[], $16::text[], $17::bigint[], $18::int[], $19::text[], $20::text[],
+      $21::bigint[], $22::bigint[], $23::bigint[]) AS u
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id`,
+  byKey: `SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`,
+  byId: `SELECT ${ROW} FROM tasks WHERE id = $1`,
+  byIdForUpdate: `SELECT ${ROW} FROM tasks WHERE id = $1 FOR UPDATE`,
+  outcomeById: `SELECT ${outcomeColumns('(errors -> -1)::text')} FROM tasks WHERE id = $1`,
+  claim: `
+    UPDATE tasks SET state = ${transitions.claim.to}, attempt = attempt + 1, lease_owner = $1, worker_id = $2,
+      lease_expires_at = $3, started_at = $4, updated_at = $4,
+      deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE $4 + execution_timeout_ms END,
+      queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
+    WHERE seq IN (
+      SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)} AND type = ANY($5)
+      ORDER BY priority DESC, seq LIMIT $6 FOR UPDATE SKIP LOCKED)
+    RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`,
+  complete: `
+    UPDATE tasks t SET state = ${transitions.complete.to}, output_type = u.type_url, output = u.value, finished_at = $5,
+      updated_at = $5, lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+    FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) AS u(id, attempt, type_url, value)
+    WHERE t.id = u.id AND t.attempt = u.attempt AND t.${stateIn(transitions.complete.from)}
+    RETURNING t.id, t.attempt, t.type, t.lease_owner`,
+  running: `
+    SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
+    WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} FOR UPDATE`,
+  /** A failed attempt: retried ($6 the next run) or ended ($6 null), by the state in $3. */
+  fail: `
+    UPDATE tasks SET state = $3::smallint, failures = failures + 1, errors = errors || $4::jsonb, updated_at = $5,
+      run_at = CASE WHEN $6::bigint IS NULL THEN run_at ELSE $6 END,
+      finished_at = CASE WHEN $3::smallint = ${transitions.fail.to} THEN $5 ELSE finished_at END,
+      lease_expires_at = NULL, deadline_at = NULL
+    WHERE id = $1 AND attempt = $2`,
+  release: `
+    UPDATE tasks SET state = ${transitions.release.to}, updated_at = $3, lease_expires_at = NULL, deadline_at = NULL,
+      progress_percent = 0, progress_message = ''
+    WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.release.from)}
+    RETURNING type, lease_owner`,
+  progress: `
+    UPDATE tasks SET progress_percent = $3, progress_message = $4
+    WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} RETURNING type`,
+  renew: `
+    UPDATE tasks t SET lease_expires_at = $3
+    FROM unnest($1::text[], $2::int[]) AS u(id, attempt)
+    WHERE t.id = u.id AND t.attempt = u.attempt AND t.lease_owner = $4 AND t.state = ${S.TASK_STATE_RUNNING}`,
+  resume: `
+    UPDATE tasks SET lease_owner = $1, worker_id = $2, lease_expires_at = $3
+    WHERE id = $4 AND attempt = $5 AND state = ${S.TASK_STATE_RUNNING}`,
+  cancel: `
+    UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = $2, finished_at = $3, updated_at = $3,
+      lease_expires_at = NULL, deadline_at = NULL
+    WHERE id = $1 AND ${stateIn(transitions.cancel.from)}`,
+  revive: `
+    UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = $2, updated_at = $2, finished_at = NULL,
+      cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
+    WHERE id = $1 AND ${stateIn(transitions.revive.from)}`,
+  promote: `
+    UPDATE tasks SET state = ${transitions.promote.to}, updated_at = $1
+    WHERE seq IN (SELECT seq FROM tasks WHERE ${stateIn(transitions.promote.from)} AND run_at <= $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, type, attempt`,
+  expire: `
+    UPDATE tasks SET state = ${transitions.expire.to}, finished_at = $1, updated_at = $1, errors = errors || $2::jsonb
+    WHERE seq IN (
+      SELECT seq FROM tasks WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, type, attempt`,
+  deadlinePassed: `
+    SELECT id, attempt, lease_owner FROM tasks
+    WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= $1 LIMIT $2`,
+  leaseExpired: `
+    SELECT id, attempt, lease_owner FROM tasks WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= $1 LIMIT $2`,
+  countByState: `SELECT state, COUNT(*)::bigint AS n FROM tasks GROUP BY state`,
+  statsAll: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
+  statsQueue: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks WHERE queue = $1 GROUP BY queue, state`,
+} as const;
+
+/** `Store.list`'s query for a filter, newest first, with its parameters. */
+export function listQuery(
+  filter: { readonly queue?: string; readonly state?: number; readonly type?: string },
+  after: number | undefined,
+  limit: number,
+): { text: string; values: unknown[] } {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    values.push(value);
+    where.push(`${sql} $${values.length}`);
+  };
+  if (filter.queue !== undefined) add('queue =', filter.queue);
+  if (filter.state !== undefined) add('state =', filter.state);
+  if (filter.type !== undefined) add('type =', filter.type);
+  if (after !== undefined) add('seq <', after);
+  values.push(limit);
+  return {
+    text: `SELECT ${ROW} FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${values.length}`,
+    values,
+  };
+}
