@@ -103,7 +103,7 @@ export function errorRecord(
   };
 }
 
-/** The error of a task whose queue timeout ran out before it started. */
+/** The error of a task whose queue timeout ran out before it started (code 4: DEADLINE_EXCEEDED). */
 export const queueTimeoutError = (attempt: number, now: number): TaskErrorRecord =>
   errorRecord({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
 
