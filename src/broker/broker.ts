@@ -312,12 +312,15 @@ export function createBroker(options: BrokerOptions): Broker {
 
     onOutcome(id, listener, { known, missing } = {}) {
       let done = false;
-      const finish = (outcome: TaskEnd | TaskRecord) => {
+      /** Ends the subscription once, with whichever answer comes first. */
+      const settle = (answer: () => void) => {
         if (done) return;
         done = true;
         stop();
-        listener(outcome);
+        answer();
       };
+      const finish = (outcome: TaskEnd | TaskRecord) => settle(() => listener(outcome));
+      const fail = (error: unknown) => settle(() => missing?.(error));
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
@@ -326,20 +329,13 @@ export function createBroker(options: BrokerOptions): Broker {
       // Never calls back before returning: callers name the returned stop in their listener.
       if (known !== undefined) {
         if (isTerminal(known.state)) queueMicrotask(() => finish(known));
+      } else if (id === '') {
+        queueMicrotask(() => fail(invalidArgument('a task id is required')));
       } else {
-        const fail = (error: unknown) => {
-          if (done) return;
-          done = true;
-          stop();
-          missing?.(error);
-        };
-        if (id === '') queueMicrotask(() => fail(invalidArgument('a task id is required')));
-        else {
-          store.outcome(id).then((task) => {
-            if (task === undefined) fail(notFound(`no task with id "${id}"`));
-            else if (task !== 'live') finish(task);
-          }, fail);
-        }
+        store.outcome(id).then((task) => {
+          if (task === undefined) fail(notFound(`no task with id "${id}"`));
+          else if (task !== 'live') finish(task);
+        }, fail);
       }
       return () => {
         done = true;

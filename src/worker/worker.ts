@@ -130,6 +130,9 @@ export function createWorker(options: WorkerOptions): Worker {
   let loop: Promise<void> | undefined;
   let idle: (() => void) | undefined;
 
+  /** The credit a finished attempt gives back: none once stopping or draining. */
+  const slotBack = () => (stopController.signal.aborted || draining ? 0 : 1);
+
   function send(message: Outgoing): void {
     if (outbox !== undefined && connected) outbox.push(message);
   }
@@ -202,7 +205,7 @@ export function createWorker(options: WorkerOptions): Worker {
       running.delete(id);
     }
     // The result (kept until acknowledged) and the freed slot go out together.
-    const credit = stopController.signal.aborted || draining ? 0 : 1;
+    const credit = slotBack();
     if (result !== undefined) unacknowledged.set(id, result);
     if (result !== undefined || credit > 0) send(credit > 0 ? { ...result, credit } : result!);
     if (running.size === 0) {
@@ -264,7 +267,7 @@ export function createWorker(options: WorkerOptions): Worker {
           // new session counted a resumed attempt as holding one (the server clamps credit to the
           // slots not held, so a result for an attempt it refused to resume grants nothing extra).
           const kept = response.welcome.resumed.length;
-          const credit = stopController.signal.aborted || draining ? 0 : 1;
+          const credit = slotBack();
           for (const message of unacknowledged.values()) out.push(credit > 0 ? { ...message, credit } : message);
           const intervalMs = (response.welcome.heartbeatInterval?.seconds ?? 10) * 1000 +
             Math.round((response.welcome.heartbeatInterval?.nanos ?? 0) / 1e6);

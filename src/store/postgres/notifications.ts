@@ -22,7 +22,7 @@ export interface NotificationOptions {
   readonly replica: string;
   /** Reads back an output too large to travel inline. */
   readonly readOutput: (id: string) => Promise<Payload | undefined>;
-  /** Receives other replicas' committed events. */
+  /** Receives other replicas' committed events (a batch may be empty). */
   readonly deliver: (events: readonly TaskEvent[]) => void;
 }
 
@@ -46,9 +46,7 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
     if (message.payload === undefined) return;
     const { r, e } = JSON.parse(message.payload) as { r: string; e: WireEvent[] };
     if (r === options.replica) return;
-    void fromWire(e).then((events) => {
-      if (events.length > 0) options.deliver(events);
-    });
+    void fromWire(e).then(options.deliver);
   });
 
   function fromWire(events: readonly WireEvent[]): Promise<TaskEvent[]> {
