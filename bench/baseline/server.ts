@@ -84,14 +84,14 @@ server.addService(definitions, {
   connect(call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) {
     const worker: WorkerStream = {
       credit: 0,
-      send: new Batcher((assignments) => call.write({ assignments, cancels: [], rejected: [], acknowledged: [] })),
+      send: new Batcher((assignments) => call.write({ assignments, cancels: [], rejected: [], acknowledged: [], rejections: [] })),
     };
     call.on('data', (request: ConnectRequest) => {
       if (request.hello) {
         worker.credit = request.hello.slots;
         workers.push(worker);
         console.log(JSON.stringify({ worker: request.hello.workerId }));
-        call.write({ welcome: { sessionId: 'baseline', resumed: [] }, assignments: [], cancels: [], rejected: [], acknowledged: [] });
+        call.write({ welcome: { sessionId: 'baseline', resumed: [] }, assignments: [], cancels: [], rejected: [], acknowledged: [], rejections: [] });
       }
       for (const complete of request.completes) {
         const task = running.get(complete.taskId);

@@ -24,6 +24,7 @@ import { connectWorker, type WorkerConnection } from './connection.js';
 import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
 import { resolveSubmit } from './validate.js';
+import { checkHello } from './hello.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -75,7 +76,7 @@ export interface Broker {
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
   workers(): WorkerSnapshot[];
   /** Counters for tests and metrics. */
-  readonly counters: { staleResults: number; completed: number; failed: number };
+  readonly counters: { staleResults: number; refusedResults: number; completed: number; failed: number };
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
   close(): Promise<void>;
@@ -105,7 +106,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const types = new Map<string, TaskTypeInfo>();
   const sessions = new Map<string, WorkerSession>();
   const subscriptions = new TaskSubscriptions();
-  const counters = { staleResults: 0, completed: 0, failed: 0 };
+  const counters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0 };
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
   let draining = false;
   let closed = false;
@@ -350,17 +351,18 @@ export function createBroker(options: BrokerOptions): Broker {
     async openSession(hello, sink) {
       checkOpen();
       if (draining) throw unavailable('the server is draining; connect to another server');
-      if (hello.workerId === '') throw invalidArgument('hello.worker_id is required');
-      if (hello.taskTypes.length === 0) throw invalidArgument('hello.task_types must name at least one task type');
-      if (!Number.isInteger(hello.slots) || hello.slots < 1 || hello.slots > maxSlots) {
-        throw invalidArgument(`hello.slots must be in 1..${maxSlots}; got ${hello.slots}`);
-      }
+      checkHello(hello, types, maxSlots);
+      // With tokens on, the identity includes the token's name: a worker presenting another
+      // token cannot resume (take over) the attempts of a worker id it copied.
+      if (hello.principal !== undefined) hello = { ...hello, workerId: `${hello.principal}/${hello.workerId}` };
       const id = randomUUID();
-      const resumed = hello.resume.length === 0 ? [] : await store.resume(id, hello.workerId, hello.resume, Date.now() + leaseMs);
+      const wanted = [...new Map(hello.resume.map((ref) => [`${ref.id}#${ref.attempt}`, ref])).values()];
+      // The store hands over only attempts leased to this same worker identity.
+      const resumed = wanted.length === 0 ? [] : await store.resume(id, hello.workerId, wanted, Date.now() + leaseMs);
       const session = new WorkerSession(id, hello, sink, resumed);
       const kept = new Set(resumed.map((ref) => `${ref.id}#${ref.attempt}`));
-      const refused = hello.resume.filter((ref) => !kept.has(`${ref.id}#${ref.attempt}`));
-      session.cancel(refused.map((ref) => ({ ...ref, reason: 'the attempt is no longer current' })));
+      const refused = wanted.filter((ref) => !kept.has(`${ref.id}#${ref.attempt}`));
+      session.cancel(refused.map((ref) => ({ ...ref, reason: 'the attempt is no longer current, or is not leased to this worker' })));
       sessions.set(id, session);
       dispatcher.add(session);
       logger.info(
@@ -372,6 +374,7 @@ export function createBroker(options: BrokerOptions): Broker {
         store,
         logger,
         dispatcher,
+        types,
         counters,
         closed: () => {
           logger.info({ sessionId: id, workerId: hello.workerId }, 'worker disconnected');

@@ -1,14 +1,21 @@
 import type { Logger } from 'pino';
-import type { AttemptRef, CompleteItem, FailItem, ProgressItem, Store } from '../store/index.js';
+import { Code } from '../errors.js';
+import type { AttemptRef, CompleteItem, FailItem, Payload, ProgressItem, Store } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { WorkerSession } from './session.js';
+import type { HeldLease, WorkerSession } from './session.js';
+import type { Rejection, TaskTypeInfo } from './types.js';
+
+/** A worker's Complete as it came: the output may be missing or of the wrong type. */
+export interface CompleteReport extends AttemptRef {
+  readonly output: Payload | undefined;
+}
 
 /** What the transport calls for one worker's messages. */
 export interface WorkerConnection {
   readonly id: string;
   touch(): void;
   credit(n: number): void;
-  complete(items: readonly CompleteItem[]): void;
+  complete(items: readonly CompleteReport[]): void;
   fail(items: readonly Omit<FailItem, 'workerId'>[]): void;
   progress(items: readonly ProgressItem[]): void;
   release(refs: readonly AttemptRef[]): void;
@@ -22,7 +29,9 @@ export interface ConnectionDeps {
   readonly store: Store;
   readonly logger: Logger;
   readonly dispatcher: Dispatcher;
-  readonly counters: { staleResults: number };
+  /** The task types the server serves: a result's output must be of its type's output message. */
+  readonly types: ReadonlyMap<string, TaskTypeInfo>;
+  readonly counters: { staleResults: number; refusedResults: number };
   /** The stream ended: the broker lets the session go. */
   readonly closed: () => void;
 }
@@ -37,7 +46,8 @@ const PROGRESS_MS = 100;
  * PROGRESS_MS, and an attempt's last report goes out before its result.
  */
 export function connectWorker(session: WorkerSession, deps: ConnectionDeps): WorkerConnection {
-  const { store, logger, dispatcher, counters } = deps;
+  const { store, logger, dispatcher, counters, types } = deps;
+  const workerId = session.hello.workerId;
   const pendingProgress = new Map<string, ProgressItem>();
   let progressTimer: NodeJS.Timeout | undefined;
 
@@ -58,14 +68,65 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
   /** Tells the worker its results are committed (or rejected as stale), so it can forget them. */
   function acknowledge(items: readonly AttemptRef[], results: readonly { applied: boolean }[]) {
     const refs = items.map(({ id, attempt }) => ({ id, attempt }));
-    const stale = refs.filter((_, i) => !results[i]!.applied);
+    const stale = refs
+      .filter((_, i) => !results[i]!.applied)
+      .map((ref) => ({ ...ref, reason: `attempt ${ref.attempt} of task ${ref.id} is no longer current` }));
     if (stale.length > 0) {
       counters.staleResults += stale.length;
-      logger.warn({ workerId: session.hello.workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
+      logger.warn({ workerId, stale: stale.length }, 'rejected results for attempts that are no longer current');
     }
     if (session.closed) return;
     if (stale.length > 0) session.sink.send({ rejected: stale });
     session.sink.acknowledge(refs);
+  }
+
+  /**
+   * Keeps the items whose lease this session holds; refuses the rest at once.
+   * Only the holder answers for an attempt: another session that learnt a
+   * task id and attempt (GetTask tells anyone) cannot end it.
+   */
+  function held<T extends AttemptRef>(items: readonly T[], what: string): Array<{ item: T; lease: HeldLease }> {
+    const kept: Array<{ item: T; lease: HeldLease }> = [];
+    let refused: Rejection[] | undefined;
+    for (const item of items) {
+      const lease = session.settle(item.id, item.attempt);
+      if (lease !== undefined) kept.push({ item, lease });
+      else {
+        (refused ??= []).push({
+          id: item.id,
+          attempt: item.attempt,
+          reason: `${what} refused: this session does not hold the lease on attempt ${item.attempt} of task ${item.id} (it ended, or was never leased to this worker)`,
+        });
+      }
+    }
+    if (refused !== undefined) {
+      counters.refusedResults += refused.length;
+      logger.warn({ workerId, refused: refused.length, what }, 'refused results for leases this session does not hold');
+      if (!session.closed) {
+        session.sink.send({ rejected: refused });
+        session.sink.acknowledge(refused.map(({ id, attempt }) => ({ id, attempt })));
+      }
+    }
+    return kept;
+  }
+
+  /** What is wrong with a result's output for its task type; undefined when it is the type's output message. */
+  function outputProblem(lease: HeldLease, output: Payload | undefined): string | undefined {
+    const info = types.get(lease.type);
+    const expected = info?.outputTypeUrl;
+    if (output === undefined) {
+      return `the worker completed ${lease.type} without an output; it must send a ${expected ?? 'message'} packed as Any`;
+    }
+    if (expected !== undefined && output.typeUrl !== expected) {
+      return `the worker's output has type "${output.typeUrl}" but ${lease.type} returns "${expected}"`;
+    }
+    const problem = info?.checkOutput?.(output.value);
+    return problem === undefined ? undefined : `the worker's output is not a valid ${expected ?? 'message'}: ${problem}`;
+  }
+
+  function commitFails(items: readonly FailItem[]) {
+    if (items.length === 0) return;
+    void store.fail(items, Date.now()).then((results) => acknowledge(items, results), logFailure);
   }
 
   function logFailure(error: unknown) {
@@ -85,14 +146,22 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     },
     complete(items) {
       flushProgressOf(items);
-      for (const item of items) session.settle(item.id, item.attempt);
-      void store.complete(items, Date.now()).then((results) => acknowledge(items, results), logFailure);
+      const completes: CompleteItem[] = [];
+      const malformed: FailItem[] = [];
+      for (const { item, lease } of held(items, 'complete')) {
+        const problem = outputProblem(lease, item.output);
+        // A malformed output fails its attempt alone, for good: running it again would give the same.
+        if (problem === undefined) completes.push({ id: item.id, attempt: item.attempt, output: item.output! });
+        else malformed.push({ id: item.id, attempt: item.attempt, message: problem, code: Code.INTERNAL, retryable: false, workerId });
+      }
+      if (completes.length > 0) {
+        void store.complete(completes, Date.now()).then((results) => acknowledge(completes, results), logFailure);
+      }
+      commitFails(malformed);
     },
     fail(items) {
       flushProgressOf(items);
-      for (const item of items) session.settle(item.id, item.attempt);
-      const withWorker = items.map((item) => ({ ...item, workerId: session.hello.workerId }));
-      void store.fail(withWorker, Date.now()).then((results) => acknowledge(items, results), logFailure);
+      commitFails(held(items, 'fail').map(({ item }) => ({ ...item, workerId })));
     },
     progress(items) {
       // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
@@ -109,8 +178,8 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
       }
     },
     release(refs) {
-      for (const ref of refs) session.settle(ref.id, ref.attempt);
-      void store.release(refs, Date.now()).then((results) => acknowledge(refs, results), logFailure);
+      const kept = held(refs, 'release').map(({ item }) => ({ id: item.id, attempt: item.attempt }));
+      if (kept.length > 0) void store.release(kept, Date.now()).then((results) => acknowledge(kept, results), logFailure);
     },
     drain() {
       session.draining = true;

@@ -1,7 +1,12 @@
-import type { AttemptRef, Lease } from '../store/index.js';
+import type { AttemptRef, Lease, ResumedLease } from '../store/index.js';
 import type { CancelRef, WorkerHello, WorkerSink, WorkerSnapshot } from './types.js';
 
 const key = (id: string, attempt: number) => `${id}#${attempt}`;
+
+/** A lease a session holds: the attempt, and the task type whose output its result must carry. */
+export interface HeldLease extends AttemptRef {
+  readonly type: string;
+}
 
 /**
  * One connected worker: its credit (free slots it granted) and the leases it
@@ -18,16 +23,16 @@ export class WorkerSession {
   closed = false;
   /** Told to drain: takes nothing new. */
   draining = false;
-  /** Leases held: "id#attempt" → lease. */
-  readonly #leases = new Map<string, AttemptRef>();
+  /** Leases held: "id#attempt" → the attempt and its task type. */
+  readonly #leases = new Map<string, HeldLease>();
 
   constructor(
     readonly id: string,
     readonly hello: WorkerHello,
     readonly sink: WorkerSink,
-    resumed: readonly AttemptRef[],
+    resumed: readonly ResumedLease[],
   ) {
-    for (const ref of resumed) this.#leases.set(key(ref.id, ref.attempt), ref);
+    for (const ref of resumed) this.#leases.set(key(ref.id, ref.attempt), { id: ref.id, attempt: ref.attempt, type: ref.type });
     this.credit = Math.max(0, hello.slots - resumed.length);
   }
 
@@ -36,7 +41,7 @@ export class WorkerSession {
   }
 
   leases(): AttemptRef[] {
-    return [...this.#leases.values()];
+    return [...this.#leases.values()].map(({ id, attempt }) => ({ id, attempt }));
   }
 
   /** Adds credit the worker returned, never past its declared slots. */
@@ -46,13 +51,19 @@ export class WorkerSession {
   }
 
   assign(leases: readonly Lease[]): void {
-    for (const lease of leases) this.#leases.set(key(lease.id, lease.attempt), { id: lease.id, attempt: lease.attempt });
+    for (const lease of leases) this.#leases.set(key(lease.id, lease.attempt), { id: lease.id, attempt: lease.attempt, type: lease.type });
     this.sink.send({ assignments: leases });
   }
 
-  /** Forgets a lease; returns whether this session held it. */
-  settle(id: string, attempt: number): boolean {
-    return this.#leases.delete(key(id, attempt));
+  /**
+   * Forgets a lease; returns it if this session held it. Only the holder may
+   * answer for an attempt: a result for a lease returned undefined here is refused.
+   */
+  settle(id: string, attempt: number): HeldLease | undefined {
+    const k = key(id, attempt);
+    const lease = this.#leases.get(k);
+    if (lease !== undefined) this.#leases.delete(k);
+    return lease;
   }
 
   holds(id: string, attempt: number): boolean {

@@ -30,11 +30,19 @@ export interface TaskTypeInfo {
   readonly outputTypeUrl?: string;
   /** Parses an input; returns what is wrong with it, or undefined when it is a valid message. */
   readonly checkInput?: (value: Uint8Array) => string | undefined;
+  /** Parses a worker's output the same way. */
+  readonly checkOutput?: (value: Uint8Array) => string | undefined;
   readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey'>>;
 }
 
 export interface WorkerHello {
+  /**
+   * The worker's id. With tokens on, the session's identity (what its leases
+   * are held under, and what it shows as) is `<token name>/<worker id>`.
+   */
   readonly workerId: string;
+  /** The name of the token the worker presented, when tokens are on. */
+  readonly principal?: string;
   readonly taskTypes: readonly string[];
   readonly slots: number;
   readonly labels: Readonly<Record<string, string>>;
@@ -47,6 +55,11 @@ export interface CancelRef extends AttemptRef {
   readonly reason: string;
 }
 
+/** A worker's result, release or resume the server refused, and why. */
+export interface Rejection extends AttemptRef {
+  readonly reason: string;
+}
+
 /** Where the broker sends a worker's messages; the transport maps them to the wire. */
 export interface WorkerSink {
   /** Acknowledgements are not urgent: the transport may hold them for the next message. */
@@ -54,7 +67,7 @@ export interface WorkerSink {
   send(message: {
     assignments?: readonly Lease[];
     cancels?: readonly CancelRef[];
-    rejected?: readonly AttemptRef[];
+    rejected?: readonly Rejection[];
   }): void;
   /** Ends the session from the server side (missed heartbeats, protocol error). */
   close(reason: Error): void;

@@ -59,14 +59,8 @@ export class Descriptors {
             : defaultsFromOption(TaskMethodOptions.decode(toBinary(extension.message!, getOption(m, extension) as never))),
         inputTypeUrl: `type.googleapis.com/${m.input.typeName}`,
         outputTypeUrl: `type.googleapis.com/${m.output.typeName}`,
-        checkInput: (value: Uint8Array) => {
-          try {
-            fromBinary(m.input, value);
-            return undefined;
-          } catch (error) {
-            return error instanceof Error ? error.message : String(error);
-          }
-        },
+        checkInput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.input, value)),
+        checkOutput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.output, value)),
       }));
     });
   }
@@ -82,5 +76,15 @@ export class Descriptors {
     const schema = this.registry.getMessage(typeName);
     if (schema === undefined) throw new Error(`no message ${typeName} in the descriptor set`);
     return toJson(schema, fromBinary(schema, bytes), { registry: this.registry });
+  }
+}
+
+/** What is wrong with a message, by decoding it; undefined when it decodes. */
+function problemDecoding(decode: () => unknown): string | undefined {
+  try {
+    decode();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
 }

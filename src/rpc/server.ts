@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type CompatServiceDefinition, type ServiceImplementation } from 'nice-grpc';
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
@@ -62,6 +63,8 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
   const logger = options.logger ?? pino({ name: 'taskwire' });
   const shutdownGraceMs = options.shutdownGraceMs ?? 10_000;
   const drainController = new AbortController();
+  // Every open stream (one per worker, watcher, session) listens for the drain.
+  setMaxListeners(0, drainController.signal);
   const health = HealthState();
   const serviceNames: string[] = [];
 

@@ -18,6 +18,8 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
   readonly maxSessionAgeMs?: number;
   /** SQLite durability: FULL (default) survives power loss, NORMAL only a process crash. */
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** A worker's Connect stream that has not said Hello by then is closed. Default 10 s. */
+  readonly helloTimeoutMs?: number;
 }
 
 export interface TaskwireServer {
@@ -58,6 +60,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     createWorkerService(broker, {
       graceMs: rpc.shutdownGraceMs,
       ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
+      ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
     }),
   );
 

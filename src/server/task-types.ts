@@ -12,7 +12,7 @@ export interface TaskServiceDefinition {
       {
         readonly name: string;
         readonly requestType: { readonly $type?: string; decode(input: Uint8Array): unknown };
-        readonly responseType: { readonly $type?: string };
+        readonly responseType: { readonly $type?: string; decode(input: Uint8Array): unknown };
         readonly requestStream: boolean;
         readonly responseStream: boolean;
         readonly options?: { readonly _unknownFields?: Readonly<Record<number, readonly Uint8Array[]>> };
@@ -70,15 +70,19 @@ export function taskTypesOf(
       type: `/${definition.fullName}/${method.name}`,
       ...(request === undefined ? {} : { inputTypeUrl: typeUrl(request) }),
       ...(response === undefined ? {} : { outputTypeUrl: typeUrl(response) }),
-      checkInput: (value: Uint8Array) => {
-        try {
-          method.requestType.decode(value);
-          return undefined;
-        } catch (error) {
-          return error instanceof Error ? error.message : String(error);
-        }
-      },
+      checkInput: (value: Uint8Array) => problemDecoding(() => method.requestType.decode(value)),
+      checkOutput: (value: Uint8Array) => problemDecoding(() => method.responseType.decode(value)),
       defaults: { ...defaultsFromOption(optionOf(method)), ...options.defaults, ...options.methods?.[key] },
     };
   });
+}
+
+/** What is wrong with a message, by decoding it; undefined when it decodes. */
+function problemDecoding(decode: () => unknown): string | undefined {
+  try {
+    decode();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }

@@ -18,13 +18,22 @@ const ACK_DELAY_MS = 50;
 
 /** Merges queued items into one complete ConnectResponse (the stream skips fromPartial). */
 function mergeResponses(messages: Response[]): ConnectResponse {
-  const merged: ConnectResponse = { welcome: undefined, assignments: [], cancels: [], drain: undefined, rejected: [], acknowledged: [] };
+  const merged: ConnectResponse = {
+    welcome: undefined,
+    assignments: [],
+    cancels: [],
+    drain: undefined,
+    rejected: [],
+    acknowledged: [],
+    rejections: [],
+  };
   for (const message of messages) {
     if (message.welcome !== undefined) merged.welcome = message.welcome;
     if (message.drain !== undefined) merged.drain = message.drain;
     if (message.assignments) for (const a of message.assignments) merged.assignments.push(a);
     if (message.cancels) for (const c of message.cancels) merged.cancels.push(c);
     if (message.rejected) for (const r of message.rejected) merged.rejected.push(r);
+    if (message.rejections) for (const r of message.rejections) merged.rejections.push(r);
     if (message.acknowledged) for (const r of message.acknowledged) merged.acknowledged.push(r);
   }
   return merged;
@@ -45,32 +54,45 @@ function toAssignment(lease: Lease) {
 
 const refs = (items: readonly { id: string; attempt: number }[]) => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
 
-/** Applies one worker message to its session: progress (it came first), results, credit last. */
+/** Longest progress message kept; the rest is cut (docs/PROTOCOL.md). */
+const PROGRESS_MESSAGE_MAX = 1024;
+/** Longest failure message kept; the rest is cut. */
+const FAIL_MESSAGE_MAX = 4096;
+
+/**
+ * Applies one worker message to its session: progress (it came first),
+ * results, credit last. Each item stands alone: a malformed one is refused or
+ * fails its own attempt, never the session and its other leases.
+ */
 function apply(connection: WorkerConnection, request: ConnectRequest): void {
   connection.touch();
+  if (request.hello !== undefined) {
+    throw new ServerError(Status.INVALID_ARGUMENT, 'hello may be sent only once, in the first message of a Connect stream');
+  }
   if (request.progress.length > 0) {
+    // One rule for out-of-range percents: clamped into 0..100 (infinities too); NaN says nothing and is dropped.
+    const reports = request.progress.filter((p) => !Number.isNaN(p.percent));
     connection.progress(
-      request.progress.map((p) => ({
+      reports.map((p) => ({
         id: p.taskId,
         attempt: p.attempt,
-        percent: Math.min(100, Math.max(0, Number.isFinite(p.percent) ? p.percent : 0)),
-        message: p.message.slice(0, 1024),
+        percent: Math.min(100, Math.max(0, p.percent)),
+        message: p.message.slice(0, PROGRESS_MESSAGE_MAX),
       })),
     );
   }
   if (request.completes.length > 0) {
-    connection.complete(
-      request.completes.map((c) => {
-        if (c.output === undefined) {
-          throw new ServerError(Status.INVALID_ARGUMENT, `complete for task ${c.taskId} has no output; pack the handler's response into an Any`);
-        }
-        return { id: c.taskId, attempt: c.attempt, output: toPayload(c.output)! };
-      }),
-    );
+    connection.complete(request.completes.map((c) => ({ id: c.taskId, attempt: c.attempt, output: toPayload(c.output) })));
   }
   if (request.fails.length > 0) {
     connection.fail(
-      request.fails.map((f) => ({ id: f.taskId, attempt: f.attempt, message: f.message.slice(0, 4096), code: f.code, retryable: f.retryable })),
+      request.fails.map((f) => ({
+        id: f.taskId,
+        attempt: f.attempt,
+        message: f.message.slice(0, FAIL_MESSAGE_MAX),
+        code: f.code,
+        retryable: f.retryable,
+      })),
     );
   }
   if (request.releases.length > 0) connection.release(request.releases.map((r) => ({ id: r.taskId, attempt: r.attempt })));
@@ -85,14 +107,33 @@ export interface WorkerServiceOptions {
    * streams spread again over the replicas after a scale-up. Off when absent.
    */
   readonly maxSessionAgeMs?: number;
+  /** A Connect stream that has not said Hello by then is closed. Default 10 s. */
+  readonly helloTimeoutMs?: number;
+}
+
+/** The first message, or an error once `timeoutMs` passes without one. */
+async function firstMessage<T>(iterator: AsyncIterator<T>, timeoutMs: number): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ServerError(Status.DEADLINE_EXCEEDED, `no hello within ${timeoutMs} ms of opening Connect; send hello first`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([iterator.next(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createWorkerService(broker: Broker, options: WorkerServiceOptions): WorkerServiceImplementation<TaskwireCallContext> {
   const { graceMs, maxSessionAgeMs } = options;
+  const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   return {
     async *connect(requests, context) {
       const iterator = requests[Symbol.asyncIterator]();
-      const first = await iterator.next();
+      const first = await firstMessage(iterator, helloTimeoutMs);
       const hello = first.done ? undefined : first.value.hello;
       if (hello === undefined) {
         throw new ServerError(Status.INVALID_ARGUMENT, 'the first message on Connect must carry hello');
@@ -108,6 +149,7 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
       const { session, welcome } = await broker.openSession(
         {
           workerId: hello.workerId,
+          ...(context.principal === undefined ? {} : { principal: context.principal.name }),
           taskTypes: hello.taskTypes,
           slots: hello.slots,
           labels: hello.labels,
@@ -121,6 +163,7 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
               assignments: message.assignments?.map(toAssignment) ?? [],
               cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
               rejected: refs(message.rejected ?? []),
+              rejections: (message.rejected ?? []).map((r) => ({ taskId: r.id, attempt: r.attempt, reason: r.reason })),
             });
           },
           acknowledge(acknowledged) {
@@ -159,7 +202,8 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
         maxSessionAgeMs === undefined ? undefined : setTimeout(onDrain, maxSessionAgeMs * (0.9 + Math.random() / 5));
       context.signal.addEventListener('abort', onAbort, { once: true });
       void (async () => {
-        if (first.value.credit > 0 || first.value.completes.length > 0) apply(session, first.value);
+        const { hello: _, ...rest } = first.value;
+        apply(session, { ...rest, hello: undefined });
         for (let next = await iterator.next(); !next.done; next = await iterator.next()) apply(session, next.value);
       })().then(
         () => outbox.end(),

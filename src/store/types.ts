@@ -112,6 +112,11 @@ export interface AttemptRef {
   readonly attempt: number;
 }
 
+/** An attempt a reconnected session took over, with its task type. */
+export interface ResumedLease extends AttemptRef {
+  readonly type: string;
+}
+
 export interface CompleteItem extends AttemptRef {
   readonly output: Payload;
 }
@@ -195,8 +200,11 @@ export interface Store {
   progress(items: readonly ProgressItem[], now: number): Promise<void>;
   /** Extends the given leases while `owner` still holds them; returns how many. */
   renewLeases(owner: string, leases: readonly AttemptRef[], expiresAt: number): Promise<number>;
-  /** A reconnected worker's session takes over attempts it still runs; returns those kept. */
-  resume(owner: string, workerId: string, refs: readonly AttemptRef[], expiresAt: number): Promise<AttemptRef[]>;
+  /**
+   * A reconnected worker's session takes over attempts it still runs; returns those kept.
+   * Only attempts leased to the same worker identity (`workerId`) are taken over.
+   */
+  resume(owner: string, workerId: string, refs: readonly AttemptRef[], expiresAt: number): Promise<ResumedLease[]>;
   cancel(id: string, reason: string, now: number): Promise<TaskRecord>;
   revive(id: string, now: number): Promise<TaskRecord>;
   get(id: string): Promise<TaskRecord | undefined>;

@@ -223,8 +223,10 @@ export function createWorker(options: WorkerOptions): Worker {
       entry.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
     }
     for (const ref of response.acknowledged) unacknowledged.delete(key(ref.taskId, ref.attempt));
-    for (const rejected of response.rejected) {
-      logger.warn({ taskId: rejected.taskId, attempt: rejected.attempt }, 'the server rejected a result: the attempt was no longer current');
+    const rejections =
+      response.rejections.length > 0 ? response.rejections : response.rejected.map((r) => ({ ...r, reason: 'the attempt is no longer current' }));
+    for (const rejected of rejections) {
+      logger.warn({ taskId: rejected.taskId, attempt: rejected.attempt, reason: rejected.reason }, 'the server refused a result');
     }
     if (response.drain !== undefined && !draining) {
       logger.info('server is draining: finishing running tasks, then reconnecting');

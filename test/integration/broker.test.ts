@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EchoRequest, FailRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
+import { EchoRequest, EchoResponse, FailRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { ProtocolVersion, WorkerServiceDefinition, type ConnectRequest } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { pack } from '../../src/client/index.js';
@@ -213,15 +213,16 @@ describe('fencing', () => {
     expect(outcome.state).toBe(S.TASK_STATE_SUCCEEDED);
     expect(outcome.attempt).toBe(2);
 
-    // The deaf worker comes back with its old result: rejected, counted, not applied.
+    // The deaf worker comes back with its old result: refused (its lease is gone), counted, not applied.
     const late = new Outbox<Partial<ConnectRequest>>((m) => m.at(-1)!);
     late.push({ hello: { workerId: 'deaf', taskTypes: [ECHO], slots: 1, protocol: ProtocolVersion.PROTOCOL_VERSION_1, labels: {}, version: 't', resume: [] } });
     const lateResponses = rpc.connect(late)[Symbol.asyncIterator]();
     await lateResponses.next();
-    late.push({ completes: [{ taskId: id, attempt: assigned.attempt, output: pack(EchoRequest, { text: 'stale' }) }] });
-    const rejected = (await lateResponses.next()).value!.rejected;
-    expect(rejected).toEqual([{ taskId: id, attempt: 1 }]);
-    expect(stack.server.broker.counters.staleResults).toBe(1);
+    late.push({ completes: [{ taskId: id, attempt: assigned.attempt, output: pack(EchoResponse, { text: 'stale' }) }] });
+    const answer = (await lateResponses.next()).value!;
+    expect(answer.rejected).toEqual([{ taskId: id, attempt: 1 }]);
+    expect(answer.rejections).toEqual([{ taskId: id, attempt: 1, reason: expect.stringMatching(/does not hold the lease on attempt 1/) }]);
+    expect(stack.server.broker.counters.refusedResults).toBe(1);
     expect((await client.get(id)).attempt).toBe(2);
     late.end();
     channel.close();

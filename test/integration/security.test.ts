@@ -121,7 +121,7 @@ describe('access control over mutual TLS', () => {
     // The client role may not list workers; the admin may.
     await expect(client.workers()).rejects.toThrow(/PERMISSION_DENIED|may not call/);
     const admin = createClient({ server: stack.address, tls, token: TOKENS.admin });
-    expect((await admin.workers()).map((w) => w.workerId)).toEqual(['tls-worker']);
+    expect((await admin.workers()).map((w) => w.workerId)).toEqual(['worker/tls-worker']); // with tokens on, <token name>/<worker id>
     client.close();
     admin.close();
     await worker.stop();

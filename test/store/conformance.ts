@@ -256,12 +256,17 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(await store.renewLeases('session-1', held, Date.now() + 60_000)).toBe(2);
       expect((await store.overdue(later, 10)).filter((o) => o.reason === 'lease')).toHaveLength(0);
 
-      const kept = await store.resume('session-2', 'worker-2', [
+      // Only the worker the attempt was leased to may take it over, and only its current attempt.
+      const intruder = await store.resume('session-x', 'worker-2', [{ id: plain.id, attempt: 1 }], Date.now() + 10_000);
+      expect(intruder).toEqual([]);
+      expect((await store.get(plain.id))?.leaseOwner).toBe('session-1');
+      const kept = await store.resume('session-2', 'worker-1', [
         { id: plain.id, attempt: 1 },
         { id: timed.id, attempt: 7 },
       ], Date.now() + 10_000);
-      expect(kept).toEqual([{ id: plain.id, attempt: 1 }]);
+      expect(kept).toEqual([{ id: plain.id, attempt: 1, type: plain.type }]);
       expect((await store.get(plain.id))?.leaseOwner).toBe('session-2');
+      expect((await store.get(plain.id))?.workerId).toBe('worker-1');
     });
 
     it('records progress of the current attempt only', async () => {

@@ -77,8 +77,9 @@ export const SQL = {
     FROM unnest($1::text[], $2::int[]) AS u(id, attempt)
     WHERE t.id = u.id AND t.attempt = u.attempt AND t.lease_owner = $4 AND t.state = ${S.TASK_STATE_RUNNING}`,
   resume: `
-    UPDATE tasks SET lease_owner = $1, worker_id = $2, lease_expires_at = $3
-    WHERE id = $4 AND attempt = $5 AND state = ${S.TASK_STATE_RUNNING}`,
+    UPDATE tasks SET lease_owner = $1, lease_expires_at = $3
+    WHERE id = $4 AND attempt = $5 AND worker_id = $2 AND state = ${S.TASK_STATE_RUNNING}
+    RETURNING type`,
   cancel: `
     UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = $2, finished_at = $3, updated_at = $3,
       lease_expires_at = NULL, deadline_at = NULL

@@ -267,11 +267,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return write(async (client) => {
         const kept = [];
         for (const ref of refs) {
-          const result = await client.query(
+          const result = await client.query<{ type: string }>(
             SQL.resume,
             [owner, workerId, expiresAt, ref.id, ref.attempt],
           );
-          if (result.rowCount === 1) kept.push(ref);
+          const row = result.rows[0];
+          if (row !== undefined) kept.push({ id: ref.id, attempt: ref.attempt, type: row.type });
         }
         return kept;
       });

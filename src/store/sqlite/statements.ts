@@ -46,8 +46,9 @@ const SQL = {
     UPDATE tasks SET lease_expires_at = ?
     WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`,
   resume: `
-    UPDATE tasks SET lease_owner = ?, worker_id = ?, lease_expires_at = ?
-    WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`,
+    UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
+    WHERE id = ? AND attempt = ? AND worker_id = ? AND state = ${S.TASK_STATE_RUNNING}
+    RETURNING type`,
   cancel: `
     UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
       lease_expires_at = NULL, deadline_at = NULL

@@ -215,7 +215,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     resume(owner, workerId, refs, expiresAt) {
-      return write(() => refs.filter((ref) => st.resume.run(owner, workerId, expiresAt, ref.id, ref.attempt).changes === 1));
+      return write(() =>
+        refs.flatMap((ref) => {
+          const row = st.resume.get(owner, expiresAt, ref.id, ref.attempt, workerId) as { type: string } | undefined;
+          return row === undefined ? [] : [{ id: ref.id, attempt: ref.attempt, type: row.type }];
+        }),
+      );
     },
 
     cancel(id, reason, now) {

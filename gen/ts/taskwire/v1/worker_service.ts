@@ -186,7 +186,11 @@ export interface ConnectResponse {
   drain?:
     | Drain
     | undefined;
-  /** Results the server rejected because their attempt is no longer current. */
+  /**
+   * Results, releases and resumes the server refused: the attempt is no
+   * longer current, or this session does not hold its lease. The same items
+   * as `rejections`, without the reasons (for workers written before them).
+   */
   rejected: AttemptRef[];
   /**
    * Results (completes, fails, releases) the server has committed or
@@ -195,6 +199,18 @@ export interface ConnectResponse {
    * in flight when a stream died is not lost.
    */
   acknowledged: AttemptRef[];
+  /** What `rejected` names, each with the reason it was refused. */
+  rejections: Rejection[];
+}
+
+/**
+ * A result or release the server refused, and why. The worker forgets it (it
+ * is acknowledged too) and, if the attempt still runs, stops it.
+ */
+export interface Rejection {
+  taskId: string;
+  attempt: number;
+  reason: string;
 }
 
 function createBaseHello(): Hello {
@@ -1353,7 +1369,15 @@ export const Drain: MessageFns<Drain, "taskwire.v1.Drain"> = {
 };
 
 function createBaseConnectResponse(): ConnectResponse {
-  return { welcome: undefined, assignments: [], cancels: [], drain: undefined, rejected: [], acknowledged: [] };
+  return {
+    welcome: undefined,
+    assignments: [],
+    cancels: [],
+    drain: undefined,
+    rejected: [],
+    acknowledged: [],
+    rejections: [],
+  };
 }
 
 export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectResponse"> = {
@@ -1377,6 +1401,9 @@ export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectRe
     }
     for (const v of message.acknowledged) {
       AttemptRef.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.rejections) {
+      Rejection.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1442,6 +1469,14 @@ export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectRe
             message.acknowledged.push(AttemptRef.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.rejections.push(Rejection.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1467,6 +1502,88 @@ export const ConnectResponse: MessageFns<ConnectResponse, "taskwire.v1.ConnectRe
     message.drain = (object.drain !== undefined && object.drain !== null) ? Drain.fromPartial(object.drain) : undefined;
     message.rejected = object.rejected?.map((e) => AttemptRef.fromPartial(e)) || [];
     message.acknowledged = object.acknowledged?.map((e) => AttemptRef.fromPartial(e)) || [];
+    message.rejections = object.rejections?.map((e) => Rejection.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRejection(): Rejection {
+  return { taskId: "", attempt: 0, reason: "" };
+}
+
+export const Rejection: MessageFns<Rejection, "taskwire.v1.Rejection"> = {
+  $type: "taskwire.v1.Rejection" as const,
+
+  encode(message: Rejection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).uint32(message.attempt);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Rejection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<Rejection>): Rejection {
+    return Rejection.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Rejection>): Rejection {
+    const message = createBaseRejection();
+    message.taskId = object.taskId ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.reason = object.reason ?? "";
     return message;
   },
 };
