@@ -1,6 +1,6 @@
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
-import type { TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
+import { TaskView, type TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import type { SubmitRequest } from '../broker/index.js';
@@ -94,13 +94,18 @@ export function toTaskOptions(record: TaskRecord): TaskOptions {
   };
 }
 
-export function toTask(record: TaskRecord): Task {
+/**
+ * A stored task as the contract's Task. The BASIC view leaves out the input
+ * and output, each of which may be as large as a whole message.
+ */
+export function toTask(record: TaskRecord, view: TaskView.TASK_VIEW_BASIC | TaskView.TASK_VIEW_FULL = TaskView.TASK_VIEW_FULL): Task {
+  const full = view === TaskView.TASK_VIEW_FULL;
   return {
     id: record.id,
     type: record.type,
     state: record.state,
-    input: toAny(record.input),
-    output: record.output === undefined ? undefined : toAny(record.output),
+    input: full ? toAny(record.input) : undefined,
+    output: full && record.output !== undefined ? toAny(record.output) : undefined,
     options: toTaskOptions(record),
     attempt: record.attempt,
     errors: record.errors.map(toTaskError),
@@ -127,3 +132,6 @@ export function toOutcome(outcome: TaskEnd | TaskRecord): TaskOutcome {
     attempt: outcome.attempt,
   };
 }
+
+/** Bytes of a task's payloads: what the FULL view adds to the BASIC one. */
+export const payloadBytes = (record: TaskRecord) => record.input.value.length + (record.output?.value.length ?? 0);

@@ -3,7 +3,7 @@ import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js'
 import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { createBroker, type Broker, type BrokerOptions, type TaskTypeInfo } from '../broker/index.js';
 import { createGateway } from './gateway.js';
-import { createRpcServer, withExactMessages, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
+import { createRpcServer, DEFAULT_MAX_MESSAGE_BYTES, withExactMessages, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
 import { createSqliteStore, type Store } from '../store/index.js';
 import { createTaskService } from './task-service.js';
 import { taskTypesOf, type TaskServiceDefinition as TaskServiceDef, type TaskServiceOptions } from './task-types.js';
@@ -54,7 +54,10 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
       options.onDrain?.();
     },
   });
-  rpc.add(withExactMessages(TaskServiceDefinition, ['session']), createTaskService(broker));
+  rpc.add(
+    withExactMessages(TaskServiceDefinition, ['session']),
+    createTaskService(broker, { maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES }),
+  );
   rpc.add(
     withExactMessages(WorkerServiceDefinition, ['connect']),
     createWorkerService(broker, {

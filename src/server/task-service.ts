@@ -7,17 +7,22 @@ import type {
   TaskOutcome,
   TaskServiceImplementation,
 } from '../../gen/ts/taskwire/v1/task_service.js';
+import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { Broker } from '../broker/index.js';
-import { invalidArgument, TaskwireError } from '../errors.js';
+import { invalidArgument, resourceExhausted, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { InsertResult, TaskRecord } from '../store/index.js';
-import { toOutcome, toSubmitRequest, toTask } from './convert.js';
+import { payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;
 export const MAX_PAGE_SIZE = 1000;
 export const DEFAULT_PAGE_SIZE = 100;
+/** A ListTasks page in the FULL view ends before its payloads pass this (at least one task a page). */
+export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
+/** Room left in a message for everything but a task's payloads. */
+const ENVELOPE_BYTES = 64 * 1024;
 /** Submits a Session may have waiting for their commit before it stops reading. */
 const MAX_SESSION_INFLIGHT = 10_000;
 
@@ -39,7 +44,19 @@ function notFoundOutcome(id: string, error: unknown): TaskOutcome {
   };
 }
 
-const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({ task: toTask(result.task), existing: result.existing });
+const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({
+  task: toTask(result.task, TaskView.TASK_VIEW_BASIC),
+  existing: result.existing,
+});
+
+/** A request's view, checked; UNSPECIFIED is the method's default. */
+function viewOf(view: TaskView, fallback: TaskView.TASK_VIEW_BASIC | TaskView.TASK_VIEW_FULL) {
+  if (view === TaskView.TASK_VIEW_UNSPECIFIED) return fallback;
+  if (view !== TaskView.TASK_VIEW_BASIC && view !== TaskView.TASK_VIEW_FULL) {
+    throw invalidArgument(`view ${view} is not a TaskView: use TASK_VIEW_BASIC (1) or TASK_VIEW_FULL (2)`);
+  }
+  return view;
+}
 
 type SessionOut = Partial<SessionResponse>;
 /** One complete SessionResponse from the queued items (the stream skips fromPartial). */
@@ -54,7 +71,22 @@ function pageSize(requested: number): number {
   return requested;
 }
 
-export function createTaskService(broker: Broker): TaskServiceImplementation<TaskwireCallContext> {
+export interface TaskServiceOptions {
+  /** The server's largest message: a task whose FULL view would not fit is refused with RESOURCE_EXHAUSTED. */
+  readonly maxMessageBytes: number;
+}
+
+export function createTaskService(broker: Broker, options: TaskServiceOptions): TaskServiceImplementation<TaskwireCallContext> {
+  /** Refuses, as the error it is, an answer grpc-js would fail to send (and log as sent). */
+  const fits = (task: TaskRecord) => {
+    const bytes = payloadBytes(task);
+    if (bytes + ENVELOPE_BYTES > options.maxMessageBytes) {
+      throw resourceExhausted(
+        `task ${task.id}'s input and output are ${bytes} bytes, more than fits in this server's largest message (${options.maxMessageBytes}); ask for view TASK_VIEW_BASIC, or raise the server's max message size`,
+      );
+    }
+    return task;
+  };
   return {
     async submitTask(request) {
       const [result] = await broker.submit([toSubmitRequest(request)]);
@@ -71,7 +103,9 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
     },
 
     async getTask(request) {
-      return { task: toTask(await broker.get(request.id)) };
+      const view = viewOf(request.view, TaskView.TASK_VIEW_FULL);
+      const task = await broker.get(request.id);
+      return { task: toTask(view === TaskView.TASK_VIEW_FULL ? fits(task) : task, view) };
     },
 
     async *watchTask(request, context) {
@@ -99,6 +133,7 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
 
     async listTasks(request) {
       const size = pageSize(request.pageSize);
+      const view = viewOf(request.view, TaskView.TASK_VIEW_BASIC);
       if (request.state !== TaskState.TASK_STATE_UNSPECIFIED && TaskState[request.state] === undefined) {
         throw invalidArgument(`state ${request.state} is not a TaskState`);
       }
@@ -111,7 +146,21 @@ export function createTaskService(broker: Broker): TaskServiceImplementation<Tas
         size,
         request.pageToken === '' ? undefined : request.pageToken,
       );
-      return { tasks: page.tasks.map(toTask), nextPageToken: page.next ?? '' };
+      if (view === TaskView.TASK_VIEW_BASIC) {
+        return { tasks: page.tasks.map((task) => toTask(task, view)), nextPageToken: page.next ?? '' };
+      }
+      // FULL: the page ends early rather than pass MAX_PAGE_BYTES of payloads; it always holds one task.
+      let bytes = 0;
+      let count = 0;
+      for (const task of page.tasks) {
+        const size = payloadBytes(fits(task));
+        if (count > 0 && bytes + size > MAX_PAGE_BYTES) break;
+        bytes += size;
+        count++;
+      }
+      const tasks = page.tasks.slice(0, count).map((task) => toTask(task, view));
+      const next = count < page.tasks.length ? page.after(count - 1) : (page.next ?? '');
+      return { tasks, nextPageToken: next };
     },
 
     async listWorkers() {

@@ -124,6 +124,7 @@ export function listPage(rows: readonly TaskRow[], pageSize: number): ListPage {
   return {
     tasks: page.map(toRecord),
     ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq) } : {}),
+    after: (index) => encodeCursor(page[index]!.seq),
   };
 }
 

@@ -146,6 +146,8 @@ export interface ListPage {
   readonly tasks: readonly TaskRecord[];
   /** Opaque cursor for the next page; undefined at the end. */
   readonly next?: string;
+  /** The cursor that continues after `tasks[index]`: to end a page early (a page bounded in bytes). */
+  readonly after: (index: number) => string;
 }
 
 export interface QueueCounts {

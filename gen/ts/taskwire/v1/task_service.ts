@@ -15,6 +15,24 @@ export const protobufPackage = "taskwire.v1";
 
 export const protobufFileName = "taskwire/v1/task_service.proto";
 
+/**
+ * How much of a task an answer carries (AIP-157). A task's input and output
+ * may each be up to the server's largest message, so lists leave them out
+ * unless asked.
+ */
+export enum TaskView {
+  /** TASK_VIEW_UNSPECIFIED - The method's default: FULL for GetTask, BASIC for ListTasks. */
+  TASK_VIEW_UNSPECIFIED = 0,
+  /** TASK_VIEW_BASIC - Everything but `input` and `output`. */
+  TASK_VIEW_BASIC = 1,
+  /**
+   * TASK_VIEW_FULL - Everything. A ListTasks page in this view also ends early, before it
+   * would pass 4 MiB (at least one task a page): follow next_page_token.
+   */
+  TASK_VIEW_FULL = 2,
+  UNRECOGNIZED = -1,
+}
+
 export interface SubmitTaskRequest {
   /**
    * Task type: the full method path of a registered task service method,
@@ -33,7 +51,10 @@ export interface SubmitTaskRequest {
 }
 
 export interface SubmitTaskResponse {
-  /** The task as committed. */
+  /**
+   * The task as committed, in the BASIC view: without its input (the caller
+   * has it) or output (GetTask has both).
+   */
   task?:
     | Task
     | undefined;
@@ -57,6 +78,8 @@ export interface SubmitTasksResponse {
 export interface GetTaskRequest {
   /** Task id. Required. */
   id: string;
+  /** How much of the task to return. Default (UNSPECIFIED): FULL. */
+  view: TaskView;
 }
 
 export interface GetTaskResponse {
@@ -126,6 +149,8 @@ export interface ListTasksRequest {
   pageSize: number;
   /** From a previous response's next_page_token; empty for the first page. */
   pageToken: string;
+  /** How much of each task to return. Default (UNSPECIFIED): BASIC. */
+  view: TaskView;
 }
 
 export interface ListTasksResponse {
@@ -526,7 +551,7 @@ export const SubmitTasksResponse: MessageFns<SubmitTasksResponse, "taskwire.v1.S
 };
 
 function createBaseGetTaskRequest(): GetTaskRequest {
-  return { id: "" };
+  return { id: "", view: 0 };
 }
 
 export const GetTaskRequest: MessageFns<GetTaskRequest, "taskwire.v1.GetTaskRequest"> = {
@@ -535,6 +560,9 @@ export const GetTaskRequest: MessageFns<GetTaskRequest, "taskwire.v1.GetTaskRequ
   encode(message: GetTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
+    }
+    if (message.view !== 0) {
+      writer.uint32(16).int32(message.view);
     }
     return writer;
   },
@@ -560,6 +588,14 @@ export const GetTaskRequest: MessageFns<GetTaskRequest, "taskwire.v1.GetTaskRequ
             message.id = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.view = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -578,6 +614,7 @@ export const GetTaskRequest: MessageFns<GetTaskRequest, "taskwire.v1.GetTaskRequ
   fromPartial(object: DeepPartial<GetTaskRequest>): GetTaskRequest {
     const message = createBaseGetTaskRequest();
     message.id = object.id ?? "";
+    message.view = object.view ?? 0;
     return message;
   },
 };
@@ -1113,7 +1150,7 @@ export const RetryTaskResponse: MessageFns<RetryTaskResponse, "taskwire.v1.Retry
 };
 
 function createBaseListTasksRequest(): ListTasksRequest {
-  return { queue: "", state: 0, type: "", pageSize: 0, pageToken: "" };
+  return { queue: "", state: 0, type: "", pageSize: 0, pageToken: "", view: 0 };
 }
 
 export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTasksRequest"> = {
@@ -1134,6 +1171,9 @@ export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTas
     }
     if (message.pageToken !== "") {
       writer.uint32(42).string(message.pageToken);
+    }
+    if (message.view !== 0) {
+      writer.uint32(48).int32(message.view);
     }
     return writer;
   },
@@ -1191,6 +1231,14 @@ export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTas
             message.pageToken = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.view = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1213,6 +1261,7 @@ export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTas
     message.type = object.type ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.view = object.view ?? 0;
     return message;
   },
 };
