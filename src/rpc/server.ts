@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import type { TaskwireCallContext } from './context.js';
 import { authMiddleware, type AuthHook } from './middleware/auth.js';
 import { callContextMiddleware, deadlineInterceptor } from './middleware/deadline.js';
+import { decodingMiddleware, withGuardedDecoding } from './middleware/decoding.js';
 import { errorMiddleware } from './middleware/errors.js';
 import { loggingMiddleware } from './middleware/logging.js';
 import { serverChannelOptions, type TransportOptions } from './options.js';
@@ -73,10 +74,10 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
     .use(errorMiddleware)
     .use(callContextMiddleware(drainController.signal));
   // Without an auth hook every call is admitted: no layer to pay for.
-  const server = options.auth === undefined ? base : base.use(authMiddleware(options.auth));
+  const server = (options.auth === undefined ? base : base.use(authMiddleware(options.auth))).use(decodingMiddleware);
 
   const healthImpl = HealthServiceImpl(health);
-  server.add(HealthDefinition, {
+  server.add(withGuardedDecoding(HealthDefinition), {
     check: healthImpl.check,
     // Watch streams never end by themselves; end them when the server drains.
     watch: (request, context) =>
@@ -91,7 +92,7 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
     draining: drainController.signal,
     shutdownGraceMs,
     add(definition, implementation) {
-      server.add(definition, implementation);
+      server.add(withGuardedDecoding(definition), implementation);
       const name = serviceName(definition);
       if (name !== undefined) {
         serviceNames.push(name);
@@ -102,7 +103,7 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
       if (options.descriptorSet !== undefined) {
         const bytes =
           typeof options.descriptorSet === 'string' ? readFileSync(options.descriptorSet) : options.descriptorSet;
-        server.add(ServerReflectionService, ServerReflection(bytes, [...serviceNames, 'grpc.health.v1.Health']));
+        server.add(withGuardedDecoding(ServerReflectionService), ServerReflection(bytes, [...serviceNames, 'grpc.health.v1.Health']));
       }
       const port = await server.listen(address, createServerCredentials(options.tls));
       logger.info({ address, port }, 'listening');
