@@ -2,7 +2,6 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type CompatServiceDefinition, type ServiceImplementation } from 'nice-grpc';
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
-import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import { pino, type Logger } from 'pino';
 import type { TaskwireCallContext } from './context.js';
 import { authMiddleware, type AuthHook } from './middleware/auth.js';
@@ -11,6 +10,7 @@ import { decodingMiddleware, withGuardedDecoding } from './middleware/decoding.j
 import { errorMiddleware } from './middleware/errors.js';
 import { loggingMiddleware } from './middleware/logging.js';
 import { serverChannelOptions, type TransportOptions } from './options.js';
+import { reflectionServices } from './reflection.js';
 import { createServerCredentials, type TlsServerOptions } from './tls.js';
 
 export interface RpcServerOptions extends TransportOptions {
@@ -103,7 +103,9 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
       if (options.descriptorSet !== undefined) {
         const bytes =
           typeof options.descriptorSet === 'string' ? readFileSync(options.descriptorSet) : options.descriptorSet;
-        server.add(withGuardedDecoding(ServerReflectionService), ServerReflection(bytes, [...serviceNames, 'grpc.health.v1.Health']));
+        for (const [definition, implementation] of reflectionServices(bytes, [...serviceNames, 'grpc.health.v1.Health'])) {
+          server.add(withGuardedDecoding(definition), implementation);
+        }
       }
       const port = await server.listen(address, createServerCredentials(options.tls));
       logger.info({ address, port }, 'listening');

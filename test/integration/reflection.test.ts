@@ -75,3 +75,35 @@ describe('reflection, as grpcurl uses it', () => {
     channel.close();
   });
 });
+
+describe('reflection v1alpha, as older grpcurl builds and many language clients speak it', () => {
+  it('answers file_containing_symbol with the file and all its imports in one answer', async () => {
+    stack = await startStack();
+    const channel = createRpcChannel(stack.address);
+    const v1alpha = Object.fromEntries(
+      Object.entries(ServerReflectionService).map(([name, method]) => [
+        name,
+        { ...method, path: method.path.replace('/grpc.reflection.v1.', '/grpc.reflection.v1alpha.') },
+      ]),
+    ) as typeof ServerReflectionService;
+    const reflection = createRpcClient(v1alpha, channel);
+    async function* requests() {
+      yield new ServerReflectionRequest().setListServices('*');
+      yield new ServerReflectionRequest().setFileContainingSymbol('demo.v1.DemoService');
+    }
+    const answers = [];
+    for await (const response of reflection.serverReflectionInfo(requests())) answers.push(response);
+    expect(answers[0]!.getListServicesResponse()!.getServiceList().map((s) => s.getName())).toContain('demo.v1.DemoService');
+
+    const files = answers[1]!.getFileDescriptorResponse()!.getFileDescriptorProtoList_asU8().map((f) => fromBinary(FileDescriptorProtoSchema, f));
+    expect(files[0]!.name).toBe('demo/v1/demo.proto');
+    const names = new Set(files.map((f) => f.name));
+    // Every import, transitively, is in the same answer: a registry builds from it alone.
+    for (const file of files) for (const dependency of file.dependency) expect(names, `${file.name} imports ${dependency}`).toContain(dependency);
+    expect(files.length).toBe(names.size);
+    const ordered = [...files].reverse();
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
+    expect(registry.getService('demo.v1.DemoService')?.methods.map((m) => m.name)).toContain('Echo');
+    channel.close();
+  });
+});
