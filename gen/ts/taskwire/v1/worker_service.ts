@@ -27,9 +27,15 @@ export enum ProtocolVersion {
 
 /** First message of a session. */
 export interface Hello {
-  /** Stable id of the worker process (host name and pid, say). Required. */
+  /**
+   * Stable id of the worker process (host name and pid, say): the identity
+   * its leases are held under. Required; 1..256 characters of valid UTF-8.
+   */
   workerId: string;
-  /** Task types served, e.g. "/demo.v1.DemoService/Echo". At least one. */
+  /**
+   * Task types served, e.g. "/demo.v1.DemoService/Echo". At least one, each
+   * once, each served by this server.
+   */
   taskTypes: string[];
   /** Tasks the worker runs at once, 1..10000. It is also the initial credit. */
   slots: number;
@@ -62,9 +68,9 @@ export interface AttemptRef {
 export interface Progress {
   taskId: string;
   attempt: number;
-  /** 0..100. */
+  /** 0..100; out-of-range values are clamped, NaN drops the report. */
   percent: number;
-  /** At most 1024 characters. */
+  /** Cut at 1024 characters. */
   message: string;
 }
 
@@ -72,7 +78,10 @@ export interface Progress {
 export interface Complete {
   taskId: string;
   attempt: number;
-  /** The handler's output, packed as Any. */
+  /**
+   * The handler's output: an Any of the task type's response message. A
+   * missing, mistyped or undecodable output fails the attempt, not retryable.
+   */
   output?: Any | undefined;
 }
 
@@ -1594,12 +1603,19 @@ export const Rejection: MessageFns<Rejection, "taskwire.v1.Rejection"> = {
  * stream. Each message may carry several items: under load the stream moves
  * batches, at low load single items.
  *
- * Rules:
+ * The full specification, for implementers in any language, is
+ * docs/PROTOCOL.md. In brief:
  * - Flow control: the server never has more assignments outstanding on a
  *   stream than the credit the worker granted (Hello.slots, then Credit).
- * - Fencing: an assignment is a lease on (task_id, attempt). A result for an
- *   attempt that is no longer current is rejected, never applied.
- * - Leases end by a result, by the stream closing, or when heartbeats stop.
+ * - Fencing: an assignment is a lease on (task_id, attempt) held by one
+ *   session. A result or release from another session, or for an attempt
+ *   that is no longer current, is refused (ConnectResponse.rejections), never
+ *   applied.
+ * - Leases end by a result, by the stream closing, or when nothing arrives
+ *   from the holder for a whole lease.
+ * - Results are kept by the worker until acknowledged and sent again after a
+ *   reconnect; Hello.resume hands a session the attempts of the same worker
+ *   identity.
  */
 export type WorkerServiceDefinition = typeof WorkerServiceDefinition;
 export const WorkerServiceDefinition = {
