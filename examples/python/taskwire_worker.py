@@ -1,13 +1,15 @@
 """A small taskwire worker runtime for Python, over the WorkerService.Connect stream.
 
-It speaks the protocol of proto/taskwire/v1/worker_service.proto: Hello with
-the task types and slots, credit returned as slots free up, heartbeats, results
-kept until the server acknowledges them, Cancel reaching the handler through
-a threading.Event, and reconnection with exponential backoff and jitter.
+It speaks the protocol of docs/PROTOCOL.md: Hello with the task types and
+slots, credit returned as slots free up, heartbeats, results kept until the
+server acknowledges them, Cancel reaching the handler through a
+threading.Event, Drain (finish what runs, take nothing new, reconnect), a
+graceful stop (running tasks get a grace period, then are released), and
+reconnection with exponential backoff and jitter.
 
     worker = Worker("127.0.0.1:50051", worker_id="py-1", slots=4)
     worker.handle("/demo.v1.DemoService/Echo", demo_pb2.EchoRequest, echo)
-    worker.run()  # until stop()
+    worker.run()  # until stop(); returns once every task is finished or released
 
 A handler is handler(request, ctx) -> response message; ctx.cancelled is an
 Event set when the attempt is cancelled or times out, ctx.progress(p, msg)
@@ -32,6 +34,14 @@ from taskwire.v1 import worker_service_pb2_grpc as pb_grpc
 log = logging.getLogger("taskwire.worker")
 
 TYPE_PREFIX = "type.googleapis.com/"
+
+# A Hello refused for these reasons will be refused again: no point reconnecting.
+REFUSED = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
 
 
 class TaskError(Exception):
@@ -69,16 +79,39 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=slots)
         self._outbox = None
         self._stop = threading.Event()
+        self._released = set()  # (task_id, attempt) handed back on stop
+        self._draining = False
         self.connected = threading.Event()
 
     def handle(self, task_type, request_class, handler):
         self._handlers[task_type] = (request_class, handler)
 
-    def stop(self):
+    def stop(self, grace=30.0):
+        """Takes nothing new; running tasks get `grace` seconds, then are released. Returns at once."""
+        if self._stop.is_set():
+            return
         self._stop.set()
-        outbox = self._outbox
-        if outbox is not None:
-            outbox.put(None)
+        threading.Thread(target=self._stop_after, args=(grace,), daemon=True).start()
+
+    def _stop_after(self, grace):
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            for key, cancelled in self._running.items():
+                self._released.add(key)
+                cancelled.set()  # the handler sees ctx.cancelled and returns; the attempt is released
+        self._end_if_idle()
+
+    def _end_if_idle(self):
+        """Ends the stream once nothing runs, when stopping or draining."""
+        with self._lock:
+            idle = not self._running
+        if idle and (self._stop.is_set() or self._draining):
+            self._send(None)
 
     # -- sending --------------------------------------------------------------
 
@@ -110,6 +143,7 @@ class Worker:
         if deadline is not None:
             timer = threading.Timer(max(0.0, deadline - time.time()), cancelled.set)
             timer.start()
+        released = False
         try:
             request_class, handler = self._handlers[assignment.type]
             expected = TYPE_PREFIX + request_class.DESCRIPTOR.full_name
@@ -119,12 +153,18 @@ class Worker:
             assignment.input.Unpack(request)
             ctx = Context(assignment.task_id, assignment.attempt, assignment.type, cancelled, self._send)
             response = handler(request, ctx)
+            if key in self._released:
+                released = True
+                return
             if cancelled.is_set():
                 return  # the server ended this attempt; its result is not wanted
             output = any_pb2.Any()
             output.Pack(response, type_url_prefix="type.googleapis.com")
             self._send_result(key, pb.ConnectRequest(completes=[pb.Complete(task_id=key[0], attempt=key[1], output=output)]))
         except Exception as error:  # noqa: BLE001 - every failure is reported to the server
+            if key in self._released:
+                released = True
+                return
             if cancelled.is_set() and deadline is None:
                 return
             code = getattr(error, "code", 2)
@@ -135,14 +175,19 @@ class Worker:
         finally:
             if timer is not None:
                 timer.cancel()
+            if released:
+                # Handed back unfinished: queued again at once, not a failure.
+                self._send_result(key, pb.ConnectRequest(releases=[pb.AttemptRef(task_id=key[0], attempt=key[1])]))
             with self._lock:
                 self._running.pop(key, None)
-            if not self._stop.is_set():
-                self._send(pb.ConnectRequest(credit=1))
+            if not self._stop.is_set() and not self._draining:
+                self._send(pb.ConnectRequest(credit=1))  # the slot is free again
+            self._end_if_idle()
 
     # -- the session ----------------------------------------------------------------
 
     def _session(self):
+        self._draining = False
         outbox = queue.Queue()
         with self._lock:
             resume = [pb.AttemptRef(task_id=t, attempt=a) for (t, a) in set(self._running) | set(self._unacknowledged)]
@@ -183,9 +228,14 @@ class Worker:
                     for ref in response.acknowledged:
                         with self._lock:
                             self._unacknowledged.pop((ref.task_id, ref.attempt), None)
-                    if response.HasField("drain"):
-                        log.info("server is draining; reconnecting")
-                        outbox.put(None)
+                    for rejection in response.rejections:
+                        log.warning("the server refused a result for %s attempt %d: %s", rejection.task_id, rejection.attempt, rejection.reason)
+                    if response.HasField("drain") and not self._draining:
+                        log.info("server is draining: finishing running tasks, then reconnecting")
+                        self._draining = True
+                        self._end_if_idle()
+                    if self._stop.is_set():
+                        self._end_if_idle()
             finally:
                 self._outbox = None
                 self.connected.clear()
@@ -203,6 +253,10 @@ class Worker:
                 if self._stop.is_set():
                     break
                 log.warning("disconnected: %s", error.code())
+                if error.code() in REFUSED:
+                    raise  # the server will refuse this worker again: say why and exit
+            if self._stop.is_set():
+                break
             self._stop.wait(wait * (0.5 + random.random() / 2))
             wait = min(self.reconnect_max, wait * 2)
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,10 +1,16 @@
 """A Python worker serving demo.v1.DemoService/Echo and Sleep.
 
     PYTHONPATH=gen/python:examples/python /usr/bin/python3 examples/python/worker.py --server 127.0.0.1:50051
+
+Settings come from flags or, as for the taskwire CLI, from TASKWIRE_SERVER,
+TASKWIRE_CONCURRENCY, TASKWIRE_WORKER_ID and TASKWIRE_GRACE_MS. On SIGTERM it
+takes nothing new, lets running tasks finish within the grace period, hands
+back the rest and exits 0.
 """
 
 import argparse
 import logging
+import os
 import signal
 import time
 
@@ -16,9 +22,11 @@ SERVICE = "/demo.v1.DemoService"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", default="127.0.0.1:50051")
-    parser.add_argument("--worker-id", default="python-worker")
-    parser.add_argument("--slots", type=int, default=4)
+    env = os.environ.get
+    parser.add_argument("--server", default=env("TASKWIRE_SERVER", "127.0.0.1:50051"))
+    parser.add_argument("--worker-id", default=env("TASKWIRE_WORKER_ID", f"python-worker-{os.getpid()}"))
+    parser.add_argument("--slots", type=int, default=int(env("TASKWIRE_CONCURRENCY", "4")))
+    parser.add_argument("--grace-ms", type=int, default=int(env("TASKWIRE_GRACE_MS", "30000")))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
 
@@ -39,7 +47,7 @@ def main():
 
     worker.handle(f"{SERVICE}/Echo", demo_pb2.EchoRequest, echo)
     worker.handle(f"{SERVICE}/Sleep", demo_pb2.SleepRequest, sleep)
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop(grace=args.grace_ms / 1000))
     worker.run()
 
 

@@ -11,12 +11,19 @@ class WorkerServiceStub(object):
     stream. Each message may carry several items: under load the stream moves
     batches, at low load single items.
 
-    Rules:
+    The full specification, for implementers in any language, is
+    docs/PROTOCOL.md. In brief:
     - Flow control: the server never has more assignments outstanding on a
     stream than the credit the worker granted (Hello.slots, then Credit).
-    - Fencing: an assignment is a lease on (task_id, attempt). A result for an
-    attempt that is no longer current is rejected, never applied.
-    - Leases end by a result, by the stream closing, or when heartbeats stop.
+    - Fencing: an assignment is a lease on (task_id, attempt) held by one
+    session. A result or release from another session, or for an attempt
+    that is no longer current, is refused (ConnectResponse.rejections), never
+    applied.
+    - Leases end by a result, by the stream closing, or when nothing arrives
+    from the holder for a whole lease.
+    - Results are kept by the worker until acknowledged and sent again after a
+    reconnect; Hello.resume hands a session the attempts of the same worker
+    identity.
     """
 
     def __init__(self, channel):
@@ -38,12 +45,19 @@ class WorkerServiceServicer(object):
     stream. Each message may carry several items: under load the stream moves
     batches, at low load single items.
 
-    Rules:
+    The full specification, for implementers in any language, is
+    docs/PROTOCOL.md. In brief:
     - Flow control: the server never has more assignments outstanding on a
     stream than the credit the worker granted (Hello.slots, then Credit).
-    - Fencing: an assignment is a lease on (task_id, attempt). A result for an
-    attempt that is no longer current is rejected, never applied.
-    - Leases end by a result, by the stream closing, or when heartbeats stop.
+    - Fencing: an assignment is a lease on (task_id, attempt) held by one
+    session. A result or release from another session, or for an attempt
+    that is no longer current, is refused (ConnectResponse.rejections), never
+    applied.
+    - Leases end by a result, by the stream closing, or when nothing arrives
+    from the holder for a whole lease.
+    - Results are kept by the worker until acknowledged and sent again after a
+    reconnect; Hello.resume hands a session the attempts of the same worker
+    identity.
     """
 
     def Connect(self, request_iterator, context):
@@ -75,12 +89,19 @@ class WorkerService(object):
     stream. Each message may carry several items: under load the stream moves
     batches, at low load single items.
 
-    Rules:
+    The full specification, for implementers in any language, is
+    docs/PROTOCOL.md. In brief:
     - Flow control: the server never has more assignments outstanding on a
     stream than the credit the worker granted (Hello.slots, then Credit).
-    - Fencing: an assignment is a lease on (task_id, attempt). A result for an
-    attempt that is no longer current is rejected, never applied.
-    - Leases end by a result, by the stream closing, or when heartbeats stop.
+    - Fencing: an assignment is a lease on (task_id, attempt) held by one
+    session. A result or release from another session, or for an attempt
+    that is no longer current, is refused (ConnectResponse.rejections), never
+    applied.
+    - Leases end by a result, by the stream closing, or when nothing arrives
+    from the holder for a whole lease.
+    - Results are kept by the worker until acknowledged and sent again after a
+    reconnect; Hello.resume hands a session the attempts of the same worker
+    identity.
     """
 
     @staticmethod
