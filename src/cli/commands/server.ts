@@ -35,6 +35,7 @@ function openSqlite(path: string, synchronous: 'FULL' | 'NORMAL'): Store {
     return createSqliteStore({ path, synchronous });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    if (reason.includes('npm install')) throw error; // the driver is missing: nothing to do with the path
     throw new Error(`cannot open the SQLite database "${path}": ${reason}; give --db (TASKWIRE_DB) a file in a directory you can write`);
   }
 }
