@@ -15,16 +15,41 @@ export function taskJson(descriptors: Descriptors, task: Task) {
   return descriptors.toJson('taskwire.v1.Task', Task.encode(task).finish());
 }
 
+const time = (date: Date | undefined) => (date === undefined ? undefined : date.toISOString());
+
+/** One line per task, for list, cancel and retry: state, type, attempts, priority, queue, when. */
 export function taskLine(task: Task): string {
   const progress = task.state === TaskState.TASK_STATE_RUNNING ? ` ${Math.round(task.progressPercent)}%` : '';
-  return `${task.id}  ${stateName(task.state).padEnd(9)}${progress}  ${task.type}  attempt ${task.attempt}  queue ${task.options?.queue ?? ''}`;
+  const o = task.options;
+  return [
+    task.id,
+    `${stateName(task.state).padEnd(9)}${progress}`,
+    task.type,
+    `attempt ${task.attempt}/${o?.maxAttempts ?? '?'}`,
+    `priority ${o?.priority ?? 0}`,
+    `queue ${o?.queue ?? ''}`,
+    `created ${time(task.createTime) ?? '-'}`,
+  ].join('  ');
 }
 
+/** A task in full, for get, watch and submit --wait. */
 export function taskText(descriptors: Descriptors, task: Task): string {
-  const lines = [taskLine(task)];
-  if (task.output) lines.push(`output: ${JSON.stringify(descriptors.toJson('google.protobuf.Any', Any.encode(task.output).finish()))}`);
-  for (const error of task.errors) lines.push(`error (attempt ${error.attempt}, ${Status[error.code] ?? error.code}): ${error.message}`);
-  if (task.cancelReason) lines.push(`cancelled: ${task.cancelReason}`);
+  const o = task.options;
+  const lines = [
+    `${task.id}  ${stateName(task.state)}${task.state === TaskState.TASK_STATE_RUNNING ? ` ${Math.round(task.progressPercent)}%` : ''}  ${task.type}`,
+    `  queue ${o?.queue ?? ''}  priority ${o?.priority ?? 0}  attempt ${task.attempt} of ${o?.maxAttempts ?? '?'}${task.workerId ? `  worker ${task.workerId}` : ''}`,
+  ];
+  const times = [
+    ['created', task.createTime],
+    ['runs', task.state === TaskState.TASK_STATE_SCHEDULED ? task.runTime : undefined],
+    ['started', task.startTime],
+    ['finished', task.finishTime],
+  ] as const;
+  lines.push(`  ${times.flatMap(([name, at]) => (at === undefined ? [] : [`${name} ${time(at)}`])).join('  ')}`);
+  if (task.progressMessage && task.state === TaskState.TASK_STATE_RUNNING) lines.push(`  progress: ${task.progressMessage}`);
+  if (task.output) lines.push(`  output: ${JSON.stringify(descriptors.toJson('google.protobuf.Any', Any.encode(task.output).finish()))}`);
+  for (const error of task.errors) lines.push(`  error (attempt ${error.attempt}, ${Status[error.code] ?? error.code}): ${error.message}`);
+  if (task.cancelReason) lines.push(`  cancelled: ${task.cancelReason}`);
   return lines.join('\n');
 }
 

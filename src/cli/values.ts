@@ -86,3 +86,17 @@ export function serverAddress(text: string): string {
     })
     .join(',');
 }
+
+/**
+ * A task type as its method path, /pkg.Service/Method, from any of the
+ * spellings people copy: /pkg.Service/Method, pkg.Service/Method (gRPC) or
+ * pkg.Service.Method (grpcurl).
+ */
+export function taskTypePath(text: string): string {
+  const t = text.trim();
+  const slashed = /^\/?([A-Za-z_][\w.]*\.[A-Za-z_]\w*)\/([A-Za-z_]\w*)$/.exec(t);
+  if (slashed !== null) return `/${slashed[1]}/${slashed[2]}`;
+  const dotted = /^([A-Za-z_][\w.]*\.[A-Za-z_]\w*)\.([A-Za-z_]\w*)$/.exec(t);
+  if (dotted !== null) return `/${dotted[1]}/${dotted[2]}`;
+  throw new InvalidArgumentError(`"${text}" is not a task type: give the method as /demo.v1.DemoService/Echo, demo.v1.DemoService/Echo or demo.v1.DemoService.Echo.`);
+}

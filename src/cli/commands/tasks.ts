@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { HealthCheckResponse_ServingStatus, HealthDefinition } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
 import type { JsonValue } from '@bufbuild/protobuf';
-import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { TaskState, type Task } from '../../../gen/ts/taskwire/v1/task.js';
 import { createClient, type TaskwireClient } from '../../client/index.js';
 import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
 import { isTerminal, stateName } from '../../store/index.js';
@@ -10,7 +10,7 @@ import { LIMITS } from '../../broker/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
-import { duration, integer } from '../values.js';
+import { duration, integer, taskTypePath } from '../values.js';
 
 interface SubmitOptions {
   input?: string;
@@ -34,6 +34,15 @@ function parseStateOption(name: string): TaskState {
 }
 
 
+/** A task that did not succeed makes the command exit non-zero, and says so on stderr. */
+function endedBadly(task: Task): void {
+  if (task.state === TaskState.TASK_STATE_SUCCEEDED) return;
+  const last = task.errors.at(-1);
+  const why = task.state === TaskState.TASK_STATE_CANCELLED ? task.cancelReason : last?.message;
+  process.stderr.write(`task ${task.id} ${stateName(task.state)}${why ? `: ${why}` : ''}\n`);
+  process.exitCode = 1;
+}
+
 export function taskCommands(program: Command, globals: () => GlobalOptions): void {
   /** Runs `body` with a client and descriptors, and closes the client after. */
   const withClient =
@@ -51,7 +60,7 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
   program
     .command('submit')
     .description('submit a task; its input is JSON in the proto3 JSON mapping')
-    .argument('<type>', 'task type: a method path such as /demo.v1.DemoService/Echo')
+    .argument('<type>', 'task type: the method, as /demo.v1.DemoService/Echo, demo.v1.DemoService/Echo or demo.v1.DemoService.Echo', taskTypePath)
     .argument('[input]', 'the input message as JSON (proto3 JSON mapping), e.g. \'{"text": "hi"}\'')
     .option('--input <json>', 'the input message as JSON, as an option')
     .option('--wait', 'wait for the result')
@@ -81,10 +90,16 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
           ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}),
         });
         if (!o.wait) return print(g.json, submitted, () => submitted.id);
+        // stdout is for the result: the id goes to stderr at once, so a wait that takes long is not a mystery.
+        process.stderr.write(`task ${submitted.id}: waiting for its result (Ctrl-C stops waiting; the task goes on)\n`);
+        const workers = await client.workers().catch(() => undefined); // best effort: a token may not allow it
+        if (workers !== undefined && !workers.some((w) => w.taskTypes.includes(type))) {
+          process.stderr.write(`no connected worker serves ${type}: the task waits until one connects (taskwire worker …)\n`);
+        }
         await client.result(submitted.id);
         const task = await client.get(submitted.id);
         print(g.json, taskJson(d, task), () => taskText(d, task));
-        if (task.state !== TaskState.TASK_STATE_SUCCEEDED) process.exitCode = 1;
+        endedBadly(task);
       }),
     );
 
@@ -101,11 +116,11 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
 
   program
     .command('watch')
-    .description('follow a task until it ends, with a progress bar')
+    .description('follow a task until it ends: a progress bar on a terminal, else one line per state change')
     .argument('<id>')
     .action(
       withClient(async (client, d, g, id: string) => {
-        const bar = g.json ? undefined : new SingleBar({ format: '{bar} {percentage}% | {state} {message}' });
+        const bar = g.json || !process.stdout.isTTY ? undefined : new SingleBar({ format: '{bar} {percentage}% | {state} {message}' });
         let last: TaskState = TaskState.TASK_STATE_UNSPECIFIED;
         bar?.start(100, 0, { state: '', message: '' });
         for await (const event of client.watch(id)) {
@@ -115,14 +130,18 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
             process.stdout.write(`${JSON.stringify(value)}\n`);
           }
           if (event.$case === 'task') {
+            const changed = event.value.state !== last;
             last = event.value.state;
             bar?.update(isTerminal(last) ? 100 : event.value.progressPercent, { state: stateName(last), message: event.value.progressMessage });
+            if (bar === undefined && !g.json && changed && !isTerminal(last)) process.stdout.write(`${taskLine(event.value)}\n`);
           } else {
             bar?.update(event.value.percent, { state: 'RUNNING', message: event.value.message });
           }
         }
         bar?.stop();
-        if (last !== TaskState.TASK_STATE_SUCCEEDED) process.exitCode = 1;
+        const task = await client.get(id);
+        if (!g.json) process.stdout.write(`${taskText(d, task)}\n`);
+        endedBadly(task);
       }),
     );
 
@@ -154,7 +173,7 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
     .description('list tasks, newest first')
     .addOption(new Option('--state <state>', 'scheduled, queued, running, succeeded, failed or cancelled').argParser(parseStateOption))
     .option('--queue <name>', 'only this queue')
-    .option('--type <type>', 'only this task type')
+    .addOption(new Option('--type <type>', 'only this task type (/pkg.Service/Method)').argParser(taskTypePath))
     .addOption(new Option('--limit <n>', 'page size, 1..1000').default(20).argParser(integer(1, 1000)))
     .option('--page-token <token>', 'from a previous list')
     .action(
