@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,22 @@ describe('a server that cannot serve says what to fix', () => {
     expect(code).not.toBe(0);
     expect(text).toContain(`cannot open the SQLite database "${join(file, 'tasks.db')}"`);
     expect(text).toMatch(/--db/);
+  });
+});
+
+describe('TLS from the command line', () => {
+  it('--tls-cert and --tls-key after `server` are the server’s: it serves TLS, not plaintext', async () => {
+    const db = setup();
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=test CA');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
+    writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'server.ext');
+    const server = await startServerProcess(db, '127.0.0.1:0', ['--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')]);
+    procs.push(server.proc);
+    expect((await run(['--server', server.address, '--tls-ca', join(dir, 'ca.pem'), 'health'])).code).toBe(0);
+    const plaintext = await run(['--server', server.address, 'health', '--timeout-ms', '2s']);
+    expect(plaintext.code).not.toBe(0);
   });
 });
 

@@ -94,7 +94,15 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         .default('full')
         .argParser(choice(['full', 'normal'] as const)),
     )
-    .action(async (options: ServerOptions) => {
+    .action(async (own: ServerOptions, command: Command) => {
+      // --tls-cert and --tls-key are also the caller's options on the program, which takes them wherever they
+      // stand on the line: here they are the server's.
+      const all = command.optsWithGlobals<ServerOptions>();
+      const options: ServerOptions = {
+        ...own,
+        ...(own.tlsCert === undefined && all.tlsCert !== undefined ? { tlsCert: all.tlsCert } : {}),
+        ...(own.tlsKey === undefined && all.tlsKey !== undefined ? { tlsKey: all.tlsKey } : {}),
+      };
       if (options.store !== undefined && !/^postgres(ql)?:\/\//.test(options.store)) {
         throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
       }
