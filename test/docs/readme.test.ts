@@ -133,7 +133,7 @@ describe('the README tutorial', () => {
     await lineOf(client, (l) => typeof l.msg === 'string' && l.msg.includes('dog.png'), 20_000);
     expect(await exitWithin(client, 10_000)).toBe(0); // client.close() lets the process end
     const said = client.lines.map((l) => l.msg);
-    expect(said).toEqual(expect.arrayContaining(['TASK_STATE_SUCCEEDED', 'resized: https://example.com/cat.png?width=200', 'resized: https://example.com/dog.png?width=100']));
+    expect(said).toEqual(expect.arrayContaining(['SUCCEEDED https://example.com/cat.png', 'resized: https://example.com/cat.png?width=200', 'resized: https://example.com/dog.png?width=100']));
 
     // SIGTERM as docker stop sends it: both end cleanly.
     worker.signal('SIGTERM');

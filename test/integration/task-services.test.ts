@@ -177,6 +177,24 @@ describe('gateway', () => {
   });
 });
 
+describe('typed watch', () => {
+  it('yields state names with the input and output decoded, and progress', async () => {
+    stack = await startStack();
+    await stack.worker();
+    const demo = stack.client().service(DemoServiceDefinition);
+    const sleep = await demo.sleep.submit({ durationMs: 200, steps: 2 });
+    const events = [];
+    for await (const event of sleep.watch()) events.push(event);
+    const states = events.flatMap((e) => (e.kind === 'state' ? [e.state] : []));
+    expect(states.at(-1)).toBe('SUCCEEDED');
+    expect(states).toContain('RUNNING');
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ kind: 'state', state: 'SUCCEEDED', attempt: 1, input: { durationMs: 200, steps: 2 }, errors: [] });
+    expect(last.kind === 'state' && last.output!.sleptMs).toBeGreaterThanOrEqual(200);
+    expect(events.some((e) => e.kind === 'progress' && e.percent > 0)).toBe(true);
+  });
+});
+
 describe('task defaults', () => {
   it('come from the method’s (taskwire.v1.task) option in the proto', async () => {
     stack = await startStack();
