@@ -35,12 +35,13 @@ function parseStateOption(name: string): TaskState {
 
 
 /** A task that did not succeed makes the command exit non-zero, and says so on stderr. */
-function endedBadly(task: Task): void {
+function endedBadly(task: Task, json: boolean): void {
   if (task.state === TaskState.TASK_STATE_SUCCEEDED) return;
+  process.exitCode = 1;
+  if (json) return; // the task printed on stdout says how it ended
   const last = task.errors.at(-1);
   const why = task.state === TaskState.TASK_STATE_CANCELLED ? task.cancelReason : last?.message;
   process.stderr.write(`task ${task.id} ${stateName(task.state)}${why ? `: ${why}` : ''}\n`);
-  process.exitCode = 1;
 }
 
 export function taskCommands(program: Command, globals: () => GlobalOptions): void {
@@ -91,15 +92,18 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
         });
         if (!o.wait) return print(g.json, submitted, () => submitted.id);
         // stdout is for the result: the id goes to stderr at once, so a wait that takes long is not a mystery.
-        process.stderr.write(`task ${submitted.id}: waiting for its result (Ctrl-C stops waiting; the task goes on)\n`);
-        const workers = await client.workers().catch(() => undefined); // best effort: a token may not allow it
-        if (workers !== undefined && !workers.some((w) => w.taskTypes.includes(type))) {
-          process.stderr.write(`no connected worker serves ${type}: the task waits until one connects (taskwire worker …)\n`);
+        // (With --json, stdout is one JSON document and stderr carries only JSON errors.)
+        if (!g.json) {
+          process.stderr.write(`task ${submitted.id}: waiting for its result (Ctrl-C stops waiting; the task goes on)\n`);
+          const workers = await client.workers().catch(() => undefined); // best effort: a token may not allow it
+          if (workers !== undefined && !workers.some((w) => w.taskTypes.includes(type))) {
+            process.stderr.write(`no connected worker serves ${type}: the task waits until one connects (taskwire worker …)\n`);
+          }
         }
         await client.result(submitted.id);
         const task = await client.get(submitted.id);
         print(g.json, taskJson(d, task), () => taskText(d, task));
-        endedBadly(task);
+        endedBadly(task, g.json);
       }),
     );
 
@@ -141,7 +145,7 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
         bar?.stop();
         const task = await client.get(id);
         if (!g.json) process.stdout.write(`${taskText(d, task)}\n`);
-        endedBadly(task);
+        endedBadly(task, g.json);
       }),
     );
 
