@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
+import { Code, failedPrecondition, invalidArgument, notFound, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import {
   isTerminal,
   type InsertResult,
@@ -352,6 +352,13 @@ export function createBroker(options: BrokerOptions): Broker {
       if (draining) throw unavailable('the server is draining; connect to another server');
       if (hello.workerId === '') throw invalidArgument('hello.worker_id is required');
       if (hello.taskTypes.length === 0) throw invalidArgument('hello.task_types must name at least one task type');
+      if (!hello.taskTypes.some((type) => types.has(type))) {
+        // A worker that could never be given work would wait forever without a word: refuse it, saying why.
+        const known = [...types.keys()].slice(0, 10).join(', ') || 'none';
+        throw failedPrecondition(
+          `this server serves none of the worker's task types (${hello.taskTypes.slice(0, 5).join(', ').slice(0, 300)}); it serves: ${known}. Register the service on the server (addTaskService, or --services and --descriptor)`,
+        );
+      }
       if (!Number.isInteger(hello.slots) || hello.slots < 1 || hello.slots > maxSlots) {
         throw invalidArgument(`hello.slots must be in 1..${maxSlots}; got ${hello.slots}`);
       }

@@ -29,6 +29,20 @@ describe('a worker the server refuses', () => {
     await worker.stop(); // stopping a refused worker is quiet
   });
 
+  it('a worker serving no task type the server knows is refused with the types it does serve', async () => {
+    stack = await startStack();
+    const worker = createWorker({ server: stack.address, logger: pino({ level: 'silent' }) });
+    const { fullName: _, ...methods } = DemoServiceDefinition;
+    worker.implement({ ...methods, name: 'Other', fullName: 'other.v1.Other' } as unknown as typeof DemoServiceDefinition, demoHandlers(worker.workerId));
+    const error = await worker.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(WorkerRefusedError);
+    expect((error as WorkerRefusedError).code).toBe(Code.FAILED_PRECONDITION);
+    expect((error as Error).message).toMatch(/serves none of the worker's task types \(\/other\.v1\.Other\/Echo.*it serves: \/demo\.v1\.DemoService\/Echo/);
+  });
+
   it('a concurrency out of range is refused by createWorker itself', () => {
     expect(() => createWorker({ server: '127.0.0.1:9', concurrency: 0 })).toThrow(/concurrency must be an integer in 1\.\.10000; got 0/);
   });
