@@ -216,6 +216,13 @@ describe('task defaults', () => {
     expect(await options(sleep.submit({ durationMs: 1 }, { priority: 0, queue: 'q1' }))).toMatchObject({ priority: 0, maxAttempts: 2 });
   });
 
+  it('a maxAttempts of 0 from the TS client is refused, not silently replaced by the default', async () => {
+    stack = await startStack();
+    const sleep = stack.client().service(DemoServiceDefinition).sleep;
+    await expect(sleep.submit({ durationMs: 1 }, { maxAttempts: 0 })).rejects.toThrow(/maxAttempts must be an integer in 1\.\.100/);
+    expect((await stack.client().list({})).tasks).toHaveLength(0);
+  });
+
   it('hold through the gateway, with an idempotency key and a deadline', async () => {
     stack = await startStack();
     await stack.worker();
