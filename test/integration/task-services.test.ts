@@ -180,11 +180,14 @@ describe('gateway', () => {
 describe('typed watch', () => {
   it('yields state names with the input and output decoded, and progress', async () => {
     stack = await startStack();
-    await stack.worker();
     const demo = stack.client().service(DemoServiceDefinition);
     const sleep = await demo.sleep.submit({ durationMs: 200, steps: 2 });
     const events = [];
-    for await (const event of sleep.watch()) events.push(event);
+    for await (const event of sleep.watch()) {
+      events.push(event);
+      if (events.length === 1) await stack.worker(); // the watch is attached before the task can run
+    }
+    expect(events[0]).toMatchObject({ kind: 'state', state: 'QUEUED' });
     const states = events.flatMap((e) => (e.kind === 'state' ? [e.state] : []));
     expect(states.at(-1)).toBe('SUCCEEDED');
     expect(states).toContain('RUNNING');
