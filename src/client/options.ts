@@ -1,4 +1,3 @@
-import { invalidArgument } from '../errors.js';
 import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
 import type { TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 
@@ -23,10 +22,6 @@ const duration = (ms: number | undefined): Duration | undefined =>
 
 export function toTaskOptions(options: SubmitOptions | undefined): Partial<TaskOptions> | undefined {
   if (options === undefined) return undefined;
-  // On the wire 0 means unset (the type's default): a 0 asked for here would be silently replaced.
-  if (options.maxAttempts !== undefined && !(Number.isInteger(options.maxAttempts) && options.maxAttempts >= 1)) {
-    throw invalidArgument(`maxAttempts must be an integer in 1..100 (1 means no retries); got ${options.maxAttempts}`);
-  }
   const b = options.backoff;
   return {
     queue: options.queue ?? '',
