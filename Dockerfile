@@ -20,7 +20,11 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY gen/ts ./gen/ts
 COPY gen/descriptor.binpb ./gen/
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
+# The image is the server: the stores' drivers, optional peers of the package
+# (a client-only app does not install them), are its dependencies.
+RUN npm run build \
+ && node -e 'const fs=require("fs");const p=JSON.parse(fs.readFileSync("package.json"));for(const n of Object.keys(p.peerDependencies)){p.dependencies[n]=p.peerDependencies[n];delete p.devDependencies[n]}fs.writeFileSync("package.json",JSON.stringify(p,null,2))' \
+ && npm prune --omit=dev --no-audit --no-fund \
  && find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 
 FROM node:20-bookworm-slim

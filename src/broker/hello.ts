@@ -1,4 +1,4 @@
-import { invalidArgument } from '../errors.js';
+import { failedPrecondition, invalidArgument } from '../errors.js';
 import type { TaskTypeInfo, WorkerHello } from './types.js';
 
 /** Bounds on what a worker may say about itself (docs/PROTOCOL.md, "Hello"). */
@@ -46,8 +46,9 @@ export function checkHello(hello: WorkerHello, types: ReadonlyMap<string, TaskTy
     if (!types.has(type)) unknown.push(type);
   }
   if (unknown.length > 0) {
+    // The worker is fine; this server is not set up for it (FAILED_PRECONDITION, not INVALID_ARGUMENT).
     const known = [...types.keys()].slice(0, 10).join(', ') || 'none';
-    throw invalidArgument(
+    throw failedPrecondition(
       `this server does not serve ${unknown.slice(0, 5).map((t) => `"${t}"`).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}; ` +
         `it serves ${known}. Start the server with the task service (addTaskService, or --services) before workers that implement it`,
     );

@@ -64,6 +64,7 @@ export function resolveSubmit(
   const d = info.defaults ?? {};
   const queue = o.queue || d.queue || 'default';
   check(QUEUE_NAME.test(queue), `options.queue "${queue.slice(0, 40)}" must be 1..128 characters of letters, digits and _ . : -`);
+  // 0 is a priority one may ask for: unset arrives as undefined (the field has presence on the wire).
   const priority = o.priority ?? d.priority ?? 0;
   check(
     Number.isInteger(priority) && priority >= 0 && priority <= LIMITS.maxPriority,

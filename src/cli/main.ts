@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { TlsClientOptions } from '../rpc/index.js';
 import { demoCommand } from './commands/demo.js';
 import { serverCommand } from './commands/server.js';
 import { taskCommands } from './commands/tasks.js';
 import { workerCommand } from './commands/worker.js';
 import { BUNDLED_DESCRIPTOR } from './descriptors.js';
-import { errorLine } from './output.js';
-import { env } from './env.js';
+import { errorJson, errorLine } from './output.js';
+import { clearEmptyVariables } from './env.js';
+import { serverAddress } from './values.js';
 
 export interface GlobalOptions {
   readonly server: string;
@@ -17,16 +18,28 @@ export interface GlobalOptions {
   readonly tls: TlsClientOptions | undefined;
 }
 
+clearEmptyVariables();
+
 const program = new Command('taskwire')
   .description('durable, typed task queues over gRPC')
-  .option('--server <address>', 'server address (host:port or dns:///name:port)', env('TASKWIRE_SERVER') ?? '127.0.0.1:50051')
-  .option('--token <token>', 'bearer token', env('TASKWIRE_TOKEN'))
-  .option('--json', 'print JSON, for scripts')
+  .addOption(
+    new Option('--server <address>', 'server: host:port, host (port 50051), a comma-separated list, or dns:///name:port')
+      .env('TASKWIRE_SERVER')
+      .default('127.0.0.1:50051')
+      .argParser(serverAddress),
+  )
+  .addOption(new Option('--token <token>', 'bearer token').env('TASKWIRE_TOKEN'))
+  .option('--json', 'print JSON, for scripts (errors too)')
   .option('--descriptor <file...>', 'FileDescriptorSets (buf build -o) with your task services', [])
-  .option('--tls-ca <file>', 'CA that the server certificate must chain to (turns TLS on)', env('TASKWIRE_TLS_CA'))
-  .option('--tls-cert <file>', 'client certificate, for mTLS', env('TASKWIRE_TLS_CERT'))
-  .option('--tls-key <file>', 'client key, for mTLS', env('TASKWIRE_TLS_KEY'))
-  .showHelpAfterError();
+  .addOption(new Option('--tls-ca <file>', 'CA that the server certificate must chain to (turns TLS on)').env('TASKWIRE_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', 'client certificate, for mTLS').env('TASKWIRE_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', 'client key, for mTLS').env('TASKWIRE_TLS_KEY'))
+  .showSuggestionAfterError()
+  .configureOutput({
+    // A bad flag or variable is one line; with --json, a JSON line like every other error.
+    outputError: (text, write) =>
+      write(process.argv.includes('--json') ? `${JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: text.trim().replace(/^error: /, '') } })}\n` : text),
+  });
 
 function globals(): GlobalOptions {
   const o = program.opts<{ server: string; token?: string; json?: boolean; descriptor: string[]; tlsCa?: string; tlsCert?: string; tlsKey?: string }>();
@@ -48,6 +61,7 @@ taskCommands(program, globals);
 demoCommand(program, globals);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  process.stderr.write(`taskwire: ${errorLine(error)}\n`);
+  if (program.opts<{ json?: boolean }>().json) process.stderr.write(`${JSON.stringify(errorJson(error))}\n`);
+  else process.stderr.write(`taskwire: ${errorLine(error, program.opts<{ server: string }>().server)}\n`);
   process.exit(1);
 });

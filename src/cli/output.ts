@@ -1,6 +1,8 @@
+import { CommanderError } from 'commander';
 import { ClientError, Status } from 'nice-grpc';
 import { Any } from '../../gen/ts/google/protobuf/any.js';
 import { Task, TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { codeName, TaskwireError } from '../errors.js';
 import { stateName } from '../store/index.js';
 import type { Descriptors } from './descriptors.js';
 
@@ -13,21 +15,67 @@ export function taskJson(descriptors: Descriptors, task: Task) {
   return descriptors.toJson('taskwire.v1.Task', Task.encode(task).finish());
 }
 
+const time = (date: Date | undefined) => (date === undefined ? undefined : date.toISOString());
+
+/** One line per task, for list, cancel and retry: state, type, attempts, priority, queue, when. */
 export function taskLine(task: Task): string {
   const progress = task.state === TaskState.TASK_STATE_RUNNING ? ` ${Math.round(task.progressPercent)}%` : '';
-  return `${task.id}  ${stateName(task.state).padEnd(9)}${progress}  ${task.type}  attempt ${task.attempt}  queue ${task.options?.queue ?? ''}`;
+  const o = task.options;
+  return [
+    task.id,
+    `${stateName(task.state).padEnd(9)}${progress}`,
+    task.type,
+    `attempt ${task.attempt}/${o?.maxAttempts ?? '?'}`,
+    `priority ${o?.priority ?? 0}`,
+    `queue ${o?.queue ?? ''}`,
+    `created ${time(task.createTime) ?? '-'}`,
+  ].join('  ');
 }
 
+/** A task in full, for get, watch and submit --wait. */
 export function taskText(descriptors: Descriptors, task: Task): string {
-  const lines = [taskLine(task)];
-  if (task.output) lines.push(`output: ${JSON.stringify(descriptors.toJson('google.protobuf.Any', Any.encode(task.output).finish()))}`);
-  for (const error of task.errors) lines.push(`error (attempt ${error.attempt}, ${Status[error.code] ?? error.code}): ${error.message}`);
-  if (task.cancelReason) lines.push(`cancelled: ${task.cancelReason}`);
+  const o = task.options;
+  const lines = [
+    `${task.id}  ${stateName(task.state)}${task.state === TaskState.TASK_STATE_RUNNING ? ` ${Math.round(task.progressPercent)}%` : ''}  ${task.type}`,
+    `  queue ${o?.queue ?? ''}  priority ${o?.priority ?? 0}  attempt ${task.attempt} of ${o?.maxAttempts ?? '?'}${task.workerId ? `  worker ${task.workerId}` : ''}`,
+  ];
+  const times = [
+    ['created', task.createTime],
+    ['runs', task.state === TaskState.TASK_STATE_SCHEDULED ? task.runTime : undefined],
+    ['started', task.startTime],
+    ['finished', task.finishTime],
+  ] as const;
+  lines.push(`  ${times.flatMap(([name, at]) => (at === undefined ? [] : [`${name} ${time(at)}`])).join('  ')}`);
+  if (task.progressMessage && task.state === TaskState.TASK_STATE_RUNNING) lines.push(`  progress: ${task.progressMessage}`);
+  if (task.output) lines.push(`  output: ${JSON.stringify(descriptors.toJson('google.protobuf.Any', Any.encode(task.output).finish()))}`);
+  for (const error of task.errors) lines.push(`  error (attempt ${error.attempt}, ${Status[error.code] ?? error.code}): ${error.message}`);
+  if (task.cancelReason) lines.push(`  cancelled: ${task.cancelReason}`);
   return lines.join('\n');
 }
 
-/** One line for any error: the status name and what the server said. */
-export function errorLine(error: unknown): string {
-  if (error instanceof ClientError) return `${Status[error.code]}: ${error.details}`;
+/** What went wrong in a connection error, in words, when grpc-js's details say it. */
+function unreachable(details: string): string | undefined {
+  if (/ECONNREFUSED/.test(details)) return 'connection refused (is the server running, on that port?)';
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution failed/i.test(details)) return 'no such host';
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(details)) return 'no route to the host';
+  if (/certificate|SSL|TLS|handshake/i.test(details)) return `TLS failed: ${details}`;
+  if (/No connection established|Connection dropped|ECONNRESET|failed to connect/i.test(details)) return details;
+  return undefined;
+}
+
+/** One line for any error: the status name and what the server said; a server out of reach in plain words. */
+export function errorLine(error: unknown, server?: string): string {
+  if (error instanceof ClientError) {
+    const reason = error.code === Status.UNAVAILABLE ? unreachable(error.details) : undefined;
+    if (reason !== undefined) return `cannot reach taskwire at ${server ?? 'the server'}: ${reason}`;
+    return `${Status[error.code]}: ${error.details}`;
+  }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The same, for --json: `{"error": {"code": "NOT_FOUND", "message": "…"}}`. */
+export function errorJson(error: unknown): { error: { code: string; message: string } } {
+  if (error instanceof ClientError) return { error: { code: Status[error.code] ?? String(error.code), message: error.details } };
+  const code = error instanceof TaskwireError ? codeName(error.code) : error instanceof CommanderError ? 'INVALID_ARGUMENT' : 'UNKNOWN';
+  return { error: { code, message: (error instanceof Error ? error.message : String(error)).replace(/^error: /, '') } };
 }

@@ -1,4 +1,13 @@
 export { createClient, type ClientOptions, type Submitted, type SubmitItem, type TaskwireClient } from './client.js';
 export type { SubmitOptions } from './options.js';
 export { pack, unpack } from './pack.js';
-export { TaskFailedError, type CallOptions, type ServiceClient, type TaskHandle, type TaskMethodClient } from './service.js';
+export {
+  TaskFailedError,
+  taskStateName,
+  type CallOptions,
+  type ServiceClient,
+  type TaskHandle,
+  type TaskMethodClient,
+  type TaskStateName,
+  type TaskWatchEvent,
+} from './service.js';

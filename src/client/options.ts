@@ -25,7 +25,7 @@ export function toTaskOptions(options: SubmitOptions | undefined): Partial<TaskO
   const b = options.backoff;
   return {
     queue: options.queue ?? '',
-    priority: options.priority ?? 0,
+    ...(options.priority === undefined ? {} : { priority: options.priority }),
     runAt: options.runAt,
     delay: duration(options.delayMs),
     maxAttempts: options.maxAttempts ?? 0,

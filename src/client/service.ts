@@ -10,14 +10,36 @@ import { pack, unpack } from './pack.js';
 type MessageOf<M> = M extends MessageType<infer T> ? T : never;
 type PartialOf<M> = M extends { fromPartial(object: infer P): unknown } ? P : never;
 
+/** A task state by name. */
+export type TaskStateName = 'SCHEDULED' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+/** What `TaskHandle.watch()` yields: committed state changes with the decoded input and output, and progress. */
+export type TaskWatchEvent<Input, Result> =
+  | {
+      readonly kind: 'state';
+      readonly state: TaskStateName;
+      readonly attempt: number;
+      readonly input: Input | undefined;
+      /** Once SUCCEEDED. */
+      readonly output: Result | undefined;
+      /** One per failed attempt, oldest first. */
+      readonly errors: readonly { readonly attempt: number; readonly code: number; readonly message: string; readonly retryable: boolean }[];
+      /** The task record as the server sent it. */
+      readonly task: Task;
+    }
+  | { readonly kind: 'progress'; readonly attempt: number; readonly percent: number; readonly message: string };
+
+export const taskStateName = (state: TaskState): TaskStateName => TaskState[state]?.replace('TASK_STATE_', '') as TaskStateName;
+
 /** A submitted task whose result has the method's response type. */
-export interface TaskHandle<Result> {
+export interface TaskHandle<Result, Input = unknown> {
   readonly id: string;
   /** An idempotency key matched an existing task. */
   readonly existing: boolean;
   /** Waits for the task to end: its output, or a TaskFailedError when it FAILED or was CANCELLED. */
   result(options?: { signal?: AbortSignal }): Promise<Result>;
-  watch(options?: { signal?: AbortSignal }): AsyncIterable<WatchTaskResponse['event']>;
+  /** Follows the task until it ends: each committed state, with the input and output decoded, and progress. */
+  watch(options?: { signal?: AbortSignal }): AsyncIterable<TaskWatchEvent<Input, Result>>;
   cancel(reason?: string): Promise<Task>;
 }
 
@@ -29,7 +51,7 @@ export interface CallOptions extends SubmitOptions {
 }
 
 export interface TaskMethodClient<M extends MethodDefinition> {
-  submit(input: PartialOf<M['requestType']>, options?: SubmitOptions): Promise<TaskHandle<MessageOf<M['responseType']>>>;
+  submit(input: PartialOf<M['requestType']>, options?: SubmitOptions): Promise<TaskHandle<MessageOf<M['responseType']>, MessageOf<M['requestType']>>>;
   /** Submits and waits for the result. */
   call(input: PartialOf<M['requestType']>, options?: CallOptions): Promise<MessageOf<M['responseType']>>;
 }
@@ -65,18 +87,38 @@ export interface UntypedClient {
 
 function methodClient<M extends MethodDefinition>(client: UntypedClient, type: string, method: M): TaskMethodClient<M> {
   type Result = MessageOf<M['responseType']>;
+  type Input = MessageOf<M['requestType']>;
+  async function* watch(id: string, options?: { signal?: AbortSignal }): AsyncIterable<TaskWatchEvent<Input, Result>> {
+    for await (const event of client.watch(id, options)) {
+      if (event?.$case === 'progress') {
+        const { attempt, percent, message } = event.value;
+        yield { kind: 'progress', attempt, percent, message };
+      } else if (event?.$case === 'task') {
+        const task = event.value;
+        yield {
+          kind: 'state',
+          state: taskStateName(task.state),
+          attempt: task.attempt,
+          input: task.input === undefined ? undefined : (unpack(method.requestType, task.input) as Input),
+          output: task.output === undefined ? undefined : (unpack(method.responseType, task.output) as Result),
+          errors: task.errors.map(({ attempt, code, message, retryable }) => ({ attempt, code, message, retryable })),
+          task,
+        };
+      }
+    }
+  }
   const resultOf = async (id: string, options?: { signal?: AbortSignal }): Promise<Result> => {
     const outcome = await client.result(id, options);
     if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED) throw new TaskFailedError(outcome);
     return unpack(method.responseType, outcome.output) as Result;
   };
-  const submit = async (input: PartialOf<M['requestType']>, options?: SubmitOptions): Promise<TaskHandle<Result>> => {
+  const submit = async (input: PartialOf<M['requestType']>, options?: SubmitOptions): Promise<TaskHandle<Result, Input>> => {
     const { id, existing } = await client.submit(type, pack(method.requestType, input as never), options);
     return {
       id,
       existing,
       result: (resultOptions) => resultOf(id, resultOptions),
-      watch: (watchOptions) => client.watch(id, watchOptions),
+      watch: (watchOptions) => watch(id, watchOptions),
       cancel: (reason) => client.cancel(id, reason),
     };
   };

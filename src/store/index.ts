@@ -3,4 +3,5 @@ export { leaseOf } from './rows.js';
 export { exponentialBackoff } from './backoff.js';
 export { transitions, isTerminal, stateName, TERMINAL_STATES, type Transition } from './transitions.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite/store.js';
-export { createPostgresStore, type PostgresStoreOptions } from './postgres/store.js';
+export type { PostgresStoreOptions } from './postgres/store.js';
+export { createPostgresStore } from './drivers.js';

@@ -1,4 +1,4 @@
-import { Code } from '../errors.js';
+import { Code, codeName } from '../errors.js';
 
 /**
  * Throw from a handler to fail the attempt with a status code. A retryable
@@ -22,5 +22,20 @@ export class NonRetryableError extends TaskError {
   constructor(message: string, code: Code = Code.FAILED_PRECONDITION) {
     super(message, { code, retryable: false });
     this.name = 'NonRetryableError';
+  }
+}
+
+/**
+ * The server turned this worker away for a reason that retrying cannot fix
+ * (bad slots, a token it does not accept, a protocol it does not speak):
+ * `start()` rejects with it and the worker stops.
+ */
+export class WorkerRefusedError extends Error {
+  constructor(
+    readonly code: Code,
+    readonly details: string,
+  ) {
+    super(`the server refused this worker: ${codeName(code)}: ${details}`);
+    this.name = 'WorkerRefusedError';
   }
 }

@@ -16,7 +16,8 @@ import {
   withExactMessages,
   type RpcChannelOptions,
 } from '../rpc/index.js';
-import { TaskError } from './errors.js';
+import { ClientError } from 'nice-grpc';
+import { TaskError, WorkerRefusedError } from './errors.js';
 import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
 
 export interface WorkerOptions extends RpcChannelOptions {
@@ -40,8 +41,18 @@ export interface Worker {
   readonly workerId: string;
   /** Serves every method of a generated service definition. */
   implement<D extends ServiceDefinition>(definition: D, handlers: TaskHandlers<D>): Worker;
-  /** Connects and keeps reconnecting until stop(). Resolves once the first session is welcomed. */
+  /**
+   * Connects and keeps reconnecting until stop(). Resolves once the first
+   * session is welcomed; rejects with a WorkerRefusedError if the server
+   * turns the worker away (bad slots or token, a protocol it does not speak).
+   */
   start(): Promise<void>;
+  /**
+   * Settles when the worker has stopped: resolves after stop(), rejects with
+   * a WorkerRefusedError if the server refused it (at start or on a later
+   * reconnect). A process that runs only a worker awaits it to exit non-zero.
+   */
+  readonly done: Promise<void>;
   /** Takes nothing new, lets running tasks finish within the grace period, hands back the rest, disconnects. */
   stop(): Promise<void>;
   /** Tasks running now. */
@@ -109,11 +120,26 @@ function mergeOutgoing(messages: Outgoing[]): ConnectRequest {
 }
 
 const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+
+/** Most slots a worker may declare: the server's default limit. */
+export const MAX_CONCURRENCY = 10_000;
+
+/** Answers to Hello that reconnecting cannot change: the worker stops instead of retrying forever. */
+const REFUSALS: ReadonlySet<number> = new Set([
+  Code.INVALID_ARGUMENT,
+  Code.FAILED_PRECONDITION,
+  Code.UNAUTHENTICATED,
+  Code.PERMISSION_DENIED,
+  Code.UNIMPLEMENTED,
+]);
 const typeUrl = (name: string | undefined) => (name === undefined ? undefined : `type.googleapis.com/${name}`);
 
 export function createWorker(options: WorkerOptions): Worker {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    throw new RangeError(`concurrency must be an integer in 1..${MAX_CONCURRENCY}; got ${concurrency}`);
+  }
   const logger = (options.logger ?? pino({ name: 'taskwire-worker' })).child({ workerId });
   const graceMs = options.shutdownGraceMs ?? 30_000;
   const registry = new Map<string, Registered>();
@@ -128,6 +154,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let connected = false;
   let draining = false;
   let loop: Promise<void> | undefined;
+  let started: Promise<void> | undefined;
   let idle: (() => void) | undefined;
 
   /** The credit a finished attempt gives back: none once stopping or draining. */
@@ -303,6 +330,13 @@ export function createWorker(options: WorkerOptions): Worker {
         });
       } catch (error) {
         if (stopController.signal.aborted) break;
+        if (error instanceof ClientError && REFUSALS.has(error.code)) {
+          const refused = new WorkerRefusedError(error.code as Code, error.details);
+          logger.error({ code: error.code, reason: error.details }, 'the server refused this worker; stopping');
+          stopController.abort();
+          channel.close();
+          throw refused;
+        }
         logger.warn({ err: error instanceof Error ? error.message : error }, 'disconnected');
       }
       if (stopController.signal.aborted) break;
@@ -337,12 +371,18 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     start() {
       if (registry.size === 0) return Promise.reject(new Error('implement at least one task service before start()'));
-      return new Promise<void>((resolve) => {
-        loop ??= run(resolve);
+      started ??= new Promise<void>((resolve, reject) => {
+        loop = run(resolve);
+        loop.catch(() => undefined); // a refusal reaches the caller through start() and done
+        loop.then(resolve, reject);
       });
+      return started;
+    },
+    get done() {
+      return loop ?? Promise.resolve();
     },
     async stop() {
-      if (stopController.signal.aborted) return loop;
+      if (stopController.signal.aborted) return loop?.catch(() => undefined);
       logger.info({ running: running.size, graceMs }, 'stopping');
       stopController.abort();
       if (running.size > 0) {
@@ -358,7 +398,7 @@ export function createWorker(options: WorkerOptions): Worker {
         clearTimeout(timer);
       }
       outbox?.end();
-      await loop;
+      await loop?.catch(() => undefined);
       channel.close();
     },
   };

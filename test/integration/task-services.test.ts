@@ -6,6 +6,7 @@ import { TaskFailedError } from '../../src/client/index.js';
 import { Code, TaskwireError } from '../../src/errors.js';
 import { createRpcChannel, createRpcClient } from '../../src/rpc/index.js';
 import { startStack } from '../helpers/inprocess.js';
+import { startCli } from '../helpers/processes.js';
 import { deferred } from '../helpers/wait.js';
 
 let stack: Awaited<ReturnType<typeof startStack>> | undefined;
@@ -176,12 +177,70 @@ describe('gateway', () => {
   });
 });
 
+describe('typed watch', () => {
+  it('yields state names with the input and output decoded, and progress', async () => {
+    stack = await startStack();
+    const demo = stack.client().service(DemoServiceDefinition);
+    const sleep = await demo.sleep.submit({ durationMs: 200, steps: 2 });
+    const events = [];
+    for await (const event of sleep.watch()) {
+      events.push(event);
+      if (events.length === 1) await stack.worker(); // the watch is attached before the task can run
+    }
+    expect(events[0]).toMatchObject({ kind: 'state', state: 'QUEUED' });
+    const states = events.flatMap((e) => (e.kind === 'state' ? [e.state] : []));
+    expect(states.at(-1)).toBe('SUCCEEDED');
+    expect(states).toContain('RUNNING');
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ kind: 'state', state: 'SUCCEEDED', attempt: 1, input: { durationMs: 200, steps: 2 }, errors: [] });
+    expect(last.kind === 'state' && typeof last.output!.sleptMs).toBe('number'); // a decoded SleepResponse
+    expect(events.some((e) => e.kind === 'progress' && e.percent > 0)).toBe(true);
+  });
+});
+
 describe('task defaults', () => {
   it('come from the method’s (taskwire.v1.task) option in the proto', async () => {
     stack = await startStack();
     const handle = await stack.client().service(DemoServiceDefinition).sleep.submit({ durationMs: 1 });
-    expect((await stack.client().get(handle.id)).options?.maxAttempts).toBe(2);
+    expect((await stack.client().get(handle.id)).options).toMatchObject({ maxAttempts: 2, priority: 7 });
     const echo = await stack.client().service(DemoServiceDefinition).echo.submit({ text: 'x' });
-    expect((await stack.client().get(echo.id)).options?.maxAttempts).toBe(3);
+    expect((await stack.client().get(echo.id)).options).toMatchObject({ maxAttempts: 3, priority: 0 });
+  });
+
+  it('hold for every field a TS client leaves unset, whatever else it sets; 0 is a priority one may ask for', async () => {
+    stack = await startStack();
+    const client = stack.client();
+    const sleep = client.service(DemoServiceDefinition).sleep;
+    const options = async (submitted: Promise<{ id: string }>) => (await client.get((await submitted).id)).options;
+    expect(await options(sleep.submit({ durationMs: 1 }, { idempotencyKey: 'k-defaults' }))).toMatchObject({ priority: 7, maxAttempts: 2 });
+    expect(await options(sleep.submit({ durationMs: 1 }, { queue: 'q1' }))).toMatchObject({ priority: 7, maxAttempts: 2, queue: 'q1' });
+    expect(await options(sleep.submit({ durationMs: 1 }, { maxAttempts: 5 }))).toMatchObject({ priority: 7, maxAttempts: 5 });
+    expect(await options(sleep.submit({ durationMs: 1 }, { priority: 3 }))).toMatchObject({ priority: 3, maxAttempts: 2 });
+    expect(await options(sleep.submit({ durationMs: 1 }, { priority: 0, queue: 'q1' }))).toMatchObject({ priority: 0, maxAttempts: 2 });
+  });
+
+  it('hold through the gateway, with an idempotency key and a deadline', async () => {
+    stack = await startStack();
+    await stack.worker();
+    const { demo, close } = gateway(stack.address);
+    let taskId: string | undefined;
+    await demo.sleep(
+      { durationMs: 1 },
+      { metadata: Metadata({ 'taskwire-idempotency-key': 'gw-defaults' }), deadline: 10_000, onHeader: (h) => (taskId = h.get('taskwire-task-id')) },
+    );
+    expect((await stack.client().get(taskId!)).options).toMatchObject({ priority: 7, maxAttempts: 2, idempotencyKey: 'gw-defaults' });
+    close();
+  });
+
+  it('hold from the CLI, with other options set; --priority 0 overrides', async () => {
+    stack = await startStack();
+    const submit = async (...extra: string[]) => {
+      const proc = startCli(['--server', stack!.address, 'submit', '/demo.v1.DemoService/Sleep', '{"durationMs": 1}', ...extra]);
+      expect(await proc.exited).toBe(0);
+      return (await stack!.client().get(proc.lines[0]!.msg!)).options;
+    };
+    expect(await submit('--queue', 'q1', '--idempotency-key', 'cli-defaults')).toMatchObject({ priority: 7, maxAttempts: 2, queue: 'q1' });
+    expect(await submit('--max-attempts', '4')).toMatchObject({ priority: 7, maxAttempts: 4 });
+    expect(await submit('--priority', '0')).toMatchObject({ priority: 0, maxAttempts: 2 });
   });
 });

@@ -5,19 +5,20 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MultiBar, Presets } from 'cli-progress';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { EchoRequest, FailRequest, SleepRequest } from '../../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { createClient, pack, type SubmitItem } from '../../client/index.js';
 import type { GlobalOptions } from '../main.js';
+import { integer } from '../values.js';
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 const SERVICE = '/demo.v1.DemoService';
 
 interface DemoOptions {
-  echo: string;
-  sleep: string;
-  workers: string;
+  echo: number;
+  sleep: number;
+  workers: number;
 }
 
 /** Starts a `taskwire server` child and resolves with its port, read from its log. */
@@ -47,9 +48,9 @@ export function demoCommand(program: Command, _globals: () => GlobalOptions): vo
   program
     .command('demo')
     .description('run a server and two workers, push a batch of demo tasks through them, and summarise')
-    .option('--echo <n>', 'echo tasks', '2000')
-    .option('--sleep <n>', 'sleep tasks that report progress', '16')
-    .option('--workers <n>', 'worker processes', '2')
+    .addOption(new Option('--echo <n>', 'echo tasks (0..1000000)').default(2000).argParser(integer(0, 1_000_000)))
+    .addOption(new Option('--sleep <n>', 'sleep tasks that report progress (0..10000)').default(16).argParser(integer(0, 10_000)))
+    .addOption(new Option('--workers <n>', 'worker processes (1..16)').default(2).argParser(integer(1, 16)))
     .action(async (o: DemoOptions) => {
       const dir = mkdtempSync(join(tmpdir(), 'taskwire-demo-'));
       const db = join(dir, 'taskwire.db');
@@ -63,7 +64,7 @@ export function demoCommand(program: Command, _globals: () => GlobalOptions): vo
       const { child: server, port } = await startServer(db);
       children.push(server);
       const address = `127.0.0.1:${port}`;
-      for (let i = 1; i <= Number(o.workers); i++) {
+      for (let i = 1; i <= o.workers; i++) {
         children.push(
           spawn(process.execPath, [MAIN, '--server', address, 'worker', '--demo', '--concurrency', '16', '--worker-id', `demo-worker-${i}`, '--log-level', 'warn'], {
             stdio: 'inherit',
@@ -74,8 +75,8 @@ export function demoCommand(program: Command, _globals: () => GlobalOptions): vo
 
       const client = createClient({ server: address });
       const kinds: Record<string, SubmitItem[]> = {
-        echo: Array.from({ length: Number(o.echo) }, (_, i) => ({ type: `${SERVICE}/Echo`, input: pack(EchoRequest, { text: `hello ${i}` }) })),
-        sleep: Array.from({ length: Number(o.sleep) }, (_, i) => ({
+        echo: Array.from({ length: o.echo }, (_, i) => ({ type: `${SERVICE}/Echo`, input: pack(EchoRequest, { text: `hello ${i}` }) })),
+        sleep: Array.from({ length: o.sleep }, (_, i) => ({
           type: `${SERVICE}/Sleep`,
           input: pack(SleepRequest, { durationMs: 500 + 100 * (i % 8), steps: 5 }),
         })),

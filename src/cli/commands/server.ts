@@ -1,83 +1,145 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { pino } from 'pino';
 import { onShutdownSignals } from '../../rpc/index.js';
 import { createTaskwireServer, parseTokens, readTokensFile, tokenAuth } from '../../server/index.js';
-import { createPostgresStore } from '../../store/index.js';
+import { createPostgresStore, createSqliteStore, type Store } from '../../store/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
 import { env } from '../env.js';
+import { choice, duration, listenAddress, LOG_LEVELS } from '../values.js';
 
 interface ServerOptions {
   listen: string;
   db: string;
   services: string;
-  leaseMs: string;
-  graceMs: string;
-  drainDelayMs: string;
-  logLevel: string;
-  sync: string;
+  leaseMs: number;
+  graceMs: number;
+  drainDelayMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  sync: 'full' | 'normal';
   store?: string;
   pgSchema: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
   tokensFile?: string;
-  maxSessionAgeMs?: string;
+  maxSessionAgeMs?: number;
+}
+
+const HOUR = 3_600_000;
+
+/** Opens the SQLite file, or says which path did not work and what to do. */
+function openSqlite(path: string, synchronous: 'FULL' | 'NORMAL'): Store {
+  try {
+    return createSqliteStore({ path, synchronous });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (reason.includes('npm install')) throw error; // the driver is missing: nothing to do with the path
+    throw new Error(`cannot open the SQLite database "${path}": ${reason}; give --db (TASKWIRE_DB) a file in a directory you can write`);
+  }
+}
+
+/** grpc-js's bind failure in words: which address, and what to do. */
+function listenError(address: string, error: unknown): Error {
+  const reason = error instanceof Error ? error.message : String(error);
+  if (/EADDRINUSE|address already in use/i.test(reason)) {
+    return new Error(`cannot listen on ${address}: the port is in use (another server?); stop it or give --listen another port`);
+  }
+  if (/EADDRNOTAVAIL|EACCES/i.test(reason)) {
+    return new Error(`cannot listen on ${address}: ${/EACCES/.test(reason) ? 'permission denied (ports below 1024 need privileges)' : 'no such local address'}; give --listen another address`);
+  }
+  return new Error(`cannot listen on ${address}: ${reason}`);
 }
 
 export function serverCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command('server')
     .description('run the web service: TaskService, WorkerService, health and reflection')
-    .option('--listen <address>', 'address to listen on', env('TASKWIRE_LISTEN') ?? '127.0.0.1:50051')
-    .option('--db <file>', 'SQLite database file (the default store)', env('TASKWIRE_DB') ?? './data/taskwire.db')
-    .option('--store <url>', 'a PostgreSQL store shared by several replicas: postgres://user@host:5432/db', env('TASKWIRE_STORE'))
-    .option('--tls-cert <file>', 'server certificate (PEM); with --tls-key turns TLS on', env('TASKWIRE_TLS_CERT'))
-    .option('--tls-key <file>', 'server key (PEM)', env('TASKWIRE_TLS_KEY'))
-    .option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)', env('TASKWIRE_TLS_CLIENT_CA'))
+    .addOption(new Option('--listen <address>', 'address to listen on, host:port').env('TASKWIRE_LISTEN').default('127.0.0.1:50051').argParser(listenAddress))
+    .addOption(new Option('--db <file>', 'SQLite database file (the default store)').env('TASKWIRE_DB').default('./data/taskwire.db'))
+    .addOption(new Option('--store <url>', 'a PostgreSQL store shared by several replicas: postgres://user@host:5432/db').env('TASKWIRE_STORE'))
+    .addOption(new Option('--tls-cert <file>', 'server certificate (PEM); with --tls-key turns TLS on').env('TASKWIRE_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'server key (PEM)').env('TASKWIRE_TLS_KEY'))
+    .addOption(new Option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)').env('TASKWIRE_TLS_CLIENT_CA'))
     .option('--tokens-file <file>', 'token auth: lines of role:token (roles client, worker, admin); also TASKWIRE_TOKENS')
-    .option('--pg-schema <name>', 'PostgreSQL schema for the tables', env('TASKWIRE_PG_SCHEMA') ?? 'public')
-    .option('--max-session-age-ms <ms>', 'drain each worker session after this long so streams rebalance across replicas', env('TASKWIRE_MAX_SESSION_AGE_MS'))
-    .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', env('TASKWIRE_SERVICES') ?? 'demo.v1.DemoService')
-    .option('--lease-ms <ms>', 'lease of a running attempt without heartbeats', env('TASKWIRE_LEASE_MS') ?? '30000')
-    .option('--grace-ms <ms>', 'shutdown grace period', env('TASKWIRE_GRACE_MS') ?? '10000')
-    .option('--drain-delay-ms <ms>', 'on shutdown, report NOT_SERVING this long before draining (load balancers catch up)', env('TASKWIRE_DRAIN_DELAY_MS') ?? '0')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', env('TASKWIRE_LOG_LEVEL') ?? 'info')
-    .option('--sync <mode>', 'SQLite durability: full survives power loss, normal only a process crash', env('TASKWIRE_SYNC') ?? 'full')
-    .action(async (options: ServerOptions) => {
-      const sync = options.sync.toUpperCase();
-      if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error(`--sync must be full or normal, not "${options.sync}"`);
-      const { descriptorPaths } = globals();
-      const descriptors = new Descriptors(descriptorPaths);
-      const logger = pino({ name: 'taskwire', level: options.logLevel });
+    .addOption(new Option('--pg-schema <name>', 'PostgreSQL schema for the tables').env('TASKWIRE_PG_SCHEMA').default('public'))
+    .addOption(
+      new Option('--max-session-age-ms <duration>', 'drain each worker session after this long so streams rebalance across replicas (100ms..24h)')
+        .env('TASKWIRE_MAX_SESSION_AGE_MS')
+        .argParser(duration(100, 24 * HOUR)),
+    )
+    .addOption(
+      new Option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets')
+        .env('TASKWIRE_SERVICES')
+        .default('demo.v1.DemoService'),
+    )
+    .addOption(
+      new Option('--lease-ms <duration>', 'lease of a running attempt without heartbeats (500ms..1h)')
+        .env('TASKWIRE_LEASE_MS')
+        .default(30_000, '30s')
+        .argParser(duration(500, HOUR)),
+    )
+    .addOption(new Option('--grace-ms <duration>', 'shutdown grace period (0..1h)').env('TASKWIRE_GRACE_MS').default(10_000, '10s').argParser(duration(0, HOUR)))
+    .addOption(
+      new Option('--drain-delay-ms <duration>', 'on shutdown, report NOT_SERVING this long before draining, for load balancers (0..10m)')
+        .env('TASKWIRE_DRAIN_DELAY_MS')
+        .default(0)
+        .argParser(duration(0, 10 * 60_000)),
+    )
+    .addOption(new Option('--log-level <level>', LOG_LEVELS.join(', ')).env('TASKWIRE_LOG_LEVEL').default('info').argParser(choice(LOG_LEVELS)))
+    .addOption(
+      new Option('--sync <mode>', 'SQLite durability: full survives power loss, normal only a process crash')
+        .env('TASKWIRE_SYNC')
+        .default('full')
+        .argParser(choice(['full', 'normal'] as const)),
+    )
+    .action(async (own: ServerOptions, command: Command) => {
+      // --tls-cert and --tls-key are also the caller's options on the program, which takes them wherever they
+      // stand on the line: here they are the server's.
+      const all = command.optsWithGlobals<ServerOptions>();
+      const options: ServerOptions = {
+        ...own,
+        ...(own.tlsCert === undefined && all.tlsCert !== undefined ? { tlsCert: all.tlsCert } : {}),
+        ...(own.tlsKey === undefined && all.tlsKey !== undefined ? { tlsKey: all.tlsKey } : {}),
+      };
       if (options.store !== undefined && !/^postgres(ql)?:\/\//.test(options.store)) {
         throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
       }
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('give --tls-cert and --tls-key together');
+      const { descriptorPaths } = globals();
+      const descriptors = new Descriptors(descriptorPaths);
+      const services = options.services.split(',').map((s) => s.trim()).filter(Boolean);
+      const taskTypes = services.map((service) => descriptors.taskTypes([service]));
+      const logger = pino({ name: 'taskwire', level: options.logLevel });
       const tokensText = env('TASKWIRE_TOKENS');
       const tokens = options.tokensFile !== undefined ? readTokensFile(options.tokensFile) : tokensText !== undefined ? parseTokens(tokensText) : [];
-      const store = options.store === undefined ? undefined : await createPostgresStore({ connectionString: options.store, schema: options.pgSchema });
+      const store =
+        options.store === undefined
+          ? openSqlite(options.db, options.sync === 'full' ? 'FULL' : 'NORMAL')
+          : await createPostgresStore({ connectionString: options.store, schema: options.pgSchema });
       const server = createTaskwireServer({
-        ...(store === undefined ? {} : { store }),
-        dbPath: options.db,
-        sqliteSynchronous: sync,
+        store,
         ...(tokens.length === 0 ? {} : { auth: tokenAuth(tokens) }),
         ...(options.tlsCert === undefined || options.tlsKey === undefined
           ? {}
           : { tls: { cert: options.tlsCert, key: options.tlsKey, ...(options.tlsClientCa === undefined ? {} : { clientCa: options.tlsClientCa }) } }),
-        ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: Number(options.maxSessionAgeMs) }),
+        ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
         logger,
-        leaseMs: Number(options.leaseMs),
-        shutdownGraceMs: Number(options.graceMs),
-        drainDelayMs: Number(options.drainDelayMs),
+        leaseMs: options.leaseMs,
+        shutdownGraceMs: options.graceMs,
+        drainDelayMs: options.drainDelayMs,
         // Serialized FileDescriptorSets concatenate into one set: reflection sees them all.
         descriptorSet: Buffer.concat(descriptorPaths.map((path) => readFileSync(path))),
       });
-      const services = options.services.split(',').map((s) => s.trim()).filter(Boolean);
-      for (const service of services) server.addTaskTypes(descriptors.taskTypes([service]));
+      for (const types of taskTypes) server.addTaskTypes(types);
+      try {
+        await server.listen(options.listen);
+      } catch (error) {
+        await server.shutdown().catch(() => undefined);
+        throw listenError(options.listen, error);
+      }
       onShutdownSignals(() => server.shutdown());
-      await server.listen(options.listen);
-      logger.info({ services, store: store === undefined ? options.db : 'postgres' }, 'serving');
+      logger.info({ services, store: options.store === undefined ? options.db : 'postgres' }, 'serving');
     });
 }

@@ -1,34 +1,48 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { HealthCheckResponse_ServingStatus, HealthDefinition } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
 import type { JsonValue } from '@bufbuild/protobuf';
-import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { TaskState, type Task } from '../../../gen/ts/taskwire/v1/task.js';
 import { createClient, type TaskwireClient } from '../../client/index.js';
 import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
 import { isTerminal, stateName } from '../../store/index.js';
+import { LIMITS } from '../../broker/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
+import { duration, integer, taskTypePath } from '../values.js';
 
 interface SubmitOptions {
   input?: string;
   wait?: boolean;
   queue?: string;
-  priority?: string;
-  delayMs?: string;
-  maxAttempts?: string;
-  timeoutMs?: string;
+  priority?: number;
+  delayMs?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
   idempotencyKey?: string;
 }
 
-function parseState(name: string | undefined): TaskState | undefined {
-  if (name === undefined) return undefined;
+const DAY = 86_400_000;
+
+function parseStateOption(name: string): TaskState {
   const state = TaskState[`TASK_STATE_${name.toUpperCase()}` as keyof typeof TaskState];
-  if (state === undefined) throw new Error(`unknown state "${name}": use scheduled, queued, running, succeeded, failed or cancelled`);
+  if (state === undefined || state === TaskState.TASK_STATE_UNSPECIFIED || state === TaskState.UNRECOGNIZED) {
+    throw new InvalidArgumentError('give one of scheduled, queued, running, succeeded, failed, cancelled.');
+  }
   return state;
 }
 
-const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+
+/** A task that did not succeed makes the command exit non-zero, and says so on stderr. */
+function endedBadly(task: Task, json: boolean): void {
+  if (task.state === TaskState.TASK_STATE_SUCCEEDED) return;
+  process.exitCode = 1;
+  if (json) return; // the task printed on stdout says how it ended
+  const last = task.errors.at(-1);
+  const why = task.state === TaskState.TASK_STATE_CANCELLED ? task.cancelReason : last?.message;
+  process.stderr.write(`task ${task.id} ${stateName(task.state)}${why ? `: ${why}` : ''}\n`);
+}
 
 export function taskCommands(program: Command, globals: () => GlobalOptions): void {
   /** Runs `body` with a client and descriptors, and closes the client after. */
@@ -47,15 +61,15 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
   program
     .command('submit')
     .description('submit a task; its input is JSON in the proto3 JSON mapping')
-    .argument('<type>', 'task type: a method path such as /demo.v1.DemoService/Echo')
+    .argument('<type>', 'task type: the method, as /demo.v1.DemoService/Echo, demo.v1.DemoService/Echo or demo.v1.DemoService.Echo', taskTypePath)
     .argument('[input]', 'the input message as JSON (proto3 JSON mapping), e.g. \'{"text": "hi"}\'')
     .option('--input <json>', 'the input message as JSON, as an option')
     .option('--wait', 'wait for the result')
     .option('--queue <name>', 'queue')
-    .option('--priority <n>', 'priority, 0..1000, higher first')
-    .option('--delay-ms <ms>', 'run no sooner than this many ms from now')
-    .option('--max-attempts <n>', 'attempts allowed')
-    .option('--timeout-ms <ms>', 'execution timeout per attempt')
+    .addOption(new Option('--priority <n>', `priority, 0..${LIMITS.maxPriority}, higher first`).argParser(integer(0, LIMITS.maxPriority)))
+    .addOption(new Option('--delay-ms <duration>', 'run no sooner than this long from now (0..365d; 1500, 30s, 5m, 1h)').argParser(duration(0, 365 * DAY)))
+    .addOption(new Option('--max-attempts <n>', `attempts allowed, 1..${LIMITS.maxAttempts}`).argParser(integer(1, LIMITS.maxAttempts)))
+    .addOption(new Option('--timeout-ms <duration>', 'execution timeout per attempt (1ms..365d)').argParser(duration(1, 365 * DAY)))
     .option('--idempotency-key <key>', 'returns the existing task if the key was used before')
     .action(
       withClient(async (client, d, g, type: string, inputText: string | undefined, o: SubmitOptions) => {
@@ -70,17 +84,26 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
         const input = d.pack(method.input, json);
         const submitted = await client.submit(type, input, {
           ...(o.queue ? { queue: o.queue } : {}),
-          ...(o.priority ? { priority: Number(o.priority) } : {}),
-          ...(o.delayMs ? { delayMs: Number(o.delayMs) } : {}),
-          ...(o.maxAttempts ? { maxAttempts: Number(o.maxAttempts) } : {}),
-          ...(o.timeoutMs ? { executionTimeoutMs: Number(o.timeoutMs) } : {}),
+          ...(o.priority === undefined ? {} : { priority: o.priority }),
+          ...(o.delayMs === undefined ? {} : { delayMs: o.delayMs }),
+          ...(o.maxAttempts === undefined ? {} : { maxAttempts: o.maxAttempts }),
+          ...(o.timeoutMs === undefined ? {} : { executionTimeoutMs: o.timeoutMs }),
           ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}),
         });
         if (!o.wait) return print(g.json, submitted, () => submitted.id);
+        // stdout is for the result: the id goes to stderr at once, so a wait that takes long is not a mystery.
+        // (With --json, stdout is one JSON document and stderr carries only JSON errors.)
+        if (!g.json) {
+          process.stderr.write(`task ${submitted.id}: waiting for its result (Ctrl-C stops waiting; the task goes on)\n`);
+          const workers = await client.workers().catch(() => undefined); // best effort: a token may not allow it
+          if (workers !== undefined && !workers.some((w) => w.taskTypes.includes(type))) {
+            process.stderr.write(`no connected worker serves ${type}: the task waits until one connects (taskwire worker …)\n`);
+          }
+        }
         await client.result(submitted.id);
         const task = await client.get(submitted.id);
         print(g.json, taskJson(d, task), () => taskText(d, task));
-        if (task.state !== TaskState.TASK_STATE_SUCCEEDED) process.exitCode = 1;
+        endedBadly(task, g.json);
       }),
     );
 
@@ -97,11 +120,11 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
 
   program
     .command('watch')
-    .description('follow a task until it ends, with a progress bar')
+    .description('follow a task until it ends: a progress bar on a terminal, else one line per state change')
     .argument('<id>')
     .action(
       withClient(async (client, d, g, id: string) => {
-        const bar = g.json ? undefined : new SingleBar({ format: '{bar} {percentage}% | {state} {message}' });
+        const bar = g.json || !process.stdout.isTTY ? undefined : new SingleBar({ format: '{bar} {percentage}% | {state} {message}' });
         let last: TaskState = TaskState.TASK_STATE_UNSPECIFIED;
         bar?.start(100, 0, { state: '', message: '' });
         for await (const event of client.watch(id)) {
@@ -111,14 +134,18 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
             process.stdout.write(`${JSON.stringify(value)}\n`);
           }
           if (event.$case === 'task') {
+            const changed = event.value.state !== last;
             last = event.value.state;
             bar?.update(isTerminal(last) ? 100 : event.value.progressPercent, { state: stateName(last), message: event.value.progressMessage });
+            if (bar === undefined && !g.json && changed && !isTerminal(last)) process.stdout.write(`${taskLine(event.value)}\n`);
           } else {
             bar?.update(event.value.percent, { state: 'RUNNING', message: event.value.message });
           }
         }
         bar?.stop();
-        if (last !== TaskState.TASK_STATE_SUCCEEDED) process.exitCode = 1;
+        const task = await client.get(id);
+        if (!g.json) process.stdout.write(`${taskText(d, task)}\n`);
+        endedBadly(task, g.json);
       }),
     );
 
@@ -148,19 +175,18 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
   program
     .command('list')
     .description('list tasks, newest first')
-    .option('--state <state>', 'scheduled, queued, running, succeeded, failed or cancelled')
+    .addOption(new Option('--state <state>', 'scheduled, queued, running, succeeded, failed or cancelled').argParser(parseStateOption))
     .option('--queue <name>', 'only this queue')
-    .option('--type <type>', 'only this task type')
-    .option('--limit <n>', 'page size, 1..1000', '20')
+    .addOption(new Option('--type <type>', 'only this task type (/pkg.Service/Method)').argParser(taskTypePath))
+    .addOption(new Option('--limit <n>', 'page size, 1..1000').default(20).argParser(integer(1, 1000)))
     .option('--page-token <token>', 'from a previous list')
     .action(
-      withClient(async (client, d, g, o: { state?: string; queue?: string; type?: string; limit: string; pageToken?: string }) => {
-        const state = parseState(o.state);
+      withClient(async (client, d, g, o: { state?: TaskState; queue?: string; type?: string; limit: number; pageToken?: string }) => {
         const page = await client.list({
-          ...(state === undefined ? {} : { state }),
+          ...(o.state === undefined ? {} : { state: o.state }),
           ...(o.queue ? { queue: o.queue } : {}),
           ...(o.type ? { type: o.type } : {}),
-          pageSize: number(o.limit) ?? 20,
+          pageSize: o.limit,
           ...(o.pageToken ? { pageToken: o.pageToken } : {}),
         });
         print(g.json, { tasks: page.tasks.map((t) => taskJson(d, t)), nextPageToken: page.nextPageToken }, () =>
@@ -202,13 +228,13 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
     .command('health')
     .description('exit 0 when the server reports SERVING (for container health checks)')
     .option('--service <name>', 'a service name; the whole server when empty', '')
-    .option('--timeout-ms <ms>', 'give up after', '3000')
-    .action(async (o: { service: string; timeoutMs: string }) => {
+    .addOption(new Option('--timeout-ms <duration>', 'give up after (1ms..10m)').default(3000, '3s').argParser(duration(1, 600_000)))
+    .action(async (o: { service: string; timeoutMs: number }) => {
       const g = globals();
       const channel = createRpcChannel(g.server, g.tls ? { tls: g.tls } : {});
       try {
         const health = createRpcClient(HealthDefinition, channel);
-        const { status } = await health.check({ service: o.service }, { deadline: Number(o.timeoutMs) });
+        const { status } = await health.check({ service: o.service }, { deadline: o.timeoutMs });
         const name = HealthCheckResponse_ServingStatus[status];
         print(g.json, { status: name }, () => String(name));
         if (status !== HealthCheckResponse_ServingStatus.SERVING) process.exitCode = 1;

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { loadSqlite } from '../drivers.js';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, notFound } from '../../errors.js';
 import { decodeCursor } from '../cursor.js';
@@ -61,6 +61,7 @@ const S = TaskState;
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const Database = loadSqlite();
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);

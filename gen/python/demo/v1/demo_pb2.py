@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from taskwire.v1 import options_pb2 as taskwire_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x65mo/v1/demo.proto\x12\x07\x64\x65mo.v1\x1a\x19taskwire/v1/options.proto\";\n\x0b\x45\x63hoRequest\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x18\n\x07payload\x18\x02 \x01(\x0cR\x07payload\"s\n\x0c\x45\x63hoResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x18\n\x07payload\x18\x02 \x01(\x0cR\x07payload\x12\x1b\n\tworker_id\x18\x03 \x01(\tR\x08workerId\x12\x18\n\x07\x61ttempt\x18\x04 \x01(\rR\x07\x61ttempt\"E\n\x0cSleepRequest\x12\x1f\n\x0b\x64uration_ms\x18\x01 \x01(\rR\ndurationMs\x12\x14\n\x05steps\x18\x02 \x01(\rR\x05steps\"*\n\rSleepResponse\x12\x19\n\x08slept_ms\x18\x01 \x01(\rR\x07sleptMs\"~\n\x0b\x46\x61ilRequest\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12#\n\rfail_attempts\x18\x02 \x01(\rR\x0c\x66\x61ilAttempts\x12\x1c\n\tpermanent\x18\x03 \x01(\x08R\tpermanent\x12\x12\n\x04\x63ode\x18\x04 \x01(\x05R\x04\x63ode\"(\n\x0c\x46\x61ilResponse\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\rR\x07\x61ttempt2\xb7\x01\n\x0b\x44\x65moService\x12\x33\n\x04\x45\x63ho\x12\x14.demo.v1.EchoRequest\x1a\x15.demo.v1.EchoResponse\x12>\n\x05Sleep\x12\x15.demo.v1.SleepRequest\x1a\x16.demo.v1.SleepResponse\"\x06\x92\x82\x19\x02\x18\x02\x12\x33\n\x04\x46\x61il\x12\x14.demo.v1.FailRequest\x1a\x15.demo.v1.FailResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x64\x65mo/v1/demo.proto\x12\x07\x64\x65mo.v1\x1a\x19taskwire/v1/options.proto\";\n\x0b\x45\x63hoRequest\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x18\n\x07payload\x18\x02 \x01(\x0cR\x07payload\"s\n\x0c\x45\x63hoResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x18\n\x07payload\x18\x02 \x01(\x0cR\x07payload\x12\x1b\n\tworker_id\x18\x03 \x01(\tR\x08workerId\x12\x18\n\x07\x61ttempt\x18\x04 \x01(\rR\x07\x61ttempt\"E\n\x0cSleepRequest\x12\x1f\n\x0b\x64uration_ms\x18\x01 \x01(\rR\ndurationMs\x12\x14\n\x05steps\x18\x02 \x01(\rR\x05steps\"*\n\rSleepResponse\x12\x19\n\x08slept_ms\x18\x01 \x01(\rR\x07sleptMs\"~\n\x0b\x46\x61ilRequest\x12\x18\n\x07message\x18\x01 \x01(\tR\x07message\x12#\n\rfail_attempts\x18\x02 \x01(\rR\x0c\x66\x61ilAttempts\x12\x1c\n\tpermanent\x18\x03 \x01(\x08R\tpermanent\x12\x12\n\x04\x63ode\x18\x04 \x01(\x05R\x04\x63ode\"(\n\x0c\x46\x61ilResponse\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\rR\x07\x61ttempt2\xb9\x01\n\x0b\x44\x65moService\x12\x33\n\x04\x45\x63ho\x12\x14.demo.v1.EchoRequest\x1a\x15.demo.v1.EchoResponse\x12@\n\x05Sleep\x12\x15.demo.v1.SleepRequest\x1a\x16.demo.v1.SleepResponse\"\x08\x92\x82\x19\x04\x10\x07\x18\x02\x12\x33\n\x04\x46\x61il\x12\x14.demo.v1.FailRequest\x1a\x15.demo.v1.FailResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'demo.v1.demo_pb2', globals())
@@ -22,7 +22,7 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   _DEMOSERVICE.methods_by_name['Sleep']._options = None
-  _DEMOSERVICE.methods_by_name['Sleep']._serialized_options = b'\222\202\031\002\030\002'
+  _DEMOSERVICE.methods_by_name['Sleep']._serialized_options = b'\222\202\031\004\020\007\030\002'
   _ECHOREQUEST._serialized_start=58
   _ECHOREQUEST._serialized_end=117
   _ECHORESPONSE._serialized_start=119
@@ -36,5 +36,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _FAILRESPONSE._serialized_start=479
   _FAILRESPONSE._serialized_end=519
   _DEMOSERVICE._serialized_start=522
-  _DEMOSERVICE._serialized_end=705
+  _DEMOSERVICE._serialized_end=707
 # @@protoc_insertion_point(module_scope)

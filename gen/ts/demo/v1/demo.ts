@@ -523,7 +523,7 @@ export const DemoServiceDefinition = {
       requestStream: false,
       responseType: SleepResponse as typeof SleepResponse,
       responseStream: false,
-      options: { _unknownFields: { 409874: [Buffer.from([2, 24, 2]) as Buffer] } },
+      options: { _unknownFields: { 409874: [Buffer.from([4, 16, 7, 24, 2]) as Buffer] } },
     },
     /** Fails on demand: always, or for the first `fail_attempts` attempts. */
     fail: {

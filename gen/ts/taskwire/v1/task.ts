@@ -78,8 +78,14 @@ export interface TaskOptions {
    * characters of [A-Za-z0-9_.:-].
    */
   queue: string;
-  /** 0..1000; higher runs first. Tasks of equal priority run in submit order. */
-  priority: number;
+  /**
+   * 0..1000; higher runs first. Tasks of equal priority run in submit order.
+   * Unset takes the task type's default (0 when it has none); set it, even to
+   * 0, to override that default.
+   */
+  priority?:
+    | number
+    | undefined;
   /** Do not run before this time. Mutually exclusive with delay. */
   runAt?:
     | Date
@@ -306,7 +312,7 @@ export const Backoff: MessageFns<Backoff, "taskwire.v1.Backoff"> = {
 function createBaseTaskOptions(): TaskOptions {
   return {
     queue: "",
-    priority: 0,
+    priority: undefined,
     runAt: undefined,
     delay: undefined,
     maxAttempts: 0,
@@ -326,7 +332,7 @@ export const TaskOptions: MessageFns<TaskOptions, "taskwire.v1.TaskOptions"> = {
     if (message.queue !== "") {
       writer.uint32(10).string(message.queue);
     }
-    if (message.priority !== 0) {
+    if (message.priority !== undefined) {
       writer.uint32(16).int32(message.priority);
     }
     if (message.runAt !== undefined) {
@@ -484,7 +490,7 @@ export const TaskOptions: MessageFns<TaskOptions, "taskwire.v1.TaskOptions"> = {
   fromPartial(object: DeepPartial<TaskOptions>): TaskOptions {
     const message = createBaseTaskOptions();
     message.queue = object.queue ?? "";
-    message.priority = object.priority ?? 0;
+    message.priority = object.priority ?? undefined;
     message.runAt = object.runAt ?? undefined;
     message.delay = (object.delay !== undefined && object.delay !== null)
       ? Duration.fromPartial(object.delay)
