@@ -40,7 +40,7 @@ describe('a worker the server refuses', () => {
     );
     expect(error).toBeInstanceOf(WorkerRefusedError);
     expect((error as WorkerRefusedError).code).toBe(Code.FAILED_PRECONDITION);
-    expect((error as Error).message).toMatch(/serves none of the worker's task types \(\/other\.v1\.Other\/Echo.*it serves: \/demo\.v1\.DemoService\/Echo/);
+    expect((error as Error).message).toMatch(/does not serve "\/other\.v1\.Other\/Echo".*it serves \/demo\.v1\.DemoService\/Echo/);
   });
 
   it('a concurrency out of range is refused by createWorker itself', () => {
