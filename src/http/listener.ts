@@ -133,22 +133,29 @@ export function createHttpListener(options: HttpListenerOptions): HttpListener {
           },
           handler as never,
         );
-  const sockets = new Set<Socket>();
+  // Connections, and how many calls each carries, so a shutdown can close the idle ones at once
+  // (fetch keeps a spare connection open that has never carried a request).
+  const sockets = new Map<Socket, number>();
   const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
+  let closing = false;
+  server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+    sockets.set(socket, 0);
     socket.once('close', () => sockets.delete(socket));
   });
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
+    sockets.delete(session.socket as Socket); // an HTTP/2 session closes itself (GOAWAY) when asked
     session.once('close', () => sessions.delete(session));
   });
-
-  let closing = false;
-  // While closing, a keep-alive connection is closed as soon as its last answer is out.
-  server.on('request', (_request, response: http.ServerResponse) => {
-    response.once('finish', () => {
-      if (closing && 'closeIdleConnections' in server) setImmediate(() => server.closeIdleConnections());
+  server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const socket = request.socket;
+    if (request.httpVersionMajor !== 1 || !sockets.has(socket)) return;
+    sockets.set(socket, sockets.get(socket)! + 1);
+    response.once('close', () => {
+      const calls = sockets.get(socket);
+      if (calls === undefined) return;
+      sockets.set(socket, calls - 1);
+      if (closing && calls === 1) socket.end();
     });
   });
 
@@ -169,11 +176,12 @@ export function createHttpListener(options: HttpListenerOptions): HttpListener {
       if (!server.listening) return;
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      if ('closeIdleConnections' in server) server.closeIdleConnections();
+      for (const [socket, calls] of sockets) if (calls === 0) socket.end();
       for (const session of sessions) session.close();
       const timer = setTimeout(() => {
-        logger.warn({ open: sockets.size }, 'HTTP grace period over; closing the remaining connections');
-        for (const socket of sockets) socket.destroy();
+        logger.warn({ open: sockets.size + sessions.size }, 'HTTP grace period over; closing the remaining connections');
+        for (const socket of sockets.keys()) socket.destroy();
+        for (const session of sessions) session.destroy();
       }, graceMs);
       await closed;
       clearTimeout(timer);
