@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { onShutdownSignals } from '../../rpc/index.js';
 import { createTaskwireServer, parseTokens, readTokensFile, tokenAuth } from '../../server/index.js';
 import { createPostgresStore } from '../../store/index.js';
+import { parseHttpAddress } from '../../http/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
 import { env } from '../env.js';
@@ -24,6 +25,8 @@ interface ServerOptions {
   tlsClientCa?: string;
   tokensFile?: string;
   maxSessionAgeMs?: string;
+  httpListen?: string;
+  httpCorsOrigins?: string;
 }
 
 export function serverCommand(program: Command, globals: () => GlobalOptions): void {
@@ -37,6 +40,8 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .option('--tls-key <file>', 'server key (PEM)', env('TASKWIRE_TLS_KEY'))
     .option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)', env('TASKWIRE_TLS_CLIENT_CA'))
     .option('--tokens-file <file>', 'token auth: lines of role:token (roles client, worker, admin); also TASKWIRE_TOKENS')
+    .option('--http-listen <address>', 'also serve Connect (JSON, binary) and gRPC-Web over HTTP on this address, e.g. 127.0.0.1:8080', env('TASKWIRE_HTTP_LISTEN'))
+    .option('--http-cors-origins <origins>', 'browser origins allowed to call the HTTP listener, comma-separated ("*" for any); CORS is off without it', env('TASKWIRE_HTTP_CORS_ORIGINS'))
     .option('--pg-schema <name>', 'PostgreSQL schema for the tables', env('TASKWIRE_PG_SCHEMA') ?? 'public')
     .option('--max-session-age-ms <ms>', 'drain each worker session after this long so streams rebalance across replicas', env('TASKWIRE_MAX_SESSION_AGE_MS'))
     .option('--services <names>', 'task services to serve, comma-separated, from the descriptor sets', env('TASKWIRE_SERVICES') ?? 'demo.v1.DemoService')
@@ -55,6 +60,17 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
       }
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('give --tls-cert and --tls-key together');
+      if (options.httpListen !== undefined) {
+        try {
+          parseHttpAddress(options.httpListen);
+        } catch (error) {
+          throw new Error(`--http-listen: ${(error as Error).message}`);
+        }
+      }
+      const corsOrigins = options.httpCorsOrigins?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
+      const badOrigin = corsOrigins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+      if (badOrigin !== undefined) throw new Error(`--http-cors-origins: "${badOrigin}" is not an origin like https://app.example.com (scheme://host[:port], no path), or *`);
+      if (corsOrigins.length > 0 && options.httpListen === undefined) throw new Error('--http-cors-origins needs --http-listen');
       const tokensText = env('TASKWIRE_TOKENS');
       const tokens = options.tokensFile !== undefined ? readTokensFile(options.tokensFile) : tokensText !== undefined ? parseTokens(tokensText) : [];
       const store = options.store === undefined ? undefined : await createPostgresStore({ connectionString: options.store, schema: options.pgSchema });
@@ -67,6 +83,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
           ? {}
           : { tls: { cert: options.tlsCert, key: options.tlsKey, ...(options.tlsClientCa === undefined ? {} : { clientCa: options.tlsClientCa }) } }),
         ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: Number(options.maxSessionAgeMs) }),
+        ...(options.httpListen === undefined ? {} : { httpListen: options.httpListen, httpCorsOrigins: corsOrigins }),
         logger,
         leaseMs: Number(options.leaseMs),
         shutdownGraceMs: Number(options.graceMs),
@@ -78,6 +95,6 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
       for (const service of services) server.addTaskTypes(descriptors.taskTypes([service]));
       onShutdownSignals(() => server.shutdown());
       await server.listen(options.listen);
-      logger.info({ services, store: store === undefined ? options.db : 'postgres' }, 'serving');
+      logger.info({ services, ...(server.httpPort === undefined ? {} : { httpPort: server.httpPort }), store: store === undefined ? options.db : 'postgres' }, 'serving');
     });
 }
