@@ -264,3 +264,39 @@ describe('deadlines and callers that go away', () => {
     expect(task?.state).toBe(TaskState.TASK_STATE_RUNNING);
   });
 });
+
+describe('CORS', () => {
+  const preflight = (baseUrl: string, origin: string) =>
+    fetch(`${baseUrl}/taskwire.v1.TaskService/GetTask`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+    });
+
+  it('is off by default: no CORS headers, preflights refused', async () => {
+    stack = await startHttpStack();
+    const answer = await preflight(stack.baseUrl, 'https://app.example');
+    expect(answer.status).toBe(405);
+    expect(answer.headers.get('access-control-allow-origin')).toBeNull();
+    const call = await postJson(stack.baseUrl, '/grpc.health.v1.Health/Check', {}, { origin: 'https://app.example' });
+    expect(call.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('lets listed origins in, with our headers, and only them', async () => {
+    stack = await startHttpStack({ httpCorsOrigins: ['https://app.example'] });
+    const allowed = await preflight(stack.baseUrl, 'https://app.example');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(allowed.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    const other = await preflight(stack.baseUrl, 'https://evil.example');
+    expect(other.status).toBe(403);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+
+    const call = await postJson(stack.baseUrl, '/grpc.health.v1.Health/Check', {}, { origin: 'https://app.example' });
+    expect(call.json).toEqual({ status: 'SERVING' });
+    expect(call.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(call.headers.get('access-control-expose-headers')).toMatch(/Taskwire-Task-Id/);
+    const fromElsewhere = await postJson(stack.baseUrl, '/grpc.health.v1.Health/Check', {}, { origin: 'https://evil.example' });
+    expect(fromElsewhere.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
