@@ -1,7 +1,8 @@
 import { fromBinary, toBinary, type DescMethod, type Message } from '@bufbuild/protobuf';
 import { Code, ConnectError, createContextKey, type HandlerContext } from '@connectrpc/connect';
 import { isAbortError } from 'abort-controller-x';
-import { Metadata, ServerError, type CallContext, type ServerMiddleware } from 'nice-grpc';
+import { Metadata, ServerError, Status, type CallContext, type ServerMiddleware } from 'nice-grpc';
+import { undecodableKey } from './decoding.js';
 import type { Logger } from 'pino';
 import type { Principal, TaskwireCallContext } from '../rpc/index.js';
 import type { ServedMethod } from './methods.js';
@@ -79,7 +80,7 @@ export function toConnectError(error: unknown, signal?: AbortSignal, logger?: Lo
  */
 export function adapt(method: ServedMethod, desc: DescMethod, env: CallEnvironment) {
   const descriptor = { path: method.path, requestStream: false, responseStream: method.responseStream, options: {} };
-  const run = (request: Message, context: HttpCallContext) =>
+  const run = (request: Message, context: HttpCallContext, undecodable: string | undefined) =>
     env.middleware(
       {
         method: descriptor,
@@ -87,6 +88,8 @@ export function adapt(method: ServedMethod, desc: DescMethod, env: CallEnvironme
         request: toBinary(desc.input, request),
         responseStream: method.responseStream as false,
         async *next(bytes: unknown, ctx: CallContext) {
+          // The same answer as the gRPC server's decoding layer gives.
+          if (undecodable !== undefined) throw new ServerError(Status.INVALID_ARGUMENT, `the request is not a valid message for ${method.path}: ${undecodable}`);
           const decoded = method.decode(bytes as Uint8Array);
           if (!method.responseStream) return (await method.implementation(decoded, ctx as never)) as never;
           yield* method.implementation(decoded, ctx as never) as AsyncIterable<never>;
@@ -100,7 +103,7 @@ export function adapt(method: ServedMethod, desc: DescMethod, env: CallEnvironme
     return async (request: Message, handler: HandlerContext) => {
       const context = callContext(handler, env.draining);
       try {
-        const result = await run(request, context).next();
+        const result = await run(request, context, handler.values.get(undecodableKey)).next();
         return fromBinary(desc.output, method.encode(result.value));
       } catch (error) {
         throw toConnectError(error, handler.signal, env.logger);
@@ -112,7 +115,7 @@ export function adapt(method: ServedMethod, desc: DescMethod, env: CallEnvironme
   return async function* (request: Message, handler: HandlerContext) {
     const context = callContext(handler, env.draining);
     try {
-      for await (const message of run(request, context) as AsyncIterable<unknown>) {
+      for await (const message of run(request, context, handler.values.get(undecodableKey)) as AsyncIterable<unknown>) {
         context.flush();
         yield fromBinary(desc.output, method.encode(message));
       }

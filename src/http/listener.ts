@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { authenticate, errorMiddleware, loggingMiddleware, readPem, type AuthHook, type TlsServerOptions } from '../rpc/index.js';
 import { adapt, peerKey, principalKey, toConnectError, type CallEnvironment } from './call.js';
 import { withCors } from './cors.js';
+import { withCheckedDecoding } from './decoding.js';
 import { servedMethods, type ServedMethod } from './methods.js';
 
 /** A service the gRPC server serves, offered to the listener as it is. */
@@ -87,6 +88,8 @@ export function createHttpListener(options: HttpListenerOptions): HttpListener {
         else if (desc.methodKind === 'bidi_streaming' || desc.methodKind === 'client_streaming') router.rpc(desc, gRpcOnly(path) as never);
       }
     }
+    const handlers = router.handlers.map((handler) => withCheckedDecoding(handler, options.maxMessageBytes));
+    router.handlers.splice(0, router.handlers.length, ...handlers);
   };
 
   const auth = options.auth;
