@@ -67,14 +67,21 @@ const EMPTY_ENVELOPE = new Uint8Array(5);
  * uncompressed requests up to `maxBytes` (larger ones go on untouched, for
  * connect-es to refuse as too large).
  */
-export function withCheckedDecoding(handler: UniversalHandler, maxBytes: number): UniversalHandler {
+export function withCheckedDecoding(
+  handler: UniversalHandler,
+  maxBytes: number,
+  /** Whether the caller may make the server read its body (the auth check); if not, connect-es's gate refuses it unread. */
+  mayRead: (request: UniversalServerRequest) => Promise<boolean>,
+): UniversalHandler {
   const input = handler.method.input;
   const checked = async (request: UniversalServerRequest) => {
     const kind = binaryKind(request.header.get('content-type'));
     const body = request.body;
+    const declared = Number(request.header.get('content-length') ?? 0);
     if (kind === undefined || compressed(request) || body === null || typeof body !== 'object' || !(Symbol.asyncIterator in body)) {
       return handler(request);
     }
+    if (declared > maxBytes + 5 || !(await mayRead(request))) return handler(request);
     const { bytes, rest } = await readUpTo(body as AsyncIterable<Uint8Array>, maxBytes + 5);
     if (bytes === undefined) return handler({ ...request, body: rest! });
     let problem: string | undefined;

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { FileRegistry } from '@bufbuild/protobuf';
 import { Code, ConnectError, createContextValues, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { UniversalServerRequest } from '@connectrpc/connect/protocol';
 import type { NodeHandlerFn } from './node.js';
 import { composeServerMiddleware, type CompatServiceDefinition } from 'nice-grpc';
 import type { Logger } from 'pino';
@@ -88,11 +89,22 @@ export function createHttpListener(options: HttpListenerOptions): HttpListener {
         else if (desc.methodKind === 'bidi_streaming' || desc.methodKind === 'client_streaming') router.rpc(desc, gRpcOnly(path) as never);
       }
     }
-    const handlers = router.handlers.map((handler) => withCheckedDecoding(handler, options.maxMessageBytes));
+    const handlers = router.handlers.map((handler) => withCheckedDecoding(handler, options.maxMessageBytes, mayRead));
     router.handlers.splice(0, router.handlers.length, ...handlers);
   };
 
   const auth = options.auth;
+  /** The auth check alone, for reading a binary body ahead of connect-es (decoding.ts). */
+  const mayRead = async (request: UniversalServerRequest) => {
+    if (auth === undefined) return true;
+    const [, service, method] = new URL(request.url).pathname.split('/');
+    try {
+      await authenticate(auth, { method: `/${service}/${method}`, authorization: request.header.get('authorization') ?? undefined, peer: request.contextValues?.get(peerKey) ?? 'unknown' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const gate =
     auth === undefined
       ? undefined

@@ -153,13 +153,19 @@ const HTTP_METHODS = METHODS.filter(({ path, stream }) => stream !== 'bidi' && !
  * with the Connect code ("ok" for a 200 unary answer, or what a stream's end
  * says), or the transport error's code.
  */
-function httpCall(path: string, stream: 'unary' | 'server' | 'bidi', authorization: string | undefined, tls: https.RequestOptions = {}): Promise<string> {
+function httpCall(
+  path: string,
+  stream: 'unary' | 'server' | 'bidi',
+  authorization: string | undefined,
+  tls: https.RequestOptions = {},
+  raw?: { contentType: string; body: Buffer },
+): Promise<string> {
   const headers: Record<string, string> = {
-    'content-type': stream === 'unary' ? 'application/json' : 'application/connect+json',
+    'content-type': raw?.contentType ?? (stream === 'unary' ? 'application/json' : 'application/connect+json'),
     'connect-timeout-ms': '1500', // a gateway call waits for a worker this test does not have
   };
   if (authorization !== undefined) headers.authorization = authorization;
-  const body = stream === 'unary' ? Buffer.from('{}') : Buffer.from([0, 0, 0, 0, 2, 0x7b, 0x7d]);
+  const body = raw?.body ?? (stream === 'unary' ? Buffer.from('{}') : Buffer.from([0, 0, 0, 0, 2, 0x7b, 0x7d]));
   return new Promise((resolve) => {
     const request = https.request(
       { host: '127.0.0.1', port: stack.server.httpPort, path, method: 'POST', headers, ca: certs.ca, cert: certs.clientCert, key: certs.clientKey, timeout: 5_000, ...tls },
@@ -206,6 +212,10 @@ describe('the HTTP listener: the same roles, the same certificates', () => {
   it('refuses a wrong token, a header that is not Bearer, and callers without the client certificate', async () => {
     expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', 'Bearer not-a-token')).toBe('unauthenticated');
     expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', `Basic ${TOKENS.admin}`)).toBe('unauthenticated');
+    // A binary body that is not a message: refused for want of a token first, its bytes never looked at.
+    const garbage = { contentType: 'application/proto', body: Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]) };
+    expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', undefined, {}, garbage)).toBe('unauthenticated');
+    expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', `Bearer ${TOKENS.client}`, {}, garbage)).toBe('invalid_argument');
     expect(await httpCall('/grpc.health.v1.Health/Check', 'unary', undefined, { cert: undefined, key: undefined })).toMatch(/^transport: /);
     const plain = await fetch(`http://127.0.0.1:${stack.server.httpPort}/grpc.health.v1.Health/Check`, { method: 'POST', body: '{}' }).catch((e: unknown) => e);
     expect(plain).toBeInstanceOf(Error);
