@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { FileDescriptorSetSchema, MethodOptionsSchema, MethodOptions_IdempotencyLevel } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { ClientError, Status } from 'nice-grpc';
@@ -298,5 +301,32 @@ describe('CORS', () => {
     expect(call.headers.get('access-control-expose-headers')).toMatch(/Taskwire-Task-Id/);
     const fromElsewhere = await postJson(stack.baseUrl, '/grpc.health.v1.Health/Check', {}, { origin: 'https://evil.example' });
     expect(fromElsewhere.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('Connect GET (checked, for when the read methods can be marked)', () => {
+  /** gen/descriptor.binpb with the given TaskService methods marked idempotency_level = NO_SIDE_EFFECTS. */
+  function markedDescriptorSet(methods: readonly string[]): Uint8Array {
+    const set = fromBinary(FileDescriptorSetSchema, readFileSync('gen/descriptor.binpb'));
+    const file = set.file.find((f) => f.name === 'taskwire/v1/task_service.proto')!;
+    for (const method of file.service[0]!.method) {
+      if (methods.includes(method.name)) method.options = create(MethodOptionsSchema, { idempotencyLevel: MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS });
+    }
+    return toBinary(FileDescriptorSetSchema, set);
+  }
+
+  it('serves GET for a unary method marked NO_SIDE_EFFECTS, and never for a server stream', async () => {
+    // The proto cannot mark them yet (buf breaking: RPC_SAME_IDEMPOTENCY_LEVEL); a descriptor set given to the server can.
+    stack = await startHttpStack({ descriptorSet: markedDescriptorSet(['GetTask', 'WatchTask']) });
+    const submitted = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/SubmitTask', { type: '/demo.v1.DemoService/Echo', input: ECHO_INPUT });
+    const id = submitted.json.task.id as string;
+    const message = encodeURIComponent(JSON.stringify({ id }));
+    const get = await fetch(`${stack.baseUrl}/taskwire.v1.TaskService/GetTask?encoding=json&message=${message}`);
+    expect(get.status).toBe(200);
+    expect(((await get.json()) as { task: { id: string; input: unknown } }).task).toMatchObject({ id, input: ECHO_INPUT });
+    const watch = await fetch(`${stack.baseUrl}/taskwire.v1.TaskService/WatchTask?encoding=json&message=${message}`);
+    expect(watch.status).toBe(415); // a stream has no GET form: nothing matches
+    const list = await fetch(`${stack.baseUrl}/taskwire.v1.TaskService/ListTasks?encoding=json&message=%7B%7D`);
+    expect(list.status).toBe(405); // not marked here
   });
 });
