@@ -12,4 +12,4 @@ export { withExactMessages } from './exact-messages.js';
 export { authenticate } from './middleware/auth.js';
 export { errorMiddleware } from './middleware/errors.js';
 export { loggingMiddleware } from './middleware/logging.js';
-export { readPem } from './tls.js';
+export { pem as readPem } from './tls.js';

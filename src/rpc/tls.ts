@@ -18,21 +18,21 @@ export interface TlsClientOptions {
 }
 
 /** Accepts PEM text or a path to a PEM file. */
-export function readPem(value: string): Buffer {
+export function pem(value: string): Buffer {
   return Buffer.from(value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8'));
 }
 
 export function createServerCredentials(tls: TlsServerOptions | undefined): ServerCredentials {
   if (tls === undefined) return ServerCredentials.createInsecure();
-  const clientCa = tls.clientCa === undefined ? null : readPem(tls.clientCa);
-  return ServerCredentials.createSsl(clientCa, [{ cert_chain: readPem(tls.cert), private_key: readPem(tls.key) }], clientCa !== null);
+  const clientCa = tls.clientCa === undefined ? null : pem(tls.clientCa);
+  return ServerCredentials.createSsl(clientCa, [{ cert_chain: pem(tls.cert), private_key: pem(tls.key) }], clientCa !== null);
 }
 
 export function createChannelCredentials(tls: TlsClientOptions | undefined): ChannelCredentials {
   if (tls === undefined) return ChannelCredentials.createInsecure();
   return ChannelCredentials.createSsl(
-    tls.ca === undefined ? null : readPem(tls.ca),
-    tls.key === undefined ? null : readPem(tls.key),
-    tls.cert === undefined ? null : readPem(tls.cert),
+    tls.ca === undefined ? null : pem(tls.ca),
+    tls.key === undefined ? null : pem(tls.key),
+    tls.cert === undefined ? null : pem(tls.cert),
   );
 }
