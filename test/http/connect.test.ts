@@ -120,6 +120,15 @@ describe('Connect JSON', () => {
     expect(unknown.json.code).toBe('not_found');
   });
 
+  it('reports NOT_SERVING over HTTP as soon as the server begins to shut down', async () => {
+    const s = await startHttpStack({ drainDelayMs: 1_000 });
+    const stopping = s.server.shutdown();
+    const health = await postJson(s.baseUrl, '/grpc.health.v1.Health/Check', {});
+    expect(health.json).toEqual({ status: 'NOT_SERVING' });
+    await stopping;
+    await s.stop();
+  });
+
   it('keeps Session on gRPC and reads only with POST', async () => {
     stack = await startHttpStack();
     const session = await fetch(`${stack.baseUrl}/taskwire.v1.TaskService/Session`, {
