@@ -182,6 +182,12 @@ describe('Connect binary and gRPC-Web', () => {
     const error = await client.getTask({ id: 'missing' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectError);
     expect([(error as ConnectError).code, (error as ConnectError).rawMessage]).toEqual([Code.NotFound, 'no task with id "missing"']);
+    // WatchTask as a gRPC-Web server stream: a finished task streams its state and the stream ends.
+    await stack.worker();
+    const echoed = await postJson(stack.baseUrl, '/demo.v1.DemoService/Echo', { text: 'watched' });
+    const states: number[] = [];
+    for await (const event of client.watchTask({ id: echoed.headers.get('taskwire-task-id') })) states.push(event.event.value.state);
+    expect(states).toEqual([TaskState.TASK_STATE_SUCCEEDED]);
   });
 });
 
