@@ -35,6 +35,7 @@ ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=4 \
     MALLOC_ARENA_MAX=2 \
     TASKWIRE_LISTEN=0.0.0.0:50051 \
+    TASKWIRE_HTTP_LISTEN=0.0.0.0:8080 \
     TASKWIRE_DB=/data/taskwire.db
 WORKDIR /app
 # Code and dependencies belong to root and are read-only to the process;
@@ -46,7 +47,9 @@ COPY --from=build /app/gen/descriptor.binpb ./gen/
 RUN mkdir /data && chown node:node /data
 VOLUME /data
 USER node
-EXPOSE 50051
+# 50051: gRPC. 8080: Connect (JSON, binary) and gRPC-Web over HTTP, for
+# curl, browsers and anything without a gRPC client (TASKWIRE_HTTP_LISTEN).
+EXPOSE 50051 8080
 # The gRPC health service of the server. A worker has no port: run worker
 # containers with the health check off (compose and Kubernetes files do).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \

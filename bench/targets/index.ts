@@ -2,13 +2,14 @@ import type { Target } from '../lib.js';
 import { bullmq } from './bullmq.js';
 import { stream as grpcStream, unary as grpcUnary } from './grpc.js';
 import { rabbitmq } from './rabbitmq.js';
-import { gateway, postgres, session, unary } from './taskwire.js';
+import { connectJson, gateway, postgres, session, unary } from './taskwire.js';
 
 /** Every target, by the name --target takes. */
 export const targets: Record<string, Target> = {
   taskwire: session,
   'taskwire-unary': unary,
   'taskwire-gateway': gateway,
+  'taskwire-connect-json': connectJson,
   grpc: grpcStream,
   'grpc-unary': grpcUnary,
   rabbitmq,

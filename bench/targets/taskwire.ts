@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DemoServiceDefinition, EchoRequest } from '../../gen/ts/demo/v1/demo.js';
@@ -21,14 +22,17 @@ async function setup(params: BenchParams): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'taskwire-bench-'));
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--db', join(dir, 'tasks.db'), '--log-level', 'warn', '--sync', process.env.BENCH_SQLITE_SYNC ?? 'full']);
+  // The HTTP listener too (idle unless a target calls it), so the gRPC targets and Connect compare on one server setup.
+  const httpPort = await freePort();
+  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--http-listen', `127.0.0.1:${httpPort}`, '--db', join(dir, 'tasks.db'), '--log-level', 'warn', '--sync', process.env.BENCH_SQLITE_SYNC ?? 'full']);
   await waitForPort(port);
+  await waitForPort(httpPort);
   const workers = Array.from({ length: params.workers }, (_, i) =>
     startNode(`worker-${i}`, [...profile(i === 0 ? 'worker' : 'none'), CLI, '--server', address, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn']),
   );
   return {
     children: [server, ...workers],
-    info: { address, workers: params.workers },
+    info: { address, httpPort, workers: params.workers },
     async teardown() {
       await Promise.all(workers.map((w) => w.stop()));
       await server.stop();
@@ -169,6 +173,41 @@ export const gateway: Target = {
       },
       async close() {
         channel.close();
+      },
+    };
+  },
+};
+
+/**
+ * The gateway over the HTTP listener: `POST /demo.v1.DemoService/Echo` with a
+ * Connect JSON body (the payload base64, as proto3 JSON has bytes), answered
+ * with the result as JSON. Keep-alive HTTP/1.1, at most 64 connections.
+ */
+export const connectJson: Target = {
+  setup,
+  async producer(params, info): Promise<Producer> {
+    await waitForWorkers(String(info.address), params.workers);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const post = (body: string) =>
+      new Promise<void>((resolve, reject) => {
+        const request = http.request(
+          { host: '127.0.0.1', port: Number(info.httpPort), path: '/demo.v1.DemoService/Echo', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (c: Buffer) => chunks.push(c));
+            response.on('end', () => {
+              if (response.statusCode === 200) resolve();
+              else reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(chunks).toString()}`));
+            });
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+    return {
+      run: (payload) => post(JSON.stringify({ payload: payload.toString('base64') })),
+      async close() {
+        agent.destroy();
       },
     };
   },

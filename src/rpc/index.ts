@@ -8,3 +8,8 @@ export type { TlsClientOptions, TlsServerOptions } from './tls.js';
 export { onShutdownSignals } from './signals.js';
 export { Outbox } from './outbox.js';
 export { withExactMessages } from './exact-messages.js';
+// For the HTTP listener (src/http), which runs the same layers over Connect.
+export { authenticate } from './middleware/auth.js';
+export { errorMiddleware } from './middleware/errors.js';
+export { loggingMiddleware } from './middleware/logging.js';
+export { pem as readPem } from './tls.js';

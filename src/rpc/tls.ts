@@ -18,7 +18,7 @@ export interface TlsClientOptions {
 }
 
 /** Accepts PEM text or a path to a PEM file. */
-function pem(value: string): Buffer {
+export function pem(value: string): Buffer {
   return Buffer.from(value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8'));
 }
 

@@ -1,8 +1,12 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { HealthDefinition, HealthServiceImpl } from 'nice-grpc-server-health';
 import { pino } from 'pino';
 import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
 import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { createBroker, type Broker, type BrokerOptions, type TaskTypeInfo } from '../broker/index.js';
 import { createGateway } from './gateway.js';
+import { createHttpListener, createRegistry, type HttpListener, type HttpService } from '../http/index.js';
 import { createRpcServer, DEFAULT_MAX_MESSAGE_BYTES, withExactMessages, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
 import { createSqliteStore, type Store } from '../store/index.js';
 import { createTaskService } from './task-service.js';
@@ -20,6 +24,14 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
   readonly sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** A worker's Connect stream that has not said Hello by then is closed. Default 10 s. */
   readonly helloTimeoutMs?: number;
+  /**
+   * Also serve over HTTP on this address ("127.0.0.1:8080"): the Connect
+   * protocol (JSON and binary) and gRPC-Web, for TaskService (but Session),
+   * every task service's gateway and health. Same auth, TLS and limits.
+   */
+  readonly httpListen?: string;
+  /** Browser origins allowed to call the HTTP listener (CORS); "*" for any. Default none. */
+  readonly httpCorsOrigins?: readonly string[];
 }
 
 export interface TaskwireServer {
@@ -36,6 +48,8 @@ export interface TaskwireServer {
    */
   addTaskTypes(types: readonly TaskTypeInfo[]): void;
   listen(address: string): Promise<number>;
+  /** The HTTP listener's bound port once listen() has started it (with `httpListen`). */
+  readonly httpPort: number | undefined;
   /** Drain workers, finish calls within the grace period, close the store. */
   shutdown(): Promise<void>;
 }
@@ -54,10 +68,16 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
       options.onDrain?.();
     },
   });
-  rpc.add(
-    withExactMessages(TaskServiceDefinition, ['session']),
-    createTaskService(broker, { maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES }),
-  );
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const taskService = createTaskService(broker, { maxMessageBytes });
+  rpc.add(withExactMessages(TaskServiceDefinition, ['session']), taskService);
+  // What the HTTP listener serves: the very implementations gRPC runs.
+  const httpServices: HttpService[] = [
+    { definition: TaskServiceDefinition, implementation: taskService },
+    { definition: HealthDefinition, implementation: { check: HealthServiceImpl(rpc.health).check } },
+  ];
+  let http: HttpListener | undefined;
+  let httpPort: number | undefined;
   rpc.add(
     withExactMessages(WorkerServiceDefinition, ['connect']),
     createWorkerService(broker, {
@@ -78,11 +98,45 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
       for (const info of types) broker.registerType(info);
       const gateway = createGateway(broker, types);
       rpc.add(gateway.definition, gateway.implementation as never);
+      httpServices.push({ definition: gateway.definition, implementation: gateway.implementation });
     },
-    listen: (address) => rpc.listen(address),
+    async listen(address) {
+      if (options.httpListen !== undefined) {
+        const sets = options.descriptorSet === undefined ? [] : [typeof options.descriptorSet === 'string' ? readFileSync(options.descriptorSet) : options.descriptorSet];
+        http = createHttpListener({
+          logger,
+          draining: rpc.draining,
+          registry: createRegistry(sets),
+          services: httpServices,
+          maxMessageBytes,
+          ...(options.auth === undefined ? {} : { auth: options.auth }),
+          ...(options.tls === undefined ? {} : { tls: options.tls }),
+          ...(options.httpCorsOrigins === undefined ? {} : { corsOrigins: options.httpCorsOrigins }),
+        });
+      }
+      const port = await rpc.listen(address);
+      if (http !== undefined && options.httpListen !== undefined) {
+        const httpListen = options.httpListen;
+        httpPort = await http.listen(httpListen).catch((error: unknown) => {
+          const reason = error instanceof Error ? error.message : String(error);
+          const inUse = /EADDRINUSE/.test(reason) ? 'the port is in use; ' : '';
+          throw new Error(`cannot listen on ${httpListen} (the HTTP listener): ${inUse}${reason}; give --http-listen another address`);
+        });
+      }
+      return port;
+    },
+    get httpPort() {
+      return httpPort;
+    },
     shutdown() {
       stopping ??= (async () => {
-        await rpc.shutdown(); // tells workers to drain (onDrain), then closes
+        const closed = rpc.shutdown(); // tells workers to drain (onDrain), then closes
+        if (http !== undefined) {
+          // HTTP calls end as gRPC ones do: when draining begins (after the drain delay).
+          if (!rpc.draining.aborted) await once(rpc.draining, 'abort');
+          await http.close(rpc.shutdownGraceMs);
+        }
+        await closed;
         await broker.close();
       })();
       return stopping;

@@ -3,6 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as https from 'node:https';
+import { createClient as createConnectClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { createRegistry } from '../../src/http/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolesFor, type Role } from '../../src/server/index.js';
 import { tokenAuth } from '../../src/server/index.js';
@@ -78,6 +82,7 @@ beforeAll(async () => {
   stack = await startStack({
     tls: { cert: certs.serverCert.toString(), key: certs.serverKey.toString(), clientCa: certs.ca.toString() },
     auth: tokenAuth(Object.entries(TOKENS).map(([role, token]) => ({ role: role as Role, token }))),
+    httpListen: '127.0.0.1:0',
   });
 });
 
@@ -137,5 +142,96 @@ describe('access control over mutual TLS', () => {
     const plaintext = new grpc.Client(stack.address, grpc.credentials.createInsecure());
     expect(await call(plaintext, '/grpc.health.v1.Health/Check', 'unary', undefined)).toBe(grpc.status.UNAVAILABLE);
     plaintext.close();
+  });
+});
+
+/** The methods the HTTP listener serves (Session, WorkerService and reflection stay on gRPC). */
+const HTTP_METHODS = METHODS.filter(({ path, stream }) => stream !== 'bidi' && !path.includes('WorkerService'));
+
+/**
+ * Posts an empty message over HTTPS with the client certificate; resolves
+ * with the Connect code ("ok" for a 200 unary answer, or what a stream's end
+ * says), or the transport error's code.
+ */
+function httpCall(
+  path: string,
+  stream: 'unary' | 'server' | 'bidi',
+  authorization: string | undefined,
+  tls: https.RequestOptions = {},
+  raw?: { contentType: string; body: Buffer },
+): Promise<string> {
+  const headers: Record<string, string> = {
+    'content-type': raw?.contentType ?? (stream === 'unary' ? 'application/json' : 'application/connect+json'),
+    'connect-timeout-ms': '1500', // a gateway call waits for a worker this test does not have
+  };
+  if (authorization !== undefined) headers.authorization = authorization;
+  const body = raw?.body ?? (stream === 'unary' ? Buffer.from('{}') : Buffer.from([0, 0, 0, 0, 2, 0x7b, 0x7d]));
+  return new Promise((resolve) => {
+    const request = https.request(
+      { host: '127.0.0.1', port: stack.server.httpPort, path, method: 'POST', headers, ca: certs.ca, cert: certs.clientCert, key: certs.clientKey, timeout: 5_000, ...tls },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (c: Buffer) => chunks.push(c));
+        response.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          if (stream === 'unary') return resolve(response.statusCode === 200 ? 'ok' : (JSON.parse(raw.toString()) as { code: string }).code);
+          // A Connect stream ends with an envelope flagged 2 holding {"error": {...}} or {}.
+          let at = 0;
+          let end: { error?: { code: string } } = {};
+          while (at + 5 <= raw.length) {
+            const length = raw.readUInt32BE(at + 1);
+            if (raw[at] === 2) end = JSON.parse(raw.subarray(at + 5, at + 5 + length).toString()) as typeof end;
+            at += 5 + length;
+          }
+          resolve(end.error?.code ?? 'ok');
+        });
+      },
+    );
+    request.on('error', (error: NodeJS.ErrnoException) => resolve(`transport: ${error.code ?? error.message}`));
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.end(body);
+  });
+}
+
+describe('the HTTP listener: the same roles, the same certificates', () => {
+  it('answers every method × role as the role table says', async () => {
+    const rows: string[] = [];
+    for (const { path, stream } of HTTP_METHODS) {
+      for (const role of [undefined, 'client', 'worker', 'admin'] as const) {
+        const code = await httpCall(path, stream, role === undefined ? undefined : `Bearer ${TOKENS[role]}`);
+        rows.push(`${path} ${role ?? 'none'} ${code}`);
+        if (path.startsWith('/grpc.health.v1.')) expect(code, `${path} as ${role ?? 'nobody'}`).toBe('ok');
+        else if (role === undefined) expect(code, `${path} without a token`).toBe('unauthenticated');
+        else if (!rolesFor(path).includes(role)) expect(code, `${path} as ${role}`).toBe('permission_denied');
+        else expect(['unauthenticated', 'permission_denied', 'unknown', 'internal'], `${path} as ${role}`).not.toContain(code);
+      }
+    }
+    expect(rows).toHaveLength(HTTP_METHODS.length * 4);
+  });
+
+  it('refuses a wrong token, a header that is not Bearer, and callers without the client certificate', async () => {
+    expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', 'Bearer not-a-token')).toBe('unauthenticated');
+    expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', `Basic ${TOKENS.admin}`)).toBe('unauthenticated');
+    // A binary body that is not a message: refused for want of a token first, its bytes never looked at.
+    const garbage = { contentType: 'application/proto', body: Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]) };
+    expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', undefined, {}, garbage)).toBe('unauthenticated');
+    expect(await httpCall('/taskwire.v1.TaskService/GetTask', 'unary', `Bearer ${TOKENS.client}`, {}, garbage)).toBe('invalid_argument');
+    expect(await httpCall('/grpc.health.v1.Health/Check', 'unary', undefined, { cert: undefined, key: undefined })).toMatch(/^transport: /);
+    const plain = await fetch(`http://127.0.0.1:${stack.server.httpPort}/grpc.health.v1.Health/Check`, { method: 'POST', body: '{}' }).catch((e: unknown) => e);
+    expect(plain).toBeInstanceOf(Error);
+  });
+
+  it('speaks HTTP/2 over TLS to connect-es, tokens and roles included', async () => {
+    const registry = createRegistry([]);
+    const transport = createConnectTransport({
+      baseUrl: `https://127.0.0.1:${stack.server.httpPort}`,
+      httpVersion: '2',
+      nodeOptions: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+      interceptors: [(next) => (request) => (request.header.set('authorization', `Bearer ${TOKENS.client}`), next(request))],
+    });
+    const tasks = createConnectClient(registry.getService('taskwire.v1.TaskService')!, transport) as unknown as Record<string, (r: object) => Promise<any>>;
+    const submitted = await tasks.submitTask!({ type: '/demo.v1.DemoService/Echo', input: { typeUrl: 'type.googleapis.com/demo.v1.EchoRequest', value: new Uint8Array() } });
+    expect(submitted.task.id).toMatch(/^[0-9a-f-]{36}$/);
+    await expect(tasks.listWorkers!({})).rejects.toThrow(/the client role may not call \/taskwire.v1.TaskService\/ListWorkers/);
   });
 });

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { pino } from 'pino';
 import { onShutdownSignals } from '../../rpc/index.js';
 import { createTaskwireServer, parseTokens, readTokensFile, tokenAuth } from '../../server/index.js';
+import { parseHttpAddress } from '../../http/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from '../../store/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../main.js';
@@ -25,9 +26,29 @@ interface ServerOptions {
   tlsClientCa?: string;
   tokensFile?: string;
   maxSessionAgeMs?: number;
+  httpListen?: string;
+  httpCorsOrigins?: string[];
 }
 
 const HOUR = 3_600_000;
+
+/** The HTTP listener's address, checked as the listener will read it. */
+function httpAddress(text: string): string {
+  try {
+    parseHttpAddress(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
+  return text;
+}
+
+/** Browser origins for CORS: scheme://host[:port], comma-separated, or *. */
+function corsOrigins(text: string): string[] {
+  const origins = text.split(',').map((o) => o.trim()).filter(Boolean);
+  const bad = origins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (bad !== undefined) throw new InvalidArgumentError(`"${bad}" is not an origin: give scheme://host[:port] without a path (https://app.example.com), comma-separated, or *.`);
+  return origins;
+}
 
 /** Opens the SQLite file, or says which path did not work and what to do. */
 function openSqlite(path: string, synchronous: 'FULL' | 'NORMAL'): Store {
@@ -43,6 +64,7 @@ function openSqlite(path: string, synchronous: 'FULL' | 'NORMAL'): Store {
 /** grpc-js's bind failure in words: which address, and what to do. */
 function listenError(address: string, error: unknown): Error {
   const reason = error instanceof Error ? error.message : String(error);
+  if (reason.startsWith('cannot listen on')) return error as Error; // already says which listener
   if (/EADDRINUSE|address already in use/i.test(reason)) {
     return new Error(`cannot listen on ${address}: the port is in use (another server?); stop it or give --listen another port`);
   }
@@ -63,6 +85,16 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .addOption(new Option('--tls-key <file>', 'server key (PEM)').env('TASKWIRE_TLS_KEY'))
     .addOption(new Option('--tls-client-ca <file>', 'require client certificates from this CA (mTLS)').env('TASKWIRE_TLS_CLIENT_CA'))
     .option('--tokens-file <file>', 'token auth: lines of role:token (roles client, worker, admin); also TASKWIRE_TOKENS')
+    .addOption(
+      new Option('--http-listen <address>', 'also serve Connect (JSON, binary) and gRPC-Web over HTTP on this address, e.g. 127.0.0.1:8080')
+        .env('TASKWIRE_HTTP_LISTEN')
+        .argParser(httpAddress),
+    )
+    .addOption(
+      new Option('--http-cors-origins <origins>', 'browser origins allowed to call the HTTP listener, comma-separated ("*" for any); CORS is off without it')
+        .env('TASKWIRE_HTTP_CORS_ORIGINS')
+        .argParser(corsOrigins),
+    )
     .addOption(new Option('--pg-schema <name>', 'PostgreSQL schema for the tables').env('TASKWIRE_PG_SCHEMA').default('public'))
     .addOption(
       new Option('--max-session-age-ms <duration>', 'drain each worker session after this long so streams rebalance across replicas (100ms..24h)')
@@ -107,6 +139,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         throw new Error(`--store takes a postgres:// URL; for SQLite use --db <file>`);
       }
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('give --tls-cert and --tls-key together');
+      if (options.httpCorsOrigins !== undefined && options.httpListen === undefined) throw new Error('--http-cors-origins needs --http-listen');
       const { descriptorPaths } = globals();
       const descriptors = new Descriptors(descriptorPaths);
       const services = options.services.split(',').map((s) => s.trim()).filter(Boolean);
@@ -125,6 +158,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
           ? {}
           : { tls: { cert: options.tlsCert, key: options.tlsKey, ...(options.tlsClientCa === undefined ? {} : { clientCa: options.tlsClientCa }) } }),
         ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
+        ...(options.httpListen === undefined ? {} : { httpListen: options.httpListen, httpCorsOrigins: options.httpCorsOrigins ?? [] }),
         logger,
         leaseMs: options.leaseMs,
         shutdownGraceMs: options.graceMs,
@@ -140,6 +174,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         throw listenError(options.listen, error);
       }
       onShutdownSignals(() => server.shutdown());
-      logger.info({ services, store: options.store === undefined ? options.db : 'postgres' }, 'serving');
+      const http = server.httpPort === undefined ? {} : { httpPort: server.httpPort };
+      logger.info({ services, ...http, store: options.store === undefined ? options.db : 'postgres' }, 'serving');
     });
 }

@@ -16,23 +16,36 @@ export type AuthHook = (request: {
 const PUBLIC_PREFIXES = ['/grpc.health.v1.Health/'];
 
 /**
+ * The caller behind an `authorization` header value, as the hook decides:
+ * a principal, or a ServerError (UNAUTHENTICATED, PERMISSION_DENIED). Open
+ * methods (health) and servers without a hook admit everyone with none.
+ * Shared by the gRPC middleware and the HTTP listener.
+ */
+export async function authenticate(
+  hook: AuthHook | undefined,
+  request: { readonly method: string; readonly authorization: string | undefined; readonly peer: string },
+): Promise<Principal | undefined> {
+  const { method, authorization, peer } = request;
+  if (hook === undefined || PUBLIC_PREFIXES.some((prefix) => method.startsWith(prefix))) return undefined;
+  const match = authorization === undefined ? null : /^Bearer\s+(.+)$/i.exec(authorization);
+  if (authorization !== undefined && match === null) {
+    throw new ServerError(Status.UNAUTHENTICATED, 'the authorization header must be "Bearer <token>"');
+  }
+  return hook({ method, token: match?.[1], peer });
+}
+
+/**
  * Reads a bearer token from the `authorization` metadata and asks the hook.
  * Without a hook (the default) every call is admitted with no principal.
  */
 export function authMiddleware(hook: AuthHook | undefined): ServerMiddleware<{ principal: Principal | undefined }> {
   return async function* auth(call, context: CallContext) {
     const extended = context as CallContext & { principal: Principal | undefined };
-    extended.principal = undefined;
-    const method = call.method.path;
-    if (hook === undefined || PUBLIC_PREFIXES.some((prefix) => method.startsWith(prefix))) {
-      return yield* call.next(call.request, extended);
-    }
-    const header = context.metadata.get('authorization');
-    const match = header === undefined ? null : /^Bearer\s+(.+)$/i.exec(header);
-    if (header !== undefined && match === null) {
-      throw new ServerError(Status.UNAUTHENTICATED, 'the authorization header must be "Bearer <token>"');
-    }
-    extended.principal = await hook({ method, token: match?.[1], peer: context.peer });
+    extended.principal = await authenticate(hook, {
+      method: call.method.path,
+      authorization: context.metadata.get('authorization'),
+      peer: context.peer,
+    });
     return yield* call.next(call.request, extended);
   };
 }
