@@ -17,13 +17,13 @@ async function refused(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
 it('refuses a bad --http-listen, naming the flag', async () => {
   const { code, output } = await refused(['--http-listen', 'localhost']);
   expect(code).not.toBe(0);
-  expect(output).toMatch(/--http-listen: the HTTP listen address "localhost" must be host:port/);
+  expect(output).toMatch(/option '--http-listen <address>' argument 'localhost' is invalid\. the HTTP listen address "localhost" must be host:port/);
 });
 
 it('reads TASKWIRE_HTTP_LISTEN and refuses a bad origin in TASKWIRE_HTTP_CORS_ORIGINS', async () => {
   const { code, output } = await refused([], { TASKWIRE_HTTP_LISTEN: '127.0.0.1:0', TASKWIRE_HTTP_CORS_ORIGINS: 'https://ok.example, app.example.com/path' });
   expect(code).not.toBe(0);
-  expect(output).toMatch(/--http-cors-origins: "app.example.com\/path" is not an origin/);
+  expect(output).toMatch(/option '--http-cors-origins <origins>' value .* from env 'TASKWIRE_HTTP_CORS_ORIGINS' is invalid\. "app\.example\.com\/path" is not an origin/);
 });
 
 it('refuses CORS origins without an HTTP listener', async () => {
