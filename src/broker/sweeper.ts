@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Code, unavailable } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { AttemptRef, Store } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { WorkerSession } from './session.js';
 
@@ -18,14 +18,30 @@ export interface SweeperOptions {
 /**
  * The broker's timers, as one periodic sweep: due tasks promoted, queue
  * timeouts expired, silent sessions closed, live leases renewed, attempts past
- * their lease or deadline failed (fenced, so several servers may sweep one
- * store), and the dispatcher nudged. Returns a function that stops it.
+ * their deadline failed, and the dispatcher nudged. All writes are fenced, so
+ * several servers may sweep one store. Returns a function that stops it.
+ *
+ * A lease expires only when no server renews it: a server renews the leases of
+ * its live sessions and itself fails the attempts of a worker that falls
+ * silent. So an expired lease means its server went away (crashed, restarted,
+ * cut off from the store) — not the task's fault: the attempt is handed back
+ * to the queue (release), not counted as a failure. And a server that starts
+ * gives the workers of its previous life one lease period to come back and
+ * resume: leases that would end sooner are extended in the store (which other
+ * replicas see too), and until then this sweeper expires none it does not own.
  */
 export function startSweeper(options: SweeperOptions): () => void {
   const { store, logger, dispatcher, sessions, leaseMs, sweepMs } = options;
   let sweeping = false;
   let sweeps = 0;
   let stopped = false;
+  const graceUntil = Date.now() + leaseMs;
+  store.extendLeases(graceUntil).then(
+    (extended) => {
+      if (extended > 0) logger.info({ leases: extended, graceMs: leaseMs }, 'leases from before the start extended: their workers have one lease period to resume them');
+    },
+    (error: unknown) => logger.warn({ err: error }, 'could not extend the leases held before the start; waiting one lease period before expiring any'),
+  );
 
   async function sweep(): Promise<void> {
     const now = Date.now();
@@ -40,25 +56,43 @@ export function startSweeper(options: SweeperOptions): () => void {
         await store.renewLeases(session.id, session.leases(), now + leaseMs);
       }
     }
+    await settleOverdue(now);
+    // Every ~5 s the dispatcher looks in the store again, in case an event was missed.
+    if (++sweeps % Math.max(1, Math.round(5_000 / sweepMs)) === 0) dispatcher.recheck();
+    else dispatcher.schedule();
+  }
+
+  async function settleOverdue(now: number): Promise<void> {
     const overdue = await store.overdue(now, 500);
-    if (overdue.length > 0) {
+    const timedOut: AttemptRef[] = [];
+    const orphaned: AttemptRef[] = [];
+    const renew = new Map<WorkerSession, AttemptRef[]>();
+    for (const item of overdue) {
+      const ref = { id: item.id, attempt: item.attempt };
+      const holder = item.owner === undefined ? undefined : sessions.get(item.owner);
+      if (item.reason === 'deadline') timedOut.push(ref);
+      // Our own live session: its renewal was late (a stalled loop, a failed write), the worker is fine.
+      else if (holder !== undefined && !holder.closed) renew.set(holder, [...(renew.get(holder) ?? []), ref]);
+      else if (now >= graceUntil) orphaned.push(ref);
+    }
+    for (const [session, refs] of renew) await store.renewLeases(session.id, refs, now + leaseMs);
+    if (timedOut.length > 0) {
       await store.fail(
-        overdue.map((item) => ({
-          id: item.id,
-          attempt: item.attempt,
-          message:
-            item.reason === 'deadline'
-              ? 'execution timeout: the attempt ran past its deadline'
-              : 'lease expired: no heartbeat from the worker that held it',
-          code: item.reason === 'deadline' ? Code.DEADLINE_EXCEEDED : Code.UNAVAILABLE,
+        timedOut.map((ref) => ({
+          ...ref,
+          message: 'execution timeout: the attempt ran past its deadline',
+          code: Code.DEADLINE_EXCEEDED,
           retryable: true,
         })),
         now,
       );
     }
-    // Every ~5 s the dispatcher looks in the store again, in case an event was missed.
-    if (++sweeps % Math.max(1, Math.round(5_000 / sweepMs)) === 0) dispatcher.recheck();
-    else dispatcher.schedule();
+    if (orphaned.length > 0) {
+      const released = (await store.release(orphaned, now)).filter((r) => r.applied).length;
+      if (released > 0) {
+        logger.warn({ released }, 'leases expired with no server renewing them: attempts handed back to the queue, not counted as failures');
+      }
+    }
   }
 
   const timer = setInterval(() => {

@@ -195,6 +195,12 @@ export interface Store {
   progress(items: readonly ProgressItem[], now: number): Promise<void>;
   /** Extends the given leases while `owner` still holds them; returns how many. */
   renewLeases(owner: string, leases: readonly AttemptRef[], expiresAt: number): Promise<number>;
+  /**
+   * A server starting: every RUNNING lease that would end before `until` ends
+   * at `until` instead, so workers have time to come back and resume what they
+   * ran while no server renewed their leases. Returns how many.
+   */
+  extendLeases(until: number): Promise<number>;
   /** A reconnected worker's session takes over attempts it still runs; returns those kept. */
   resume(owner: string, workerId: string, refs: readonly AttemptRef[], expiresAt: number): Promise<AttemptRef[]>;
   cancel(id: string, reason: string, now: number): Promise<TaskRecord>;

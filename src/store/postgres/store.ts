@@ -263,6 +263,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       });
     },
 
+    extendLeases(until) {
+      return write(async (client) => (await client.query(SQL.extendLeases, [until])).rowCount ?? 0);
+    },
+
     resume(owner, workerId, refs, expiresAt) {
       return write(async (client) => {
         const kept = [];

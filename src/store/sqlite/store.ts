@@ -214,6 +214,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return write(() => leases.reduce((n, lease) => n + st.renew.run(expiresAt, lease.id, lease.attempt, owner).changes, 0));
     },
 
+    extendLeases(until) {
+      return write(() => st.extendLeases.run({ until }).changes);
+    },
+
     resume(owner, workerId, refs, expiresAt) {
       return write(() => refs.filter((ref) => st.resume.run(owner, workerId, expiresAt, ref.id, ref.attempt).changes === 1));
     },
