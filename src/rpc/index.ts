@@ -6,5 +6,5 @@ export type { DeadlineCallOptions } from './middleware/client-deadline.js';
 export { DEFAULT_MAX_MESSAGE_BYTES } from './options.js';
 export type { TlsClientOptions, TlsServerOptions } from './tls.js';
 export { onShutdownSignals } from './signals.js';
-export { Outbox } from './outbox.js';
+export { Outbox, type OutboxLimits } from './outbox.js';
 export { withExactMessages } from './exact-messages.js';

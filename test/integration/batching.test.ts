@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { EchoRequest } from '../../gen/ts/demo/v1/demo.js';
+import { pack } from '../../src/client/index.js';
+import { Outbox } from '../../src/rpc/index.js';
+import { startStack } from '../helpers/inprocess.js';
+
+const ECHO = '/demo.v1.DemoService/Echo';
+
+let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+function echoes(count: number, bytes: number) {
+  const text = 'x'.repeat(bytes);
+  return Array.from({ length: count }, () => ({ type: ECHO, input: pack(EchoRequest, { text }) }));
+}
+
+describe('submits of one turn, past one message', () => {
+  it.each([
+    [1_100, 16 * 1024],
+    [3_000, 6 * 1024],
+    [200_000, 8],
+  ])('submitMany of %i × %i B in one turn: every submit acknowledged', async (count, bytes) => {
+    stack = await startStack();
+    const client = stack.client();
+    const submitted = await client.submitMany(echoes(count, bytes));
+    expect(submitted).toHaveLength(count);
+    expect(new Set(submitted.map((s) => s.id)).size).toBe(count);
+    const [stats] = await client.stats();
+    expect(stats!.queued).toBe(count);
+  }, 120_000);
+
+  it('refuses alone a submit larger than any message; the others of its turn are acknowledged', async () => {
+    stack = await startStack();
+    const client = stack.client();
+    const [small, huge, after] = await Promise.allSettled([
+      client.submit(ECHO, pack(EchoRequest, { text: 'a' })),
+      client.submit(ECHO, pack(EchoRequest, { text: 'x'.repeat(17 * 1024 * 1024) })),
+      client.submit(ECHO, pack(EchoRequest, { text: 'b' })),
+    ]);
+    expect(small.status).toBe('fulfilled');
+    expect(after.status).toBe('fulfilled');
+    expect(huge.status).toBe('rejected');
+    expect(String((huge as PromiseRejectedResult).reason)).toMatch(/RESOURCE_EXHAUSTED.*past the 16777216-byte message limit/);
+  });
+});
+
+describe('Outbox limits', () => {
+  it('splits one turn by count and by bytes, in order, and lets an item larger than the byte cap go alone', async () => {
+    const out = new Outbox<number, number[]>((items) => items, { maxItems: 3, maxBytes: 10, bytes: (n) => n });
+    for (const n of [1, 1, 1, 1, 4, 4, 4, 50, 2]) out.push(n);
+    out.end();
+    const messages: number[][] = [];
+    for await (const message of out) messages.push(message);
+    expect(messages).toEqual([[1, 1, 1], [1, 4, 4], [4], [50], [2]]);
+  });
+});
