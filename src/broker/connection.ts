@@ -29,6 +29,9 @@ export interface ConnectionDeps {
 
 /** A worker's progress reports reach the store (and watchers) at most this often per session. */
 const PROGRESS_MS = 100;
+/** Results the store could not commit (a full disk) are tried again, from this often up to the max. */
+const RESULT_RETRY_MIN_MS = 50;
+const RESULT_RETRY_MAX_MS = 500;
 
 /**
  * One worker's messages applied to its session and the store. Results are
@@ -73,6 +76,26 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     logger.error({ err: error }, 'failed to commit worker results');
   }
 
+  /**
+   * Commits results, then acknowledges them. A store that cannot commit (a
+   * full disk) does not cost the work: the results are kept here and tried
+   * again until they commit; if the stream ends first, the worker (which
+   * keeps them until acknowledged) sends them again on its next session.
+   */
+  function commitResults(items: readonly AttemptRef[], write: () => Promise<readonly { applied: boolean }[]>, retryMs = RESULT_RETRY_MIN_MS): void {
+    write().then(
+      (results) => acknowledge(items, results),
+      (error: unknown) => {
+        if (session.closed) return logFailure(error);
+        if (retryMs === RESULT_RETRY_MIN_MS) {
+          logger.warn({ workerId: session.hello.workerId, results: items.length, reason: error instanceof Error ? error.message : String(error) },
+            'could not commit worker results: kept, trying again');
+        }
+        setTimeout(() => commitResults(items, write, Math.min(RESULT_RETRY_MAX_MS, retryMs * 2)), retryMs);
+      },
+    );
+  }
+
   return {
     id: session.id,
     touch() {
@@ -86,13 +109,13 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     complete(items) {
       flushProgressOf(items);
       for (const item of items) session.settle(item.id, item.attempt);
-      void store.complete(items, Date.now()).then((results) => acknowledge(items, results), logFailure);
+      commitResults(items, () => store.complete(items, Date.now()));
     },
     fail(items) {
       flushProgressOf(items);
       for (const item of items) session.settle(item.id, item.attempt);
       const withWorker = items.map((item) => ({ ...item, workerId: session.hello.workerId }));
-      void store.fail(withWorker, Date.now()).then((results) => acknowledge(items, results), logFailure);
+      commitResults(items, () => store.fail(withWorker, Date.now()));
     },
     progress(items) {
       // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
@@ -110,7 +133,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     },
     release(refs) {
       for (const ref of refs) session.settle(ref.id, ref.attempt);
-      void store.release(refs, Date.now()).then((results) => acknowledge(refs, results), logFailure);
+      commitResults(refs, () => store.release(refs, Date.now()));
     },
     drain() {
       session.draining = true;

@@ -95,11 +95,22 @@ export function startSweeper(options: SweeperOptions): () => void {
     }
   }
 
+  /** The sweep is failing (a full disk): said once, not every 200 ms. */
+  let failing = false;
   const timer = setInterval(() => {
     if (sweeping || stopped) return;
     sweeping = true;
     sweep()
-      .catch((error: unknown) => logger.error({ err: error }, 'sweep failed'))
+      .then(
+        () => {
+          if (failing) logger.info('sweeps succeed again');
+          failing = false;
+        },
+        (error: unknown) => {
+          if (!failing) logger.error({ err: error }, 'sweep failed; retrying every sweep, quiet until one succeeds');
+          failing = true;
+        },
+      )
       .finally(() => (sweeping = false));
   }, sweepMs);
   timer.unref();

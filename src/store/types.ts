@@ -222,5 +222,12 @@ export interface Store {
   /** Counts tasks per state across all queues (for limits and metrics). */
   countByState(): Promise<Partial<Record<TaskState, number>>>;
   subscribe(listener: TaskListener): () => void;
+  /**
+   * Calls `listener` with why when writes start failing for want of the
+   * store itself (a full disk, an unreachable database; refusals such as a
+   * stale attempt do not count), and with undefined when a commit succeeds
+   * again. Health reports follow it.
+   */
+  onWriteHealth(listener: (failure: Error | undefined) => void): () => void;
   close(): Promise<void>;
 }

@@ -82,7 +82,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
     deliver: emit,
   });
-  const commits = createGroupCommit({ pool, beforeCommit: notifications.send, publish: emit });
+  const healthListeners = new Set<(failure: Error | undefined) => void>();
+  const commits = createGroupCommit({
+    pool,
+    beforeCommit: notifications.send,
+    publish: emit,
+    health: (failure) => {
+      for (const listener of healthListeners) listener(failure);
+    },
+  });
   const write = commits.write;
 
   // ---- reads ----
@@ -372,6 +380,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onWriteHealth(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
     },
 
     async close() {

@@ -70,7 +70,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const { st, claimStatement, listStatement } = prepareStatements(db);
 
   const listeners = new Set<TaskListener>();
+  const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commits = createGroupCommit(db, {
+    path: options.path,
+    health: (failure) => {
+      for (const listener of healthListeners) listener(failure);
+    },
     commitIntervalMs: options.commitIntervalMs ?? 2,
     publish: (events) => {
       for (const listener of listeners) listener(events);
@@ -311,6 +316,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onWriteHealth(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
     },
 
     async close() {
