@@ -4,6 +4,13 @@ import type { AttemptRef, Store } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { WorkerSession } from './session.js';
 
+/**
+ * How long a worker takes at most to reconnect after an outage of any length
+ * (its reconnect backoff's cap, rpc/options.ts). A server that starts gives
+ * the workers of its previous life one lease period plus this to resume.
+ */
+export const WORKER_RECONNECT_MAX_MS = 5_000;
+
 export interface SweeperOptions {
   readonly store: Store;
   readonly logger: Logger;
@@ -26,21 +33,23 @@ export interface SweeperOptions {
  * silent. So an expired lease means its server went away (crashed, restarted,
  * cut off from the store) — not the task's fault: the attempt is handed back
  * to the queue (release), not counted as a failure. And a server that starts
- * gives the workers of its previous life one lease period to come back and
- * resume: leases that would end sooner are extended in the store (which other
- * replicas see too), and until then this sweeper expires none it does not own.
+ * gives the workers of its previous life one lease period (plus their
+ * reconnect cap) to come back and resume: leases that would end sooner are
+ * extended in the store (which other replicas see too), and until then this
+ * sweeper expires none it does not own.
  */
 export function startSweeper(options: SweeperOptions): () => void {
   const { store, logger, dispatcher, sessions, leaseMs, sweepMs } = options;
   let sweeping = false;
   let sweeps = 0;
   let stopped = false;
-  const graceUntil = Date.now() + leaseMs;
+  const graceMs = leaseMs + WORKER_RECONNECT_MAX_MS;
+  const graceUntil = Date.now() + graceMs;
   store.extendLeases(graceUntil).then(
     (extended) => {
-      if (extended > 0) logger.info({ leases: extended, graceMs: leaseMs }, 'leases from before the start extended: their workers have one lease period to resume them');
+      if (extended > 0) logger.info({ leases: extended, graceMs }, 'leases from before the start extended: their workers have this long to resume them');
     },
-    (error: unknown) => logger.warn({ err: error }, 'could not extend the leases held before the start; waiting one lease period before expiring any'),
+    (error: unknown) => logger.warn({ err: error, graceMs }, 'could not extend the leases held before the start; expiring none of them for the grace period'),
   );
 
   async function sweep(): Promise<void> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { WORKER_RECONNECT_MAX_MS } from '../../src/broker/sweeper.js';
 import { createClient, pack, type TaskwireClient } from '../../src/client/index.js';
 import { killAll, startCli, startWorkerProcess, type Proc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -81,8 +82,9 @@ describe('server restarts', () => {
 
     const second = await server(db, first.address, leaseMs);
     const started = Date.now();
-    await second.proc.waitForLine((l) => l.msg === 'leases expired with no server renewing them: attempts handed back to the queue, not counted as failures');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(leaseMs - 300);
+    await second.proc.waitForLine((l) => l.msg === 'leases expired with no server renewing them: attempts handed back to the queue, not counted as failures', 20_000);
+    // Not before the grace a start gives the workers of the previous life: a lease plus their reconnect cap.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(leaseMs + WORKER_RECONNECT_MAX_MS - 300);
     const task = await c.get(id);
     expect([task.state, task.attempt, task.errors.length]).toEqual([S.TASK_STATE_QUEUED, 1, 0]);
   }, 30_000);
