@@ -19,6 +19,7 @@ const groups: Array<[string, number, number]> = [
   ['6k', 3_000, 6 * 1024],
   ['small', 200_000, 0],
 ];
+let ending: { done: true } | { refused: string };
 try {
   for (const [name, count, bytes] of groups) {
     const payload = Buffer.alloc(bytes, 0x2a);
@@ -30,9 +31,9 @@ try {
       process.stdout.write(`${JSON.stringify({ acked: submitted.slice(i, i + 10_000).map((s, j) => [keys[i + j], s.id]) })}\n`);
     }
   }
+  ending = { done: true };
 } catch (error) {
-  process.stdout.write(`${JSON.stringify({ refused: error instanceof Error ? error.message : String(error) })}\n`);
-  process.exit(1);
+  ending = { refused: error instanceof Error ? error.message : String(error) };
 }
-process.stdout.write(`${JSON.stringify({ done: true })}\n`);
-process.exit(0);
+// Exit once stdout has taken everything: a pipe is written asynchronously.
+process.stdout.write(`${JSON.stringify(ending)}\n`, () => process.exit('done' in ending ? 0 : 1));
