@@ -128,6 +128,8 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
         outcomes.push({ ok: true, value: savepoints ? inSavepoint(op, events) : op.run(events) });
       } catch (error) {
         if (!savepoints && !(error instanceof TaskwireError)) throw new RetryWithSavepoints();
+        // Some errors (SQLITE_FULL among them) make SQLite roll the whole transaction back: none of the batch stands.
+        if (!db.inTransaction) throw error;
         events.length = mark;
         outcomes.push({ ok: false, value: error });
       }
