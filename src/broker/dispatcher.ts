@@ -27,6 +27,7 @@ export interface DispatcherOptions {
  * not one per idle worker.
  */
 export class Dispatcher {
+  #claimsFailing = false;
   readonly #sessions: WorkerSession[] = [];
   readonly #ready = new Map<string, number>();
   /** QUEUED events ever seen per type: what a short claim keeps is the difference since it began. */
@@ -155,9 +156,12 @@ export class Dispatcher {
       session.credit += limit;
       session.claiming = false;
       for (const type of types) this.#ready.delete(type);
-      this.options.logger.error({ err: error }, 'claim failed');
+      // Said once while the store keeps failing (a full disk), not on every pass.
+      if (!this.#claimsFailing) this.options.logger.error({ err: error }, 'claim failed; quiet until a claim succeeds');
+      this.#claimsFailing = true;
       return;
     }
+    this.#claimsFailing = false;
     session.claiming = false;
     if (session.credit > 0) this.schedule();
   }
