@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest } from '../../gen/ts/demo/v1/demo.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { pack } from '../../src/client/index.js';
 import { Outbox } from '../../src/rpc/index.js';
 import { startStack } from '../helpers/inprocess.js';
@@ -45,6 +46,19 @@ describe('submits of one turn, past one message', () => {
     expect(huge.status).toBe('rejected');
     expect(String((huge as PromiseRejectedResult).reason)).toMatch(/RESOURCE_EXHAUSTED.*past the 16777216-byte message limit/);
   });
+});
+
+describe('results of one turn, past one message', () => {
+  it('32 outcomes of 1 MB each, finished together, all reach the client', async () => {
+    stack = await startStack();
+    await stack.worker({ concurrency: 32 });
+    const client = stack.client();
+    const payload = Buffer.alloc(1024 * 1024, 1);
+    const submitted = await client.submitMany(Array.from({ length: 32 }, (_, i) => ({ type: ECHO, input: pack(EchoRequest, { text: `t${i}`, payload }) })));
+    const outcomes = await Promise.all(submitted.map((s) => client.result(s.id, { signal: AbortSignal.timeout(15_000) })));
+    expect(outcomes.map((o) => [o.state, o.output?.value.length ?? 0])).toEqual(submitted.map(() => [TaskState.TASK_STATE_SUCCEEDED, expect.any(Number)]));
+    expect(outcomes.every((o) => o.output!.value.length > payload.length)).toBe(true);
+  }, 30_000);
 });
 
 describe('Outbox limits', () => {
