@@ -17,6 +17,7 @@ import {
   withExactMessages,
   type RpcChannelOptions,
 } from '../rpc/index.js';
+import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError } from './errors.js';
 import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
 
@@ -236,7 +237,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function session(onWelcome: () => void): Promise<void> {
     draining = false;
-    const out = new Outbox<Outgoing, ConnectRequest>(mergeOutgoing);
+    const out = new Outbox<Outgoing, ConnectRequest>(mergeOutgoing, WORKER_REQUEST_LIMITS);
     const resume = [...new Set([...running.keys(), ...unacknowledged.keys()])].map((k) => {
       const [taskId, attempt] = k.split('#');
       return { taskId: taskId!, attempt: Number(attempt) };

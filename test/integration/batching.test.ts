@@ -4,6 +4,7 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { pack } from '../../src/client/index.js';
 import { Outbox } from '../../src/rpc/index.js';
 import { startStack } from '../helpers/inprocess.js';
+import { deferred } from '../helpers/wait.js';
 
 const ECHO = '/demo.v1.DemoService/Echo';
 
@@ -58,6 +59,28 @@ describe('results of one turn, past one message', () => {
     const outcomes = await Promise.all(submitted.map((s) => client.result(s.id, { signal: AbortSignal.timeout(15_000) })));
     expect(outcomes.map((o) => [o.state, o.output?.value.length ?? 0])).toEqual(submitted.map(() => [TaskState.TASK_STATE_SUCCEEDED, expect.any(Number)]));
     expect(outcomes.every((o) => o.output!.value.length > payload.length)).toBe(true);
+  }, 30_000);
+});
+
+describe('a worker stream past one message', () => {
+  it('32 queued inputs of 1 MB claimed at once, and their 32 outputs finished in one turn: every attempt the first', async () => {
+    stack = await startStack();
+    const client = stack.client();
+    const payload = Buffer.alloc(1024 * 1024, 1);
+    const submitted = await client.submitMany(Array.from({ length: 32 }, (_, i) => ({ type: ECHO, input: pack(EchoRequest, { text: `t${i}`, payload }) })));
+    // The handlers hold their results until all 32 have arrived, then finish in the same turn.
+    const all = deferred();
+    let arrived = 0;
+    await stack.worker({ concurrency: 32 }, (defaults) => ({
+      ...defaults,
+      async echo(request, ctx) {
+        if (++arrived === 32) all.resolve();
+        await all.promise;
+        return defaults.echo(request, ctx);
+      },
+    }));
+    const outcomes = await Promise.all(submitted.map((s) => client.result(s.id, { signal: AbortSignal.timeout(15_000) })));
+    expect(outcomes.map((o) => [o.state, o.attempt, o.error])).toEqual(submitted.map(() => [TaskState.TASK_STATE_SUCCEEDED, 1, undefined]));
   }, 30_000);
 });
 
