@@ -52,12 +52,14 @@ export function startSweeper(options: SweeperOptions): () => void {
     (error: unknown) => logger.warn({ err: error, graceMs }, 'could not extend the leases held before the start; expiring none of them for the grace period'),
   );
 
-  async function sweep(): Promise<void> {
+  async function sweep(stalled: boolean): Promise<void> {
     const now = Date.now();
     await store.promoteDue(now);
     await store.expireQueued(now);
     for (const session of sessions.values()) {
-      if (now - session.lastSeenAt > leaseMs) {
+      // After a stall of this server's own loop, timers run before the socket reads that waited:
+      // a worker's messages may be sitting unread. Judge silence on a sweep that ran on time.
+      if (now - session.lastSeenAt > leaseMs && !stalled) {
         session.sink.close(unavailable(`no message from worker ${session.hello.workerId} for ${leaseMs} ms; reconnect`));
         await options.dropSession(session, 'the worker stopped sending heartbeats');
       } else if (session.running > 0 && now - session.lastRenewedAt > leaseMs / 3) {
@@ -106,10 +108,14 @@ export function startSweeper(options: SweeperOptions): () => void {
 
   /** The sweep is failing (a full disk): said once, not every 200 ms. */
   let failing = false;
+  let lastTick = Date.now();
   const timer = setInterval(() => {
+    const tick = Date.now();
+    const stalled = tick - lastTick > 2 * sweepMs + 100;
+    lastTick = tick;
     if (sweeping || stopped) return;
     sweeping = true;
-    sweep()
+    sweep(stalled)
       .then(
         () => {
           if (failing) logger.info('sweeps succeed again');
