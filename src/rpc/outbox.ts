@@ -98,7 +98,8 @@ export class Outbox<T, Out = T> {
 
   *#split(batch: T[]): Generator<T[]> {
     const limits = this.limits;
-    if (limits === undefined || (batch.length <= limits.maxItems && limits.maxBytes === Infinity)) {
+    // One item goes alone whatever its size: nothing to weigh.
+    if (limits === undefined || batch.length <= 1 || (batch.length <= limits.maxItems && limits.maxBytes === Infinity)) {
       if (batch.length > 0) yield batch;
       return;
     }
