@@ -52,3 +52,14 @@ export const notFound = (message: string) => new TaskwireError(Code.NOT_FOUND, m
 export const failedPrecondition = (message: string) => new TaskwireError(Code.FAILED_PRECONDITION, message);
 export const resourceExhausted = (message: string) => new TaskwireError(Code.RESOURCE_EXHAUSTED, message);
 export const unavailable = (message: string) => new TaskwireError(Code.UNAVAILABLE, message);
+
+/**
+ * The store's disk has no room left (SQLite's SQLITE_FULL, PostgreSQL's
+ * 53100 disk_full): nothing can be written until space is freed. Retryable,
+ * and said in words an operator can act on.
+ */
+export const diskFull = (where: string) =>
+  new TaskwireError(
+    Code.RESOURCE_EXHAUSTED,
+    `the disk is full: ${where} cannot be written; free space on that disk (writes resume by themselves once there is room), then retry`,
+  );

@@ -278,7 +278,13 @@ export function createBroker(options: BrokerOptions): Broker {
         }
       });
       if (valid.length > 0) {
-        const inserted = await insertDispatching(valid);
+        // A store that cannot commit (a full disk) fails these submits, not the stream that carried them.
+        const inserted = await insertDispatching(valid).catch((error: unknown) => {
+          if (!(error instanceof TaskwireError)) logger.error({ err: error }, 'failed to commit submits');
+          const failure =
+            error instanceof TaskwireError ? error : unavailable('the task store could not commit the submit (see the server log); retry');
+          return valid.map(() => failure);
+        });
         inserted.forEach((result, i) => (results[slots[i]!] = result));
       }
       return results;

@@ -38,6 +38,9 @@ export interface ConnectionDeps {
 
 /** A worker's progress reports reach the store (and watchers) at most this often per session. */
 const PROGRESS_MS = 100;
+/** Results the store could not commit (a full disk) are tried again, from this often up to the max. */
+const RESULT_RETRY_MIN_MS = 50;
+const RESULT_RETRY_MAX_MS = 500;
 
 /**
  * One worker's messages applied to its session and the store. Results are
@@ -125,13 +128,32 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
   }
 
   function commitFails(items: readonly FailItem[]) {
-    if (items.length === 0) return;
-    void store.fail(items, Date.now()).then((results) => acknowledge(items, results), logFailure);
+    if (items.length > 0) commitResults(items, () => store.fail(items, Date.now()));
   }
 
   function logFailure(error: unknown) {
     // The worker keeps unacknowledged results and sends them again on its next session.
     logger.error({ err: error }, 'failed to commit worker results');
+  }
+
+  /**
+   * Commits results, then acknowledges them. A store that cannot commit (a
+   * full disk) does not cost the work: the results are kept here and tried
+   * again until they commit; if the stream ends first, the worker (which
+   * keeps them until acknowledged) sends them again on its next session.
+   */
+  function commitResults(items: readonly AttemptRef[], write: () => Promise<readonly { applied: boolean }[]>, retryMs = RESULT_RETRY_MIN_MS): void {
+    write().then(
+      (results) => acknowledge(items, results),
+      (error: unknown) => {
+        if (session.closed) return logFailure(error);
+        if (retryMs === RESULT_RETRY_MIN_MS) {
+          logger.warn({ workerId, results: items.length, reason: error instanceof Error ? error.message : String(error) },
+            'could not commit worker results: kept, trying again');
+        }
+        setTimeout(() => commitResults(items, write, Math.min(RESULT_RETRY_MAX_MS, retryMs * 2)), retryMs);
+      },
+    );
   }
 
   return {
@@ -154,9 +176,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
         if (problem === undefined) completes.push({ id: item.id, attempt: item.attempt, output: item.output! });
         else malformed.push({ id: item.id, attempt: item.attempt, message: problem, code: Code.INTERNAL, retryable: false, workerId });
       }
-      if (completes.length > 0) {
-        void store.complete(completes, Date.now()).then((results) => acknowledge(completes, results), logFailure);
-      }
+      if (completes.length > 0) commitResults(completes, () => store.complete(completes, Date.now()));
       commitFails(malformed);
     },
     fail(items) {
@@ -179,7 +199,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     },
     release(refs) {
       const kept = held(refs, 'release').map(({ item }) => ({ id: item.id, attempt: item.attempt }));
-      if (kept.length > 0) void store.release(kept, Date.now()).then((results) => acknowledge(kept, results), logFailure);
+      if (kept.length > 0) commitResults(kept, () => store.release(kept, Date.now()));
     },
     drain() {
       session.draining = true;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from '../store/index.js';
+import type { Lease, Store } from '../store/index.js';
 import type { WorkerSession } from './session.js';
 
 export interface DispatcherOptions {
@@ -26,7 +26,31 @@ export interface DispatcherOptions {
  * hands out only what is known to wait, so one queued task costs one claim,
  * not one per idle worker.
  */
+/**
+ * One claim's assignments go out in messages of at most this many input
+ * bytes (a quarter of the default 16 MiB message): 32 inputs of 1 MB claimed
+ * at once would otherwise be one message the worker cannot take.
+ */
+const MAX_ASSIGNMENT_BYTES = 4 * 1024 * 1024;
+
+function* byInputBytes(leases: readonly Lease[]): Generator<Lease[]> {
+  let chunk: Lease[] = [];
+  let bytes = 0;
+  for (const lease of leases) {
+    const size = lease.input.value.length + 512;
+    if (chunk.length > 0 && bytes + size > MAX_ASSIGNMENT_BYTES) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(lease);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
 export class Dispatcher {
+  #claimsFailing = false;
   readonly #sessions: WorkerSession[] = [];
   readonly #ready = new Map<string, number>();
   /** QUEUED events ever seen per type: what a short claim keeps is the difference since it began. */
@@ -147,17 +171,20 @@ export class Dispatcher {
       if (session.closed) {
         // The worker left while the claim ran: hand the tasks straight back.
         await this.options.store.release(leases, Date.now());
-      } else if (leases.length > 0) {
-        session.assign(leases);
+      } else {
+        for (const chunk of byInputBytes(leases)) session.assign(chunk);
       }
     } catch (error) {
       // Retried on the sweeper's next tick rather than at once, so a failing store is not hammered.
       session.credit += limit;
       session.claiming = false;
       for (const type of types) this.#ready.delete(type);
-      this.options.logger.error({ err: error }, 'claim failed');
+      // Said once while the store keeps failing (a full disk), not on every pass.
+      if (!this.#claimsFailing) this.options.logger.error({ err: error }, 'claim failed; quiet until a claim succeeds');
+      this.#claimsFailing = true;
       return;
     }
+    this.#claimsFailing = false;
     session.claiming = false;
     if (session.credit > 0) this.schedule();
   }

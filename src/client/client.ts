@@ -12,6 +12,7 @@ import {
 } from '../../gen/ts/taskwire/v1/task_service.js';
 import { createRpcChannel, createRpcClient, Outbox, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
 import type { ServiceDefinition } from '../worker/types.js';
+import { oversizedSubmit, sessionLimits } from './batcher.js';
 import { toTaskOptions, type SubmitOptions } from './options.js';
 import { serviceClient, type ServiceClient } from './service.js';
 
@@ -83,7 +84,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
 
   function session(): Outbox<Partial<SessionRequest>, SessionRequest> {
     if (stream !== undefined) return stream;
-    const out = new Outbox<Partial<SessionRequest>, SessionRequest>(mergeRequests);
+    const out = new Outbox<Partial<SessionRequest>, SessionRequest>(mergeRequests, sessionLimits(options.maxMessageBytes));
     stream = out;
     // Re-follow tasks whose results are still awaited (after a reconnect).
     if (waiters.size > 0) out.push({ follow: [...waiters.keys()] });
@@ -131,19 +132,21 @@ export function createClient(options: ClientOptions): TaskwireClient {
     set.add(waiter);
   }
 
-  /** Queues one submit on the session; calls made in the same tick go out as one message. */
+  /**
+   * Queues one submit on the session; calls made in the same tick go out
+   * together, in messages within the count and size caps (batcher.ts).
+   */
   function submitOne(item: SubmitItem, outcome?: (outcome: TaskOutcome) => void): Promise<Submitted> {
     const ref = nextRef++;
+    const submit = {
+      ref,
+      wantResult: outcome !== undefined,
+      request: { type: item.type, input: item.input, options: toTaskOptions(item.options) as TaskOptions | undefined },
+    };
+    const oversized = oversizedSubmit(submit, options.maxMessageBytes);
+    if (oversized !== undefined) return Promise.reject(oversized);
     const promise = new Promise<Submitted>((resolve, reject) => pending.set(ref, { resolve, reject, ...(outcome ? { outcome } : {}) }));
-    session().push({
-      submits: [
-        {
-          ref,
-          wantResult: outcome !== undefined,
-          request: { type: item.type, input: item.input, options: toTaskOptions(item.options) as TaskOptions | undefined },
-        },
-      ],
-    });
+    session().push({ submits: [submit] });
     return promise;
   }
 

@@ -1,11 +1,25 @@
 /**
+ * Caps on one merged message: at most `maxItems` queued messages and, past
+ * the first, at most `maxBytes` by `bytes` (an upper bound of an item's
+ * encoded size). What does not fit goes out in the next message.
+ */
+export interface OutboxLimits<T> {
+  readonly maxItems: number;
+  readonly maxBytes: number;
+  bytes(message: T): number;
+}
+
+/**
  * Messages waiting to be written to one stream. Everything queued during one
  * turn of the event loop goes out as one merged message (the writer waits
  * for `setImmediate`, which runs as soon as the turn's I/O callbacks are
  * done): under load the stream carries batches, at low load single items,
  * with no timer delay. `merge` also turns a single queued item into a
  * complete message. Messages that are not urgent (`defer`) ride along with
- * the next one, or go out on their own after a short while.
+ * the next one, or go out on their own after a short while. With `limits`,
+ * a turn's queue goes out as several messages, each within them; the stream
+ * pulls them only as fast as it can write (nice-grpc waits for `drain`), so
+ * a burst waits here instead of becoming one message past the peer's limit.
  */
 export class Outbox<T, Out = T> {
   #queue: T[] = [];
@@ -16,7 +30,10 @@ export class Outbox<T, Out = T> {
   #ended = false;
   #error: unknown;
 
-  constructor(private readonly merge: (messages: T[]) => Out) {}
+  constructor(
+    private readonly merge: (messages: T[]) => Out,
+    private readonly limits?: OutboxLimits<T>,
+  ) {}
 
   push(message: T): void {
     if (this.#ended) return;
@@ -63,7 +80,10 @@ export class Outbox<T, Out = T> {
           this.#deferredDue = false;
           clearTimeout(this.#deferTimer);
           this.#deferTimer = undefined;
-          if (batch.length > 0) yield this.merge(batch);
+          for (const part of this.#split(batch)) {
+            if (this.#error !== undefined) throw this.#error;
+            yield this.merge(part);
+          }
           continue;
         }
         if (this.#error !== undefined) throw this.#error;
@@ -73,6 +93,28 @@ export class Outbox<T, Out = T> {
       }
     } finally {
       clearTimeout(this.#deferTimer);
+    }
+  }
+
+  *#split(batch: T[]): Generator<T[]> {
+    const limits = this.limits;
+    // One item goes alone whatever its size: nothing to weigh.
+    if (limits === undefined || batch.length <= 1 || (batch.length <= limits.maxItems && limits.maxBytes === Infinity)) {
+      if (batch.length > 0) yield batch;
+      return;
+    }
+    let start = 0;
+    while (start < batch.length) {
+      let end = start + 1;
+      let bytes = limits.bytes(batch[start]!);
+      while (end < batch.length && end - start < limits.maxItems) {
+        const next = limits.bytes(batch[end]!);
+        if (bytes + next > limits.maxBytes) break;
+        bytes += next;
+        end++;
+      }
+      yield start === 0 && end === batch.length ? batch : batch.slice(start, end);
+      start = end;
     }
   }
 }

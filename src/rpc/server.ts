@@ -51,6 +51,8 @@ export interface RpcServer {
   ): void;
   /** Binds and starts serving; returns the bound port (useful with port 0). */
   listen(address: string): Promise<number>;
+  /** Health of every service (and the server's): NOT_SERVING while it cannot do its work. Ignored once shutting down. */
+  setServing(serving: boolean): void;
   /**
    * Graceful shutdown: health NOT_SERVING → drain delay → `draining` aborts
    * → stop accepting → wait for open calls → force after the grace period.
@@ -110,6 +112,12 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
       const port = await server.listen(address, createServerCredentials(options.tls));
       logger.info({ address, port }, 'listening');
       return port;
+    },
+    setServing(serving) {
+      if (shutdownPromise !== undefined) return;
+      const status = serving ? 'healthy' : 'unhealthy';
+      health.setStatus(status);
+      for (const name of serviceNames) health.setStatus(status, name);
     },
     shutdown() {
       shutdownPromise ??= (async () => {

@@ -87,6 +87,15 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     }),
   );
 
+  // Health follows the store: NOT_SERVING while writes fail (a full disk), SERVING once one succeeds.
+  let unwritable = false;
+  const stopWatchingWrites = store.onWriteHealth((failure) => {
+    rpc.setServing(failure === undefined);
+    if (failure !== undefined) logger.error({ reason: failure.message }, 'the store cannot be written: health NOT_SERVING until a write succeeds');
+    else if (unwritable) logger.info('the store takes writes again: health SERVING');
+    unwritable = failure !== undefined;
+  });
+
   let stopping: Promise<void> | undefined;
   const server: TaskwireServer = {
     broker,
@@ -137,6 +146,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
           await http.close(rpc.shutdownGraceMs);
         }
         await closed;
+        stopWatchingWrites();
         await broker.close();
       })();
       return stopping;

@@ -14,6 +14,7 @@ import type { TaskwireCallContext } from '../rpc/index.js';
 import type { InsertResult, TaskRecord } from '../store/index.js';
 import { payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
+import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;
@@ -198,7 +199,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     },
 
     async *session(requests, context) {
-      const outbox = new Outbox<SessionOut, SessionResponse>(mergeSession);
+      const outbox = new Outbox<SessionOut, SessionResponse>(mergeSession, SESSION_RESPONSE_LIMITS);
       const following = new Set<() => void>();
       let reading = true;
       const maybeEnd = () => {

@@ -10,6 +10,7 @@ import type { TaskwireCallContext } from '../rpc/index.js';
 import type { Lease } from '../store/index.js';
 import { msToDuration, toAny, toPayload } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
+import { WORKER_RESPONSE_LIMITS } from './worker-batches.js';
 
 type Response = Partial<ConnectResponse>;
 
@@ -145,7 +146,7 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
         );
       }
 
-      const outbox = new Outbox<Response, ConnectResponse>(mergeResponses);
+      const outbox = new Outbox<Response, ConnectResponse>(mergeResponses, WORKER_RESPONSE_LIMITS);
       const { session, welcome } = await broker.openSession(
         {
           workerId: hello.workerId,

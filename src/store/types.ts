@@ -203,6 +203,12 @@ export interface Store {
   /** Extends the given leases while `owner` still holds them; returns how many. */
   renewLeases(owner: string, leases: readonly AttemptRef[], expiresAt: number): Promise<number>;
   /**
+   * A server starting: every RUNNING lease that would end before `until` ends
+   * at `until` instead, so workers have time to come back and resume what they
+   * ran while no server renewed their leases. Returns how many.
+   */
+  extendLeases(until: number): Promise<number>;
+  /**
    * A reconnected worker's session takes over attempts it still runs; returns those kept.
    * Only attempts leased to the same worker identity (`workerId`) are taken over.
    */
@@ -226,5 +232,12 @@ export interface Store {
   /** Counts tasks per state across all queues (for limits and metrics). */
   countByState(): Promise<Partial<Record<TaskState, number>>>;
   subscribe(listener: TaskListener): () => void;
+  /**
+   * Calls `listener` with why when writes start failing for want of the
+   * store itself (a full disk, an unreachable database; refusals such as a
+   * stale attempt do not count), and with undefined when a commit succeeds
+   * again. Health reports follow it.
+   */
+  onWriteHealth(listener: (failure: Error | undefined) => void): () => void;
   close(): Promise<void>;
 }

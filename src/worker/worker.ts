@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { delay, isAbortError } from 'abort-controller-x';
+import { connectivityState } from '@grpc/grpc-js';
+import { isAbortError } from 'abort-controller-x';
 import { pino, type Logger } from 'pino';
 import {
   ProtocolVersion,
@@ -17,6 +18,7 @@ import {
   type RpcChannelOptions,
 } from '../rpc/index.js';
 import { ClientError } from 'nice-grpc';
+import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
 import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
 
@@ -32,7 +34,7 @@ export interface WorkerOptions extends RpcChannelOptions {
   readonly logger?: Logger;
   /** How long stop() lets running tasks finish before handing them back. Default 30 s. */
   readonly shutdownGraceMs?: number;
-  /** Reconnect backoff bounds. Default 100 ms .. 5 s. */
+  /** Reconnect backoff bounds, of this loop and of the channel's own. Default 100 ms .. 5 s. */
   readonly reconnectMinMs?: number;
   readonly reconnectMaxMs?: number;
 }
@@ -264,7 +266,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function session(onWelcome: () => void): Promise<void> {
     draining = false;
-    const out = new Outbox<Outgoing, ConnectRequest>(mergeOutgoing);
+    const out = new Outbox<Outgoing, ConnectRequest>(mergeOutgoing, WORKER_REQUEST_LIMITS);
     const resume = [...new Set([...running.keys(), ...unacknowledged.keys()])].map((k) => {
       const [taskId, attempt] = k.split('#');
       return { taskId: taskId!, attempt: Number(attempt) };
@@ -342,9 +344,28 @@ export function createWorker(options: WorkerOptions): Worker {
       if (stopController.signal.aborted) break;
       if (welcomed && !draining) wait = min;
       const jittered = wait * (0.5 + Math.random() / 2);
-      await delay(stopController.signal, jittered).catch(() => undefined);
+      await reconnectDelay(jittered);
       wait = Math.min(max, wait * 2);
     }
+  }
+
+  /**
+   * Waits `ms`, or less: a channel in TRANSIENT_FAILURE fails every call at
+   * once until its own backoff (rpc/options.ts) tries the server again, so
+   * the next attempt goes out as soon as the channel leaves that state.
+   */
+  function reconnectDelay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stopController.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stopController.signal.addEventListener('abort', done);
+      const state = channel.getConnectivityState(false);
+      if (state === connectivityState.TRANSIENT_FAILURE) channel.watchConnectivityState(state, Date.now() + ms, done);
+    });
   }
 
   const worker: Worker = {

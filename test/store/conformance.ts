@@ -269,6 +269,18 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect((await store.get(plain.id))?.workerId).toBe('worker-1');
     });
 
+    it('extends, at a server start, the leases that would end too soon, and only those', async () => {
+      const tasks = [newTask(), newTask()];
+      await store.insert(tasks);
+      const [early, late] = await claim();
+      await store.renewLeases('session-1', [{ id: late!.id, attempt: late!.attempt }], Date.now() + 60_000);
+      const until = Date.now() + 30_000;
+      expect(await store.extendLeases(until)).toBe(1);
+      expect((await store.get(early!.id))?.leaseExpiresAt).toBe(until);
+      expect((await store.get(late!.id))?.leaseExpiresAt).toBeGreaterThan(until);
+      expect(await store.overdue(until - 1, 10)).toEqual([]);
+    });
+
     it('records progress of the current attempt only', async () => {
       const task = newTask();
       await store.insert([task]);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { TaskwireError } from '../../errors.js';
+import { diskFull, TaskwireError } from '../../errors.js';
 import type { TaskEvent } from '../types.js';
 
 interface PendingWrite {
@@ -14,6 +14,16 @@ export interface GroupCommitOptions {
   readonly beforeCommit: (client: pg.PoolClient, events: readonly TaskEvent[]) => Promise<void>;
   /** Called with each commit's events, after the commit, before the writes' promises settle. */
   readonly publish: (events: readonly TaskEvent[]) => void;
+  /** Writes started failing (with why), or succeed again (undefined); called on each change. */
+  readonly health: (failure: Error | undefined) => void;
+}
+
+/** SQLSTATE 53100 disk_full, 53400 configuration_limit_exceeded is not a full disk. */
+const DISK_FULL = '53100';
+
+/** A full disk in words an operator acts on; other errors as they are. */
+function storageError(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code === DISK_FULL ? diskFull('the PostgreSQL database (its server reported 53100 disk_full)') : error;
 }
 
 export interface GroupCommit {
@@ -33,6 +43,14 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
   let pending: PendingWrite[] = [];
   let flushing = false;
   let closed = false;
+  /** Why writes are failing, while they are. */
+  let failing: Error | undefined;
+
+  function report(failure: Error | undefined): void {
+    if (failure === failing || (failure !== undefined && failing !== undefined && failure.message === failing.message)) return;
+    failing = failure;
+    options.health(failure);
+  }
 
   function write<T>(run: (client: pg.PoolClient, events: TaskEvent[]) => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new Error('the store is closed'));
@@ -48,24 +66,44 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     flushing = true;
     const batch = pending;
     pending = [];
-    const client = await options.pool.connect();
+    let client: pg.PoolClient;
     try {
+      client = await options.pool.connect();
+    } catch (error) {
+      // The database cannot be reached: these writes fail, later ones try again.
+      report(error instanceof Error ? error : new Error(String(error)));
+      for (const op of batch) op.reject(error);
+      flushing = false;
+      if (pending.length > 0) setImmediate(flush);
+      return;
+    }
+    try {
+      let full: Error | undefined;
       const committed = await commit(client, batch).catch(async (error: unknown) => {
         // A database error aborts the whole transaction: run each write in its own instead.
         if (error instanceof TaskwireError) throw error;
         const events: TaskEvent[] = [];
         const outcomes: Array<{ ok: boolean; value: unknown }> = [];
         for (const op of batch) {
-          const single = await commit(client, [op]).catch((e: unknown) => ({ events: [], outcomes: [{ ok: false, value: e }] }));
+          const single = await commit(client, [op]).catch((e: unknown) => {
+            const value = storageError(e);
+            if (value !== e) full = value as Error;
+            return { events: [], outcomes: [{ ok: false, value }] };
+          });
           events.push(...single.events);
           outcomes.push(single.outcomes[0]!);
         }
         return { events, outcomes };
       });
+      // A write that failed for want of space says the store is not writable, even if others committed;
+      // while failing, only a commit that changed tasks (one without changes writes nothing) shows room again.
+      if (full !== undefined || failing === undefined || committed.events.length > 0) report(full);
       committed.outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.value)));
       if (committed.events.length > 0) options.publish(committed.events);
     } catch (error) {
-      for (const op of batch) op.reject(error);
+      const failure = storageError(error);
+      report(failure instanceof Error ? failure : new Error(String(failure)));
+      for (const op of batch) op.reject(failure);
     } finally {
       client.release();
       flushing = false;

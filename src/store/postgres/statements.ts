@@ -76,6 +76,8 @@ export const SQL = {
     UPDATE tasks t SET lease_expires_at = $3
     FROM unnest($1::text[], $2::int[]) AS u(id, attempt)
     WHERE t.id = u.id AND t.attempt = u.attempt AND t.lease_owner = $4 AND t.state = ${S.TASK_STATE_RUNNING}`,
+  extendLeases: `
+    UPDATE tasks SET lease_expires_at = $1 WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at < $1`,
   resume: `
     UPDATE tasks SET lease_owner = $1, lease_expires_at = $3
     WHERE id = $4 AND attempt = $5 AND worker_id = $2 AND state = ${S.TASK_STATE_RUNNING}

@@ -82,7 +82,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
     deliver: emit,
   });
-  const commits = createGroupCommit({ pool, beforeCommit: notifications.send, publish: emit });
+  const healthListeners = new Set<(failure: Error | undefined) => void>();
+  const commits = createGroupCommit({
+    pool,
+    beforeCommit: notifications.send,
+    publish: emit,
+    health: (failure) => {
+      for (const listener of healthListeners) listener(failure);
+    },
+  });
   const write = commits.write;
 
   // ---- reads ----
@@ -263,6 +271,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       });
     },
 
+    extendLeases(until) {
+      return write(async (client) => (await client.query(SQL.extendLeases, [until])).rowCount ?? 0);
+    },
+
     resume(owner, workerId, refs, expiresAt) {
       return write(async (client) => {
         const kept = [];
@@ -369,6 +381,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onWriteHealth(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
     },
 
     async close() {

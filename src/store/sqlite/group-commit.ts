@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { TaskwireError } from '../../errors.js';
+import { diskFull, TaskwireError } from '../../errors.js';
 import type { TaskEvent } from '../types.js';
 
 /** Task changes in one commit that mean the store is busy (see commitIntervalMs). */
@@ -19,6 +19,10 @@ export interface GroupCommitOptions {
   readonly commitIntervalMs: number;
   /** Called with each commit's events, after the commit, before the writes' promises settle. */
   readonly publish: (events: readonly TaskEvent[]) => void;
+  /** The database file, named in errors. */
+  readonly path: string;
+  /** Writes started failing (with why), or succeed again (undefined); called on each change. */
+  readonly health: (failure: Error | undefined) => void;
 }
 
 export interface GroupCommit {
@@ -41,6 +45,26 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
   let closed = false;
   /** When the last busy commit was made; -Infinity while the store is quiet. */
   let lastBusyCommit = -Infinity;
+  /** Why writes are failing, while they are. */
+  let failing: Error | undefined;
+
+  /** A full disk in words an operator acts on; other errors as they are. */
+  function storageError(error: unknown): unknown {
+    return (error as { code?: unknown } | null)?.code === 'SQLITE_FULL' ? diskFull(`the SQLite database ${options.path}`) : error;
+  }
+
+  function report(failure: Error | undefined): void {
+    if (failure === failing) return;
+    if (failure !== undefined && failing !== undefined && failure.message === failing.message) return;
+    failing = failure;
+    options.health(failure);
+  }
+
+  function rejectAll(batch: readonly PendingWrite[], error: unknown): void {
+    const failure = storageError(error);
+    report(failure instanceof Error ? failure : new Error(String(failure)));
+    for (const op of batch) op.reject(failure);
+  }
 
   function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
     if (closed) return Promise.reject(new Error('the store is closed'));
@@ -65,26 +89,35 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
     // other error may come after a partial write, so the batch is rolled back
     // and run again with a savepoint around each operation.
     let committed: { events: TaskEvent[]; outcomes: Array<{ ok: boolean; value: unknown }> };
+    // While writes fail, only a commit that changed rows shows the disk has room again (one that
+    // changed nothing commits without writing a page).
+    const changesBefore = failing === undefined ? 0 : totalChanges();
     try {
       committed = commit(batch, false);
     } catch (error) {
-      if (!(error instanceof RetryWithSavepoints)) {
-        for (const op of batch) op.reject(error);
-        return;
-      }
+      if (!(error instanceof RetryWithSavepoints)) return rejectAll(batch, error);
       try {
         committed = commit(batch, true);
       } catch (retryError) {
-        for (const op of batch) op.reject(retryError);
-        return;
+        return rejectAll(batch, retryError);
       }
     }
     lastBusyCommit = committed.events.length >= BUSY_COMMIT ? performance.now() : -Infinity;
     const { events, outcomes } = committed;
+    let full: Error | undefined;
+    for (const outcome of outcomes) {
+      if (outcome.ok || outcome.value instanceof TaskwireError) continue;
+      outcome.value = storageError(outcome.value);
+      if (outcome.value instanceof TaskwireError) full = outcome.value;
+    }
+    // A write that failed for want of space says the store is not writable, even if others committed.
+    if (full !== undefined || failing === undefined || totalChanges() > changesBefore) report(full);
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.value)));
     if (events.length > 0) options.publish(events);
   }
 
+  const changes = db.prepare('SELECT total_changes() AS n').pluck();
+  const totalChanges = () => changes.get() as number;
   const inSavepoint = db.transaction((op: PendingWrite, events: TaskEvent[]) => op.run(events));
   const commit = db.transaction((batch: readonly PendingWrite[], savepoints: boolean) => {
     const events: TaskEvent[] = [];
@@ -95,6 +128,8 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
         outcomes.push({ ok: true, value: savepoints ? inSavepoint(op, events) : op.run(events) });
       } catch (error) {
         if (!savepoints && !(error instanceof TaskwireError)) throw new RetryWithSavepoints();
+        // Some errors (SQLITE_FULL among them) make SQLite roll the whole transaction back: none of the batch stands.
+        if (!db.inTransaction) throw error;
         events.length = mark;
         outcomes.push({ ok: false, value: error });
       }

@@ -45,6 +45,9 @@ const SQL = {
   renew: `
     UPDATE tasks SET lease_expires_at = ?
     WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`,
+  extendLeases: `
+    UPDATE tasks SET lease_expires_at = @until
+    WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at < @until`,
   resume: `
     UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
     WHERE id = ? AND attempt = ? AND worker_id = ? AND state = ${S.TASK_STATE_RUNNING}

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadSqlite } from '../drivers.js';
+import type { Database } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { failedPrecondition, notFound } from '../../errors.js';
+import { diskFull, failedPrecondition, notFound } from '../../errors.js';
 import { decodeCursor } from '../cursor.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
@@ -55,23 +56,56 @@ export interface SqliteStoreOptions {
 }
 
 const S = TaskState;
+
+/** Opens (creating if missing) and migrates the database; an error names the file and what to do. */
+function openDatabase(options: SqliteStoreOptions): Database {
+  const path = options.path;
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const Driver = loadSqlite(); // outside the try: a missing driver says to install it, not that the path is wrong
+  let db: Database | undefined;
+  try {
+    db = new Driver(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw openError(path, error);
+  }
+}
+
+function openError(path: string, error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_NOTADB') {
+    return failedPrecondition(`${path} is not a SQLite database (${message}): point --db at a taskwire database or at a new file`);
+  }
+  if (code === 'SQLITE_CANTOPEN') {
+    return failedPrecondition(`cannot open the database file ${path} (${message}): it must be a file, in a directory this user can write`);
+  }
+  if (code === 'SQLITE_FULL') return diskFull(`the SQLite database ${path}`);
+  if (error instanceof Error && !message.includes(path)) error.message = `${path}: ${message}`;
+  return error instanceof Error ? error : new Error(message);
+}
+
 /**
  * The embedded store: SQLite in WAL mode, every write through the group
  * commit (group-commit.ts), events published after each commit.
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  const Database = loadSqlite();
-  const db = new Database(options.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
+  const db = openDatabase(options);
 
   const { st, claimStatement, listStatement } = prepareStatements(db);
 
   const listeners = new Set<TaskListener>();
+  const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commits = createGroupCommit(db, {
+    path: options.path,
+    health: (failure) => {
+      for (const listener of healthListeners) listener(failure);
+    },
     commitIntervalMs: options.commitIntervalMs ?? 2,
     publish: (events) => {
       for (const listener of listeners) listener(events);
@@ -215,6 +249,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return write(() => leases.reduce((n, lease) => n + st.renew.run(expiresAt, lease.id, lease.attempt, owner).changes, 0));
     },
 
+    extendLeases(until) {
+      return write(() => st.extendLeases.run({ until }).changes);
+    },
+
     resume(owner, workerId, refs, expiresAt) {
       return write(() =>
         refs.flatMap((ref) => {
@@ -313,6 +351,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onWriteHealth(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
     },
 
     async close() {
