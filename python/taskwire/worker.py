@@ -45,6 +45,9 @@ REFUSED = {
 }
 # How long a stopping worker waits for the server to acknowledge what it sent last.
 ACK_WAIT_S = 5.0
+# Reconnect waits grow by this factor (gRPC's own connection backoff uses it), so that after a
+# restart of a few seconds the worker is back well within a lease.
+BACKOFF_GROWTH = 1.6
 # Most items merged into one ConnectRequest.
 BATCH = 256
 
@@ -209,7 +212,7 @@ class Worker:
                     await asyncio.wait_for(self._stopped.wait(), wait * (0.5 + random.random() / 2))
                 except asyncio.TimeoutError:
                     pass
-                wait = min(high, wait * 2)
+                wait = min(high, wait * BACKOFF_GROWTH)
             if self._stopper is not None:
                 await self._stopper
         finally:
