@@ -1,6 +1,7 @@
 import type { Target } from '../lib.js';
 import { bullmq } from './bullmq.js';
 import { stream as grpcStream, unary as grpcUnary } from './grpc.js';
+import { goWorkers, pythonWorkers } from './other-workers.js';
 import { rabbitmq } from './rabbitmq.js';
 import { gateway, postgres, session, unary } from './taskwire.js';
 
@@ -9,6 +10,8 @@ export const targets: Record<string, Target> = {
   taskwire: session,
   'taskwire-unary': unary,
   'taskwire-gateway': gateway,
+  'taskwire-python-worker': pythonWorkers,
+  'taskwire-go-worker': goWorkers,
   grpc: grpcStream,
   'grpc-unary': grpcUnary,
   rabbitmq,
