@@ -557,7 +557,7 @@ func (w *Worker) run(ctx context.Context, at *attempt, a *pb.Assignment) {
 	var err error
 	handler := w.handlers[a.GetType()]
 	if handler == nil {
-		err = Errorf(codes.Internal, "this worker has no handler for %s", a.GetType())
+		err = Errorf(codes.Unimplemented, "this worker has no handler for %s", a.GetType())
 	} else {
 		result, err = w.call(ctx, handler, at.task, a)
 	}

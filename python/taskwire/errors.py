@@ -8,6 +8,7 @@ import grpc
 UNKNOWN = 2
 INVALID_ARGUMENT = 3
 DEADLINE_EXCEEDED = 4
+UNIMPLEMENTED = 12
 INTERNAL = 13
 
 Code = Union[int, grpc.StatusCode]

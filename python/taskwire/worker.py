@@ -422,7 +422,7 @@ class Worker:
         result: Optional[Tuple[str, Any]] = None
         try:
             if method is None or handler is None:
-                raise TaskError(f"this worker has no handler for {assignment.type}", errors.INTERNAL, retryable=True)
+                raise TaskError(f"this worker has no handler for {assignment.type}", errors.UNIMPLEMENTED, retryable=True)
             try:
                 request = method.unpack_input(assignment.input)
             except Exception as error:  # noqa: BLE001 - an input that does not decode never will
