@@ -12,6 +12,7 @@
         print(client.submit(demo.Echo, demo_pb2.EchoRequest(text="hi")).result(timeout=30))
 """
 
+from .aio_client import AsyncClient, AsyncTaskHandle
 from .client import Client, TaskHandle
 from .context import Context
 from .errors import TaskCancelled, TaskError, TaskFailed, WorkerRefused
@@ -20,6 +21,8 @@ from .worker import Worker
 
 __version__ = "0.1.0"
 __all__ = [
+    "AsyncClient",
+    "AsyncTaskHandle",
     "Client",
     "Context",
     "Method",

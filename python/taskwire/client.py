@@ -77,6 +77,25 @@ class TaskHandle:
         return self.task
 
 
+def _task_options(queue, priority, delay, run_at, max_attempts, execution_timeout, queue_timeout, idempotency_key, labels) -> task_pb2.TaskOptions:
+    options = task_pb2.TaskOptions(
+        queue=queue or "",
+        priority=priority or 0,
+        max_attempts=max_attempts or 0,
+        idempotency_key=idempotency_key or "",
+        labels=dict(labels or {}),
+    )
+    if delay is not None:
+        options.delay.FromTimedelta(delay)
+    if run_at is not None:
+        options.run_at.FromDatetime(run_at)
+    if execution_timeout is not None:
+        options.execution_timeout.FromTimedelta(execution_timeout)
+    if queue_timeout is not None:
+        options.queue_timeout.FromTimedelta(queue_timeout)
+    return options
+
+
 def _outcome(method: Method, task: task_pb2.Task) -> Message:
     if task.state == task_pb2.TASK_STATE_SUCCEEDED:
         return method.unpack_output(task.output)
@@ -134,21 +153,7 @@ class Client:
     ) -> TaskHandle:
         """Submits one task; returns once the server has committed it. Unset options take the defaults."""
         method = _method(method)
-        options = task_pb2.TaskOptions(
-            queue=queue or "",
-            priority=priority or 0,
-            max_attempts=max_attempts or 0,
-            idempotency_key=idempotency_key or "",
-            labels=dict(labels or {}),
-        )
-        if delay is not None:
-            options.delay.FromTimedelta(delay)
-        if run_at is not None:
-            options.run_at.FromDatetime(run_at)
-        if execution_timeout is not None:
-            options.execution_timeout.FromTimedelta(execution_timeout)
-        if queue_timeout is not None:
-            options.queue_timeout.FromTimedelta(queue_timeout)
+        options = _task_options(queue, priority, delay, run_at, max_attempts, execution_timeout, queue_timeout, idempotency_key, labels)
         submitted = self.tasks.SubmitTask(
             ts.SubmitTaskRequest(type=method.path, input=method.pack_input(request), options=options),
             timeout=timeout,
@@ -165,10 +170,14 @@ class Client:
 
     def watch(self, task_id: str, timeout: Optional[float] = None) -> Iterator[ts.WatchTaskResponse]:
         """WatchTask: the task's current state first, then each change and progress report until it ends."""
-        for event in self.tasks.WatchTask(ts.WatchTaskRequest(id=task_id), timeout=timeout, metadata=self._metadata):
-            yield event
-            if event.HasField("task") and event.task.state in TERMINAL:
-                return
+        call = self.tasks.WatchTask(ts.WatchTaskRequest(id=task_id), timeout=timeout, metadata=self._metadata)
+        try:
+            for event in call:
+                yield event
+                if event.HasField("task") and event.task.state in TERMINAL:
+                    return
+        finally:
+            call.cancel()  # also when the caller stops iterating early
 
     def cancel(self, task_id: str, reason: str = "", timeout: float = 30.0) -> task_pb2.Task:
         """Cancels a task; a running handler is told at once."""

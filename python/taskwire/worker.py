@@ -204,6 +204,9 @@ class Worker:
                         raise WorkerRefused(error.code(), error.details()) from None
                     if not self._stopping:
                         self.log.warning("disconnected: %s %s", error.code().name, error.details())
+                except (grpc.RpcError, asyncio.InvalidStateError, grpc.aio.UsageError, OSError) as error:
+                    if not self._stopping:
+                        self.log.warning("disconnected: %r", error)
                 if self._stopping:
                     break
                 if welcomed:
@@ -290,7 +293,10 @@ class Worker:
             )
             call = connect(metadata=self._metadata or None)
             try:
-                await call.write(pb.ConnectRequest(hello=hello))
+                try:
+                    await call.write(pb.ConnectRequest(hello=hello))
+                except asyncio.InvalidStateError:
+                    pass  # the call has already ended: read() raises its status
                 while True:
                     response = await call.read()
                     if response is grpc.aio.EOF:
@@ -359,6 +365,13 @@ class Worker:
 
     async def _write(self, call, outbox: asyncio.Queue) -> None:
         """The stream's only writer: merges what is queued into one message, so load makes batches."""
+        try:
+            await self._write_batches(call, outbox)
+        except (grpc.RpcError, asyncio.InvalidStateError, grpc.aio.UsageError) as error:
+            # The stream is gone; the reader sees why and the session ends there.
+            self.log.debug("write failed: %s", error)
+
+    async def _write_batches(self, call, outbox: asyncio.Queue) -> None:
         while True:
             item = await outbox.get()
             end = item is _END

@@ -92,5 +92,17 @@ class ClientTest(unittest.TestCase):
                 client.call(demo.Echo, demo_pb2.SleepRequest())
 
 
+class AsyncClientTest(unittest.TestCase):
+    def test_submit_checks_the_input_type_before_any_call(self):
+        async def main():
+            async with taskwire.AsyncClient("127.0.0.1:1") as client:
+                with self.assertRaisesRegex(TypeError, "expected demo.v1.EchoRequest"):
+                    await client.submit(demo.Echo, demo_pb2.SleepRequest())
+                with self.assertRaisesRegex(TypeError, "expected demo.v1.EchoRequest"):
+                    await client.call(demo.Echo, demo_pb2.SleepRequest())
+
+        asyncio.run(main())
+
+
 if __name__ == "__main__":
     unittest.main()

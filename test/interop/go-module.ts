@@ -27,7 +27,7 @@ export async function buildGoModule(): Promise<GoModule> {
   const pkg = join(gopath, 'src', GO_IMPORT_PATH);
   mkdirSync(resolve(pkg, '..'), { recursive: true });
   symlinkSync(join(root, 'go'), pkg);
-  const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOFLAGS: '', GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'taskwire-go-cache') };
+  const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOFLAGS: '', ...((process.env.GOCACHE ?? process.env.HOME) ? {} : { GOCACHE: join(tmpdir(), 'taskwire-go-cache') }) };
   const bin = join(dir, 'bin');
   await run('go', ['build', '-o', `${bin}/`, './examples/worker', './examples/client'], { cwd: pkg, env, timeout: 300_000 });
   return {

@@ -87,6 +87,19 @@ describe('the Python package’s client against TypeScript workers', () => {
     expect(await aborted.promise).toBe(result.task_id);
   });
 
+  it('the asyncio client submits, watches progress, waits, calls the gateway and cancels', async () => {
+    stack = await startStack();
+    await stack.worker({ workerId: 'ts-worker' });
+    const { stdout } = await promisify(execFile)(py.python, [`${root}/test/interop/fixtures/async_client.py`, '--server', stack.address], { env: py.env, timeout: 60_000 });
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(result).toMatchObject({ text: 'async', worker_id: 'ts-worker', sleep_state: 'TASK_STATE_SUCCEEDED', gateway_text: 'async gateway', cancelled: 'cancelled from asyncio' });
+    // Progress is best effort (the server keeps at most one report per 100 ms), but over 1.5 s some arrive.
+    const progress = result.progress as number[];
+    expect(progress.length).toBeGreaterThan(0);
+    for (const percent of progress) expect([33, 67, 100]).toContain(Math.round(percent));
+    expect((await stack.client().get(String(result.gateway_task_id))).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+  });
+
   it('a 200 ms deadline on a 5 s task ends DEADLINE_EXCEEDED and aborts the handler', async () => {
     stack = await startStack();
     const aborted = deferred<number>();
