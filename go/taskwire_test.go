@@ -59,7 +59,9 @@ func TestRunRefusesToStartWithAMissingHandler(t *testing.T) {
 	}
 	w.Service(demo)
 	Handle(w, MustMethod[*demov1.EchoRequest, *demov1.EchoResponse](demo.Methods().ByName("Echo")),
-		func(ctx context.Context, task *Task, in *demov1.EchoRequest) (*demov1.EchoResponse, error) { return &demov1.EchoResponse{}, nil })
+		func(ctx context.Context, task *Task, in *demov1.EchoRequest) (*demov1.EchoResponse, error) {
+			return &demov1.EchoResponse{}, nil
+		})
 	err = w.Run(context.Background())
 	if err == nil || err.Error() != "taskwire: no handler for /demo.v1.DemoService/Fail, /demo.v1.DemoService/Sleep: register one for every method of the service" {
 		t.Fatalf("got %v", err)

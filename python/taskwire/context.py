@@ -1,6 +1,5 @@
 """What a handler knows about the attempt it runs, and how it talks back."""
 
-import asyncio
 import logging
 import threading
 from datetime import datetime
@@ -49,10 +48,6 @@ class Context:
     def wait_cancelled(self, timeout: Optional[float] = None) -> bool:
         """For sync handlers: blocks up to `timeout` seconds; True if the attempt was cancelled."""
         return self._cancelled.wait(timeout)
-
-    async def sleep(self, seconds: float) -> None:
-        """For async handlers: asyncio.sleep (cancellation arrives as CancelledError)."""
-        await asyncio.sleep(seconds)
 
     def progress(self, percent: float, message: str = "") -> None:
         """Reports progress (0..100) to watchers; safe from any thread. Best effort."""

@@ -12,7 +12,7 @@ export interface GoModule {
   /** The example worker and client, built from go/examples. */
   readonly worker: string;
   readonly client: string;
-  /** Runs the module's own `go test`; resolves with its output. */
+  /** gofmt, go vet, then the module's own `go test`; resolves with the test output. */
   test(): Promise<string>;
   dispose(): void;
 }
@@ -33,7 +33,12 @@ export async function buildGoModule(): Promise<GoModule> {
   return {
     worker: join(bin, 'worker'),
     client: join(bin, 'client'),
-    test: async () => (await run('go', ['test', '-count=1', GO_IMPORT_PATH], { env, timeout: 300_000 })).stdout,
+    test: async () => {
+      const unformatted = (await run('gofmt', ['-l', join(root, 'go')], { timeout: 60_000 })).stdout.trim();
+      if (unformatted !== '') throw new Error(`not gofmt-formatted (run gofmt -w go/): ${unformatted}`);
+      await run('go', ['vet', GO_IMPORT_PATH, `${GO_IMPORT_PATH}/examples/...`], { env, timeout: 300_000 });
+      return (await run('go', ['test', '-count=1', GO_IMPORT_PATH], { env, timeout: 300_000 })).stdout;
+    },
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -54,7 +54,7 @@ const pythonWorker = (address: string, ...args: string[]) =>
 const connected = (id: string) => (line: { msg?: string }) => String(line.msg).includes(`connected as ${id} `);
 
 describe('the Go module', () => {
-  it('passes its own tests (go test, GOPATH mode over Debian’s packages)', async () => {
+  it('is gofmt-clean, passes go vet and its own tests (GOPATH mode over Debian’s packages)', async () => {
     expect(await go.test()).toMatch(/^ok\s+github.com\/taskwire\/taskwire\/go\s/m);
   });
 });
