@@ -109,6 +109,21 @@ describe('the Go worker against TypeScript clients', () => {
     expect(task.errors.at(-1)).toMatchObject({ code: 9, retryable: false, workerId: 'go-worker' });
   });
 
+  it('progress the handler reports reaches a watcher, the last report 100', async () => {
+    stack = await startStack();
+    const worker = goWorker(stack.address, '--worker-id', 'go-worker');
+    await worker.waitForLine(connected('go-worker'));
+    const client = stack.client();
+    const { id } = await client.service(DemoServiceDefinition).sleep.submit({ durationMs: 600, steps: 3 }, { delayMs: 100 });
+    const progress: number[] = [];
+    for await (const event of client.watch(id)) {
+      if (event?.$case === 'progress') progress.push(Math.round(event.value.percent));
+    }
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toBe(100);
+    expect(await client.get(id)).toMatchObject({ state: TaskState.TASK_STATE_SUCCEEDED, progressPercent: 100, progressMessage: 'step 3 of 3', workerId: 'go-worker' });
+  });
+
   it('cancelling a task cancels the handler’s context and frees its slot', async () => {
     stack = await startStack();
     const worker = goWorker(stack.address, '--worker-id', 'go-worker', '--slots', '1');

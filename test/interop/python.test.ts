@@ -142,6 +142,21 @@ describe('the Python package’s worker against TypeScript clients', () => {
     expect(task.errors.at(-1)).toMatchObject({ code: 9, retryable: false, workerId: 'py-worker' });
   });
 
+  it('progress the handler reports reaches a watcher, the last report 100', async () => {
+    stack = await startStack();
+    const worker = pythonWorker(stack.address, '--worker-id', 'py-worker');
+    await worker.waitForLine(connected('py-worker'));
+    const client = stack.client();
+    const { id } = await client.service(DemoServiceDefinition).sleep.submit({ durationMs: 600, steps: 3 }, { delayMs: 100 });
+    const progress: number[] = [];
+    for await (const event of client.watch(id)) {
+      if (event?.$case === 'progress') progress.push(Math.round(event.value.percent));
+    }
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toBe(100);
+    expect(await client.get(id)).toMatchObject({ state: TaskState.TASK_STATE_SUCCEEDED, progressPercent: 100, progressMessage: 'step 3 of 3', workerId: 'py-worker' });
+  });
+
   it('cancelling a task cancels the async handler and frees its slot for the next one', async () => {
     stack = await startStack();
     const worker = pythonWorker(stack.address, '--worker-id', 'py-worker', '--slots', '1');
