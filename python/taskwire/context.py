@@ -35,7 +35,8 @@ class Context:
         self.deadline = deadline
         #: The task's labels and trace context.
         self.metadata = dict(metadata)
-        self.logger = logging.LoggerAdapter(logger, {"task_id": task_id, "attempt": attempt})
+        #: The worker's logger, each line prefixed with "[task_id#attempt]" (also in `extra`).
+        self.logger: logging.LoggerAdapter = _TaskLogger(logger, {"task_id": task_id, "attempt": attempt})
         self.cancel_reason: Optional[str] = None
         self._cancelled = threading.Event()
         self._report = report
@@ -57,3 +58,9 @@ class Context:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self._cancelled.set()
+
+
+class _TaskLogger(logging.LoggerAdapter):
+    def process(self, msg, kwargs):
+        kwargs.setdefault("extra", {}).update(self.extra)
+        return f"[{self.extra['task_id']}#{self.extra['attempt']}] {msg}", kwargs

@@ -444,6 +444,8 @@ class Worker:
                 response = await handler(request, ctx)
             else:
                 response = await self._loop.run_in_executor(self._executor, handler, request, ctx)
+                if inspect.isawaitable(response):  # a plain callable that returned a coroutine
+                    response = await response
             if attempt.expired:
                 result = ("fail", pb.Fail(message="execution deadline passed", code=errors.DEADLINE_EXCEEDED, retryable=True))
             elif not ctx.cancelled:

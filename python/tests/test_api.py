@@ -1,6 +1,7 @@
 """The package's API checks that need no server: run with `python -m unittest discover -s python/tests`."""
 
 import asyncio
+import logging
 import unittest
 
 import grpc
@@ -72,6 +73,27 @@ class WorkerSettingsTest(unittest.TestCase):
         worker.add_service(demo, Handlers())
         with self.assertRaisesRegex(ValueError, "no handler for /demo.v1.DemoService/Fail, /demo.v1.DemoService/Sleep"):
             asyncio.run(worker.run())
+
+
+class ContextTest(unittest.TestCase):
+    def test_the_logger_names_the_attempt(self):
+        logger = logging.getLogger("taskwire.test")
+        ctx = taskwire.Context("t1", 2, 3, "/demo.v1.DemoService/Echo", "default", None, {}, logger, lambda *a: None)
+        with self.assertLogs(logger, level="INFO") as logs:
+            ctx.logger.info("resizing %s", "x.png")
+        self.assertEqual(logs.records[0].getMessage(), "[t1#2] resizing x.png")
+        self.assertEqual((logs.records[0].task_id, logs.records[0].attempt), ("t1", 2))
+
+    def test_progress_goes_to_the_worker_and_cancel_is_seen(self):
+        reports = []
+        ctx = taskwire.Context("t1", 1, 1, "/x", "q", None, {}, logging.getLogger("t"), lambda *a: reports.append(a))
+        ctx.progress(50, "half")
+        self.assertEqual(reports, [("t1", 1, 50.0, "half")])
+        self.assertFalse(ctx.cancelled)
+        self.assertFalse(ctx.wait_cancelled(0))
+        ctx._cancel("stop")
+        self.assertTrue(ctx.cancelled and ctx.wait_cancelled(0))
+        self.assertEqual(ctx.cancel_reason, "stop")
 
 
 class ErrorsTest(unittest.TestCase):
