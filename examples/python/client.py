@@ -10,6 +10,7 @@ Each command prints one JSON line with what happened.
 
 import argparse
 import json
+import os
 
 import grpc
 
@@ -59,6 +60,7 @@ def cancel(client: taskwire.Client, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default="127.0.0.1:50051")
+    parser.add_argument("--token", default=os.environ.get("TASKWIRE_TOKEN"), help="bearer token, when the server has tokens on")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("gateway", "submit"):
         commands.add_parser(name).add_argument("--text", default="hello from python")
@@ -67,7 +69,7 @@ def main() -> None:
     command.add_argument("--deadline-ms", type=int, default=200)
     commands.add_parser("cancel").add_argument("--ms", type=int, default=60000)
     args = parser.parse_args()
-    with taskwire.Client(args.server) as client:
+    with taskwire.Client(args.server, token=args.token) as client:
         result = {"gateway": gateway, "submit": submit, "sleep": sleep, "cancel": cancel}[args.command](client, args)
     print(json.dumps(result), flush=True)
 

@@ -5,7 +5,7 @@
     PYTHONPATH=gen/python .venv/bin/python examples/python/worker.py --server 127.0.0.1:50051
 
 Settings come from flags or, as for the taskwire CLI, from TASKWIRE_SERVER,
-TASKWIRE_CONCURRENCY, TASKWIRE_WORKER_ID and TASKWIRE_GRACE_MS. On SIGTERM it
+TASKWIRE_CONCURRENCY, TASKWIRE_WORKER_ID, TASKWIRE_GRACE_MS and TASKWIRE_TOKEN. On SIGTERM it
 takes nothing new, lets running tasks finish within the grace period, hands
 back the rest and exits 0.
 """
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--worker-id", default=env("TASKWIRE_WORKER_ID", f"python-worker-{os.getpid()}"))
     parser.add_argument("--slots", type=int, default=int(env("TASKWIRE_CONCURRENCY", "4")))
     parser.add_argument("--grace-ms", type=int, default=int(env("TASKWIRE_GRACE_MS", "30000")))
+    parser.add_argument("--token", default=env("TASKWIRE_TOKEN"), help="bearer token, when the server has tokens on")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s", stream=sys.stdout)
 
@@ -48,7 +49,7 @@ def main() -> None:
             raise taskwire.TaskError(request.message or "failed on request", code=request.code or 2, retryable=not request.permanent)
         return demo_pb2.FailResponse(attempt=ctx.attempt)
 
-    worker = taskwire.Worker(args.server, worker_id=args.worker_id, slots=args.slots, grace=args.grace_ms / 1000)
+    worker = taskwire.Worker(args.server, worker_id=args.worker_id, slots=args.slots, grace=args.grace_ms / 1000, token=args.token)
     worker.add_service(taskwire.service(demo_pb2, "DemoService"), {"Echo": echo, "Sleep": sleep, "Fail": fail})
     try:
         worker.serve()

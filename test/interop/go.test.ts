@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { tokenAuth } from '../../src/server/index.js';
 import { startStack } from '../helpers/inprocess.js';
 import { Proc } from '../helpers/processes.js';
 import { deferred, waitFor } from '../helpers/wait.js';
@@ -122,6 +123,21 @@ describe('the Go worker against TypeScript clients', () => {
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)).toBe(100);
     expect(await client.get(id)).toMatchObject({ state: TaskState.TASK_STATE_SUCCEEDED, progressPercent: 100, progressMessage: 'step 3 of 3', workerId: 'go-worker' });
+  });
+
+  it('with tokens on, serves with a worker token; a client token is refused with the server’s reason', async () => {
+    stack = await startStack({
+      auth: tokenAuth([
+        { role: 'worker', token: 'worker-token' },
+        { role: 'client', token: 'client-token' },
+      ]),
+    });
+    const worker = goWorker(stack.address, '--worker-id', 'go-worker', '--token', 'worker-token');
+    await worker.waitForLine(connected('go-worker'));
+    expect(await goClient(stack.address, '--token', 'client-token', 'submit', '--text', 'with tokens')).toMatchObject({ text: 'with tokens', worker_id: 'go-worker' });
+    const refused = goWorker(stack.address, '--worker-id', 'not-a-worker', '--token', 'client-token');
+    expect(await refused.exited).toBe(1);
+    expect(refused.lines.map((l) => l.msg).join('\n')).toMatch(/the server refused this worker \(PERMISSION_DENIED\)/);
   });
 
   it('cancelling a task cancels the handler’s context and frees its slot', async () => {

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { tokenAuth } from '../../src/server/index.js';
 import { startStack } from '../helpers/inprocess.js';
 import { Proc } from '../helpers/processes.js';
 import { deferred, waitFor } from '../helpers/wait.js';
@@ -155,6 +156,21 @@ describe('the Python package’s worker against TypeScript clients', () => {
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)).toBe(100);
     expect(await client.get(id)).toMatchObject({ state: TaskState.TASK_STATE_SUCCEEDED, progressPercent: 100, progressMessage: 'step 3 of 3', workerId: 'py-worker' });
+  });
+
+  it('with tokens on, serves with a worker token; a client token is refused with the server’s reason', async () => {
+    stack = await startStack({
+      auth: tokenAuth([
+        { role: 'worker', token: 'worker-token' },
+        { role: 'client', token: 'client-token' },
+      ]),
+    });
+    const worker = pythonWorker(stack.address, '--worker-id', 'py-worker', '--token', 'worker-token');
+    await worker.waitForLine(connected('py-worker'));
+    expect(await pythonClient(stack.address, '--token', 'client-token', 'submit', '--text', 'with tokens')).toMatchObject({ text: 'with tokens', worker_id: 'py-worker' });
+    const refused = pythonWorker(stack.address, '--worker-id', 'not-a-worker', '--token', 'client-token');
+    expect(await refused.exited).toBe(1);
+    expect(refused.lines.map((l) => l.msg).join('\n')).toMatch(/the server refused this worker \(PERMISSION_DENIED\)/);
   });
 
   it('cancelling a task cancels the async handler and frees its slot for the next one', async () => {

@@ -32,6 +32,7 @@ var (
 
 func main() {
 	server := flag.String("server", "127.0.0.1:50051", "the taskwire server's address")
+	token := flag.String("token", os.Getenv("TASKWIRE_TOKEN"), "bearer token, when the server has tokens on")
 	flag.Parse()
 	if flag.NArg() < 1 {
 		fail(errors.New("usage: client [--server ADDRESS] gateway|submit|sleep|cancel [flags]"))
@@ -42,7 +43,7 @@ func main() {
 	deadlineMs := command.Int("deadline-ms", 200, "the gateway call's deadline")
 	_ = command.Parse(flag.Args()[1:])
 
-	client, err := taskwire.NewClient(taskwire.ClientOptions{Server: *server})
+	client, err := taskwire.NewClient(taskwire.ClientOptions{Server: *server, Token: *token})
 	if err != nil {
 		fail(err)
 	}

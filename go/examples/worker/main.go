@@ -3,7 +3,7 @@
 //	worker --server 127.0.0.1:50051
 //
 // Settings come from flags or, as for the taskwire CLI, from TASKWIRE_SERVER,
-// TASKWIRE_CONCURRENCY, TASKWIRE_WORKER_ID and TASKWIRE_GRACE_MS. On SIGTERM
+// TASKWIRE_CONCURRENCY, TASKWIRE_WORKER_ID, TASKWIRE_GRACE_MS and TASKWIRE_TOKEN. On SIGTERM
 // it takes nothing new, lets running tasks finish within the grace period,
 // hands back the rest and exits 0.
 package main
@@ -53,11 +53,12 @@ func main() {
 	workerID := flag.String("worker-id", env("TASKWIRE_WORKER_ID", fmt.Sprintf("go-worker-%d", os.Getpid())), "this worker's id")
 	slots := flag.Int("slots", envInt("TASKWIRE_CONCURRENCY", 4), "tasks run at once")
 	graceMs := flag.Int("grace-ms", envInt("TASKWIRE_GRACE_MS", 30000), "on SIGTERM, how long running tasks may finish")
+	token := flag.String("token", os.Getenv("TASKWIRE_TOKEN"), "bearer token, when the server has tokens on")
 	flag.Parse()
 	logger := log.New(os.Stdout, "taskwire ", log.LstdFlags)
 
 	w, err := taskwire.NewWorker(taskwire.WorkerOptions{
-		Server: *server, WorkerID: *workerID, Slots: *slots, Grace: time.Duration(*graceMs) * time.Millisecond, Logger: logger,
+		Server: *server, WorkerID: *workerID, Slots: *slots, Grace: time.Duration(*graceMs) * time.Millisecond, Token: *token, Logger: logger,
 	})
 	if err != nil {
 		logger.Fatal(err)
