@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, Child, ROOT, freePort, startNode, waitForPort, type BenchParams, type Setup, type Target } from '../lib.js';
@@ -58,7 +58,8 @@ function goWorkerBinary(): string {
   const gopath = join(cache, 'gopath');
   const pkg = join(gopath, 'src/github.com/taskwire/taskwire/go');
   mkdirSync(join(pkg, '..'), { recursive: true });
-  if (!existsSync(pkg)) symlinkSync(join(ROOT, 'go'), pkg);
+  rmSync(pkg, { force: true }); // the link itself, which may point at another checkout
+  symlinkSync(join(ROOT, 'go'), pkg);
   const bin = join(cache, 'go-bin');
   execFileSync('go', ['build', '-o', `${bin}/`, './examples/worker'], {
     cwd: pkg,
