@@ -26,6 +26,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from . import errors
 from .context import Context
 from .errors import TaskError, WorkerRefused
+from .outbox import Outbox
 from .service import Method, Service
 from .v1 import worker_service_pb2 as pb
 
@@ -48,10 +49,6 @@ ACK_WAIT_S = 5.0
 # Reconnect waits grow by this factor (gRPC's own connection backoff uses it), so that after a
 # restart of a few seconds the worker is back well within a lease.
 BACKOFF_GROWTH = 1.6
-# Most items merged into one ConnectRequest.
-BATCH = 256
-
-_END = object()  # in the outbox: half-close the stream
 
 
 class _Attempt:
@@ -122,10 +119,9 @@ class Worker:
         self._unacked: Dict[Key, pb.ConnectRequest] = {}
         self._executor: Optional[ThreadPoolExecutor] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._outbox: Optional[asyncio.Queue] = None
+        self._outbox: Optional[Outbox] = None  # None while disconnected
         self._call = None
         self._session_no = 0
-        self._ending = False
         self._draining = False
         self._stopping = False
         self._stopped: Optional[asyncio.Event] = None
@@ -272,8 +268,7 @@ class Worker:
         self._session_no += 1
         session = self._session_no
         self._draining = False
-        self._ending = False
-        outbox: asyncio.Queue = asyncio.Queue()
+        outbox = Outbox()
         hello = pb.Hello(
             worker_id=self.worker_id,
             task_types=list(self._handlers),
@@ -306,9 +301,9 @@ class Worker:
                         self._call = call
                         self._outbox = outbox
                         self.connected.set()
-                        tasks.append(asyncio.ensure_future(self._write(call, outbox)))
+                        tasks.append(asyncio.ensure_future(outbox.write(call, self.log)))
                         interval = response.welcome.heartbeat_interval.ToTimedelta().total_seconds() or 10.0
-                        tasks.append(asyncio.ensure_future(self._heartbeat(outbox, interval)))
+                        tasks.append(asyncio.ensure_future(outbox.heartbeat(interval)))
                         self._welcome(response.welcome, session)
                         self.log.info("connected as %s (session %s)", self.worker_id, response.welcome.session_id)
                     self._dispatch(response, session)
@@ -331,7 +326,7 @@ class Worker:
             again.CopyFrom(request)
             # The new session counted a resumed attempt as holding a slot: its result frees it (§3).
             again.credit = 1 if key in resumed and giving else 0
-            self._outbox.put_nowait(again)
+            self._outbox.put(again)
         self._maybe_end()
 
     def _dispatch(self, response: pb.ConnectResponse, session: int) -> None:
@@ -353,50 +348,14 @@ class Worker:
 
     def _maybe_end(self) -> None:
         """Half-closes the stream once a draining or stopping worker has nothing left to say."""
-        if self._outbox is None or self._ending or not (self._draining or self._stopping):
+        if self._outbox is None or self._outbox.ended or not (self._draining or self._stopping):
             return
         if not self._running and not self._unacked:
-            self._ending = True
-            self._outbox.put_nowait(_END)
+            self._outbox.end()
 
     def _send(self, request: pb.ConnectRequest) -> None:
         if self._outbox is not None:
-            self._outbox.put_nowait(request)
-
-    async def _write(self, call, outbox: asyncio.Queue) -> None:
-        """The stream's only writer: merges what is queued into one message, so load makes batches."""
-        try:
-            await self._write_batches(call, outbox)
-        except (grpc.RpcError, asyncio.InvalidStateError, grpc.aio.UsageError) as error:
-            # The stream is gone; the reader sees why and the session ends there.
-            self.log.debug("write failed: %s", error)
-
-    async def _write_batches(self, call, outbox: asyncio.Queue) -> None:
-        while True:
-            item = await outbox.get()
-            end = item is _END
-            batch = pb.ConnectRequest()
-            credit = 0
-            count = 0
-            while not end:
-                credit += item.credit
-                batch.MergeFrom(item)
-                count += 1
-                if outbox.empty() or count >= BATCH:
-                    break
-                item = outbox.get_nowait()
-                end = item is _END
-            if count:
-                batch.credit = credit
-                await call.write(batch)
-            if end:
-                await call.done_writing()
-                return
-
-    async def _heartbeat(self, outbox: asyncio.Queue, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval * 0.8)  # a little early, so a busy loop still makes the interval
-            outbox.put_nowait(pb.ConnectRequest(heartbeat=True))
+            self._outbox.put(request)
 
     # -- attempts --------------------------------------------------------------------
 
