@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Tests that need other languages' toolchains (Debian's python3-grpcio and
-// python3-protobuf): `npm run test:interop`, run by CI after installing them.
+// Tests that need other languages' toolchains (Debian's python3 with grpcio,
+// protobuf and setuptools; Go 1.19 with grpc-go): `npm run test:interop`, run
+// by CI after .ci/packages.sh installs them.
 export default defineConfig({
   test: {
     include: ['test/interop/**/*.test.ts'],

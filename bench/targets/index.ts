@@ -1,6 +1,7 @@
 import type { Target } from '../lib.js';
 import { bullmq } from './bullmq.js';
 import { stream as grpcStream, unary as grpcUnary } from './grpc.js';
+import { goWorkers, pythonWorkers } from './other-workers.js';
 import { rabbitmq } from './rabbitmq.js';
 import { connectJson, gateway, postgres, session, unary } from './taskwire.js';
 
@@ -10,6 +11,8 @@ export const targets: Record<string, Target> = {
   'taskwire-unary': unary,
   'taskwire-gateway': gateway,
   'taskwire-connect-json': connectJson,
+  'taskwire-python-worker': pythonWorkers,
+  'taskwire-go-worker': goWorkers,
   grpc: grpcStream,
   'grpc-unary': grpcUnary,
   rabbitmq,

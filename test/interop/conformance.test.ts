@@ -1,15 +1,33 @@
 import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConformance } from '../../conformance/kit.js';
+import { buildGoModule, type GoModule } from './go-module.js';
+import { installPythonPackage, type PythonPackage } from './python-package.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
-/** The conformance kit (docs/PROTOCOL.md) against the Python example worker, which knows nothing of our code. */
+let py: PythonPackage;
+let go: GoModule;
+beforeAll(async () => {
+  [py, go] = await Promise.all([installPythonPackage(), buildGoModule()]);
+}, 300_000);
+afterAll(() => {
+  py?.dispose();
+  go?.dispose();
+});
+
+/** The conformance kit (docs/PROTOCOL.md) against workers that know nothing of our TypeScript code. */
 describe('worker protocol conformance', () => {
-  it('the Python example worker passes every check', async () => {
+  it('the Python package’s worker (examples/python/worker.py) passes every check', async () => {
     const results = await runConformance({
-      worker: `PYTHONPATH=${root}/gen/python:${root}/examples/python PYTHONUNBUFFERED=1 /usr/bin/python3 ${root}/examples/python/worker.py`,
+      worker: `PYTHONPATH=${root}/gen/python PYTHONUNBUFFERED=1 ${py.python} ${root}/examples/python/worker.py`,
     });
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results).toHaveLength(8);
+  }, 120_000);
+
+  it('the Go module’s worker (go/examples/worker) passes every check', async () => {
+    const results = await runConformance({ worker: go.worker });
     expect(results.filter((r) => !r.ok)).toEqual([]);
     expect(results).toHaveLength(8);
   }, 120_000);
