@@ -80,11 +80,12 @@ class TaskHandle:
 def _task_options(queue, priority, delay, run_at, max_attempts, execution_timeout, queue_timeout, idempotency_key, labels) -> task_pb2.TaskOptions:
     options = task_pb2.TaskOptions(
         queue=queue or "",
-        priority=priority or 0,
         max_attempts=max_attempts or 0,
         idempotency_key=idempotency_key or "",
         labels=dict(labels or {}),
     )
+    if priority is not None:
+        options.priority = priority  # unset keeps the task type's default priority
     if delay is not None:
         options.delay.FromTimedelta(delay)
     if run_at is not None:

@@ -126,5 +126,16 @@ class AsyncClientTest(unittest.TestCase):
         asyncio.run(main())
 
 
+class OptionsTest(unittest.TestCase):
+    def test_an_unset_priority_stays_unset_so_the_type_default_holds(self):
+        from taskwire.client import _task_options
+
+        unset = _task_options(None, None, None, None, None, None, None, "key", None)
+        self.assertFalse(unset.HasField("priority"))
+        zero = _task_options(None, 0, None, None, None, None, None, None, None)
+        self.assertTrue(zero.HasField("priority"))
+        self.assertEqual(zero.priority, 0)
+
+
 if __name__ == "__main__":
     unittest.main()
