@@ -40,13 +40,13 @@ export function ago(ms: number): string {
 
 /** "3 s ago", the absolute time on hover. */
 export function Ago({ at }: { at: Timestamp | undefined }) {
-  const n = useNow();
+  useNow();
   const date = dateOf(at);
   if (date === undefined) return <span class="muted">—</span>;
-  const ms = n - date.getTime();
+  const ms = Date.now() - date.getTime();
   return (
     <time dateTime={date.toISOString()} title={date.toLocaleString()}>
-      {ms >= 0 ? `${ago(ms)} ago` : `in ${ago(-ms)}`}
+      {ms > -2000 ? `${ago(ms)} ago` : `in ${ago(-ms)}`}
     </time>
   );
 }

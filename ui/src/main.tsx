@@ -36,7 +36,7 @@ function TokenForm({ onChange }: { onChange: () => void }) {
     >
       <label>
         <span class="sr">API token</span>
-        <input type="password" autocomplete="off" placeholder={has ? 'token set for this session' : 'paste a token (if the server needs one)'} value={value} onInput={(e) => setValue(e.currentTarget.value)} />
+        <input type="password" autocomplete="off" placeholder={has ? 'token set for this session' : 'API token, if needed'} value={value} onInput={(e) => setValue(e.currentTarget.value)} />
       </label>
       <button type="submit">Use token</button>
       {has && (

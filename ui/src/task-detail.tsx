@@ -3,7 +3,7 @@ import { TaskState, type Task } from '../gen/taskwire/v1/task_pb.js';
 import type { TaskProgress } from '../gen/taskwire/v1/task_service_pb.js';
 import { useAdmin } from './access.js';
 import { api, taskJson, type TaskPayloads } from './api.js';
-import { Ago, dateOf, duration, isFinished, State } from './format.js';
+import { Ago, dateOf, duration, isFinished, State, useNow } from './format.js';
 import { Problem } from './problem.js';
 
 /** One task, live: the WatchTask stream sends every committed change and the running attempt's progress. */
@@ -14,6 +14,7 @@ export function TaskDetail({ id }: { id: string }) {
   const [error, setError] = useState<unknown>(undefined);
   const [acting, setActing] = useState<unknown>(undefined);
   const admin = useAdmin();
+  useNow(); // the running duration counts up
 
   useEffect(() => {
     const controller = new AbortController();
