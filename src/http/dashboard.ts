@@ -1,11 +1,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { extname, join, relative, sep } from 'node:path';
+import { basename, extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { NodeHandlerFn } from './node.js';
 
-/** Where `npm run build` puts the dashboard (ui/ → dist/ui), seen from dist/src/http. */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
+/**
+ * Where `npm run build` puts the dashboard (ui/ → dist/ui): beside dist/src when this module runs
+ * built, under dist/ when it runs from source (tests, tsx).
+ */
+export const DASHBOARD_DIR = fileURLToPath(new URL(basename(fileURLToPath(new URL('../..', import.meta.url))) === 'dist' ? '../../ui/' : '../../dist/ui/', import.meta.url));
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',

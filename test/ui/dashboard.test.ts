@@ -6,6 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
 import { launchChromium } from './browser.js';
 
+// What the functions given to waitForFunction and evaluate use: they run in the page, not in Node.
+interface PageElement {
+  readonly textContent: string | null;
+  readonly children: ArrayLike<PageElement>;
+  getAttribute(name: string): string | null;
+}
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+  readonly documentElement: { readonly scrollWidth: number; readonly clientWidth: number };
+};
+declare const location: { readonly hash: string };
+
 // Screenshots go to a scratch directory; `TASKWIRE_SCREENSHOTS=docs/images npx vitest run test/ui` refreshes the README's.
 const work = mkdtempSync(join(tmpdir(), 'taskwire-ui-'));
 const shots = resolve(process.env.TASKWIRE_SCREENSHOTS ?? join(work, 'shots'));
