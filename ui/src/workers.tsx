@@ -34,7 +34,7 @@ export function Workers() {
               {list.map((w) => (
                 <tr key={w.sessionId}>
                   <td>{w.workerId}</td>
-                  <td>
+                  <td class="types">
                     {w.taskTypes.map((t) => (
                       <code class="type">{t}</code>
                     ))}
