@@ -20,6 +20,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY gen/ts ./gen/ts
 COPY gen/descriptor.binpb ./gen/
 COPY src ./src
+# The dashboard's sources (ui/): npm run build bundles them into dist/ui.
+COPY ui ./ui
 # The image is the server: the stores' drivers, optional peers of the package
 # (a client-only app does not install them), are its dependencies.
 RUN npm run build \

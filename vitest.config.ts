@@ -3,10 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Suites with their own scripts: Python's grpcio (`npm run test:interop`),
-    // root with network namespaces (`npm run test:faults`) and podman
-    // (`npm run test:containers`).
-    exclude: ['test/interop/**', 'test/faults/**', 'test/containers/**', 'node_modules/**'],
+    // Suites with their own scripts: Python's grpcio and Go (`npm run test:interop`),
+    // root with network namespaces (`npm run test:faults`), podman
+    // (`npm run test:containers`) and Debian's chromium (`npm run test:ui`).
+    exclude: ['test/interop/**', 'test/faults/**', 'test/containers/**', 'test/browser/**', 'node_modules/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

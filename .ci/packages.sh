@@ -6,7 +6,8 @@
 # debootstrap (the container test), docker-compose (compose.yaml's lint);
 # python3-setuptools, python3-wheel, python3-venv and python3-pip (the Python package,
 # python/, installed into a venv without an index), Go 1.19 with grpc-go and
-# protobuf-go and the protoc plugins for Go (the Go module, go/, in GOPATH mode).
+# protobuf-go and the protoc plugins for Go (the Go module, go/, in GOPATH mode);
+# chromium (the dashboard's browser test, test/ui, driven by playwright-core).
 set -euo pipefail
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
@@ -30,6 +31,7 @@ command -v runc >/dev/null || need+=(runc)
 command -v catatonit >/dev/null || need+=(catatonit)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { authenticate, errorMiddleware, loggingMiddleware, readPem, type AuthHook, type TlsServerOptions } from '../rpc/index.js';
 import { adapt, peerKey, principalKey, toConnectError, type CallEnvironment } from './call.js';
 import { withCors } from './cors.js';
+import { loadDashboard, withDashboard } from './dashboard.js';
 import { withCheckedDecoding } from './decoding.js';
 import { servedMethods, type ServedMethod } from './methods.js';
 
@@ -33,6 +34,8 @@ export interface HttpListenerOptions {
   readonly corsOrigins?: readonly string[];
   /** Largest request and response message, as on gRPC. */
   readonly maxMessageBytes: number;
+  /** Serve the built dashboard at `/` (default true; `--no-dashboard` turns it off). */
+  readonly dashboard?: boolean;
 }
 
 export interface HttpListener {
@@ -134,6 +137,11 @@ export function createHttpListener(options: HttpListenerOptions): HttpListener {
     },
   });
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) handler = withCors(options.corsOrigins, handler);
+  if (options.dashboard ?? true) {
+    const assets = loadDashboard();
+    if (assets === undefined) logger.warn('the dashboard is not built (npm run build makes dist/ui): serving the API only');
+    else handler = withDashboard(assets, handler);
+  }
 
   const tls = options.tls;
   const server: http.Server | http2.Http2SecureServer =

@@ -32,6 +32,8 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
   readonly httpListen?: string;
   /** Browser origins allowed to call the HTTP listener (CORS); "*" for any. Default none. */
   readonly httpCorsOrigins?: readonly string[];
+  /** Serve the web dashboard at `/` on the HTTP listener (default true). */
+  readonly dashboard?: boolean;
 }
 
 export interface TaskwireServer {
@@ -121,6 +123,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
           ...(options.auth === undefined ? {} : { auth: options.auth }),
           ...(options.tls === undefined ? {} : { tls: options.tls }),
           ...(options.httpCorsOrigins === undefined ? {} : { corsOrigins: options.httpCorsOrigins }),
+          ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
         });
       }
       const port = await rpc.listen(address);

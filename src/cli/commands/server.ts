@@ -28,6 +28,7 @@ interface ServerOptions {
   maxSessionAgeMs?: number;
   httpListen?: string;
   httpCorsOrigins?: string[];
+  dashboard: boolean;
 }
 
 const HOUR = 3_600_000;
@@ -95,6 +96,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         .env('TASKWIRE_HTTP_CORS_ORIGINS')
         .argParser(corsOrigins),
     )
+    .option('--no-dashboard', 'do not serve the web dashboard at / on the HTTP listener (the API stays)')
     .addOption(new Option('--pg-schema <name>', 'PostgreSQL schema for the tables').env('TASKWIRE_PG_SCHEMA').default('public'))
     .addOption(
       new Option('--max-session-age-ms <duration>', 'drain each worker session after this long so streams rebalance across replicas (100ms..24h)')
@@ -158,7 +160,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
           ? {}
           : { tls: { cert: options.tlsCert, key: options.tlsKey, ...(options.tlsClientCa === undefined ? {} : { clientCa: options.tlsClientCa }) } }),
         ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
-        ...(options.httpListen === undefined ? {} : { httpListen: options.httpListen, httpCorsOrigins: options.httpCorsOrigins ?? [] }),
+        ...(options.httpListen === undefined ? {} : { httpListen: options.httpListen, httpCorsOrigins: options.httpCorsOrigins ?? [], dashboard: options.dashboard }),
         logger,
         leaseMs: options.leaseMs,
         shutdownGraceMs: options.graceMs,

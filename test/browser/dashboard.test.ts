@@ -1,0 +1,186 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
+import { launchChromium } from './browser.js';
+
+// What the functions given to waitForFunction and evaluate use: they run in the page, not in Node.
+interface PageElement {
+  readonly textContent: string | null;
+  readonly children: ArrayLike<PageElement>;
+  getAttribute(name: string): string | null;
+}
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+  readonly documentElement: { readonly scrollWidth: number; readonly clientWidth: number };
+};
+declare const location: { readonly hash: string };
+
+// Screenshots go to a scratch directory; `TASKWIRE_SCREENSHOTS=docs/images npx vitest run test/ui` refreshes the README's.
+const work = mkdtempSync(join(tmpdir(), 'taskwire-ui-'));
+const shots = resolve(process.env.TASKWIRE_SCREENSHOTS ?? join(work, 'shots'));
+mkdirSync(shots, { recursive: true });
+
+const procs: Proc[] = [];
+let browser: Browser;
+let page: Page;
+let base: string;
+let grpcAddress: string;
+const outside: string[] = [];
+
+async function submit(type: string, input: Record<string, unknown>, options: Record<string, unknown> = {}): Promise<string> {
+  const response = await fetch(`${base}/taskwire.v1.TaskService/SubmitTask`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ type, input, options }),
+  });
+  const body = (await response.json()) as { task: { id: string } };
+  expect(response.status).toBe(200);
+  return body.task.id;
+}
+const sleep = (durationMs: number, steps: number, options: Record<string, unknown> = {}) =>
+  submit('/demo.v1.DemoService/Sleep', { '@type': 'type.googleapis.com/demo.v1.SleepRequest', durationMs, steps }, options);
+const echo = (text: string, options: Record<string, unknown> = {}) => submit('/demo.v1.DemoService/Echo', { '@type': 'type.googleapis.com/demo.v1.EchoRequest', text }, options);
+
+/** The task detail's state word, waited for (bounded) as the WatchTask stream moves it. */
+const stateIs = (state: string, timeout = 15_000) => page.locator('h1 .state', { hasText: new RegExp(`^${state}$`) }).waitFor({ timeout });
+
+beforeAll(async () => {
+  const server = await startServerProcess(join(work, 'db'), '127.0.0.1:0', ['--http-listen', '127.0.0.1:0']);
+  procs.push(server.proc);
+  grpcAddress = server.address;
+  const http = await server.proc.waitForLine((l) => l.msg === 'HTTP listening (Connect, gRPC-Web)');
+  base = `http://127.0.0.1:${http.port as number}`;
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
+  page.on('request', (request) => {
+    if (!request.url().startsWith(`${base}/`) && !request.url().startsWith('data:')) outside.push(request.url());
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await killAll(procs);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('the dashboard in a real browser', () => {
+  it('says there is nothing yet, and what to do', async () => {
+    await page.goto(`${base}/`);
+    await page.getByText('No tasks yet — submit one with').waitFor({ timeout: 10_000 });
+    await page.getByText('No workers connected — start one with').waitFor({ timeout: 10_000 });
+  });
+
+  it('follows a task from queued to running (with progress) to succeeded', async () => {
+    const id = await sleep(2500, 10);
+    await page.goto(`${base}/#/tasks/${id}`);
+    await stateIs('queued');
+    procs.push(startWorkerProcess(grpcAddress, 'browser-worker', ['--concurrency', '4']));
+    await stateIs('running');
+    // Live progress from the stream: a percentage strictly between 0 and 100 while it runs.
+    await page.waitForFunction(
+      () => {
+        const m = /^(\d+)%/.exec(document.querySelector('[data-testid="progress"]')?.textContent ?? '');
+        return m !== null && Number(m[1]) > 0 && Number(m[1]) < 100;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
+    await page.screenshot({ path: join(shots, 'dashboard-task-running.png') });
+    await stateIs('succeeded');
+    // The output, decoded by the server with the task type's descriptor.
+    await page.locator('pre.json', { hasText: '"sleptMs"' }).waitFor({ timeout: 10_000 });
+    await page.locator('pre.json', { hasText: '"durationMs": 2500' }).waitFor({ timeout: 10_000 });
+    await page.getByText('attempt 1 started').waitFor();
+  });
+
+  it('cancels a running Sleep task with the button', async () => {
+    const id = await sleep(60_000, 60, { labels: { from: 'browser-test' } });
+    await page.goto(`${base}/#/tasks/${id}`);
+    await stateIs('running');
+    await page.getByText('from=browser-test').waitFor();
+    await page.getByRole('button', { name: 'Cancel task' }).click();
+    await stateIs('cancelled');
+    await page.getByText('cancelled from the dashboard').first().waitFor();
+    expect(await page.getByRole('button', { name: 'Cancel task' }).count()).toBe(0);
+    // With no token, every action is allowed: a cancelled task can be retried.
+    await page.getByRole('button', { name: 'Retry task' }).waitFor();
+  });
+
+  it('lists tasks newest first, filters them, and opens one', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await echo(`hello ${i}`, { queue: 'mail' }));
+    await page.goto(`${base}/#/tasks`);
+    await page.locator('tbody tr').first().waitFor();
+    // Newest first: the last Echo submitted tops the list.
+    await page.locator('tbody tr').first().locator('a.id', { hasText: ids[4]! }).waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(shots, 'dashboard-tasks.png') });
+
+    await page.getByRole('textbox', { name: 'Queue' }).fill('mail');
+    await page.getByRole('textbox', { name: 'Queue' }).press('Enter');
+    await page.waitForFunction(() => location.hash === '#/tasks?queue=mail');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('tbody tr')];
+      return rows.length === 5 && rows.every((r) => r.children[2]?.textContent === 'mail');
+    }, undefined, { timeout: 10_000 });
+
+    await page.goto(`${base}/#/tasks?state=cancelled`);
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('tbody tr')];
+      return rows.length === 1 && rows[0]!.getAttribute('data-state') === 'cancelled';
+    }, undefined, { timeout: 10_000 });
+
+    await page.goto(`${base}/#/tasks?queue=mail`);
+    await page.locator('a.id', { hasText: ids[2]! }).click();
+    await page.waitForFunction((id) => location.hash === `#/tasks/${id}`, ids[2]);
+    await stateIs('succeeded');
+    await page.locator('pre.json', { hasText: '"text": "hello 2"' }).first().waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(shots, 'dashboard-task.png'), fullPage: true });
+  });
+
+  it('shows queues, rates and workers live on the overview', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('table.queues th[scope="row"]', { hasText: 'mail' }).waitFor({ timeout: 10_000 });
+    await page.locator('td[data-state="succeeded"]').first().waitFor();
+    await page.getByText('1 connected').waitFor({ timeout: 10_000 });
+    await page.locator('.chart svg').waitFor({ timeout: 10_000 });
+    // Updated without a reload: a task submitted now shows in the counts.
+    const before = await page.locator('tr:has(th a:text-is("mail")) td[data-state="succeeded"]').innerText();
+    await echo('one more', { queue: 'mail' });
+    await page.waitForFunction(
+      (was) => document.querySelector('tr:has(th a[href="#/tasks?queue=mail"]) td[data-state="succeeded"]')?.textContent !== was,
+      before,
+      { timeout: 10_000 },
+    );
+    await page.screenshot({ path: join(shots, 'dashboard-overview.png'), fullPage: true });
+  });
+
+  it('lists the workers', async () => {
+    await page.goto(`${base}/#/workers`);
+    await page.locator('td', { hasText: 'browser-worker' }).waitFor({ timeout: 10_000 });
+    await page.locator('code.type', { hasText: 'demo.v1.DemoService/Sleep' }).first().waitFor();
+    await page.screenshot({ path: join(shots, 'dashboard-workers.png') });
+  });
+
+  it('works in a narrow window and from the keyboard', async () => {
+    await page.setViewportSize({ width: 380, height: 740 });
+    await page.goto(`${base}/`);
+    await page.locator('table.queues').waitFor({ timeout: 10_000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.keyboard.press('Tab'); // the brand link
+    await page.keyboard.press('Tab'); // Overview
+    await page.keyboard.press('Tab'); // Tasks
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => location.hash === '#/tasks');
+    await page.screenshot({ path: join(shots, 'dashboard-narrow.png') });
+    await page.setViewportSize({ width: 1200, height: 820 });
+  });
+
+  it('loads nothing from anywhere but the server', () => {
+    expect(outside).toEqual([]);
+  });
+});

@@ -1,0 +1,90 @@
+import { useState } from 'preact/hooks';
+import { api } from './api.js';
+import { RateChart } from './chart.js';
+import { Empty, STATES, stateName } from './format.js';
+import { usePoll } from './poll.js';
+import { Problem } from './problem.js';
+import { record, type Rate } from './rates.js';
+
+const COUNTS = ['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+/** Queues with their counts, the rate chart and the workers' slots, polled every second. */
+export function Overview() {
+  const [rates, setRates] = useState<Rate[]>([]);
+  const stats = usePoll(
+    async (signal) => {
+      const response = await api.getQueueStats({}, { signal });
+      setRates(record(response.queues));
+      return response.queues;
+    },
+    1000,
+    [],
+  );
+  const workers = usePoll((signal) => api.listWorkers({}, { signal }).then((r) => r.workers), 2000, []);
+  const queues = stats.value ?? [];
+  const slots = (workers.value ?? []).reduce((n, w) => n + w.slots, 0);
+  const busy = (workers.value ?? []).reduce((n, w) => n + w.running, 0);
+  return (
+    <>
+      <h1>Overview</h1>
+      {stats.error !== undefined && <Problem error={stats.error} />}
+      <section aria-labelledby="queues">
+        <h2 id="queues">Queues</h2>
+        {stats.value !== undefined && queues.length === 0 && (
+          <Empty>
+            No tasks yet — submit one with <code>taskwire submit demo.v1.DemoService/Echo '{'{'}"text":"hi"{'}'}'</code>.
+          </Empty>
+        )}
+        {queues.length > 0 && (
+          <div class="scroll">
+            <table class="queues">
+              <thead>
+                <tr>
+                  <th scope="col">Queue</th>
+                  {STATES.map((s) => (
+                    <th scope="col" class="num">
+                      <span class={`state state-${stateName(s)}`}>{stateName(s)}</span>
+                    </th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody>
+                {queues.map((q) => (
+                  <tr key={q.queue}>
+                    <th scope="row">
+                      <a href={`#/tasks?queue=${encodeURIComponent(q.queue)}`}>{q.queue}</a>
+                    </th>
+                    {COUNTS.map((c, i) => (
+                      <td class="num" data-state={c}>
+                        <a href={`#/tasks?queue=${encodeURIComponent(q.queue)}&state=${stateName(STATES[i]!)}`}>{q[c].toLocaleString()}</a>
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      <section aria-labelledby="rates">
+        <h2 id="rates">Submitted and finished per second</h2>
+        <RateChart rates={rates} />
+      </section>
+      <section aria-labelledby="slots">
+        <h2 id="slots">Workers</h2>
+        {workers.error !== undefined && stats.error === undefined && <Problem error={workers.error} />}
+        {workers.value !== undefined &&
+          (workers.value.length === 0 ? (
+            <Empty>
+              No workers connected — start one with <code>taskwire worker --demo</code>.
+            </Empty>
+          ) : (
+            <p>
+              <a href="#/workers">{workers.value.length} connected</a>, {busy} of {slots} slots in use.
+              <meter min={0} max={Math.max(1, slots)} value={busy} aria-label="slots in use" />
+            </p>
+          ))}
+      </section>
+    </>
+  );
+}
