@@ -162,8 +162,17 @@ export interface QueueCounts {
 export interface TaskEvent {
   readonly id: string;
   readonly type: string;
+  readonly queue: string;
   readonly state: TaskState;
   readonly attempt: number;
+  /** When the task became due (its run_at), on an attempt's start: with `startedAt`, the queue wait. */
+  readonly dueAt?: number;
+  /** When the attempt started, on its start and on its end. */
+  readonly startedAt?: number;
+  /** When the attempt or task ended, on an end. */
+  readonly finishedAt?: number;
+  /** Another replica committed it (delivered by a networked store). */
+  readonly remote?: true;
   /** The state before the change. */
   readonly previous: TaskState;
   /** The lease owner of the attempt that ended, when the task left RUNNING. */
