@@ -8,7 +8,7 @@ import type { UniversalServerRequest } from '@connectrpc/connect/protocol';
 import type { NodeHandlerFn } from './node.js';
 import { composeServerMiddleware, type CompatServiceDefinition } from 'nice-grpc';
 import type { Logger } from 'pino';
-import { authenticate, errorMiddleware, loggingMiddleware, readPem, type AuthHook, type TlsServerOptions } from '../rpc/index.js';
+import { authenticate, errorMiddleware, loggingMiddleware, readPem, type AuthHook, type CallObserver, type TlsServerOptions } from '../rpc/index.js';
 import { adapt, peerKey, principalKey, toConnectError, type CallEnvironment } from './call.js';
 import { withCors } from './cors.js';
 import { withCheckedDecoding } from './decoding.js';
@@ -33,6 +33,8 @@ export interface HttpListenerOptions {
   readonly corsOrigins?: readonly string[];
   /** Largest request and response message, as on gRPC. */
   readonly maxMessageBytes: number;
+  /** Told each call's method, status code and duration (metrics). */
+  readonly observeCall?: CallObserver;
 }
 
 export interface HttpListener {
@@ -64,7 +66,7 @@ const gRpcOnly = (path: string) => () => {
 export function createHttpListener(options: HttpListenerOptions): HttpListener {
   const { logger, registry } = options;
   const env: CallEnvironment = {
-    middleware: composeServerMiddleware(loggingMiddleware(logger), errorMiddleware),
+    middleware: composeServerMiddleware(loggingMiddleware(logger, options.observeCall), errorMiddleware),
     draining: options.draining,
     logger,
   };

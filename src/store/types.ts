@@ -240,6 +240,8 @@ export interface Store {
   overdue(now: number, limit: number): Promise<Array<AttemptRef & { reason: 'lease' | 'deadline'; owner?: string }>>;
   /** Counts tasks per state across all queues (for limits and metrics). */
   countByState(): Promise<Partial<Record<TaskState, number>>>;
+  /** Per queue with QUEUED tasks, the earliest run_at among them (when its oldest waiting task became due). */
+  oldestQueued(): Promise<Array<{ readonly queue: string; readonly dueAt: number }>>;
   subscribe(listener: TaskListener): () => void;
   /**
    * Calls `listener` with why when writes start failing for want of the
@@ -248,5 +250,7 @@ export interface Store {
    * again. Health reports follow it.
    */
   onWriteHealth(listener: (failure: Error | undefined) => void): () => void;
+  /** Calls `listener` after each commit with its duration in seconds and how many writes it carried. */
+  onCommit(listener: (seconds: number, writes: number) => void): () => void;
   close(): Promise<void>;
 }

@@ -84,9 +84,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     deliver: emit,
   });
   const healthListeners = new Set<(failure: Error | undefined) => void>();
+  const commitListeners = new Set<(seconds: number, writes: number) => void>();
   const commits = createGroupCommit({
     pool,
     beforeCommit: notifications.send,
+    committed: (seconds, writes) => {
+      for (const listener of commitListeners) listener(seconds, writes);
+    },
     publish: emit,
     health: (failure) => {
       for (const listener of healthListeners) listener(failure);
@@ -376,6 +380,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return [...deadlines.rows.map(overdueAttempt('deadline')), ...leases.rows.map(overdueAttempt('lease'))];
     },
 
+    async oldestQueued() {
+      const { rows } = await pool.query<{ queue: string; due: number }>(SQL.oldestQueued);
+      return rows.map((row) => ({ queue: row.queue, dueAt: row.due }));
+    },
+
     async countByState() {
       const { rows } = await pool.query<{ state: TaskState; n: number }>(SQL.countByState);
       const counts: Partial<Record<TaskState, number>> = {};
@@ -386,6 +395,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => commitListeners.delete(listener);
     },
 
     onWriteHealth(listener) {

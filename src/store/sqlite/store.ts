@@ -102,12 +102,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const listeners = new Set<TaskListener>();
   const healthListeners = new Set<(failure: Error | undefined) => void>();
+  const commitListeners = new Set<(seconds: number, writes: number) => void>();
   const commits = createGroupCommit(db, {
     path: options.path,
     health: (failure) => {
       for (const listener of healthListeners) listener(failure);
     },
     commitIntervalMs: options.commitIntervalMs ?? 2,
+    committed: (seconds, writes) => {
+      for (const listener of commitListeners) listener(seconds, writes);
+    },
     publish: (events) => {
       for (const listener of listeners) listener(events);
     },
@@ -347,6 +351,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       ];
     },
 
+    async oldestQueued() {
+      return (st.oldestQueued.all() as Array<{ queue: string; due: number }>).map((row) => ({ queue: row.queue, dueAt: row.due }));
+    },
+
     async countByState() {
       const counts: Partial<Record<TaskState, number>> = {};
       for (const row of st.countByState.all() as Array<{ state: TaskState; n: number }>) counts[row.state] = row.n;
@@ -356,6 +364,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => commitListeners.delete(listener);
     },
 
     onWriteHealth(listener) {

@@ -1,0 +1,4 @@
+export { createMetricsRegistry } from './registry.js';
+export { listenForScrapes, parseMetricsAddress, type MetricsListener } from './listener.js';
+export { registerServerMetrics, type ServerMetrics } from './server-metrics.js';
+export { registerWorkerMetrics, type AttemptOutcome, type WorkerMetrics } from './worker-metrics.js';
