@@ -122,6 +122,11 @@ describe('metrics of a server and a worker against what the store says happened'
     expect(byQueue.get('slow')?.succeeded).toBe(5);
     expect(byQueue.get('default')?.failed).toBe(10);
     expect(byQueue.get('default')?.submittedPerSecond).toBeCloseTo(180 / 60, 5);
+    expect(byQueue.get('default')?.oldestQueuedAge).toEqual({ seconds: 0, nanos: 0 });
+    const cli = startCli(['--server', server.address, 'stats', '--queue', 'slow']);
+    procs.push(cli);
+    expect(await cli.exited).toBe(0);
+    expect(String(cli.lines[0]?.msg)).toMatch(/^slow: .*succeeded 5.*oldest queued 0 s; per second over the last minute: submitted 0\.08, succeeded 0\.08, failed 0$/);
   });
 
   it('refuses a bad --metrics-listen with one line naming the flag', async () => {
