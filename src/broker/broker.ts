@@ -25,6 +25,7 @@ import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapsh
 import { resolveSubmit } from './validate.js';
 import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
+import { startSubmitSpans } from './spans.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -208,9 +209,12 @@ export function createBroker(options: BrokerOptions): Broker {
       return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };
     });
     let results: InsertResult[];
+    const spans = startSubmitSpans(tasks);
     try {
-      results = await store.insert(leased);
+      results = await spans.commit(() => store.insert(leased));
+      spans.end();
     } catch (error) {
+      spans.end(error);
       for (const session of reserved) session?.grant(1);
       throw error;
     }

@@ -19,7 +19,8 @@ import {
 } from '../rpc/index.js';
 import { ClientError } from 'nice-grpc';
 import type { Registry } from 'prom-client';
-import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, type MetricsListener } from '../metrics/index.js';
+import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
+import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, type MetricsListener } from '../metrics/index.js';
 import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
 import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
@@ -184,9 +185,17 @@ export function createWorker(options: WorkerOptions): Worker {
     running.set(id, entry);
     const startedAt = performance.now();
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    const traced = startAttemptSpan(assignment.metadata, assignment);
+    const traceId = traced?.span.spanContext().traceId;
     // A child logger per task costs more than an echo task itself: make it when first used.
     let taskLog: Logger | undefined;
-    const log = () => (taskLog ??= logger.child({ taskId: assignment.taskId, attempt: assignment.attempt, type: assignment.type }));
+    const log = () =>
+      (taskLog ??= logger.child({
+        taskId: assignment.taskId,
+        attempt: assignment.attempt,
+        type: assignment.type,
+        ...(traceId === undefined ? {} : { trace_id: traceId, task_id: assignment.taskId }),
+      }));
     const timer =
       assignment.deadline === undefined
         ? undefined
@@ -225,7 +234,10 @@ export function createWorker(options: WorkerOptions): Worker {
           send({ progress: [{ taskId: ref.taskId, attempt: ref.attempt, percent, message }] });
         },
       };
-      const output = await registered.handler(registered.requestType.decode(input.value) as never, ctx);
+      const decoded = registered.requestType.decode(input.value) as never;
+      const output = await (traced === undefined
+        ? registered.handler(decoded, ctx)
+        : otelContext.with(traced.context, () => registered.handler(decoded, ctx)));
       const value = registered.responseType.encode(registered.responseType.fromPartial(output as never)).finish();
       if (!entry.cancelled && !entry.released) {
         result = { completes: [{ taskId: ref.taskId, attempt: ref.attempt, output: { typeUrl: registered.outputTypeUrl, value: value as Buffer } }] };
@@ -245,6 +257,15 @@ export function createWorker(options: WorkerOptions): Worker {
     } finally {
       clearTimeout(timer);
       running.delete(id);
+    }
+    if (traced !== undefined) {
+      const failure = result?.fails?.[0];
+      if (failure !== undefined) {
+        traced.span.recordException({ name: 'TaskError', message: failure.message, code: failure.code });
+        traced.span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+      }
+      traced.span.setAttribute('taskwire.task.outcome', entry.released ? 'released' : entry.cancelled ? 'cancelled' : failure ? 'failed' : 'succeeded');
+      traced.span.end();
     }
     if (metrics !== undefined) {
       const outcome = entry.released ? 'released' : entry.cancelled ? 'cancelled' : result?.completes !== undefined ? 'succeeded' : 'failed';
