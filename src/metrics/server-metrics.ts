@@ -129,7 +129,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
     },
   });
   new Gauge({
-    name: 'taskwire_worker_slots',
+    name: 'taskwire_connected_worker_slots',
     help: 'Slots of the workers connected to this server: total, and in use (running an attempt).',
     labelNames: ['use'],
     registers,

@@ -99,7 +99,7 @@ describe('metrics of a server and a worker against what the store says happened'
     expect(total(server1, 'taskwire_task_run_seconds_sum', { queue: 'slow' })).toBeGreaterThanOrEqual(5 * 0.3);
     expect(total(server1, 'taskwire_store_commit_seconds_count')).toBeGreaterThan(0);
     expect(total(server1, 'taskwire_workers_connected')).toBe(1);
-    expect(total(server1, 'taskwire_worker_slots', { use: 'total' })).toBe(8);
+    expect(total(server1, 'taskwire_connected_worker_slots', { use: 'total' })).toBe(8);
     expect(total(server1, 'taskwire_rpc_requests_total', { method: '/taskwire.v1.TaskService/ListWorkers', code: 'OK' })).toBeGreaterThan(0);
     expect(total(server1, 'process_cpu_seconds_total')).toBeGreaterThan(0);
 
