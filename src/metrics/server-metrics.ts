@@ -153,21 +153,54 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
     },
   });
 
+  /** The series of one (queue, type), made once: labelling per event costs more than the event. */
+  interface Series {
+    readonly submitted: Counter.Internal;
+    readonly retried: Counter.Internal;
+    readonly deadLettered: Counter.Internal;
+    readonly queueWait: Histogram.Internal<'queue' | 'type'>;
+    readonly finished: Map<string, Counter.Internal>;
+    readonly runTime: Map<string, Histogram.Internal<'queue' | 'type' | 'outcome'>>;
+  }
+  const series = new Map<string, Series>();
+  function seriesOf(queue: string, type: string): Series {
+    const key = `${queue}\n${type}`;
+    let found = series.get(key);
+    if (found === undefined) {
+      found = {
+        submitted: submitted.labels(queue, type),
+        retried: retried.labels(queue, type),
+        deadLettered: deadLettered.labels(queue, type),
+        queueWait: queueWait.labels(queue, type),
+        finished: new Map(),
+        runTime: new Map(),
+      };
+      series.set(key, found);
+    }
+    return found;
+  }
+
   function observe(event: TaskEvent): void {
-    const labels = { queue: event.queue, type: event.type };
-    if (event.previous === S.TASK_STATE_UNSPECIFIED) submitted.inc(labels);
+    const s = seriesOf(event.queue, event.type);
+    if (event.previous === S.TASK_STATE_UNSPECIFIED) s.submitted.inc();
     if (event.state === S.TASK_STATE_RUNNING && event.dueAt !== undefined && event.startedAt !== undefined) {
-      queueWait.observe(labels, Math.max(0, event.startedAt - event.dueAt) / 1000);
+      s.queueWait.observe(Math.max(0, event.startedAt - event.dueAt) / 1000);
     }
     const end = END_LABELS.get(event.state);
-    if (end !== undefined) finished.inc({ ...labels, state: end });
-    if (event.state === S.TASK_STATE_FAILED) deadLettered.inc(labels);
+    if (end !== undefined) {
+      let counter = s.finished.get(end);
+      if (counter === undefined) s.finished.set(end, (counter = finished.labels(event.queue, event.type, end)));
+      counter.inc();
+    }
+    if (event.state === S.TASK_STATE_FAILED) s.deadLettered.inc();
     if (event.previous !== S.TASK_STATE_RUNNING || event.state === S.TASK_STATE_RUNNING) return;
     const retry = event.error !== undefined && (event.state === S.TASK_STATE_SCHEDULED || event.state === S.TASK_STATE_QUEUED);
-    if (retry) retried.inc(labels);
+    if (retry) s.retried.inc();
     if (event.startedAt !== undefined && event.finishedAt !== undefined) {
       const outcome = end ?? (retry ? 'retried' : 'released');
-      runTime.observe({ ...labels, outcome }, Math.max(0, event.finishedAt - event.startedAt) / 1000);
+      let histogram = s.runTime.get(outcome);
+      if (histogram === undefined) s.runTime.set(outcome, (histogram = runTime.labels(event.queue, event.type, outcome)));
+      histogram.observe(Math.max(0, event.finishedAt - event.startedAt) / 1000);
     }
   }
 

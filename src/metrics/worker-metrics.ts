@@ -39,10 +39,15 @@ export function registerWorkerMetrics(registry: Registry, slots: () => { total: 
       this.set({ use: 'busy' }, now.busy);
     },
   });
+  /** Series per (type, outcome), made once. */
+  const series = new Map<string, { count: Counter.Internal; seconds: Histogram.Internal<'type' | 'outcome'> }>();
   return {
     attemptEnded(type, outcome, seconds) {
-      attempts.inc({ type, outcome });
-      handlerSeconds.observe({ type, outcome }, seconds);
+      const key = `${type}\n${outcome}`;
+      let s = series.get(key);
+      if (s === undefined) series.set(key, (s = { count: attempts.labels(type, outcome), seconds: handlerSeconds.labels(type, outcome) }));
+      s.count.inc();
+      s.seconds.observe(seconds);
     },
     reconnected() {
       reconnects.inc();
