@@ -1,9 +1,10 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { status } from '@grpc/grpc-js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type { Broker, BrokerCounters } from '../broker/index.js';
 import type { CallObserver } from '../rpc/index.js';
 import type { Store, TaskEvent } from '../store/index.js';
+import { fastCounter, fastHistogram, type FastCounter, type FastHistogram } from './fast.js';
 import { SHORT_SECONDS, WIDE_SECONDS } from './registry.js';
 
 const S = TaskState;
@@ -37,43 +38,46 @@ export interface ServerMetrics {
  */
 export function registerServerMetrics(registry: Registry, broker: Broker, store: Store): ServerMetrics {
   const registers = [registry];
-  const submitted = new Counter({ name: 'taskwire_tasks_submitted_total', help: 'Tasks inserted by this server.', labelNames: ['queue', 'type'], registers });
-  const finished = new Counter({
+  const submitted = fastCounter(registry, { name: 'taskwire_tasks_submitted_total', help: 'Tasks inserted by this server.', labelNames: ['queue', 'type'] });
+  const finished = fastCounter(registry, {
     name: 'taskwire_tasks_finished_total',
     help: 'Tasks that reached an end state (succeeded, failed, cancelled) in a commit of this server.',
     labelNames: ['queue', 'type', 'state'],
-    registers,
   });
-  const retried = new Counter({ name: 'taskwire_tasks_retried_total', help: 'Failed attempts that will be retried after their backoff.', labelNames: ['queue', 'type'], registers });
-  const deadLettered = new Counter({
+  const retried = fastCounter(registry, { name: 'taskwire_tasks_retried_total', help: 'Failed attempts that will be retried after their backoff.', labelNames: ['queue', 'type'] });
+  const deadLettered = fastCounter(registry, {
     name: 'taskwire_tasks_dead_lettered_total',
     help: 'Tasks FAILED for good (attempts exhausted or not retryable): the dead letter.',
     labelNames: ['queue', 'type'],
-    registers,
   });
-  const queueWait = new Histogram({
+  const queueWait = fastHistogram(registry, {
     name: 'taskwire_task_queue_wait_seconds',
     help: 'From when an attempt was due to when it started (schedule-to-start).',
     labelNames: ['queue', 'type'],
     buckets: WIDE_SECONDS,
-    registers,
   });
-  const runTime = new Histogram({
+  const runTime = fastHistogram(registry, {
     name: 'taskwire_task_run_seconds',
     help: 'From an attempt’s start to its end, by how it ended (succeeded, failed, retried, released, cancelled).',
     labelNames: ['queue', 'type', 'outcome'],
     buckets: WIDE_SECONDS,
-    registers,
   });
-  const commitSeconds = new Histogram({ name: 'taskwire_store_commit_seconds', help: 'Duration of each store commit.', buckets: SHORT_SECONDS, registers });
-  const commitWrites = new Histogram({
+  const commitSeconds = fastHistogram(registry, { name: 'taskwire_store_commit_seconds', help: 'Duration of each store commit.', labelNames: [], buckets: SHORT_SECONDS })({});
+  const commitWrites = fastHistogram(registry, {
     name: 'taskwire_store_commit_writes',
     help: 'Writes (submits, claims, results, …) carried by each store commit.',
+    labelNames: [],
     buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
-    registers,
+  })({});
+  const rpcRequests = fastCounter(registry, { name: 'taskwire_rpc_requests_total', help: 'RPCs handled, by method and status code.', labelNames: ['method', 'code'] });
+  const rpcSeconds = fastHistogram(registry, {
+    name: 'taskwire_rpc_duration_seconds',
+    help: 'RPC handling time (a stream: its whole life).',
+    labelNames: ['method'],
+    buckets: SHORT_SECONDS,
   });
-  const rpcRequests = new Counter({ name: 'taskwire_rpc_requests_total', help: 'RPCs handled, by method and status code.', labelNames: ['method', 'code'], registers });
-  const rpcSeconds = new Histogram({ name: 'taskwire_rpc_duration_seconds', help: 'RPC handling time (a stream: its whole life).', labelNames: ['method'], buckets: SHORT_SECONDS, registers });
+  /** Per-call series, by method and code: made once each. */
+  const calls = new Map<string, { requests: FastCounter; seconds: FastHistogram }>();
 
   counterFrom(registry, broker.counters, 'leasesExpired', 'taskwire_leases_expired_total', 'Leases that ran out with no server renewing them; the attempt went back to the queue.');
   counterFrom(registry, broker.counters, 'workersLost', 'taskwire_attempts_worker_lost_total', 'Attempts failed because their worker’s stream closed or went silent.');
@@ -155,12 +159,12 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
 
   /** The series of one (queue, type), made once: labelling per event costs more than the event. */
   interface Series {
-    readonly submitted: Counter.Internal;
-    readonly retried: Counter.Internal;
-    readonly deadLettered: Counter.Internal;
-    readonly queueWait: Histogram.Internal<'queue' | 'type'>;
-    readonly finished: Map<string, Counter.Internal>;
-    readonly runTime: Map<string, Histogram.Internal<'queue' | 'type' | 'outcome'>>;
+    readonly submitted: FastCounter;
+    readonly retried: FastCounter;
+    readonly deadLettered: FastCounter;
+    readonly queueWait: FastHistogram;
+    readonly finished: Map<string, FastCounter>;
+    readonly runTime: Map<string, FastHistogram>;
   }
   const series = new Map<string, Series>();
   function seriesOf(queue: string, type: string): Series {
@@ -168,10 +172,10 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
     let found = series.get(key);
     if (found === undefined) {
       found = {
-        submitted: submitted.labels(queue, type),
-        retried: retried.labels(queue, type),
-        deadLettered: deadLettered.labels(queue, type),
-        queueWait: queueWait.labels(queue, type),
+        submitted: submitted({ queue, type }),
+        retried: retried({ queue, type }),
+        deadLettered: deadLettered({ queue, type }),
+        queueWait: queueWait({ queue, type }),
         finished: new Map(),
         runTime: new Map(),
       };
@@ -189,7 +193,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
     const end = END_LABELS.get(event.state);
     if (end !== undefined) {
       let counter = s.finished.get(end);
-      if (counter === undefined) s.finished.set(end, (counter = finished.labels(event.queue, event.type, end)));
+      if (counter === undefined) s.finished.set(end, (counter = finished({ queue: event.queue, type: event.type, state: end })));
       counter.inc();
     }
     if (event.state === S.TASK_STATE_FAILED) s.deadLettered.inc();
@@ -199,7 +203,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
     if (event.startedAt !== undefined && event.finishedAt !== undefined) {
       const outcome = end ?? (retry ? 'retried' : 'released');
       let histogram = s.runTime.get(outcome);
-      if (histogram === undefined) s.runTime.set(outcome, (histogram = runTime.labels(event.queue, event.type, outcome)));
+      if (histogram === undefined) s.runTime.set(outcome, (histogram = runTime({ queue: event.queue, type: event.type, outcome })));
       histogram.observe(Math.max(0, event.finishedAt - event.startedAt) / 1000);
     }
   }
@@ -218,8 +222,14 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
 
   return {
     observeCall(method, code, seconds) {
-      rpcRequests.inc({ method, code: status[code] ?? String(code) });
-      rpcSeconds.observe({ method }, seconds);
+      const key = `${method} ${code}`;
+      let call = calls.get(key);
+      if (call === undefined) {
+        call = { requests: rpcRequests({ method, code: status[code] ?? String(code) }), seconds: rpcSeconds({ method }) };
+        calls.set(key, call);
+      }
+      call.requests.inc();
+      call.seconds.observe(seconds);
     },
     close() {
       unsubscribe();

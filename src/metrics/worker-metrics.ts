@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { fastCounter, fastHistogram, type FastCounter, type FastHistogram } from './fast.js';
 import { WIDE_SECONDS } from './registry.js';
 
 /** How an attempt ended on the worker. */
@@ -14,18 +15,16 @@ export interface WorkerMetrics {
 /** A worker's metrics: what it ran and how it went, its slots and its reconnects. */
 export function registerWorkerMetrics(registry: Registry, slots: () => { total: number; busy: number }): WorkerMetrics {
   const registers = [registry];
-  const attempts = new Counter({
+  const attempts = fastCounter(registry, {
     name: 'taskwire_worker_tasks_total',
     help: 'Attempts this worker ran, by task type and outcome (succeeded, failed, cancelled, released).',
     labelNames: ['type', 'outcome'],
-    registers,
   });
-  const handlerSeconds = new Histogram({
+  const handlerSeconds = fastHistogram(registry, {
     name: 'taskwire_worker_handler_seconds',
     help: 'Handler duration per attempt, by task type and outcome.',
     labelNames: ['type', 'outcome'],
     buckets: WIDE_SECONDS,
-    registers,
   });
   const reconnects = new Counter({ name: 'taskwire_worker_reconnects_total', help: 'Sessions opened again after the first.', registers });
   new Gauge({
@@ -40,12 +39,12 @@ export function registerWorkerMetrics(registry: Registry, slots: () => { total: 
     },
   });
   /** Series per (type, outcome), made once. */
-  const series = new Map<string, { count: Counter.Internal; seconds: Histogram.Internal<'type' | 'outcome'> }>();
+  const series = new Map<string, { count: FastCounter; seconds: FastHistogram }>();
   return {
     attemptEnded(type, outcome, seconds) {
       const key = `${type}\n${outcome}`;
       let s = series.get(key);
-      if (s === undefined) series.set(key, (s = { count: attempts.labels(type, outcome), seconds: handlerSeconds.labels(type, outcome) }));
+      if (s === undefined) series.set(key, (s = { count: attempts({ type, outcome }), seconds: handlerSeconds({ type, outcome }) }));
       s.count.inc();
       s.seconds.observe(seconds);
     },

@@ -183,7 +183,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const entry = new Attempt(assignment);
     const id = key(assignment.taskId, assignment.attempt);
     running.set(id, entry);
-    const startedAt = performance.now();
+    const startedAt = metrics === undefined ? 0 : performance.now();
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
     const traced = startAttemptSpan(assignment.metadata, assignment);
     const traceId = traced?.span.spanContext().traceId;

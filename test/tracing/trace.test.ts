@@ -23,7 +23,7 @@ beforeAll(async () => {
   trace.setGlobalTracerProvider(provider);
   context.setGlobalContextManager(contextManager.enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  stack = await startStack();
+  stack = await startStack({ httpListen: '127.0.0.1:0' });
   const tracer = trace.getTracer('handler');
   await stack.worker({}, (defaults) => ({
     ...defaults,
@@ -120,5 +120,23 @@ describe('one trace across the task hop, over real sockets', () => {
     }, { what: 'the gateway task’s attempt span' });
     expect(parentOf(named(spans, 'taskwire.run')[0]!)).toBe(outer.spanContext().spanId);
     expect(parentOf(named(spans, 'taskwire.submit')[0]!)).toBe(outer.spanContext().spanId);
+  });
+
+  it('the gateway over the HTTP listener takes traceparent from the request headers', async () => {
+    const outer = trace.getTracer('app').startSpan('http caller');
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    propagation.inject(trace.setSpan(context.active(), outer), headers);
+    const response = await fetch(`http://127.0.0.1:${stack.server.httpPort}/demo.v1.DemoService/Echo`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ text: 'via http' }),
+    });
+    expect(response.status).toBe(200);
+    outer.end();
+    const spans = await waitFor(() => {
+      const found = spansOf(outer.spanContext().traceId);
+      return named(found, 'taskwire.run').length === 1 ? found : undefined;
+    }, { what: 'the HTTP gateway task’s attempt span' });
+    expect(parentOf(named(spans, 'taskwire.run')[0]!)).toBe(outer.spanContext().spanId);
   });
 });
