@@ -38,6 +38,7 @@ ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
     TASKWIRE_LISTEN=0.0.0.0:50051 \
     TASKWIRE_HTTP_LISTEN=0.0.0.0:8080 \
+    TASKWIRE_METRICS_LISTEN=0.0.0.0:9464 \
     TASKWIRE_DB=/data/taskwire.db
 WORKDIR /app
 # Code and dependencies belong to root and are read-only to the process;
@@ -51,7 +52,9 @@ VOLUME /data
 USER node
 # 50051: gRPC. 8080: Connect (JSON, binary) and gRPC-Web over HTTP, for
 # curl, browsers and anything without a gRPC client (TASKWIRE_HTTP_LISTEN).
-EXPOSE 50051 8080
+# 9464: Prometheus metrics at GET /metrics, servers and workers alike
+# (TASKWIRE_METRICS_LISTEN; empty turns it off).
+EXPOSE 50051 8080 9464
 # The gRPC health service of the server. A worker has no port: run worker
 # containers with the health check off (compose and Kubernetes files do).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \

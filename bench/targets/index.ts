@@ -3,11 +3,12 @@ import { bullmq } from './bullmq.js';
 import { stream as grpcStream, unary as grpcUnary } from './grpc.js';
 import { goWorkers, pythonWorkers } from './other-workers.js';
 import { rabbitmq } from './rabbitmq.js';
-import { connectJson, gateway, postgres, session, unary } from './taskwire.js';
+import { connectJson, gateway, postgres, session, sessionWithMetrics, unary } from './taskwire.js';
 
 /** Every target, by the name --target takes. */
 export const targets: Record<string, Target> = {
   taskwire: session,
+  'taskwire-metrics': sessionWithMetrics,
   'taskwire-unary': unary,
   'taskwire-gateway': gateway,
   'taskwire-connect-json': connectJson,

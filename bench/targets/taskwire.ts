@@ -18,22 +18,43 @@ function profile(role: string): string[] {
 }
 
 /** taskwire with its defaults: SQLite (WAL, synchronous=FULL), server and workers as `taskwire` processes. */
-async function setup(params: BenchParams): Promise<Setup> {
+function setup(params: BenchParams): Promise<Setup> {
+  return setupWith(params, false);
+}
+
+/**
+ * The same with `--metrics-listen` on the server and every worker, each
+ * scraped every 5 s (as Prometheus would, a little more often).
+ */
+function setupWithMetrics(params: BenchParams): Promise<Setup> {
+  return setupWith(params, true);
+}
+
+async function setupWith(params: BenchParams, metrics: boolean): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'taskwire-bench-'));
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
   // The HTTP listener too (idle unless a target calls it), so the gRPC targets and Connect compare on one server setup.
   const httpPort = await freePort();
-  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--http-listen', `127.0.0.1:${httpPort}`, '--db', join(dir, 'tasks.db'), '--log-level', 'warn', '--sync', process.env.BENCH_SQLITE_SYNC ?? 'full']);
+  const metricsPorts = metrics ? await Promise.all(Array.from({ length: params.workers + 1 }, () => freePort())) : [];
+  const metricsFlag = (i: number) => (metrics ? ['--metrics-listen', `127.0.0.1:${metricsPorts[i]}`] : []);
+  const server = startNode('server', [...profile('server'), CLI, 'server', '--listen', address, '--http-listen', `127.0.0.1:${httpPort}`, '--db', join(dir, 'tasks.db'), '--log-level', 'warn', '--sync', process.env.BENCH_SQLITE_SYNC ?? 'full', ...metricsFlag(0)]);
   await waitForPort(port);
   await waitForPort(httpPort);
   const workers = Array.from({ length: params.workers }, (_, i) =>
-    startNode(`worker-${i}`, [...profile(i === 0 ? 'worker' : 'none'), CLI, '--server', address, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn']),
+    startNode(`worker-${i}`, [...profile(i === 0 ? 'worker' : 'none'), CLI, '--server', address, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn', ...metricsFlag(i + 1)]),
   );
+  for (const metricsPort of metricsPorts) await waitForPort(metricsPort);
+  const scraper = metrics
+    ? setInterval(() => {
+        for (const metricsPort of metricsPorts) void fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => undefined);
+      }, 5_000)
+    : undefined;
   return {
     children: [server, ...workers],
     info: { address, httpPort, workers: params.workers },
     async teardown() {
+      clearInterval(scraper);
       await Promise.all(workers.map((w) => w.stop()));
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -212,3 +233,6 @@ export const connectJson: Target = {
     };
   },
 };
+
+/** `taskwire` with metrics on: the cost of --metrics-listen (BENCHMARKS.md). */
+export const sessionWithMetrics: Target = { ...session, setup: setupWithMetrics };

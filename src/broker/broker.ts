@@ -9,7 +9,6 @@ import {
   type ListPage,
   type NewTask,
   leaseOf,
-  type QueueCounts,
   type TaskEnd,
   type Store,
   type TaskEvent,
@@ -25,6 +24,8 @@ import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
 import { resolveSubmit } from './validate.js';
 import { checkHello } from './hello.js';
+import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
+import { startSubmitSpans } from './spans.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -58,7 +59,12 @@ export interface Broker {
   submitEach(requests: readonly SubmitRequest[]): Promise<Array<InsertResult | TaskwireError>>;
   get(id: string): Promise<TaskRecord>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
-  stats(queue: string | undefined): Promise<QueueCounts[]>;
+  /** Counts per queue kept in memory (see QueueStats), with oldest waiting age and recent rates. */
+  stats(queue: string | undefined): Promise<QueueStatsRecord[]>;
+  /** The maintained counts themselves, for gauges. */
+  readonly queues: QueueStats;
+  /** WatchTask streams open now. */
+  watching(): number;
   cancel(id: string, reason: string): Promise<TaskRecord>;
   retry(id: string): Promise<TaskRecord>;
   /** The task now, then each committed change and progress report, until terminal or aborted. */
@@ -76,10 +82,26 @@ export interface Broker {
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
   workers(): WorkerSnapshot[];
   /** Counters for tests and metrics. */
-  readonly counters: { staleResults: number; refusedResults: number; completed: number; failed: number };
+  readonly counters: BrokerCounters;
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
   close(): Promise<void>;
+}
+
+/** What this replica did, counted since it started. */
+export interface BrokerCounters {
+  /** Results, releases or resumes for an attempt that is no longer current. */
+  staleResults: number;
+  /** Results refused for other reasons (not the holder, an invalid output). */
+  refusedResults: number;
+  completed: number;
+  failed: number;
+  /** Leases that ran out with no server renewing them (attempts handed back). */
+  leasesExpired: number;
+  /** Attempts failed because their worker's stream closed or went silent. */
+  workersLost: number;
+  /** Attempts failed for running past their execution timeout. */
+  timedOut: number;
 }
 
 export interface OutcomeOptions {
@@ -106,12 +128,14 @@ export function createBroker(options: BrokerOptions): Broker {
   const types = new Map<string, TaskTypeInfo>();
   const sessions = new Map<string, WorkerSession>();
   const subscriptions = new TaskSubscriptions();
-  const counters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0 };
+  const counters: BrokerCounters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0, leasesExpired: 0, workersLost: 0, timedOut: 0 };
+  const queues = new QueueStats(store);
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
   let draining = false;
   let closed = false;
 
   const unsubscribe = store.subscribe((events) => {
+    queues.apply(events);
     for (const event of events) {
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
       if (event.state === TaskState.TASK_STATE_QUEUED) dispatcher.markReady(event.type);
@@ -144,6 +168,7 @@ export function createBroker(options: BrokerOptions): Broker {
     logger,
     dispatcher,
     sessions,
+    counters,
     leaseMs,
     sweepMs,
     dropSession: (session, why) => dropSession(session, why),
@@ -158,6 +183,7 @@ export function createBroker(options: BrokerOptions): Broker {
     const leases = session.leases();
     if (leases.length === 0 || draining) return;
     for (const lease of leases) session.settle(lease.id, lease.attempt);
+    counters.workersLost += leases.length;
     await store.fail(
       leases.map((lease) => ({
         ...lease,
@@ -183,9 +209,12 @@ export function createBroker(options: BrokerOptions): Broker {
       return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };
     });
     let results: InsertResult[];
+    const spans = startSubmitSpans(tasks);
     try {
-      results = await store.insert(leased);
+      results = await spans.commit(() => store.insert(leased));
+      spans.end();
     } catch (error) {
+      spans.end(error);
       for (const session of reserved) session?.grant(1);
       throw error;
     }
@@ -239,6 +268,8 @@ export function createBroker(options: BrokerOptions): Broker {
     leaseMs,
     heartbeatMs,
     counters,
+    queues,
+    watching: () => watchers,
 
     registerType(info) {
       types.set(info.type, info);
@@ -297,7 +328,7 @@ export function createBroker(options: BrokerOptions): Broker {
     },
 
     stats(queue) {
-      return store.stats(queue);
+      return queues.stats(queue);
     },
 
     async cancel(id, reason) {

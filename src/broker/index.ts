@@ -1,4 +1,5 @@
-export { createBroker, type Broker, type BrokerOptions } from './broker.js';
+export { createBroker, type Broker, type BrokerCounters, type BrokerOptions } from './broker.js';
+export type { QueueStats, QueueStatsRecord } from './queue-stats.js';
 export type { WorkerConnection } from './connection.js';
 export type { WatchEvent } from './watch.js';
 export { exponentialBackoff } from '../store/backoff.js';

@@ -16,6 +16,8 @@ export interface SweeperOptions {
   readonly logger: Logger;
   readonly dispatcher: Dispatcher;
   readonly sessions: ReadonlyMap<string, WorkerSession>;
+  /** Where lease expiries and timeouts are counted. */
+  readonly counters: { leasesExpired: number; timedOut: number };
   readonly leaseMs: number;
   readonly sweepMs: number;
   /** A session that stopped heartbeating is closed and dropped. */
@@ -39,7 +41,7 @@ export interface SweeperOptions {
  * sweeper expires none it does not own.
  */
 export function startSweeper(options: SweeperOptions): () => void {
-  const { store, logger, dispatcher, sessions, leaseMs, sweepMs } = options;
+  const { store, logger, dispatcher, sessions, counters, leaseMs, sweepMs } = options;
   let sweeping = false;
   let sweeps = 0;
   let stopped = false;
@@ -88,7 +90,7 @@ export function startSweeper(options: SweeperOptions): () => void {
     }
     for (const [session, refs] of renew) await store.renewLeases(session.id, refs, now + leaseMs);
     if (timedOut.length > 0) {
-      await store.fail(
+      const failed = await store.fail(
         timedOut.map((ref) => ({
           ...ref,
           message: 'execution timeout: the attempt ran past its deadline',
@@ -97,9 +99,11 @@ export function startSweeper(options: SweeperOptions): () => void {
         })),
         now,
       );
+      counters.timedOut += failed.filter((r) => r.applied).length;
     }
     if (orphaned.length > 0) {
       const released = (await store.release(orphaned, now)).filter((r) => r.applied).length;
+      counters.leasesExpired += released;
       if (released > 0) {
         logger.warn({ released }, 'leases expired with no server renewing them: attempts handed back to the queue, not counted as failures');
       }

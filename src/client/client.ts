@@ -13,7 +13,7 @@ import {
 import { createRpcChannel, createRpcClient, Outbox, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
 import type { ServiceDefinition } from '../worker/types.js';
 import { oversizedSubmit, sessionLimits } from './batcher.js';
-import { toTaskOptions, type SubmitOptions } from './options.js';
+import { toTaskOptions, withTraceContext, type SubmitOptions } from './options.js';
 import { serviceClient, type ServiceClient } from './service.js';
 
 export interface ClientOptions extends RpcChannelOptions {
@@ -141,7 +141,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
     const submit = {
       ref,
       wantResult: outcome !== undefined,
-      request: { type: item.type, input: item.input, options: toTaskOptions(item.options) as TaskOptions | undefined },
+      request: { type: item.type, input: item.input, options: toTaskOptions(withTraceContext(item.options)) as TaskOptions | undefined },
     };
     const oversized = oversizedSubmit(submit, options.maxMessageBytes);
     if (oversized !== undefined) return Promise.reject(oversized);

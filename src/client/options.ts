@@ -1,5 +1,6 @@
 import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
 import type { TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
+import { injectTraceContext } from '../metrics/tracing.js';
 
 /** Task options in milliseconds and Dates; unset fields take the server's defaults. */
 export interface SubmitOptions {
@@ -19,6 +20,14 @@ export interface SubmitOptions {
 
 const duration = (ms: number | undefined): Duration | undefined =>
   ms === undefined ? undefined : { seconds: Math.floor(ms / 1000), nanos: Math.round(ms % 1000) * 1e6 };
+
+/** The options with the caller's active trace context added, unless they carry one already. */
+export function withTraceContext(options: SubmitOptions | undefined): SubmitOptions | undefined {
+  if (options?.traceContext?.traceparent !== undefined) return options;
+  const carrier = injectTraceContext();
+  if (Object.keys(carrier).length === 0) return options;
+  return { ...options, traceContext: { ...carrier, ...options?.traceContext } };
+}
 
 export function toTaskOptions(options: SubmitOptions | undefined): Partial<TaskOptions> | undefined {
   if (options === undefined) return undefined;

@@ -8,7 +8,7 @@ import type { UniversalServerRequest } from '@connectrpc/connect/protocol';
 import type { NodeHandlerFn } from './node.js';
 import { composeServerMiddleware, type CompatServiceDefinition } from 'nice-grpc';
 import type { Logger } from 'pino';
-import { authenticate, errorMiddleware, loggingMiddleware, readPem, type AuthHook, type TlsServerOptions } from '../rpc/index.js';
+import { authenticate, errorMiddleware, loggingMiddleware, readPem, type AuthHook, type CallObserver, type TlsServerOptions } from '../rpc/index.js';
 import { adapt, peerKey, principalKey, toConnectError, type CallEnvironment } from './call.js';
 import { withCors } from './cors.js';
 import { loadDashboard, withDashboard } from './dashboard.js';
@@ -36,6 +36,8 @@ export interface HttpListenerOptions {
   readonly maxMessageBytes: number;
   /** Serve the built dashboard at `/` (default true; `--no-dashboard` turns it off). */
   readonly dashboard?: boolean;
+  /** Told each call's method, status code and duration (metrics). */
+  readonly observeCall?: CallObserver;
 }
 
 export interface HttpListener {
@@ -67,7 +69,7 @@ const gRpcOnly = (path: string) => () => {
 export function createHttpListener(options: HttpListenerOptions): HttpListener {
   const { logger, registry } = options;
   const env: CallEnvironment = {
-    middleware: composeServerMiddleware(loggingMiddleware(logger), errorMiddleware),
+    middleware: composeServerMiddleware(loggingMiddleware(logger, options.observeCall), errorMiddleware),
     draining: options.draining,
     logger,
   };

@@ -11,5 +11,5 @@ export { withExactMessages } from './exact-messages.js';
 // For the HTTP listener (src/http), which runs the same layers over Connect.
 export { authenticate } from './middleware/auth.js';
 export { errorMiddleware } from './middleware/errors.js';
-export { loggingMiddleware } from './middleware/logging.js';
+export { loggingMiddleware, type CallObserver } from './middleware/logging.js';
 export { pem as readPem } from './tls.js';

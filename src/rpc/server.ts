@@ -8,13 +8,15 @@ import { authMiddleware, type AuthHook } from './middleware/auth.js';
 import { callContextMiddleware, deadlineInterceptor } from './middleware/deadline.js';
 import { decodingMiddleware, withGuardedDecoding } from './middleware/decoding.js';
 import { errorMiddleware } from './middleware/errors.js';
-import { loggingMiddleware } from './middleware/logging.js';
+import { loggingMiddleware, type CallObserver } from './middleware/logging.js';
 import { serverChannelOptions, type TransportOptions } from './options.js';
 import { reflectionServices } from './reflection.js';
 import { createServerCredentials, type TlsServerOptions } from './tls.js';
 
 export interface RpcServerOptions extends TransportOptions {
   readonly logger?: Logger;
+  /** Told each call's method, status code and duration, where the log line is written (metrics). */
+  readonly observeCall?: CallObserver;
   /** How long shutdown waits for calls and streams to end before it forces them. Default 10 s. */
   readonly shutdownGraceMs?: number;
   /**
@@ -72,7 +74,7 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
   const serviceNames: string[] = [];
 
   const base = createServer({ ...serverChannelOptions(options), interceptors: [deadlineInterceptor] })
-    .use(loggingMiddleware(logger))
+    .use(loggingMiddleware(logger, options.observeCall))
     .use(errorMiddleware)
     .use(callContextMiddleware(drainController.signal));
   // Without an auth hook every call is admitted: no layer to pay for.

@@ -4,6 +4,7 @@ import type { Broker, TaskTypeInfo } from '../broker/index.js';
 import { Code, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
+import { traceHeaders } from '../metrics/tracing.js';
 
 /** Metadata key for an idempotency key on a gateway call. */
 export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';
@@ -97,6 +98,7 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
     implementation[name] = async (request, context) => {
       const remaining = context.deadline === undefined ? undefined : Math.max(1, context.deadline.getTime() - Date.now());
       const key = context.metadata.get(IDEMPOTENCY_KEY_HEADER);
+      const traceContext = traceHeaders((header) => context.metadata.get(header));
       let submitted;
       try {
         [submitted] = await broker.submit([
@@ -105,6 +107,7 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
             input: { typeUrl: info.inputTypeUrl ?? '', value: request },
             options: {
               ...(key === undefined ? {} : { idempotencyKey: key }),
+              ...(traceContext.traceparent === undefined ? {} : { traceContext }),
               ...(remaining === undefined ? {} : { executionTimeoutMs: remaining, queueTimeoutMs: remaining }),
             },
           },

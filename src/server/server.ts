@@ -9,6 +9,8 @@ import { createGateway } from './gateway.js';
 import { createHttpListener, createRegistry, type HttpListener, type HttpService } from '../http/index.js';
 import { createRpcServer, DEFAULT_MAX_MESSAGE_BYTES, withExactMessages, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
 import { createSqliteStore, type Store } from '../store/index.js';
+import { createMetricsRegistry, listenForScrapes, registerServerMetrics, type MetricsListener } from '../metrics/index.js';
+import type { Registry } from 'prom-client';
 import { createTaskService } from './task-service.js';
 import { taskTypesOf, type TaskServiceDefinition as TaskServiceDef, type TaskServiceOptions } from './task-types.js';
 import { createWorkerService } from './worker-service.js';
@@ -34,6 +36,10 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
   readonly httpCorsOrigins?: readonly string[];
   /** Serve the web dashboard at `/` on the HTTP listener (default true). */
   readonly dashboard?: boolean;
+  /** Serve Prometheus metrics at GET /metrics on this address ("127.0.0.1:9464"). Default off. */
+  readonly metricsListen?: string;
+  /** Register the server's metrics in this registry (an application's own); one is made for `metricsListen` otherwise. */
+  readonly metricsRegistry?: Registry;
 }
 
 export interface TaskwireServer {
@@ -52,6 +58,8 @@ export interface TaskwireServer {
   listen(address: string): Promise<number>;
   /** The HTTP listener's bound port once listen() has started it (with `httpListen`). */
   readonly httpPort: number | undefined;
+  /** The metrics listener's bound port once listen() has started it (with `metricsListen`). */
+  readonly metricsPort: number | undefined;
   /** Drain workers, finish calls within the grace period, close the store. */
   shutdown(): Promise<void>;
 }
@@ -62,9 +70,13 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     options.store ??
     createSqliteStore({ path: options.dbPath ?? 'data/taskwire.db', synchronous: options.sqliteSynchronous ?? 'FULL' });
   const broker = createBroker({ ...options, store, logger });
+  const registry = options.metricsRegistry ?? (options.metricsListen === undefined ? undefined : createMetricsRegistry());
+  const metrics = registry === undefined ? undefined : registerServerMetrics(registry, broker, store);
+  let metricsListener: MetricsListener | undefined;
   const rpc = createRpcServer({
     ...options,
     logger,
+    ...(metrics === undefined ? {} : { observeCall: metrics.observeCall }),
     onDrain: () => {
       broker.drain();
       options.onDrain?.();
@@ -120,6 +132,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
           registry: createRegistry(sets),
           services: httpServices,
           maxMessageBytes,
+          ...(metrics === undefined ? {} : { observeCall: metrics.observeCall }),
           ...(options.auth === undefined ? {} : { auth: options.auth }),
           ...(options.tls === undefined ? {} : { tls: options.tls }),
           ...(options.httpCorsOrigins === undefined ? {} : { corsOrigins: options.httpCorsOrigins }),
@@ -135,10 +148,17 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
           throw new Error(`cannot listen on ${httpListen} (the HTTP listener): ${inUse}${reason}; give --http-listen another address`);
         });
       }
+      if (registry !== undefined && options.metricsListen !== undefined) {
+        metricsListener = await listenForScrapes(options.metricsListen, registry);
+        logger.info({ address: options.metricsListen, port: metricsListener.port }, 'serving metrics at /metrics');
+      }
       return port;
     },
     get httpPort() {
       return httpPort;
+    },
+    get metricsPort() {
+      return metricsListener?.port;
     },
     shutdown() {
       stopping ??= (async () => {
@@ -150,6 +170,8 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
         }
         await closed;
         stopWatchingWrites();
+        metrics?.close();
+        await metricsListener?.close();
         await broker.close();
       })();
       return stopping;

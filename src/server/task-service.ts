@@ -12,7 +12,7 @@ import type { Broker } from '../broker/index.js';
 import { invalidArgument, resourceExhausted, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { InsertResult, TaskRecord } from '../store/index.js';
-import { payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
+import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
 
@@ -193,6 +193,10 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
             succeeded: q.counts[TaskState.TASK_STATE_SUCCEEDED] ?? 0,
             failed: q.counts[TaskState.TASK_STATE_FAILED] ?? 0,
             cancelled: q.counts[TaskState.TASK_STATE_CANCELLED] ?? 0,
+            oldestQueuedAge: msToDuration(q.oldestQueuedMs),
+            submittedPerSecond: q.rates.submitted,
+            succeededPerSecond: q.rates.succeeded,
+            failedPerSecond: q.rates.failed,
           }),
         ),
       };

@@ -67,7 +67,9 @@ export function toTaskEnd(id: string, row: OutcomeRow): TaskEnd | 'live' {
 /** The row columns an attempt's end reads back: whose lease it was, and the task's type. */
 export interface EndedAttemptRow {
   type: string;
+  queue: string;
   lease_owner: string | null;
+  started_at: number | null;
 }
 
 /** The event of an attempt that left RUNNING: completed, failed, retried or released. */
@@ -75,14 +77,18 @@ export function attemptEnded(
   ref: { readonly id: string; readonly attempt: number },
   row: EndedAttemptRow,
   state: TaskState,
+  now: number,
   result: { readonly output?: Payload; readonly error?: TaskErrorRecord } = {},
 ): TaskEvent {
   return {
     id: ref.id,
     type: row.type,
+    queue: row.queue,
     state,
     attempt: ref.attempt,
     previous: S.TASK_STATE_RUNNING,
+    ...(row.started_at === null ? {} : { startedAt: row.started_at }),
+    finishedAt: now,
     ...result,
     ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
   };
@@ -258,11 +264,22 @@ export interface ClaimedRow {
   max_attempts: number;
   deadline_at: number | null;
   metadata: string | null;
+  run_at: number;
+  started_at: number;
 }
 
 /** A claimed row as the lease a worker gets, and the event its claim publishes. */
 export function claimed(row: ClaimedRow, events: TaskEvent[]): Lease {
-  events.push({ id: row.id, type: row.type, state: S.TASK_STATE_RUNNING, attempt: row.attempt, previous: S.TASK_STATE_QUEUED });
+  events.push({
+    id: row.id,
+    type: row.type,
+    queue: row.queue,
+    state: S.TASK_STATE_RUNNING,
+    attempt: row.attempt,
+    previous: S.TASK_STATE_QUEUED,
+    dueAt: row.run_at,
+    startedAt: row.started_at,
+  });
   return {
     id: row.id,
     type: row.type,
@@ -272,5 +289,18 @@ export function claimed(row: ClaimedRow, events: TaskEvent[]): Lease {
     maxAttempts: row.max_attempts,
     ...(row.deadline_at === null ? {} : { deadlineAt: row.deadline_at }),
     ...(row.metadata === null ? {} : { metadata: JSON.parse(row.metadata) as Record<string, string> }),
+  };
+}
+
+/** The event an insert publishes; a task dispatched at once also starts its first attempt. */
+export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialColumns>, now: number): TaskEvent {
+  return {
+    id: task.id,
+    type: task.type,
+    queue: task.options.queue,
+    state: columns.state,
+    attempt: columns.attempt,
+    previous: S.TASK_STATE_UNSPECIFIED,
+    ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
   };
 }

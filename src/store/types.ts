@@ -162,8 +162,17 @@ export interface QueueCounts {
 export interface TaskEvent {
   readonly id: string;
   readonly type: string;
+  readonly queue: string;
   readonly state: TaskState;
   readonly attempt: number;
+  /** When the task became due (its run_at), on an attempt's start: with `startedAt`, the queue wait. */
+  readonly dueAt?: number;
+  /** When the attempt started, on its start and on its end. */
+  readonly startedAt?: number;
+  /** When the attempt or task ended, on an end. */
+  readonly finishedAt?: number;
+  /** Another replica committed it (delivered by a networked store). */
+  readonly remote?: true;
   /** The state before the change. */
   readonly previous: TaskState;
   /** The lease owner of the attempt that ended, when the task left RUNNING. */
@@ -231,6 +240,8 @@ export interface Store {
   overdue(now: number, limit: number): Promise<Array<AttemptRef & { reason: 'lease' | 'deadline'; owner?: string }>>;
   /** Counts tasks per state across all queues (for limits and metrics). */
   countByState(): Promise<Partial<Record<TaskState, number>>>;
+  /** Per queue with QUEUED tasks, the earliest run_at among them (when its oldest waiting task became due). */
+  oldestQueued(): Promise<Array<{ readonly queue: string; readonly dueAt: number }>>;
   subscribe(listener: TaskListener): () => void;
   /**
    * Calls `listener` with why when writes start failing for want of the
@@ -239,5 +250,7 @@ export interface Store {
    * again. Health reports follow it.
    */
   onWriteHealth(listener: (failure: Error | undefined) => void): () => void;
+  /** Calls `listener` after each commit with its duration in seconds and how many writes it carried. */
+  onCommit(listener: (seconds: number, writes: number) => void): () => void;
   close(): Promise<void>;
 }

@@ -18,6 +18,9 @@ import {
   type RpcChannelOptions,
 } from '../rpc/index.js';
 import { ClientError } from 'nice-grpc';
+import type { Registry } from 'prom-client';
+import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
+import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, type MetricsListener } from '../metrics/index.js';
 import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
 import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
@@ -37,6 +40,10 @@ export interface WorkerOptions extends RpcChannelOptions {
   /** Reconnect backoff bounds, of this loop and of the channel's own. Default 100 ms .. 5 s. */
   readonly reconnectMinMs?: number;
   readonly reconnectMaxMs?: number;
+  /** Serve Prometheus metrics at GET /metrics on this address ("127.0.0.1:9465") while started. Default off. */
+  readonly metricsListen?: string;
+  /** Register the worker's metrics in this registry (an application's own); one is made for `metricsListen` otherwise. */
+  readonly metricsRegistry?: Registry;
 }
 
 export interface Worker {
@@ -60,6 +67,8 @@ export interface Worker {
   /** Tasks running now. */
   readonly running: number;
   readonly connected: boolean;
+  /** The metrics listener's bound port once start() has opened it (with `metricsListen`). */
+  readonly metricsPort: number | undefined;
 }
 
 interface Registered {
@@ -158,6 +167,10 @@ export function createWorker(options: WorkerOptions): Worker {
   let loop: Promise<void> | undefined;
   let started: Promise<void> | undefined;
   let idle: (() => void) | undefined;
+  const metricsRegistry = options.metricsRegistry ?? (options.metricsListen === undefined ? undefined : createMetricsRegistry());
+  const metrics =
+    metricsRegistry === undefined ? undefined : registerWorkerMetrics(metricsRegistry, () => ({ total: concurrency, busy: running.size }));
+  let metricsListener: MetricsListener | undefined;
 
   /** The credit a finished attempt gives back: none once stopping or draining. */
   const slotBack = () => (stopController.signal.aborted || draining ? 0 : 1);
@@ -170,10 +183,19 @@ export function createWorker(options: WorkerOptions): Worker {
     const entry = new Attempt(assignment);
     const id = key(assignment.taskId, assignment.attempt);
     running.set(id, entry);
+    const startedAt = metrics === undefined ? 0 : performance.now();
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    const traced = startAttemptSpan(assignment.metadata, assignment);
+    const traceId = traced?.span.spanContext().traceId;
     // A child logger per task costs more than an echo task itself: make it when first used.
     let taskLog: Logger | undefined;
-    const log = () => (taskLog ??= logger.child({ taskId: assignment.taskId, attempt: assignment.attempt, type: assignment.type }));
+    const log = () =>
+      (taskLog ??= logger.child({
+        taskId: assignment.taskId,
+        attempt: assignment.attempt,
+        type: assignment.type,
+        ...(traceId === undefined ? {} : { trace_id: traceId, task_id: assignment.taskId }),
+      }));
     const timer =
       assignment.deadline === undefined
         ? undefined
@@ -212,7 +234,10 @@ export function createWorker(options: WorkerOptions): Worker {
           send({ progress: [{ taskId: ref.taskId, attempt: ref.attempt, percent, message }] });
         },
       };
-      const output = await registered.handler(registered.requestType.decode(input.value) as never, ctx);
+      const decoded = registered.requestType.decode(input.value) as never;
+      const output = await (traced === undefined
+        ? registered.handler(decoded, ctx)
+        : otelContext.with(traced.context, () => registered.handler(decoded, ctx)));
       const value = registered.responseType.encode(registered.responseType.fromPartial(output as never)).finish();
       if (!entry.cancelled && !entry.released) {
         result = { completes: [{ taskId: ref.taskId, attempt: ref.attempt, output: { typeUrl: registered.outputTypeUrl, value: value as Buffer } }] };
@@ -232,6 +257,19 @@ export function createWorker(options: WorkerOptions): Worker {
     } finally {
       clearTimeout(timer);
       running.delete(id);
+    }
+    if (traced !== undefined) {
+      const failure = result?.fails?.[0];
+      if (failure !== undefined) {
+        traced.span.recordException({ name: 'TaskError', message: failure.message, code: failure.code });
+        traced.span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+      }
+      traced.span.setAttribute('taskwire.task.outcome', entry.released ? 'released' : entry.cancelled ? 'cancelled' : failure ? 'failed' : 'succeeded');
+      traced.span.end();
+    }
+    if (metrics !== undefined) {
+      const outcome = entry.released ? 'released' : entry.cancelled ? 'cancelled' : result?.completes !== undefined ? 'succeeded' : 'failed';
+      metrics.attemptEnded(assignment.type, outcome, (performance.now() - startedAt) / 1000);
     }
     // The result (kept until acknowledged) and the freed slot go out together.
     const credit = slotBack();
@@ -322,11 +360,13 @@ export function createWorker(options: WorkerOptions): Worker {
     const min = options.reconnectMinMs ?? 100;
     const max = options.reconnectMaxMs ?? 5_000;
     let wait = min;
+    let sessions = 0;
     while (!stopController.signal.aborted) {
       let welcomed = false;
       try {
         await session(() => {
           welcomed = true;
+          if (sessions++ > 0) metrics?.reconnected();
           wait = min;
           onWelcome();
         });
@@ -376,6 +416,9 @@ export function createWorker(options: WorkerOptions): Worker {
     get connected() {
       return connected;
     },
+    get metricsPort() {
+      return metricsListener?.port;
+    },
     implement(definition, handlers) {
       for (const [name, method] of Object.entries(definition.methods)) {
         const handler = (handlers as Record<string, Registered['handler']>)[name];
@@ -392,11 +435,16 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     start() {
       if (registry.size === 0) return Promise.reject(new Error('implement at least one task service before start()'));
-      started ??= new Promise<void>((resolve, reject) => {
+      started ??= (async () => {
+        if (metricsRegistry !== undefined && options.metricsListen !== undefined) {
+          metricsListener = await listenForScrapes(options.metricsListen, metricsRegistry);
+          logger.info({ address: options.metricsListen, port: metricsListener.port }, 'serving metrics at /metrics');
+        }
+      })().then(() => new Promise<void>((resolve, reject) => {
         loop = run(resolve);
         loop.catch(() => undefined); // a refusal reaches the caller through start() and done
         loop.then(resolve, reject);
-      });
+      }));
       return started;
     },
     get done() {
@@ -421,6 +469,7 @@ export function createWorker(options: WorkerOptions): Worker {
       outbox?.end();
       await loop?.catch(() => undefined);
       channel.close();
+      await metricsListener?.close();
     },
   };
   return worker;

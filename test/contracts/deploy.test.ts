@@ -94,6 +94,21 @@ describe('deploy/k8s', () => {
     expect(address).toBe(`dns:///${headless.metadata!.name}:${headless.spec!.ports![0]!.port}`);
   });
 
+  it('serves metrics on every pod, on the port its scrape annotations name', () => {
+    for (const d of all('Deployment')) {
+      const [c] = containers(d.spec!.template);
+      const listen = c!.env!.find((e) => e.name === 'TASKWIRE_METRICS_LISTEN')?.value;
+      expect(listen, d.metadata!.name).toMatch(/^0\.0\.0\.0:\d+$/);
+      const port = Number(listen!.split(':')[1]);
+      expect(c!.ports!.find((p) => p.name === 'metrics')?.containerPort, d.metadata!.name).toBe(port);
+      const annotations = d.spec!.template.metadata?.annotations ?? {};
+      expect(annotations['prometheus.io/scrape'], d.metadata!.name).toBe('true');
+      expect(Number(annotations['prometheus.io/port']), d.metadata!.name).toBe(port);
+      expect(annotations['prometheus.io/path']).toBe('/metrics');
+    }
+    for (const name of ['server', 'worker']) expect(compose.services[name]!.environment!.TASKWIRE_METRICS_LISTEN, name).toBe('0.0.0.0:9464');
+  });
+
   it('gives each container longer to stop than its drain delay and grace', () => {
     for (const d of all('Deployment')) {
       const env = containers(d.spec!.template)[0]!.env!;

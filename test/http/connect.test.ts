@@ -83,7 +83,8 @@ describe('Connect JSON', () => {
     expect((await stack.client().get(id)).state).toBe(TaskState.TASK_STATE_QUEUED);
 
     const stats = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/GetQueueStats', { queue: 'http' });
-    expect(stats.json).toEqual({ queues: [{ queue: 'http', queued: '1' }] }); // int64 is a JSON string
+    // int64 is a JSON string; a Duration is "<seconds>s"; the rate counts the one submit over a minute.
+    expect(stats.json).toEqual({ queues: [{ queue: 'http', queued: '1', oldestQueuedAge: expect.stringMatching(/^\d+(\.\d+)?s$/), submittedPerSecond: 1 / 60 }] });
     const list = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/ListTasks', { queue: 'http' });
     expect(list.json.tasks.map((t: { id: string }) => t.id)).toEqual([id]);
     const cancelled = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/CancelTask', { id, reason: 'from curl' });

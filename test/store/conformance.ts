@@ -281,6 +281,33 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(await store.overdue(until - 1, 10)).toEqual([]);
     });
 
+    it('publishes events with the queue and the attempt times, and finds each queue’s oldest queued task', async () => {
+      const before = Date.now();
+      const [a, b] = await store.insert([newTask({ runAt: before - 5_000, options: { queue: 'q1' } }), newTask({ options: { queue: 'q2' } })]);
+      const oldest = new Map((await store.oldestQueued()).map((row) => [row.queue, row.dueAt]));
+      expect(oldest.get('q1')).toBe(before - 5_000);
+      expect(oldest.has('q2')).toBe(true);
+      const commits: number[] = [];
+      store.onCommit((seconds, writes) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        commits.push(writes);
+      });
+      const leases = await claim();
+      expect(leases).toHaveLength(2);
+      const started = events.filter((e) => e.state === S.TASK_STATE_RUNNING);
+      const startA = started.find((e) => e.id === a!.task.id)!;
+      expect(startA).toMatchObject({ queue: 'q1', dueAt: before - 5_000 });
+      expect(startA.startedAt).toBeGreaterThanOrEqual(before);
+      await store.complete([{ id: a!.task.id, attempt: 1, output }], startA.startedAt! + 250);
+      await store.fail([{ id: b!.task.id, attempt: 1, message: 'no', code: 2, retryable: true }], startA.startedAt! + 100);
+      const ended = events.filter((e) => e.previous === S.TASK_STATE_RUNNING);
+      expect(ended.find((e) => e.id === a!.task.id)).toMatchObject({ queue: 'q1', startedAt: startA.startedAt, finishedAt: startA.startedAt! + 250 });
+      expect(ended.find((e) => e.id === b!.task.id)).toMatchObject({ queue: 'q2', state: S.TASK_STATE_SCHEDULED, finishedAt: startA.startedAt! + 100 });
+      expect(events.every((e) => e.queue === 'q1' || e.queue === 'q2')).toBe(true);
+      expect(commits.reduce((sum, n) => sum + n, 0)).toBe(3);
+      expect(await store.oldestQueued()).toEqual([]);
+    });
+
     it('records progress of the current attempt only', async () => {
       const task = newTask();
       await store.insert([task]);

@@ -12,11 +12,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from taskwire.v1 import task_pb2 as taskwire_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etaskwire/v1/task_service.proto\x12\x0btaskwire.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16taskwire/v1/task.proto\"\x87\x01\n\x11SubmitTaskRequest\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12*\n\x05input\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyR\x05input\x12\x32\n\x07options\x18\x03 \x01(\x0b\x32\x18.taskwire.v1.TaskOptionsR\x07options\"W\n\x12SubmitTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\x12\x1a\n\x08\x65xisting\x18\x02 \x01(\x08R\x08\x65xisting\"J\n\x12SubmitTasksRequest\x12\x34\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x05tasks\"P\n\x13SubmitTasksResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32\x1f.taskwire.v1.SubmitTaskResponseR\x07results\"K\n\x0eGetTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12)\n\x04view\x18\x02 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"8\n\x0fGetTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10WatchTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"\x8c\x01\n\x0cTaskProgress\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\rR\x07\x61ttempt\x12\x18\n\x07percent\x18\x02 \x01(\x02R\x07percent\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"~\n\x11WatchTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskH\x00R\x04task\x12\x37\n\x08progress\x18\x02 \x01(\x0b\x32\x19.taskwire.v1.TaskProgressH\x00R\x08progressB\x07\n\x05\x65vent\";\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\";\n\x12\x43\x61ncelTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10RetryTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\":\n\x11RetryTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\xd1\x01\n\x10ListTasksRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n\tpage_size\x18\x04 \x01(\rR\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\x12)\n\x04view\x18\x06 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"d\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x11.taskwire.v1.TaskR\x05tasks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x14\n\x12ListWorkersRequest\"\xbe\x03\n\nWorkerInfo\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n\ntask_types\x18\x03 \x03(\tR\ttaskTypes\x12\x14\n\x05slots\x18\x04 \x01(\rR\x05slots\x12\x18\n\x07running\x18\x05 \x01(\rR\x07running\x12;\n\x06labels\x18\x06 \x03(\x0b\x32#.taskwire.v1.WorkerInfo.LabelsEntryR\x06labels\x12\x18\n\x07version\x18\x07 \x01(\tR\x07version\x12\x12\n\x04peer\x18\x08 \x01(\tR\x04peer\x12=\n\x0c\x63onnect_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectTime\x12@\n\x0elast_seen_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastSeenTime\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"H\n\x13ListWorkersResponse\x12\x31\n\x07workers\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.WorkerInfoR\x07workers\",\n\x14GetQueueStatsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\xc6\x01\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n\tscheduled\x18\x02 \x01(\x04R\tscheduled\x12\x16\n\x06queued\x18\x03 \x01(\x04R\x06queued\x12\x18\n\x07running\x18\x04 \x01(\x04R\x07running\x12\x1c\n\tsucceeded\x18\x05 \x01(\x04R\tsucceeded\x12\x16\n\x06\x66\x61iled\x18\x06 \x01(\x04R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x07 \x01(\x04R\tcancelled\"H\n\x15GetQueueStatsResponse\x12/\n\x06queues\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.QueueStatsR\x06queues\"|\n\rSessionSubmit\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x38\n\x07request\x18\x02 \x01(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x07request\x12\x1f\n\x0bwant_result\x18\x03 \x01(\x08R\nwantResult\":\n\nItemStatus\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x82\x01\n\nSessionAck\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.taskwire.v1.ItemStatusR\x05\x65rror\x12\x1a\n\x08\x65xisting\x18\x04 \x01(\x08R\x08\x65xisting\"\xca\x01\n\x0bTaskOutcome\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12,\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.AnyR\x06output\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x16.taskwire.v1.TaskErrorR\x05\x65rror\x12\x18\n\x07\x61ttempt\x18\x05 \x01(\rR\x07\x61ttempt\"^\n\x0eSessionRequest\x12\x34\n\x07submits\x18\x01 \x03(\x0b\x32\x1a.taskwire.v1.SessionSubmitR\x07submits\x12\x16\n\x06\x66ollow\x18\x02 \x03(\tR\x06\x66ollow\"t\n\x0fSessionResponse\x12+\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.SessionAckR\x04\x61\x63ks\x12\x34\n\x08outcomes\x18\x02 \x03(\x0b\x32\x18.taskwire.v1.TaskOutcomeR\x08outcomes*N\n\x08TaskView\x12\x19\n\x15TASK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_VIEW_BASIC\x10\x01\x12\x12\n\x0eTASK_VIEW_FULL\x10\x02\x32\x9d\x06\n\x0bTaskService\x12M\n\nSubmitTask\x12\x1e.taskwire.v1.SubmitTaskRequest\x1a\x1f.taskwire.v1.SubmitTaskResponse\x12P\n\x0bSubmitTasks\x12\x1f.taskwire.v1.SubmitTasksRequest\x1a .taskwire.v1.SubmitTasksResponse\x12\x44\n\x07GetTask\x12\x1b.taskwire.v1.GetTaskRequest\x1a\x1c.taskwire.v1.GetTaskResponse\x12L\n\tWatchTask\x12\x1d.taskwire.v1.WatchTaskRequest\x1a\x1e.taskwire.v1.WatchTaskResponse0\x01\x12M\n\nCancelTask\x12\x1e.taskwire.v1.CancelTaskRequest\x1a\x1f.taskwire.v1.CancelTaskResponse\x12J\n\tRetryTask\x12\x1d.taskwire.v1.RetryTaskRequest\x1a\x1e.taskwire.v1.RetryTaskResponse\x12J\n\tListTasks\x12\x1d.taskwire.v1.ListTasksRequest\x1a\x1e.taskwire.v1.ListTasksResponse\x12P\n\x0bListWorkers\x12\x1f.taskwire.v1.ListWorkersRequest\x1a .taskwire.v1.ListWorkersResponse\x12V\n\rGetQueueStats\x12!.taskwire.v1.GetQueueStatsRequest\x1a\".taskwire.v1.GetQueueStatsResponse\x12H\n\x07Session\x12\x1b.taskwire.v1.SessionRequest\x1a\x1c.taskwire.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etaskwire/v1/task_service.proto\x12\x0btaskwire.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16taskwire/v1/task.proto\"\x87\x01\n\x11SubmitTaskRequest\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12*\n\x05input\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyR\x05input\x12\x32\n\x07options\x18\x03 \x01(\x0b\x32\x18.taskwire.v1.TaskOptionsR\x07options\"W\n\x12SubmitTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\x12\x1a\n\x08\x65xisting\x18\x02 \x01(\x08R\x08\x65xisting\"J\n\x12SubmitTasksRequest\x12\x34\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x05tasks\"P\n\x13SubmitTasksResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32\x1f.taskwire.v1.SubmitTaskResponseR\x07results\"K\n\x0eGetTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12)\n\x04view\x18\x02 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"8\n\x0fGetTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10WatchTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"\x8c\x01\n\x0cTaskProgress\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\rR\x07\x61ttempt\x12\x18\n\x07percent\x18\x02 \x01(\x02R\x07percent\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"~\n\x11WatchTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskH\x00R\x04task\x12\x37\n\x08progress\x18\x02 \x01(\x0b\x32\x19.taskwire.v1.TaskProgressH\x00R\x08progressB\x07\n\x05\x65vent\";\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\";\n\x12\x43\x61ncelTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10RetryTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\":\n\x11RetryTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\xd1\x01\n\x10ListTasksRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n\tpage_size\x18\x04 \x01(\rR\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\x12)\n\x04view\x18\x06 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"d\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x11.taskwire.v1.TaskR\x05tasks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x14\n\x12ListWorkersRequest\"\xbe\x03\n\nWorkerInfo\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n\ntask_types\x18\x03 \x03(\tR\ttaskTypes\x12\x14\n\x05slots\x18\x04 \x01(\rR\x05slots\x12\x18\n\x07running\x18\x05 \x01(\rR\x07running\x12;\n\x06labels\x18\x06 \x03(\x0b\x32#.taskwire.v1.WorkerInfo.LabelsEntryR\x06labels\x12\x18\n\x07version\x18\x07 \x01(\tR\x07version\x12\x12\n\x04peer\x18\x08 \x01(\tR\x04peer\x12=\n\x0c\x63onnect_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectTime\x12@\n\x0elast_seen_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastSeenTime\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"H\n\x13ListWorkersResponse\x12\x31\n\x07workers\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.WorkerInfoR\x07workers\",\n\x14GetQueueStatsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\x9d\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n\tscheduled\x18\x02 \x01(\x04R\tscheduled\x12\x16\n\x06queued\x18\x03 \x01(\x04R\x06queued\x12\x18\n\x07running\x18\x04 \x01(\x04R\x07running\x12\x1c\n\tsucceeded\x18\x05 \x01(\x04R\tsucceeded\x12\x16\n\x06\x66\x61iled\x18\x06 \x01(\x04R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x07 \x01(\x04R\tcancelled\x12\x45\n\x11oldest_queued_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x30\n\x14submitted_per_second\x18\t \x01(\x01R\x12submittedPerSecond\x12\x30\n\x14succeeded_per_second\x18\n \x01(\x01R\x12succeededPerSecond\x12*\n\x11\x66\x61iled_per_second\x18\x0b \x01(\x01R\x0f\x66\x61iledPerSecond\"H\n\x15GetQueueStatsResponse\x12/\n\x06queues\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.QueueStatsR\x06queues\"|\n\rSessionSubmit\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x38\n\x07request\x18\x02 \x01(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x07request\x12\x1f\n\x0bwant_result\x18\x03 \x01(\x08R\nwantResult\":\n\nItemStatus\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x82\x01\n\nSessionAck\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.taskwire.v1.ItemStatusR\x05\x65rror\x12\x1a\n\x08\x65xisting\x18\x04 \x01(\x08R\x08\x65xisting\"\xca\x01\n\x0bTaskOutcome\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12,\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.AnyR\x06output\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x16.taskwire.v1.TaskErrorR\x05\x65rror\x12\x18\n\x07\x61ttempt\x18\x05 \x01(\rR\x07\x61ttempt\"^\n\x0eSessionRequest\x12\x34\n\x07submits\x18\x01 \x03(\x0b\x32\x1a.taskwire.v1.SessionSubmitR\x07submits\x12\x16\n\x06\x66ollow\x18\x02 \x03(\tR\x06\x66ollow\"t\n\x0fSessionResponse\x12+\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.SessionAckR\x04\x61\x63ks\x12\x34\n\x08outcomes\x18\x02 \x03(\x0b\x32\x18.taskwire.v1.TaskOutcomeR\x08outcomes*N\n\x08TaskView\x12\x19\n\x15TASK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_VIEW_BASIC\x10\x01\x12\x12\n\x0eTASK_VIEW_FULL\x10\x02\x32\x9d\x06\n\x0bTaskService\x12M\n\nSubmitTask\x12\x1e.taskwire.v1.SubmitTaskRequest\x1a\x1f.taskwire.v1.SubmitTaskResponse\x12P\n\x0bSubmitTasks\x12\x1f.taskwire.v1.SubmitTasksRequest\x1a .taskwire.v1.SubmitTasksResponse\x12\x44\n\x07GetTask\x12\x1b.taskwire.v1.GetTaskRequest\x1a\x1c.taskwire.v1.GetTaskResponse\x12L\n\tWatchTask\x12\x1d.taskwire.v1.WatchTaskRequest\x1a\x1e.taskwire.v1.WatchTaskResponse0\x01\x12M\n\nCancelTask\x12\x1e.taskwire.v1.CancelTaskRequest\x1a\x1f.taskwire.v1.CancelTaskResponse\x12J\n\tRetryTask\x12\x1d.taskwire.v1.RetryTaskRequest\x1a\x1e.taskwire.v1.RetryTaskResponse\x12J\n\tListTasks\x12\x1d.taskwire.v1.ListTasksRequest\x1a\x1e.taskwire.v1.ListTasksResponse\x12P\n\x0bListWorkers\x12\x1f.taskwire.v1.ListWorkersRequest\x1a .taskwire.v1.ListWorkersResponse\x12V\n\rGetQueueStats\x12!.taskwire.v1.GetQueueStatsRequest\x1a\".taskwire.v1.GetQueueStatsResponse\x12H\n\x07Session\x12\x1b.taskwire.v1.SessionRequest\x1a\x1c.taskwire.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taskwire.v1.task_service_pb2', globals())
@@ -25,64 +26,64 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _WORKERINFO_LABELSENTRY._options = None
   _WORKERINFO_LABELSENTRY._serialized_options = b'8\001'
-  _TASKVIEW._serialized_start=3094
-  _TASKVIEW._serialized_end=3172
-  _SUBMITTASKREQUEST._serialized_start=132
-  _SUBMITTASKREQUEST._serialized_end=267
-  _SUBMITTASKRESPONSE._serialized_start=269
-  _SUBMITTASKRESPONSE._serialized_end=356
-  _SUBMITTASKSREQUEST._serialized_start=358
-  _SUBMITTASKSREQUEST._serialized_end=432
-  _SUBMITTASKSRESPONSE._serialized_start=434
-  _SUBMITTASKSRESPONSE._serialized_end=514
-  _GETTASKREQUEST._serialized_start=516
-  _GETTASKREQUEST._serialized_end=591
-  _GETTASKRESPONSE._serialized_start=593
-  _GETTASKRESPONSE._serialized_end=649
-  _WATCHTASKREQUEST._serialized_start=651
-  _WATCHTASKREQUEST._serialized_end=685
-  _TASKPROGRESS._serialized_start=688
-  _TASKPROGRESS._serialized_end=828
-  _WATCHTASKRESPONSE._serialized_start=830
-  _WATCHTASKRESPONSE._serialized_end=956
-  _CANCELTASKREQUEST._serialized_start=958
-  _CANCELTASKREQUEST._serialized_end=1017
-  _CANCELTASKRESPONSE._serialized_start=1019
-  _CANCELTASKRESPONSE._serialized_end=1078
-  _RETRYTASKREQUEST._serialized_start=1080
-  _RETRYTASKREQUEST._serialized_end=1114
-  _RETRYTASKRESPONSE._serialized_start=1116
-  _RETRYTASKRESPONSE._serialized_end=1174
-  _LISTTASKSREQUEST._serialized_start=1177
-  _LISTTASKSREQUEST._serialized_end=1386
-  _LISTTASKSRESPONSE._serialized_start=1388
-  _LISTTASKSRESPONSE._serialized_end=1488
-  _LISTWORKERSREQUEST._serialized_start=1490
-  _LISTWORKERSREQUEST._serialized_end=1510
-  _WORKERINFO._serialized_start=1513
-  _WORKERINFO._serialized_end=1959
-  _WORKERINFO_LABELSENTRY._serialized_start=1902
-  _WORKERINFO_LABELSENTRY._serialized_end=1959
-  _LISTWORKERSRESPONSE._serialized_start=1961
-  _LISTWORKERSRESPONSE._serialized_end=2033
-  _GETQUEUESTATSREQUEST._serialized_start=2035
-  _GETQUEUESTATSREQUEST._serialized_end=2079
-  _QUEUESTATS._serialized_start=2082
-  _QUEUESTATS._serialized_end=2280
-  _GETQUEUESTATSRESPONSE._serialized_start=2282
-  _GETQUEUESTATSRESPONSE._serialized_end=2354
-  _SESSIONSUBMIT._serialized_start=2356
-  _SESSIONSUBMIT._serialized_end=2480
-  _ITEMSTATUS._serialized_start=2482
-  _ITEMSTATUS._serialized_end=2540
-  _SESSIONACK._serialized_start=2543
-  _SESSIONACK._serialized_end=2673
-  _TASKOUTCOME._serialized_start=2676
-  _TASKOUTCOME._serialized_end=2878
-  _SESSIONREQUEST._serialized_start=2880
-  _SESSIONREQUEST._serialized_end=2974
-  _SESSIONRESPONSE._serialized_start=2976
-  _SESSIONRESPONSE._serialized_end=3092
-  _TASKSERVICE._serialized_start=3175
-  _TASKSERVICE._serialized_end=3972
+  _TASKVIEW._serialized_start=3341
+  _TASKVIEW._serialized_end=3419
+  _SUBMITTASKREQUEST._serialized_start=164
+  _SUBMITTASKREQUEST._serialized_end=299
+  _SUBMITTASKRESPONSE._serialized_start=301
+  _SUBMITTASKRESPONSE._serialized_end=388
+  _SUBMITTASKSREQUEST._serialized_start=390
+  _SUBMITTASKSREQUEST._serialized_end=464
+  _SUBMITTASKSRESPONSE._serialized_start=466
+  _SUBMITTASKSRESPONSE._serialized_end=546
+  _GETTASKREQUEST._serialized_start=548
+  _GETTASKREQUEST._serialized_end=623
+  _GETTASKRESPONSE._serialized_start=625
+  _GETTASKRESPONSE._serialized_end=681
+  _WATCHTASKREQUEST._serialized_start=683
+  _WATCHTASKREQUEST._serialized_end=717
+  _TASKPROGRESS._serialized_start=720
+  _TASKPROGRESS._serialized_end=860
+  _WATCHTASKRESPONSE._serialized_start=862
+  _WATCHTASKRESPONSE._serialized_end=988
+  _CANCELTASKREQUEST._serialized_start=990
+  _CANCELTASKREQUEST._serialized_end=1049
+  _CANCELTASKRESPONSE._serialized_start=1051
+  _CANCELTASKRESPONSE._serialized_end=1110
+  _RETRYTASKREQUEST._serialized_start=1112
+  _RETRYTASKREQUEST._serialized_end=1146
+  _RETRYTASKRESPONSE._serialized_start=1148
+  _RETRYTASKRESPONSE._serialized_end=1206
+  _LISTTASKSREQUEST._serialized_start=1209
+  _LISTTASKSREQUEST._serialized_end=1418
+  _LISTTASKSRESPONSE._serialized_start=1420
+  _LISTTASKSRESPONSE._serialized_end=1520
+  _LISTWORKERSREQUEST._serialized_start=1522
+  _LISTWORKERSREQUEST._serialized_end=1542
+  _WORKERINFO._serialized_start=1545
+  _WORKERINFO._serialized_end=1991
+  _WORKERINFO_LABELSENTRY._serialized_start=1934
+  _WORKERINFO_LABELSENTRY._serialized_end=1991
+  _LISTWORKERSRESPONSE._serialized_start=1993
+  _LISTWORKERSRESPONSE._serialized_end=2065
+  _GETQUEUESTATSREQUEST._serialized_start=2067
+  _GETQUEUESTATSREQUEST._serialized_end=2111
+  _QUEUESTATS._serialized_start=2114
+  _QUEUESTATS._serialized_end=2527
+  _GETQUEUESTATSRESPONSE._serialized_start=2529
+  _GETQUEUESTATSRESPONSE._serialized_end=2601
+  _SESSIONSUBMIT._serialized_start=2603
+  _SESSIONSUBMIT._serialized_end=2727
+  _ITEMSTATUS._serialized_start=2729
+  _ITEMSTATUS._serialized_end=2787
+  _SESSIONACK._serialized_start=2790
+  _SESSIONACK._serialized_end=2920
+  _TASKOUTCOME._serialized_start=2923
+  _TASKOUTCOME._serialized_end=3125
+  _SESSIONREQUEST._serialized_start=3127
+  _SESSIONREQUEST._serialized_end=3221
+  _SESSIONRESPONSE._serialized_start=3223
+  _SESSIONRESPONSE._serialized_end=3339
+  _TASKSERVICE._serialized_start=3422
+  _TASKSERVICE._serialized_end=4219
 # @@protoc_insertion_point(module_scope)

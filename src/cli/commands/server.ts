@@ -27,6 +27,7 @@ interface ServerOptions {
   tokensFile?: string;
   maxSessionAgeMs?: number;
   httpListen?: string;
+  metricsListen?: string;
   httpCorsOrigins?: string[];
   dashboard: boolean;
 }
@@ -97,6 +98,11 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         .argParser(corsOrigins),
     )
     .option('--no-dashboard', 'do not serve the web dashboard at / on the HTTP listener (the API stays)')
+    .addOption(
+      new Option('--metrics-listen <address>', 'serve Prometheus metrics at GET /metrics on this address, e.g. 127.0.0.1:9464')
+        .env('TASKWIRE_METRICS_LISTEN')
+        .argParser(listenAddress),
+    )
     .addOption(new Option('--pg-schema <name>', 'PostgreSQL schema for the tables').env('TASKWIRE_PG_SCHEMA').default('public'))
     .addOption(
       new Option('--max-session-age-ms <duration>', 'drain each worker session after this long so streams rebalance across replicas (100ms..24h)')
@@ -161,6 +167,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
           : { tls: { cert: options.tlsCert, key: options.tlsKey, ...(options.tlsClientCa === undefined ? {} : { clientCa: options.tlsClientCa }) } }),
         ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
         ...(options.httpListen === undefined ? {} : { httpListen: options.httpListen, httpCorsOrigins: options.httpCorsOrigins ?? [], dashboard: options.dashboard }),
+        ...(options.metricsListen === undefined ? {} : { metricsListen: options.metricsListen }),
         logger,
         leaseMs: options.leaseMs,
         shutdownGraceMs: options.graceMs,
@@ -176,7 +183,10 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         throw listenError(options.listen, error);
       }
       onShutdownSignals(() => server.shutdown());
-      const http = server.httpPort === undefined ? {} : { httpPort: server.httpPort };
+      const http = {
+        ...(server.httpPort === undefined ? {} : { httpPort: server.httpPort }),
+        ...(server.metricsPort === undefined ? {} : { metricsPort: server.metricsPort }),
+      };
       logger.info({ services, ...http, store: options.store === undefined ? options.db : 'postgres' }, 'serving');
     });
 }

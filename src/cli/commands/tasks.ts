@@ -218,7 +218,11 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
         const queues = await client.stats(o.queue);
         print(g.json, queues, () =>
           queues
-            .map((q) => `${q.queue}: scheduled ${q.scheduled}, queued ${q.queued}, running ${q.running}, succeeded ${q.succeeded}, failed ${q.failed}, cancelled ${q.cancelled}`)
+            .map(
+              (q) =>
+                `${q.queue}: scheduled ${q.scheduled}, queued ${q.queued}, running ${q.running}, succeeded ${q.succeeded}, failed ${q.failed}, cancelled ${q.cancelled}` +
+                `; oldest queued ${ageText(q.oldestQueuedAge)}; per second over the last minute: submitted ${rateText(q.submittedPerSecond)}, succeeded ${rateText(q.succeededPerSecond)}, failed ${rateText(q.failedPerSecond)}`,
+            )
             .join('\n') || 'no tasks',
         );
       }),
@@ -243,3 +247,12 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
       }
     });
 }
+
+/** A duration for people: "0 s", "1.5 s", "3 m 20 s". */
+function ageText(age: { seconds: number; nanos: number } | undefined): string {
+  const seconds = (age?.seconds ?? 0) + (age?.nanos ?? 0) / 1e9;
+  if (seconds < 60) return `${Number(seconds.toFixed(1))} s`;
+  return `${Math.floor(seconds / 60)} m ${Math.round(seconds % 60)} s`;
+}
+
+const rateText = (perSecond: number) => String(Number(perSecond.toFixed(2)));

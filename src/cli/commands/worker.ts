@@ -7,13 +7,14 @@ import { onShutdownSignals } from '../../rpc/index.js';
 import { createWorker, type Worker } from '../../worker/index.js';
 import { MAX_CONCURRENCY } from '../../worker/worker.js';
 import type { GlobalOptions } from '../main.js';
-import { choice, duration, integer, LOG_LEVELS } from '../values.js';
+import { choice, duration, integer, listenAddress, LOG_LEVELS } from '../values.js';
 
 interface WorkerCommandOptions {
   concurrency: number;
   demo?: boolean;
   workerId?: string;
   graceMs: number;
+  metricsListen?: string;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -39,6 +40,11 @@ export function workerCommand(program: Command, globals: () => GlobalOptions): v
         .default(30_000, '30s')
         .argParser(duration(0, 3_600_000)),
     )
+    .addOption(
+      new Option('--metrics-listen <address>', 'serve Prometheus metrics at GET /metrics on this address, e.g. 127.0.0.1:9465')
+        .env('TASKWIRE_METRICS_LISTEN')
+        .argParser(listenAddress),
+    )
     .addOption(new Option('--log-level <level>', LOG_LEVELS.join(', ')).env('TASKWIRE_LOG_LEVEL').default('info').argParser(choice(LOG_LEVELS)))
     .action(async (module: string | undefined, options: WorkerCommandOptions) => {
       const { server, token, tls } = globals();
@@ -50,6 +56,7 @@ export function workerCommand(program: Command, globals: () => GlobalOptions): v
         ...(token ? { token } : {}),
         ...(tls ? { tls } : {}),
         shutdownGraceMs: options.graceMs,
+        ...(options.metricsListen === undefined ? {} : { metricsListen: options.metricsListen }),
         logger: pino({ name: 'taskwire-worker', level: options.logLevel }),
       });
       if (options.demo) worker.implement(DemoServiceDefinition, demoHandlers(worker.workerId));

@@ -2,13 +2,16 @@ import { isAbortError } from 'abort-controller-x';
 import { ServerError, Status, type CallContext, type ServerMiddleware } from 'nice-grpc';
 import type { Logger } from 'pino';
 
+/** Told once per call what the log line says: for metrics. */
+export type CallObserver = (method: string, code: Status, seconds: number) => void;
+
 /**
  * One structured log line per call: method, status code, duration, peer
  * (info for calls, error for INTERNAL/UNKNOWN). Adds `log`, a logger bound to
  * the call, made only if the handler uses it: on a busy server a child
  * logger per call costs more than many handlers.
  */
-export function loggingMiddleware(logger: Logger): ServerMiddleware<{ log: Logger }> {
+export function loggingMiddleware(logger: Logger, observe?: CallObserver): ServerMiddleware<{ log: Logger }> {
   return async function* logging(call, context: CallContext) {
     const start = performance.now();
     const method = call.method.path;
@@ -33,6 +36,7 @@ export function loggingMiddleware(logger: Logger): ServerMiddleware<{ log: Logge
       }
       throw error;
     } finally {
+      observe?.(method, code, (performance.now() - start) / 1000);
       const failed = code === Status.INTERNAL || code === Status.UNKNOWN;
       if (logger.isLevelEnabled(failed ? 'error' : 'info')) {
         const line = {

@@ -16,6 +16,8 @@ export interface GroupCommitOptions {
   readonly publish: (events: readonly TaskEvent[]) => void;
   /** Writes started failing (with why), or succeed again (undefined); called on each change. */
   readonly health: (failure: Error | undefined) => void;
+  /** Each commit that ran: how long it took (seconds) and how many writes it carried. */
+  readonly committed?: (seconds: number, writes: number) => void;
 }
 
 /** SQLSTATE 53100 disk_full, 53400 configuration_limit_exceeded is not a full disk. */
@@ -79,6 +81,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     }
     try {
       let full: Error | undefined;
+      const started = performance.now();
       const committed = await commit(client, batch).catch(async (error: unknown) => {
         // A database error aborts the whole transaction: run each write in its own instead.
         if (error instanceof TaskwireError) throw error;
@@ -97,6 +100,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
       });
       // A write that failed for want of space says the store is not writable, even if others committed;
       // while failing, only a commit that changed tasks (one without changes writes nothing) shows room again.
+      options.committed?.((performance.now() - started) / 1000, batch.length);
       if (full !== undefined || failing === undefined || committed.events.length > 0) report(full);
       committed.outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.value)));
       if (committed.events.length > 0) options.publish(committed.events);

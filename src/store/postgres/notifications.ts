@@ -51,7 +51,8 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
 
   function fromWire(events: readonly WireEvent[]): Promise<TaskEvent[]> {
     return Promise.all(
-      events.map(async ({ output, outputElided, ...event }) => {
+      events.map(async ({ output, outputElided, ...rest }) => {
+        const event: TaskEvent = { ...rest, remote: true };
         if (output !== undefined) return { ...event, output: { typeUrl: output.typeUrl, value: Buffer.from(output.value, 'base64') } };
         if (outputElided) {
           const read = await options.readOutput(event.id);

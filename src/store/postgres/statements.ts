@@ -47,15 +47,15 @@ export const SQL = {
     WHERE seq IN (
       SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)} AND type = ANY($5)
       ORDER BY priority DESC, seq LIMIT $6 FOR UPDATE SKIP LOCKED)
-    RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`,
+    RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`,
   complete: `
     UPDATE tasks t SET state = ${transitions.complete.to}, output_type = u.type_url, output = u.value, finished_at = $5,
       updated_at = $5, lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) AS u(id, attempt, type_url, value)
     WHERE t.id = u.id AND t.attempt = u.attempt AND t.${stateIn(transitions.complete.from)}
-    RETURNING t.id, t.attempt, t.type, t.lease_owner`,
+    RETURNING t.id, t.attempt, t.type, t.queue, t.lease_owner, t.started_at`,
   running: `
-    SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
+    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at FROM tasks
     WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} FOR UPDATE`,
   /** A failed attempt: retried ($6 the next run) or ended ($6 null), by the state in $3. */
   fail: `
@@ -68,10 +68,10 @@ export const SQL = {
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = $3, lease_expires_at = NULL, deadline_at = NULL,
       progress_percent = 0, progress_message = ''
     WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.release.from)}
-    RETURNING type, lease_owner`,
+    RETURNING type, queue, lease_owner, started_at`,
   progress: `
     UPDATE tasks SET progress_percent = $3, progress_message = $4
-    WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} RETURNING type`,
+    WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} RETURNING type, queue`,
   renew: `
     UPDATE tasks t SET lease_expires_at = $3
     FROM unnest($1::text[], $2::int[]) AS u(id, attempt)
@@ -93,18 +93,19 @@ export const SQL = {
   promote: `
     UPDATE tasks SET state = ${transitions.promote.to}, updated_at = $1
     WHERE seq IN (SELECT seq FROM tasks WHERE ${stateIn(transitions.promote.from)} AND run_at <= $1 FOR UPDATE SKIP LOCKED)
-    RETURNING id, type, attempt`,
+    RETURNING id, type, queue, attempt`,
   expire: `
     UPDATE tasks SET state = ${transitions.expire.to}, finished_at = $1, updated_at = $1, errors = errors || $2::jsonb
     WHERE seq IN (
       SELECT seq FROM tasks WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= $1 FOR UPDATE SKIP LOCKED)
-    RETURNING id, type, attempt`,
+    RETURNING id, type, queue, attempt`,
   deadlinePassed: `
     SELECT id, attempt, lease_owner FROM tasks
     WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= $1 LIMIT $2`,
   leaseExpired: `
     SELECT id, attempt, lease_owner FROM tasks WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= $1 LIMIT $2`,
   countByState: `SELECT state, COUNT(*)::bigint AS n FROM tasks GROUP BY state`,
+  oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
   statsAll: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks WHERE queue = $1 GROUP BY queue, state`,
 } as const;

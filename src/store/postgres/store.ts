@@ -9,6 +9,7 @@ import {
   errorRecord,
   initialColumns,
   insertedRecord,
+  insertedEvent,
   jsonOrNull,
   listPage,
   metadataJson,
@@ -83,9 +84,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     deliver: emit,
   });
   const healthListeners = new Set<(failure: Error | undefined) => void>();
+  const commitListeners = new Set<(seconds: number, writes: number) => void>();
   const commits = createGroupCommit({
     pool,
     beforeCommit: notifications.send,
+    committed: (seconds, writes) => {
+      for (const listener of commitListeners) listener(seconds, writes);
+    },
     publish: emit,
     health: (failure) => {
       for (const listener of healthListeners) listener(failure);
@@ -156,7 +161,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             results.push({ task: toRecord(existing.rows[0]!), existing: true });
             continue;
           }
-          events.push({ id: task.id, type: task.type, state: columns.state, attempt: columns.attempt, previous: S.TASK_STATE_UNSPECIFIED });
+          events.push(insertedEvent(task, columns, now));
           results.push({ existing: false, task: insertedRecord(task, columns, now) });
         }
         return results;
@@ -177,7 +182,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     complete(items, now) {
       if (items.length === 0) return Promise.resolve([]);
       return write(async (client, events) => {
-        const { rows } = await client.query<{ id: string; attempt: number; type: string; lease_owner: string | null }>(
+        const { rows } = await client.query<EndedAttemptRow & { id: string; attempt: number }>(
           SQL.complete,
           [items.map((i) => i.id), items.map((i) => i.attempt), items.map((i) => i.output.typeUrl), items.map((i) => Buffer.from(i.output.value)), now],
         );
@@ -186,7 +191,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           const row = applied.get(`${item.id}#${item.attempt}`);
           if (row === undefined) return { applied: false };
           applied.delete(`${item.id}#${item.attempt}`);
-          events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, { output: item.output }));
+          events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, now, { output: item.output }));
           return { applied: true, state: S.TASK_STATE_SUCCEEDED };
         });
       });
@@ -196,7 +201,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return write(async (client, events) => {
         const results: Fenced[] = [];
         for (const item of items) {
-          const { rows } = await client.query<{ type: string; failures: number; max_attempts: number; backoff: string; lease_owner: string | null }>(
+          const { rows } = await client.query<EndedAttemptRow & { failures: number; max_attempts: number; backoff: string }>(
             SQL.running,
             [item.id, item.attempt],
           );
@@ -213,7 +218,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             SQL.fail,
             [item.id, item.attempt, state, JSON.stringify([error]), now, dead ? null : now + exponentialBackoff(failures, JSON.parse(row.backoff))],
           );
-          events.push(attemptEnded(item, row, state, { error }));
+          events.push(attemptEnded(item, row, state, now, { error }));
           results.push({ applied: true, state });
         }
         return results;
@@ -233,7 +238,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             results.push({ applied: false });
             continue;
           }
-          events.push(attemptEnded(item, row, transitions.release.to));
+          events.push(attemptEnded(item, row, transitions.release.to, now));
           results.push({ applied: true, state: transitions.release.to });
         }
         return results;
@@ -243,7 +248,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     progress(items) {
       return write(async (client, events) => {
         for (const item of items) {
-          const { rows } = await client.query<{ type: string }>(
+          const { rows } = await client.query<{ type: string; queue: string }>(
             SQL.progress,
             [item.id, item.attempt, item.percent, item.message],
           );
@@ -251,6 +256,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           events.push({
             id: item.id,
             type: rows[0].type,
+            queue: rows[0].queue,
             state: S.TASK_STATE_RUNNING,
             attempt: item.attempt,
             previous: S.TASK_STATE_RUNNING,
@@ -303,10 +309,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         events.push({
           id,
           type: before.type,
+          queue: before.options.queue,
           state: transitions.cancel.to,
           attempt: before.attempt,
           previous: before.state,
           ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
+          ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
+          finishedAt: now,
         });
         return mustGet(client, id);
       });
@@ -322,7 +331,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         if (result.rowCount === 0) {
           throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only FAILED or CANCELLED tasks can be retried`);
         }
-        events.push({ id, type: before.type, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
+        events.push({ id, type: before.type, queue: before.options.queue, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
         return mustGet(client, id);
       });
     },
@@ -343,7 +352,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     promoteDue(now) {
       return write(async (client, events) => {
-        const { rows } = await client.query<{ id: string; type: string; attempt: number }>(
+        const { rows } = await client.query<{ id: string; type: string; queue: string; attempt: number }>(
           SQL.promote,
           [now],
         );
@@ -354,12 +363,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     expireQueued(now) {
       return write(async (client, events) => {
-        const { rows } = await client.query<{ id: string; type: string; attempt: number }>(
+        const { rows } = await client.query<{ id: string; type: string; queue: string; attempt: number }>(
           SQL.expire,
           [now, JSON.stringify([queueTimeoutError(0, now)])],
         );
         for (const row of rows) {
-          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: queueTimeoutError(row.attempt, now) });
+          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: queueTimeoutError(row.attempt, now), finishedAt: now });
         }
         return rows.length;
       });
@@ -369,6 +378,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const deadlines = await pool.query<OverdueRow>(SQL.deadlinePassed, [now, limit]);
       const leases = await pool.query<OverdueRow>(SQL.leaseExpired, [now, limit]);
       return [...deadlines.rows.map(overdueAttempt('deadline')), ...leases.rows.map(overdueAttempt('lease'))];
+    },
+
+    async oldestQueued() {
+      const { rows } = await pool.query<{ queue: string; due: number }>(SQL.oldestQueued);
+      return rows.map((row) => ({ queue: row.queue, dueAt: row.due }));
     },
 
     async countByState() {
@@ -381,6 +395,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => commitListeners.delete(listener);
     },
 
     onWriteHealth(listener) {

@@ -23,6 +23,8 @@ export interface GroupCommitOptions {
   readonly path: string;
   /** Writes started failing (with why), or succeed again (undefined); called on each change. */
   readonly health: (failure: Error | undefined) => void;
+  /** Each commit that ran: how long it took (seconds) and how many writes it carried. */
+  readonly committed?: (seconds: number, writes: number) => void;
 }
 
 export interface GroupCommit {
@@ -92,6 +94,7 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
     // While writes fail, only a commit that changed rows shows the disk has room again (one that
     // changed nothing commits without writing a page).
     const changesBefore = failing === undefined ? 0 : totalChanges();
+    const started = performance.now();
     try {
       committed = commit(batch, false);
     } catch (error) {
@@ -102,7 +105,9 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
         return rejectAll(batch, retryError);
       }
     }
-    lastBusyCommit = committed.events.length >= BUSY_COMMIT ? performance.now() : -Infinity;
+    const ended = performance.now();
+    options.committed?.((ended - started) / 1000, batch.length);
+    lastBusyCommit = committed.events.length >= BUSY_COMMIT ? ended : -Infinity;
     const { events, outcomes } = committed;
     let full: Error | undefined;
     for (const outcome of outcomes) {

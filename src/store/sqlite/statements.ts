@@ -21,9 +21,9 @@ const SQL = {
     UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
       lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
-    RETURNING type, lease_owner`,
+    RETURNING type, queue, lease_owner, started_at`,
   running: `
-    SELECT type, failures, max_attempts, backoff, lease_owner FROM tasks
+    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at FROM tasks
     WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`,
   retry: `
     UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
@@ -37,11 +37,11 @@ const SQL = {
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
       progress_percent = 0, progress_message = ''
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.release.from)}
-    RETURNING type, lease_owner`,
+    RETURNING type, queue, lease_owner, started_at`,
   progress: `
     UPDATE tasks SET progress_percent = ?, progress_message = ?
     WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}
-    RETURNING type`,
+    RETURNING type, queue`,
   renew: `
     UPDATE tasks SET lease_expires_at = ?
     WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ${S.TASK_STATE_RUNNING}`,
@@ -63,12 +63,12 @@ const SQL = {
   promote: `
     UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?
     WHERE ${stateIn(transitions.promote.from)} AND run_at <= ?
-    RETURNING id, type, attempt`,
+    RETURNING id, type, queue, attempt`,
   expire: `
     UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
       errors = json_insert(errors, '$[#]', json(@error))
     WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= @now
-    RETURNING id, type, attempt, state`,
+    RETURNING id, type, queue, attempt, state`,
   leaseExpired: `
     SELECT id, attempt, lease_owner FROM tasks
     WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= ? LIMIT ?`,
@@ -76,6 +76,7 @@ const SQL = {
     SELECT id, attempt, lease_owner FROM tasks
     WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?`,
   countByState: `SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`,
+  oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
   statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`,
 };
@@ -105,7 +106,7 @@ export function prepareStatements(db: Database): {
           SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)}
             AND type IN (${types.map(() => '?').join(', ')})
           ORDER BY priority DESC, seq LIMIT @limit)
-        RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata`);
+        RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`);
       claimStatements.set(key, statement);
     }
     return statement;

@@ -24,6 +24,7 @@ import {
   errorRecord,
   initialColumns,
   insertedRecord,
+  insertedEvent,
   jsonOrNull,
   listPage,
   metadataJson,
@@ -101,12 +102,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const listeners = new Set<TaskListener>();
   const healthListeners = new Set<(failure: Error | undefined) => void>();
+  const commitListeners = new Set<(seconds: number, writes: number) => void>();
   const commits = createGroupCommit(db, {
     path: options.path,
     health: (failure) => {
       for (const listener of healthListeners) listener(failure);
     },
     commitIntervalMs: options.commitIntervalMs ?? 2,
+    committed: (seconds, writes) => {
+      for (const listener of commitListeners) listener(seconds, writes);
+    },
     publish: (events) => {
       for (const listener of listeners) listener(events);
     },
@@ -164,7 +169,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           if (info.changes === 0) {
             return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
           }
-          events.push({ id: task.id, type: task.type, state: columns.state, attempt: columns.attempt, previous: S.TASK_STATE_UNSPECIFIED });
+          events.push(insertedEvent(task, columns, now));
           return { existing: false, task: insertedRecord(task, columns, now) };
         });
       });
@@ -191,7 +196,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             | EndedAttemptRow
             | undefined;
           if (row === undefined) return { applied: false };
-          events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, { output: item.output }));
+          events.push(attemptEnded(item, row, S.TASK_STATE_SUCCEEDED, now, { output: item.output }));
           return { applied: true, state: S.TASK_STATE_SUCCEEDED };
         }),
       );
@@ -201,7 +206,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return write((events) =>
         items.map((item): Fenced => {
           const row = st.running.get(item.id, item.attempt) as
-            | { type: string; failures: number; max_attempts: number; backoff: string; lease_owner: string | null }
+            | (EndedAttemptRow & { failures: number; max_attempts: number; backoff: string })
             | undefined;
           if (row === undefined) return { applied: false };
           const error = errorRecord(item, now);
@@ -211,7 +216,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           const state = dead ? transitions.fail.to : transitions.retry.to;
           if (dead) st.dead.run(params);
           else st.retry.run({ ...params, runAt: now + exponentialBackoff(failures, JSON.parse(row.backoff)) });
-          events.push(attemptEnded(item, row, state, { error }));
+          events.push(attemptEnded(item, row, state, now, { error }));
           return { applied: true, state };
         }),
       );
@@ -222,7 +227,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         items.map((item): Fenced => {
           const row = st.release.get(now, item.id, item.attempt) as EndedAttemptRow | undefined;
           if (row === undefined) return { applied: false };
-          events.push(attemptEnded(item, row, transitions.release.to));
+          events.push(attemptEnded(item, row, transitions.release.to, now));
           return { applied: true, state: transitions.release.to };
         }),
       );
@@ -231,11 +236,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     progress(items) {
       return write((events) => {
         for (const item of items) {
-          const row = st.progress.get(item.percent, item.message, item.id, item.attempt) as { type: string } | undefined;
+          const row = st.progress.get(item.percent, item.message, item.id, item.attempt) as { type: string; queue: string } | undefined;
           if (row === undefined) continue;
           events.push({
             id: item.id,
             type: row.type,
+            queue: row.queue,
             state: S.TASK_STATE_RUNNING,
             attempt: item.attempt,
             previous: S.TASK_STATE_RUNNING,
@@ -271,10 +277,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         events.push({
           id,
           type: before.type,
+          queue: before.options.queue,
           state: transitions.cancel.to,
           attempt: before.attempt,
           previous: before.state,
           ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
+          ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
+          finishedAt: now,
         });
         return mustGet(id);
       });
@@ -286,7 +295,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         if (st.revive.run(now, now, id).changes === 0) {
           throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only FAILED or CANCELLED tasks can be retried`);
         }
-        events.push({ id, type: before.type, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
+        events.push({ id, type: before.type, queue: before.options.queue, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
         return mustGet(id);
       });
     },
@@ -317,7 +326,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     promoteDue(now) {
       return write((events) => {
-        const rows = st.promote.all(now, now) as Array<{ id: string; type: string; attempt: number }>;
+        const rows = st.promote.all(now, now) as Array<{ id: string; type: string; queue: string; attempt: number }>;
         for (const row of rows) {
           events.push({ ...row, state: transitions.promote.to, previous: S.TASK_STATE_SCHEDULED });
         }
@@ -327,9 +336,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     expireQueued(now) {
       return write((events) => {
-        const rows = st.expire.all({ now, error: JSON.stringify(queueTimeoutError(0, now)) }) as Array<{ id: string; type: string; attempt: number }>;
+        const rows = st.expire.all({ now, error: JSON.stringify(queueTimeoutError(0, now)) }) as Array<{ id: string; type: string; queue: string; attempt: number }>;
         for (const row of rows) {
-          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: queueTimeoutError(row.attempt, now) });
+          events.push({ ...row, state: transitions.expire.to, previous: S.TASK_STATE_QUEUED, error: queueTimeoutError(row.attempt, now), finishedAt: now });
         }
         return rows.length;
       });
@@ -342,6 +351,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       ];
     },
 
+    async oldestQueued() {
+      return (st.oldestQueued.all() as Array<{ queue: string; due: number }>).map((row) => ({ queue: row.queue, dueAt: row.due }));
+    },
+
     async countByState() {
       const counts: Partial<Record<TaskState, number>> = {};
       for (const row of st.countByState.all() as Array<{ state: TaskState; n: number }>) counts[row.state] = row.n;
@@ -351,6 +364,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => commitListeners.delete(listener);
     },
 
     onWriteHealth(listener) {

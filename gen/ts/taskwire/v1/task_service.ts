@@ -8,6 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { Any } from "../../google/protobuf/any.js";
+import { Duration } from "../../google/protobuf/duration.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Task, TaskError, TaskOptions, TaskState } from "./task.js";
 
@@ -211,6 +212,14 @@ export interface QueueStats {
   succeeded: number;
   failed: number;
   cancelled: number;
+  /** How long the oldest QUEUED task has waited since it became due; zero with none. */
+  oldestQueuedAge?:
+    | Duration
+    | undefined;
+  /** Tasks per second over the last minute, counted on every server sharing the store. */
+  submittedPerSecond: number;
+  succeededPerSecond: number;
+  failedPerSecond: number;
 }
 
 export interface GetQueueStatsResponse {
@@ -1751,7 +1760,19 @@ export const GetQueueStatsRequest: MessageFns<GetQueueStatsRequest, "taskwire.v1
 };
 
 function createBaseQueueStats(): QueueStats {
-  return { queue: "", scheduled: 0, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  return {
+    queue: "",
+    scheduled: 0,
+    queued: 0,
+    running: 0,
+    succeeded: 0,
+    failed: 0,
+    cancelled: 0,
+    oldestQueuedAge: undefined,
+    submittedPerSecond: 0,
+    succeededPerSecond: 0,
+    failedPerSecond: 0,
+  };
 }
 
 export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
@@ -1778,6 +1799,18 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
     }
     if (message.cancelled !== 0) {
       writer.uint32(56).uint64(message.cancelled);
+    }
+    if (message.oldestQueuedAge !== undefined) {
+      Duration.encode(message.oldestQueuedAge, writer.uint32(66).fork()).join();
+    }
+    if (message.submittedPerSecond !== 0) {
+      writer.uint32(73).double(message.submittedPerSecond);
+    }
+    if (message.succeededPerSecond !== 0) {
+      writer.uint32(81).double(message.succeededPerSecond);
+    }
+    if (message.failedPerSecond !== 0) {
+      writer.uint32(89).double(message.failedPerSecond);
     }
     return writer;
   },
@@ -1851,6 +1884,38 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
             message.cancelled = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.oldestQueuedAge = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.submittedPerSecond = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.succeededPerSecond = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.failedPerSecond = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1875,6 +1940,12 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
     message.succeeded = object.succeeded ?? 0;
     message.failed = object.failed ?? 0;
     message.cancelled = object.cancelled ?? 0;
+    message.oldestQueuedAge = (object.oldestQueuedAge !== undefined && object.oldestQueuedAge !== null)
+      ? Duration.fromPartial(object.oldestQueuedAge)
+      : undefined;
+    message.submittedPerSecond = object.submittedPerSecond ?? 0;
+    message.succeededPerSecond = object.succeededPerSecond ?? 0;
+    message.failedPerSecond = object.failedPerSecond ?? 0;
     return message;
   },
 };
