@@ -60,13 +60,23 @@ let before: Awaited<ReturnType<typeof hostNetwork>>;
 let volumesBefore = new Set<string>();
 const figures: Record<string, string> = {};
 
+/**
+ * Every container shares the test's one network namespace, so each needs its
+ * own ports for what the image listens on besides gRPC (HTTP, metrics).
+ */
+let nextPort = 0;
+const ownPorts = () => {
+  nextPort++;
+  return ['--env', `TASKWIRE_HTTP_LISTEN=0.0.0.0:${8080 + nextPort}`, '--env', `TASKWIRE_METRICS_LISTEN=0.0.0.0:${9464 + nextPort}`];
+};
+
 function startServer(role: string, args: { init: boolean; listen?: string }) {
   return podman(
     'run', '--detach', '--pull=never', '--name', name(role), '--network', network,
     ...(args.init ? ['--init'] : []),
     '--volume', `${volume}:/data`,
     '--env', 'TASKWIRE_GRACE_MS=10000',
-    ...(args.listen ? ['--env', `TASKWIRE_LISTEN=${args.listen}`, '--env', `TASKWIRE_DB=/data/${role}.db`] : []),
+    ...(args.listen ? ['--env', `TASKWIRE_LISTEN=${args.listen}`, '--env', `TASKWIRE_DB=/data/${role}.db`, ...ownPorts()] : []),
     image, 'server',
   );
 }
@@ -75,6 +85,7 @@ function startWorker(workerId: string) {
   return podman(
     'run', '--detach', '--pull=never', '--init', '--no-healthcheck', '--name', name(workerId), '--network', network,
     '--env', `TASKWIRE_SERVER=${server}`, '--env', 'TASKWIRE_CONCURRENCY=4', '--env', `TASKWIRE_WORKER_ID=${workerId}`,
+    '--env', `TASKWIRE_METRICS_LISTEN=0.0.0.0:${9464 + 100 + ++nextPort}`,
     image, 'worker', '--demo',
   );
 }
