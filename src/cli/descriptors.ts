@@ -18,7 +18,7 @@ import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import type { TaskTypeInfo } from '../broker/index.js';
-import { defaultsFromOption } from '../server/index.js';
+import { defaultsFromOption, problemDecoding } from '../server/index.js';
 
 /** The descriptor set this package ships (taskwire.v1 and the demo). */
 export const BUNDLED_DESCRIPTOR = join(dirname(fileURLToPath(import.meta.url)), '../../../gen/descriptor.binpb');
@@ -76,15 +76,5 @@ export class Descriptors {
     const schema = this.registry.getMessage(typeName);
     if (schema === undefined) throw new Error(`no message ${typeName} in the descriptor set`);
     return toJson(schema, fromBinary(schema, bytes), { registry: this.registry });
-  }
-}
-
-/** What is wrong with a message, by decoding it; undefined when it decodes. */
-function problemDecoding(decode: () => unknown): string | undefined {
-  try {
-    decode();
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
   }
 }

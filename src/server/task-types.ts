@@ -78,7 +78,7 @@ export function taskTypesOf(
 }
 
 /** What is wrong with a message, by decoding it; undefined when it decodes. */
-function problemDecoding(decode: () => unknown): string | undefined {
+export function problemDecoding(decode: () => unknown): string | undefined {
   try {
     decode();
     return undefined;
