@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
@@ -57,15 +59,23 @@ async function counts(stack: Stack, queue = 'default') {
 }
 
 describe.each(Object.keys(stores))('retention on %s', (kind) => {
-  async function stack(retention: { succeededMs?: number; failedMs?: number; cancelledMs?: number }, schema = postgresSchema(), serviceOptions?: Parameters<typeof startStack>[1]) {
+  async function stack(
+    retention: { succeededMs?: number; failedMs?: number; cancelledMs?: number },
+    schema = postgresSchema(),
+    serviceOptions?: Parameters<typeof startStack>[1],
+    extra: Parameters<typeof startStack>[0] = {},
+  ) {
     const store = await stores[kind]!(schema);
-    const s = await startStack({ retention, ...(store === undefined ? {} : { store }) }, serviceOptions);
+    const s = await startStack({ retention, ...(store === undefined ? {} : { store }), ...extra }, serviceOptions);
     stacks.push(s);
     return s;
   }
 
   it('deletes succeeded and cancelled tasks after their retention, keeps what 0 keeps, and frees idempotency keys', async () => {
-    const s = await stack({ succeededMs: 300, cancelledMs: 300, failedMs: 0 });
+    const registry = new Registry();
+    const logs: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const s = await stack({ succeededMs: 300, cancelledMs: 300, failedMs: 0 }, postgresSchema(), undefined, { metricsRegistry: registry, logger });
     await s.worker();
     const demo = s.client().service(DemoServiceDefinition);
     const done = await demo.echo.submit({ text: 'a' }, { idempotencyKey: 'once' });
@@ -84,6 +94,14 @@ describe.each(Object.keys(stores))('retention on %s', (kind) => {
     }, { what: 'the succeeded and cancelled tasks to be deleted' });
     expect(await s.client().get(dead.id)).toMatchObject({ state: S.TASK_STATE_FAILED });
     expect(cleaner.deleted).toBe(2);
+    const cleaned = (await registry.getMetricsAsJSON()).find((m) => m.name === 'taskwire_tasks_cleaned_total')!;
+    const byState = Object.fromEntries(cleaned.values.map((v) => [v.labels.state, v.value]));
+    expect(byState).toEqual({ succeeded: 1, failed: 0, cancelled: 1 });
+    // One debug line per round that deleted something, none for the rounds that found nothing.
+    const rounds = logs.filter((l) => l.msg === 'cleaner deleted expired tasks');
+    expect(rounds.reduce((sum, l) => sum + Number(l.deleted), 0)).toBe(2);
+    expect(rounds.length).toBeLessThanOrEqual(2);
+    expect(cleaner.rounds).toBeGreaterThan(rounds.length);
 
     // The counts GetQueueStats serves follow the deletions, and agree with the store's own count.
     const row = await counts(s);
