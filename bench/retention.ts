@@ -67,7 +67,8 @@ function seedBacklog(count: number): void {
 async function startServer(extra: readonly string[]) {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const server = startNode('server', [CLI, 'server', '--listen', address, '--db', db, '--log-level', 'warn', ...extra]);
+  // At debug the server logs one line per cleaning round (with its longest delete); calls are a few streams.
+  const server = startNode('server', [CLI, 'server', '--listen', address, '--db', db, '--log-level', 'debug', ...extra]);
   await waitForPort(port, 60_000);
   const workers = Array.from({ length: Number(values.workers) }, (_, i) =>
     startNode(`worker-${i}`, [CLI, '--server', address, 'worker', '--demo', '--concurrency', values.slots!, '--log-level', 'warn']),
@@ -132,8 +133,10 @@ async function backlog(): Promise<void> {
       return { tasks: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) };
     };
     const during = clearedAt === undefined ? samples : samples.filter((s) => s.at < clearedAt!);
+    const rounds = stack.server.lines.filter((l) => l.msg === 'cleaner deleted expired tasks');
     emit({
       event: 'done',
+      cleanerRounds: rounds.map((l) => ({ deleted: l.deleted, batches: l.batches, lastBatch: l.batch, longestDeleteMs: l.longestDeleteMs, ms: l.ms })),
       backlog: count,
       rate,
       durationS,

@@ -67,11 +67,13 @@ export function startCleaner(options: CleanerOptions): Cleaner {
     const started = performance.now();
     let roundDeleted = 0;
     let batches = 0;
+    let longestMs = 0;
     while (!stopped) {
       const sent = performance.now();
       const result = await store.deleteExpired(Date.now(), batch);
       const tookMs = performance.now() - sent;
       batches++;
+      longestMs = Math.max(longestMs, result.busyMs);
       roundDeleted += result.deleted;
       deleted += result.deleted;
       if (result.deleted < batch) break;
@@ -82,7 +84,10 @@ export function startCleaner(options: CleanerOptions): Cleaner {
     }
     rounds++;
     if (roundDeleted > 0) {
-      logger.debug({ deleted: roundDeleted, batches, batch, ms: Math.round(performance.now() - started) }, 'cleaner deleted expired tasks');
+      logger.debug(
+        { deleted: roundDeleted, batches, batch, longestDeleteMs: +longestMs.toFixed(2), ms: Math.round(performance.now() - started) },
+        'cleaner deleted expired tasks',
+      );
     }
   }
 
