@@ -1,5 +1,5 @@
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import type { QueueCounts, Store, TaskEvent } from '../store/index.js';
+import type { Deletion, QueueCounts, Store, TaskEvent } from '../store/index.js';
 
 /** Rates are averaged over this window, in one-second buckets. */
 const RATE_WINDOW_S = 60;
@@ -55,6 +55,11 @@ export class QueueStats {
       else if (event.state === TaskState.TASK_STATE_SUCCEEDED) this.tick(queue, 'succeeded', now);
       else if (event.state === TaskState.TASK_STATE_FAILED) this.tick(queue, 'failed', now);
     }
+  }
+
+  /** Applies committed deletions: the tasks are gone from their state's count. */
+  delete(deletions: readonly Deletion[]): void {
+    for (const deletion of deletions) add(this.queue(deletion.queue).counts, deletion.state, -deletion.count);
   }
 
   /** Counts per queue (one queue, or all), sorted by name. */

@@ -13,6 +13,17 @@ export interface BackoffPolicy {
   readonly jitter: number;
 }
 
+/**
+ * How long a finished task is kept, by the state it ended in, in ms; 0 keeps
+ * it forever. Resolved at submit (the type's defaults, then the server's) and
+ * stored with the task, so every replica deletes it at the same time.
+ */
+export interface Retention {
+  readonly succeededMs: number;
+  readonly failedMs: number;
+  readonly cancelledMs: number;
+}
+
 /** Options of a task, resolved (defaults filled in) at submit. */
 export interface TaskOptionsRecord {
   readonly queue: string;
@@ -24,6 +35,8 @@ export interface TaskOptionsRecord {
   readonly idempotencyKey?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly traceContext: Readonly<Record<string, string>>;
+  /** Unset: kept forever (tasks stored before retention existed). */
+  readonly retention?: Retention;
 }
 
 export interface TaskErrorRecord {
@@ -185,6 +198,24 @@ export interface TaskEvent {
 
 export type TaskListener = (events: readonly TaskEvent[]) => void;
 
+/**
+ * Tasks deleted in one commit, by queue and the state they were in (finished
+ * tasks removed by the cleaner, or by an operator). Published after the
+ * commit like TaskEvents (every replica's, on a networked store), so counts
+ * kept in memory stay right.
+ */
+export interface Deletion {
+  readonly queue: string;
+  readonly state: TaskState;
+  readonly count: number;
+  /** `retention`: the cleaner; `request`: an operator deleted or purged them. */
+  readonly cause: 'retention' | 'request';
+  /** Another replica committed it (delivered by a networked store). */
+  readonly remote?: true;
+}
+
+export type DeletionListener = (deletions: readonly Deletion[]) => void;
+
 /** How a task ended: what a terminal event carries, or a read of a task that has ended. */
 export type TaskEnd = Pick<TaskEvent, 'id' | 'state' | 'attempt' | 'output' | 'error'>;
 
@@ -243,6 +274,17 @@ export interface Store {
   /** Per queue with QUEUED tasks, the earliest run_at among them (when its oldest waiting task became due). */
   oldestQueued(): Promise<Array<{ readonly queue: string; readonly dueAt: number }>>;
   subscribe(listener: TaskListener): () => void;
+  /**
+   * Deletes up to `limit` finished tasks whose retention ran out by `now`
+   * (oldest expiry first; their idempotency keys are freed with them) and
+   * publishes what it deleted as Deletions (cause `retention`). Returns how
+   * many it deleted and how long the delete itself held the store, in ms (the
+   * cleaner sizes its batches by it). Safe to run on several replicas at
+   * once: no task is deleted twice.
+   */
+  deleteExpired(now: number, limit: number): Promise<{ readonly deleted: number; readonly busyMs: number }>;
+  /** Calls `listener` with each commit's deletions (every replica's, on a networked store). */
+  onDeleted(listener: DeletionListener): () => void;
   /**
    * Calls `listener` with why when writes start failing for want of the
    * store itself (a full disk, an unreachable database; refusals such as a

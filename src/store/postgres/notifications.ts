@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Payload, TaskEvent } from '../types.js';
+import type { Deletion, Payload, TaskEvent } from '../types.js';
 import { pgTypes } from './statements.js';
 
 const CHANNEL = 'taskwire_events';
@@ -24,11 +24,15 @@ export interface NotificationOptions {
   readonly readOutput: (id: string) => Promise<Payload | undefined>;
   /** Receives other replicas' committed events (a batch may be empty). */
   readonly deliver: (events: readonly TaskEvent[]) => void;
+  /** Receives other replicas' committed deletions. */
+  readonly deliverDeletions: (deletions: readonly Deletion[]) => void;
 }
 
 export interface Notifications {
   /** NOTIFYs a commit's events from inside its transaction, so they go out only if it commits. */
   send(client: pg.PoolClient, events: readonly TaskEvent[]): Promise<void>;
+  /** NOTIFYs a commit's deletions from inside its transaction (one per queue and state: always small). */
+  sendDeletions(client: pg.PoolClient, deletions: readonly Deletion[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,9 +48,10 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
   await listener.query(`LISTEN ${channel}`);
   listener.on('notification', (message) => {
     if (message.payload === undefined) return;
-    const { r, e } = JSON.parse(message.payload) as { r: string; e: WireEvent[] };
+    const { r, e, d } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; d?: Deletion[] };
     if (r === options.replica) return;
-    void fromWire(e).then(options.deliver);
+    if (d !== undefined) options.deliverDeletions(d.map((deletion) => ({ ...deletion, remote: true })));
+    if (e !== undefined) void fromWire(e).then(options.deliver);
   });
 
   function fromWire(events: readonly WireEvent[]): Promise<TaskEvent[]> {
@@ -81,6 +86,11 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
         size += length;
       }
       await flush();
+    },
+    async sendDeletions(client, deletions) {
+      for (let i = 0; i < deletions.length; i += 50) {
+        await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, d: deletions.slice(i, i + 50) })]);
+      }
     },
     async close() {
       await listener.end();

@@ -6,6 +6,7 @@ import { decodeCursor } from '../cursor.js';
 import {
   attemptEnded,
   claimed,
+  deletions,
   errorRecord,
   initialColumns,
   insertedRecord,
@@ -25,7 +26,7 @@ import {
   type TaskRow,
 } from '../rows.js';
 import { stateName, transitions } from '../transitions.js';
-import type { ClaimRequest, Fenced, InsertResult, ListFilter, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
+import type { ClaimRequest, Deletion, DeletionListener, Fenced, InsertResult, ListFilter, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
@@ -70,6 +71,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   }
 
   const listeners = new Set<TaskListener>();
+  const deletionListeners = new Set<DeletionListener>();
+  const emitDeletions = (deletions: readonly Deletion[]) => {
+    if (deletions.length > 0) for (const listener of deletionListeners) listener(deletions);
+  };
   const emit = (events: readonly TaskEvent[]) => {
     if (events.length > 0) for (const listener of listeners) listener(events);
   };
@@ -82,6 +87,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return typeof ended === 'object' ? ended.output : undefined;
     },
     deliver: emit,
+    deliverDeletions: emitDeletions,
   });
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
@@ -150,6 +156,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             column((r) => r.columns.startedAt),
             column((r) => r.columns.deadlineAt),
             now,
+            column((r) => r.task.options.retention?.succeededMs ?? null),
+            column((r) => r.task.options.retention?.failedMs ?? null),
+            column((r) => r.task.options.retention?.cancelledMs ?? null),
           ],
         );
         const created = new Set(inserted.map((row) => row.id));
@@ -390,6 +399,33 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const counts: Partial<Record<TaskState, number>> = {};
       for (const row of rows) counts[row.state] = row.n;
       return counts;
+    },
+
+    // Not through the group commit: PostgreSQL takes writes concurrently, and a
+    // delete in its own transaction never holds up the commits of the hot path.
+    async deleteExpired(now, limit) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const started = performance.now();
+        const { rows } = await client.query<{ queue: string; state: number }>(SQL.deleteExpired, [now, limit]);
+        const busyMs = performance.now() - started;
+        const deleted = deletions(rows, 'retention');
+        await notifications.sendDeletions(client, deleted);
+        await client.query('COMMIT');
+        emitDeletions(deleted);
+        return { deleted: rows.length, busyMs };
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+
+    onDeleted(listener) {
+      deletionListeners.add(listener);
+      return () => deletionListeners.delete(listener);
     },
 
     subscribe(listener) {

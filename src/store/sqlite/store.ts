@@ -8,6 +8,7 @@ import { decodeCursor } from '../cursor.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
+  DeletionListener,
   Fenced,
   InsertResult,
   Store,
@@ -21,6 +22,7 @@ import { prepareStatements } from './statements.js';
 import {
   attemptEnded,
   claimed,
+  deletions,
   errorRecord,
   initialColumns,
   insertedRecord,
@@ -101,6 +103,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const { st, claimStatement, listStatement } = prepareStatements(db);
 
   const listeners = new Set<TaskListener>();
+  const deletionListeners = new Set<DeletionListener>();
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
   const commits = createGroupCommit(db, {
@@ -165,6 +168,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             columns.leaseExpiresAt,
             columns.startedAt,
             columns.deadlineAt,
+            o.retention?.succeededMs ?? null,
+            o.retention?.failedMs ?? null,
+            o.retention?.cancelledMs ?? null,
           );
           if (info.changes === 0) {
             return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
@@ -192,7 +198,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     complete(items, now) {
       return write((events) =>
         items.map((item): Fenced => {
-          const row = st.complete.get(item.output.typeUrl, item.output.value, now, now, item.id, item.attempt) as
+          const row = st.complete.get(item.output.typeUrl, item.output.value, now, now, now, item.id, item.attempt) as
             | EndedAttemptRow
             | undefined;
           if (row === undefined) return { applied: false };
@@ -271,7 +277,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     cancel(id, reason, now) {
       return write((events) => {
         const before = mustGet(id);
-        if (st.cancel.run(reason, now, now, id).changes === 0) {
+        if (st.cancel.run(reason, now, now, now, id).changes === 0) {
           throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SCHEDULED, QUEUED or RUNNING tasks can be cancelled`);
         }
         events.push({
@@ -359,6 +365,25 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const counts: Partial<Record<TaskState, number>> = {};
       for (const row of st.countByState.all() as Array<{ state: TaskState; n: number }>) counts[row.state] = row.n;
       return counts;
+    },
+
+    async deleteExpired(now, limit) {
+      const { rows, busyMs } = await write(() => {
+        const started = performance.now();
+        const rows = st.deleteExpired.all(now, limit) as Array<{ queue: string; state: number }>;
+        return { rows, busyMs: performance.now() - started };
+      });
+      // After the commit, as the commit's own events are.
+      if (rows.length > 0) {
+        const deleted = deletions(rows, 'retention');
+        for (const listener of deletionListeners) listener(deleted);
+      }
+      return { deleted: rows.length, busyMs };
+    },
+
+    onDeleted(listener) {
+      deletionListeners.add(listener);
+      return () => deletionListeners.delete(listener);
     },
 
     subscribe(listener) {

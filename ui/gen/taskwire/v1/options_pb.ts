@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskwire/v1/options.proto.
  */
 export const file_taskwire_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Chl0YXNrd2lyZS92MS9vcHRpb25zLnByb3RvEgt0YXNrd2lyZS52MSKyAQoRVGFza01ldGhvZE9wdGlvbnMSDQoFcXVldWUYASABKAkSEAoIcHJpb3JpdHkYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgNEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXF1ZXVlX3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb246VAoEdGFzaxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGKKQAyABKAsyHi50YXNrd2lyZS52MS5UYXNrTWV0aG9kT3B0aW9uc1IEdGFza2IGcHJvdG8z", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
+  fileDesc("Chl0YXNrd2lyZS92MS9vcHRpb25zLnByb3RvEgt0YXNrd2lyZS52MSLOAgoRVGFza01ldGhvZE9wdGlvbnMSDQoFcXVldWUYASABKAkSEAoIcHJpb3JpdHkYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgNEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXF1ZXVlX3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQcmV0YWluX3N1Y2NlZWRlZBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRhaW5fZmFpbGVkGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHJldGFpbl9jYW5jZWxsZWQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb246VAoEdGFzaxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGKKQAyABKAsyHi50YXNrd2lyZS52MS5UYXNrTWV0aG9kT3B0aW9uc1IEdGFza2IGcHJvdG8z", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
 
 /**
  * Defaults for the tasks of one method, written in the task service's proto:
@@ -61,6 +61,29 @@ export type TaskMethodOptions = Message<"taskwire.v1.TaskMethodOptions"> & {
    * @generated from field: google.protobuf.Duration queue_timeout = 5;
    */
   queueTimeout?: Duration | undefined;
+
+  /**
+   * How long a task is kept after it SUCCEEDED before the cleaner deletes it
+   * (with its idempotency key). Unset: the server's --retain-succeeded.
+   * Zero keeps it forever.
+   *
+   * @generated from field: google.protobuf.Duration retain_succeeded = 6;
+   */
+  retainSucceeded?: Duration | undefined;
+
+  /**
+   * How long a FAILED task (the dead letter) is kept. Unset: --retain-failed.
+   *
+   * @generated from field: google.protobuf.Duration retain_failed = 7;
+   */
+  retainFailed?: Duration | undefined;
+
+  /**
+   * How long a CANCELLED task is kept. Unset: --retain-cancelled.
+   *
+   * @generated from field: google.protobuf.Duration retain_cancelled = 8;
+   */
+  retainCancelled?: Duration | undefined;
 };
 
 /**
