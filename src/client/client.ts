@@ -54,9 +54,9 @@ export interface TaskwireClient {
   cancel(id: string, reason?: string): Promise<Task>;
   retry(id: string): Promise<Task>;
   /** Retries the FAILED and CANCELLED tasks matching a filter (admin): at most `limit` a call; `more` says call again. */
-  retryMatching(request: Partial<RetryTasksRequest> & { filter: Partial<TaskFilter> }): Promise<RetryTasksResponse>;
+  retryMatching(request: Omit<Partial<RetryTasksRequest>, 'filter'> & { filter: Partial<TaskFilter> }): Promise<RetryTasksResponse>;
   /** Cancels the SCHEDULED, QUEUED and RUNNING tasks matching a filter (admin), as `cancel` does each. */
-  cancelMatching(request: Partial<CancelTasksRequest> & { filter: Partial<TaskFilter> }): Promise<CancelTasksResponse>;
+  cancelMatching(request: Omit<Partial<CancelTasksRequest>, 'filter'> & { filter: Partial<TaskFilter> }): Promise<CancelTasksResponse>;
   list(filter?: Partial<ListTasksRequest>): Promise<{ tasks: Task[]; nextPageToken: string }>;
   workers(): Promise<WorkerInfo[]>;
   stats(queue?: string): Promise<QueueStats[]>;
