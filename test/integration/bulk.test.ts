@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EchoRequest, FailRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
@@ -31,14 +32,45 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const stores: Array<[string, () => Promise<Store>]> = [
-  ['sqlite', async () => createSqliteStore({ path: join(dir, `bulk-${files++}.db`) })],
+/** A store, and a way to delete its rows from outside, as an operator's delete or a retention cleaner would. */
+type Opened = { store: Store; remove(ids: readonly string[]): Promise<void> };
+const stores: Array<[string, () => Promise<Opened>]> = [
+  [
+    'sqlite',
+    async () => {
+      const path = join(dir, `bulk-${files++}.db`);
+      const store = createSqliteStore({ path });
+      return {
+        store,
+        async remove(ids) {
+          const db = new Database(path);
+          try {
+            db.prepare(`DELETE FROM tasks WHERE id IN (${ids.map(() => '?').join(', ')})`).run(...ids);
+          } finally {
+            db.close();
+          }
+        },
+      };
+    },
+  ],
   [
     'postgres',
     async () => {
       const schema = `bulk_${process.pid}_${Date.now()}_${schemas.length}`;
       schemas.push(schema);
-      return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+      const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+      return {
+        store,
+        async remove(ids) {
+          const client = new pg.Client({ connectionString: POSTGRES_URL });
+          await client.connect();
+          try {
+            await client.query(`DELETE FROM ${schema}.tasks WHERE id = ANY($1)`, [ids]);
+          } finally {
+            await client.end();
+          }
+        },
+      };
     },
   ],
 ];
@@ -48,10 +80,11 @@ describe.each(stores)('bulk actions and list filters through the server (%s)', (
   let rpc: RpcClient<typeof TaskServiceDefinition>;
   let commits: number[];
   let store: Store;
+  let remove: Opened['remove'];
   let closeChannel: () => void;
 
   beforeEach(async () => {
-    store = await openStore();
+    ({ store, remove } = await openStore());
     stack = await startStack({ store });
     commits = [];
     const channel = createRpcChannel(stack.address);
@@ -196,5 +229,44 @@ describe.each(stores)('bulk actions and list filters through the server (%s)', (
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
     expect(ids(paged)).toEqual(ids(all));
+  });
+
+  it('pages stay stable, either order, while tasks are submitted and deleted meanwhile', async () => {
+    const echo = () => ({ type: ECHO, input: pack(EchoRequest, {}), options: { queue: 'paging' } });
+    for (const order of [1, 2]) {
+      const before = await submit(Array.from({ length: 120 }, echo));
+      const alive = before.map((t) => t.id);
+      const deleted = new Set<string>();
+      let churning = true;
+      // Beside the listing, without waiting for it: submits, and deletes of the newest task and of random ones.
+      const churn = (async () => {
+        for (let round = 0; churning && round < 200; round++) {
+          const [added] = await submit([echo()]);
+          alive.push(added!.id);
+          const victims = [alive.pop()!, ...alive.splice(Math.floor(Math.random() * alive.length), 1)];
+          await remove(victims);
+          for (const id of victims) deleted.add(id);
+        }
+      })();
+      const seen: string[] = [];
+      let pageToken = '';
+      do {
+        const page = await rpc.listTasks({ queue: 'paging', order, pageSize: 7, pageToken });
+        seen.push(...page.tasks.map((t) => t.id));
+        pageToken = page.nextPageToken;
+      } while (pageToken !== '');
+      churning = false;
+      await churn;
+
+      expect(new Set(seen).size).toBe(seen.length);
+      const index = new Map(before.map((t, i) => [t.id, i]));
+      const survivors = before.filter((t) => !deleted.has(t.id)).map((t) => t.id);
+      for (const id of survivors) expect(seen).toContain(id);
+      const positions = seen.filter((id) => index.has(id)).map((id) => index.get(id)!);
+      expect(positions).toEqual([...positions].sort((a, b) => (order === 2 ? a - b : b - a)));
+      expect(deleted.size).toBeGreaterThan(0);
+      const left = [...alive];
+      if (left.length > 0) await remove(left);
+    }
   });
 });
