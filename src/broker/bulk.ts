@@ -1,6 +1,6 @@
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, invalidArgument, TaskwireError } from '../errors.js';
-import { stateName, transitions, type Store, type TaskQuery, type TaskRecord } from '../store/index.js';
+import { stateName, statesOf, transitions, type Store, type TaskQuery, type TaskRecord } from '../store/index.js';
 
 /** Tasks one bulk call may change: the default and the most. */
 export const BULK_LIMITS = { defaultLimit: 1_000, maxLimit: 10_000 } as const;
@@ -75,7 +75,7 @@ function checkLimit(limit: number): number {
 /** The filter's states, which must be ones the action applies to; none given: all of those. */
 function statesFor(transition: 'cancel' | 'revive', query: TaskQuery): readonly TaskState[] {
   const from: readonly TaskState[] = transitions[transition].from;
-  const asked = query.states !== undefined && query.states.length > 0 ? query.states : query.state === undefined ? [] : [query.state];
+  const asked = statesOf(query) ?? [];
   const wrong = asked.find((state) => !from.includes(state));
   if (wrong !== undefined) {
     throw invalidArgument(
