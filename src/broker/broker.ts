@@ -12,6 +12,7 @@ import {
   type TaskEnd,
   type Store,
   type TaskEvent,
+  type TaskQuery,
   type TaskRecord,
   type Retention,
 } from '../store/index.js';
@@ -28,6 +29,7 @@ import { startCleaner, type Cleaner } from './cleaner.js';
 import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
+import { bulkAction, type BulkOptions, type BulkResult } from './bulk.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -75,6 +77,10 @@ export interface Broker {
   watching(): number;
   cancel(id: string, reason: string): Promise<TaskRecord>;
   retry(id: string): Promise<TaskRecord>;
+  /** RetryTask for every FAILED or CANCELLED task matching `query` (bounded, batched; see bulk.ts). */
+  retryMatching(query: TaskQuery, options: BulkOptions): Promise<BulkResult>;
+  /** CancelTask for every SCHEDULED, QUEUED or RUNNING task matching `query`. */
+  cancelMatching(query: TaskQuery, options: BulkOptions & { readonly reason: string }): Promise<BulkResult>;
   /** The task now, then each committed change and progress report, until terminal or aborted. */
   watch(id: string, signal: AbortSignal): AsyncIterable<WatchEvent>;
   /**
@@ -356,6 +362,15 @@ export function createBroker(options: BrokerOptions): Broker {
     async retry(id) {
       requireId(id);
       return store.revive(id, Date.now());
+    },
+
+    retryMatching(query, options) {
+      return bulkAction(store, 'revive', query, options, (id) => store.revive(id, Date.now()));
+    },
+
+    cancelMatching(query, options) {
+      const reason = options.reason || 'cancelled by a client';
+      return bulkAction(store, 'cancel', query, options, (id) => store.cancel(id, reason, Date.now()));
     },
 
     watch(id, signal) {

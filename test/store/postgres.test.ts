@@ -4,6 +4,7 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
 import { deferred } from '../helpers/wait.js';
 import { describeStoreConformance, ECHO, newTask } from './conformance.js';
+import { describeFilterConformance } from './filters.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -21,6 +22,24 @@ describeStoreConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describeFilterConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+  return {
+    store,
+    async remove(ids) {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      try {
+        await client.query(`DELETE FROM ${schema}.tasks WHERE id = ANY($1)`, [ids]);
+      } finally {
+        await client.end();
+      }
+    },
+  };
 });
 
 describe('postgres migrations', () => {

@@ -17,17 +17,23 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from taskwire.v1 import task_pb2 as taskwire_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etaskwire/v1/task_service.proto\x12\x0btaskwire.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16taskwire/v1/task.proto\"\x87\x01\n\x11SubmitTaskRequest\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12*\n\x05input\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyR\x05input\x12\x32\n\x07options\x18\x03 \x01(\x0b\x32\x18.taskwire.v1.TaskOptionsR\x07options\"W\n\x12SubmitTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\x12\x1a\n\x08\x65xisting\x18\x02 \x01(\x08R\x08\x65xisting\"J\n\x12SubmitTasksRequest\x12\x34\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x05tasks\"P\n\x13SubmitTasksResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32\x1f.taskwire.v1.SubmitTaskResponseR\x07results\"K\n\x0eGetTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12)\n\x04view\x18\x02 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"8\n\x0fGetTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10WatchTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"\x8c\x01\n\x0cTaskProgress\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\rR\x07\x61ttempt\x12\x18\n\x07percent\x18\x02 \x01(\x02R\x07percent\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"~\n\x11WatchTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskH\x00R\x04task\x12\x37\n\x08progress\x18\x02 \x01(\x0b\x32\x19.taskwire.v1.TaskProgressH\x00R\x08progressB\x07\n\x05\x65vent\";\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\";\n\x12\x43\x61ncelTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10RetryTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\":\n\x11RetryTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\xd1\x01\n\x10ListTasksRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n\tpage_size\x18\x04 \x01(\rR\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\x12)\n\x04view\x18\x06 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"d\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x11.taskwire.v1.TaskR\x05tasks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x14\n\x12ListWorkersRequest\"\xbe\x03\n\nWorkerInfo\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n\ntask_types\x18\x03 \x03(\tR\ttaskTypes\x12\x14\n\x05slots\x18\x04 \x01(\rR\x05slots\x12\x18\n\x07running\x18\x05 \x01(\rR\x07running\x12;\n\x06labels\x18\x06 \x03(\x0b\x32#.taskwire.v1.WorkerInfo.LabelsEntryR\x06labels\x12\x18\n\x07version\x18\x07 \x01(\tR\x07version\x12\x12\n\x04peer\x18\x08 \x01(\tR\x04peer\x12=\n\x0c\x63onnect_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectTime\x12@\n\x0elast_seen_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastSeenTime\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"H\n\x13ListWorkersResponse\x12\x31\n\x07workers\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.WorkerInfoR\x07workers\",\n\x14GetQueueStatsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\x9d\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n\tscheduled\x18\x02 \x01(\x04R\tscheduled\x12\x16\n\x06queued\x18\x03 \x01(\x04R\x06queued\x12\x18\n\x07running\x18\x04 \x01(\x04R\x07running\x12\x1c\n\tsucceeded\x18\x05 \x01(\x04R\tsucceeded\x12\x16\n\x06\x66\x61iled\x18\x06 \x01(\x04R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x07 \x01(\x04R\tcancelled\x12\x45\n\x11oldest_queued_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x30\n\x14submitted_per_second\x18\t \x01(\x01R\x12submittedPerSecond\x12\x30\n\x14succeeded_per_second\x18\n \x01(\x01R\x12succeededPerSecond\x12*\n\x11\x66\x61iled_per_second\x18\x0b \x01(\x01R\x0f\x66\x61iledPerSecond\"H\n\x15GetQueueStatsResponse\x12/\n\x06queues\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.QueueStatsR\x06queues\"|\n\rSessionSubmit\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x38\n\x07request\x18\x02 \x01(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x07request\x12\x1f\n\x0bwant_result\x18\x03 \x01(\x08R\nwantResult\":\n\nItemStatus\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x82\x01\n\nSessionAck\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.taskwire.v1.ItemStatusR\x05\x65rror\x12\x1a\n\x08\x65xisting\x18\x04 \x01(\x08R\x08\x65xisting\"\xca\x01\n\x0bTaskOutcome\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12,\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.AnyR\x06output\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x16.taskwire.v1.TaskErrorR\x05\x65rror\x12\x18\n\x07\x61ttempt\x18\x05 \x01(\rR\x07\x61ttempt\"^\n\x0eSessionRequest\x12\x34\n\x07submits\x18\x01 \x03(\x0b\x32\x1a.taskwire.v1.SessionSubmitR\x07submits\x12\x16\n\x06\x66ollow\x18\x02 \x03(\tR\x06\x66ollow\"t\n\x0fSessionResponse\x12+\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.SessionAckR\x04\x61\x63ks\x12\x34\n\x08outcomes\x18\x02 \x03(\x0b\x32\x18.taskwire.v1.TaskOutcomeR\x08outcomes*N\n\x08TaskView\x12\x19\n\x15TASK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_VIEW_BASIC\x10\x01\x12\x12\n\x0eTASK_VIEW_FULL\x10\x02\x32\x9d\x06\n\x0bTaskService\x12M\n\nSubmitTask\x12\x1e.taskwire.v1.SubmitTaskRequest\x1a\x1f.taskwire.v1.SubmitTaskResponse\x12P\n\x0bSubmitTasks\x12\x1f.taskwire.v1.SubmitTasksRequest\x1a .taskwire.v1.SubmitTasksResponse\x12\x44\n\x07GetTask\x12\x1b.taskwire.v1.GetTaskRequest\x1a\x1c.taskwire.v1.GetTaskResponse\x12L\n\tWatchTask\x12\x1d.taskwire.v1.WatchTaskRequest\x1a\x1e.taskwire.v1.WatchTaskResponse0\x01\x12M\n\nCancelTask\x12\x1e.taskwire.v1.CancelTaskRequest\x1a\x1f.taskwire.v1.CancelTaskResponse\x12J\n\tRetryTask\x12\x1d.taskwire.v1.RetryTaskRequest\x1a\x1e.taskwire.v1.RetryTaskResponse\x12J\n\tListTasks\x12\x1d.taskwire.v1.ListTasksRequest\x1a\x1e.taskwire.v1.ListTasksResponse\x12P\n\x0bListWorkers\x12\x1f.taskwire.v1.ListWorkersRequest\x1a .taskwire.v1.ListWorkersResponse\x12V\n\rGetQueueStats\x12!.taskwire.v1.GetQueueStatsRequest\x1a\".taskwire.v1.GetQueueStatsResponse\x12H\n\x07Session\x12\x1b.taskwire.v1.SessionRequest\x1a\x1c.taskwire.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etaskwire/v1/task_service.proto\x12\x0btaskwire.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16taskwire/v1/task.proto\"\x87\x01\n\x11SubmitTaskRequest\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12*\n\x05input\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyR\x05input\x12\x32\n\x07options\x18\x03 \x01(\x0b\x32\x18.taskwire.v1.TaskOptionsR\x07options\"W\n\x12SubmitTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\x12\x1a\n\x08\x65xisting\x18\x02 \x01(\x08R\x08\x65xisting\"J\n\x12SubmitTasksRequest\x12\x34\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x05tasks\"P\n\x13SubmitTasksResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32\x1f.taskwire.v1.SubmitTaskResponseR\x07results\"K\n\x0eGetTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12)\n\x04view\x18\x02 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\"8\n\x0fGetTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10WatchTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"\x8c\x01\n\x0cTaskProgress\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\rR\x07\x61ttempt\x12\x18\n\x07percent\x18\x02 \x01(\x02R\x07percent\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12.\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"~\n\x11WatchTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskH\x00R\x04task\x12\x37\n\x08progress\x18\x02 \x01(\x0b\x32\x19.taskwire.v1.TaskProgressH\x00R\x08progressB\x07\n\x05\x65vent\";\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\";\n\x12\x43\x61ncelTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\"\n\x10RetryTaskRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\":\n\x11RetryTaskResponse\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x11.taskwire.v1.TaskR\x04task\"\xd8\x05\n\x10ListTasksRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n\tpage_size\x18\x04 \x01(\rR\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\x12)\n\x04view\x18\x06 \x01(\x0e\x32\x15.taskwire.v1.TaskViewR\x04view\x12?\n\rcreated_since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedSince\x12\x41\n\x0e\x63reated_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreatedBefore\x12\x41\n\x0e\x66inished_since\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfinishedSince\x12\x43\n\x0f\x66inished_before\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0e\x66inishedBefore\x12\x41\n\x06labels\x18\x0b \x03(\x0b\x32).taskwire.v1.ListTasksRequest.LabelsEntryR\x06labels\x12\x1d\n\nerror_code\x18\x0c \x01(\x05R\terrorCode\x12.\n\x06states\x18\r \x03(\x0e\x32\x16.taskwire.v1.TaskStateR\x06states\x12,\n\x05order\x18\x0e \x01(\x0e\x32\x16.taskwire.v1.TaskOrderR\x05order\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"d\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x11.taskwire.v1.TaskR\x05tasks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x14\n\x12ListWorkersRequest\"\xbe\x03\n\nWorkerInfo\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n\ntask_types\x18\x03 \x03(\tR\ttaskTypes\x12\x14\n\x05slots\x18\x04 \x01(\rR\x05slots\x12\x18\n\x07running\x18\x05 \x01(\rR\x07running\x12;\n\x06labels\x18\x06 \x03(\x0b\x32#.taskwire.v1.WorkerInfo.LabelsEntryR\x06labels\x12\x18\n\x07version\x18\x07 \x01(\tR\x07version\x12\x12\n\x04peer\x18\x08 \x01(\tR\x04peer\x12=\n\x0c\x63onnect_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectTime\x12@\n\x0elast_seen_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastSeenTime\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"H\n\x13ListWorkersResponse\x12\x31\n\x07workers\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.WorkerInfoR\x07workers\",\n\x14GetQueueStatsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"\x9d\x03\n\nQueueStats\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1c\n\tscheduled\x18\x02 \x01(\x04R\tscheduled\x12\x16\n\x06queued\x18\x03 \x01(\x04R\x06queued\x12\x18\n\x07running\x18\x04 \x01(\x04R\x07running\x12\x1c\n\tsucceeded\x18\x05 \x01(\x04R\tsucceeded\x12\x16\n\x06\x66\x61iled\x18\x06 \x01(\x04R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\x07 \x01(\x04R\tcancelled\x12\x45\n\x11oldest_queued_age\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x30\n\x14submitted_per_second\x18\t \x01(\x01R\x12submittedPerSecond\x12\x30\n\x14succeeded_per_second\x18\n \x01(\x01R\x12succeededPerSecond\x12*\n\x11\x66\x61iled_per_second\x18\x0b \x01(\x01R\x0f\x66\x61iledPerSecond\"H\n\x15GetQueueStatsResponse\x12/\n\x06queues\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.QueueStatsR\x06queues\"|\n\rSessionSubmit\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x38\n\x07request\x18\x02 \x01(\x0b\x32\x1e.taskwire.v1.SubmitTaskRequestR\x07request\x12\x1f\n\x0bwant_result\x18\x03 \x01(\x08R\nwantResult\":\n\nItemStatus\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x82\x01\n\nSessionAck\x12\x10\n\x03ref\x18\x01 \x01(\x04R\x03ref\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.taskwire.v1.ItemStatusR\x05\x65rror\x12\x1a\n\x08\x65xisting\x18\x04 \x01(\x08R\x08\x65xisting\"\xca\x01\n\x0bTaskOutcome\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x16.taskwire.v1.TaskStateR\x05state\x12,\n\x06output\x18\x03 \x01(\x0b\x32\x14.google.protobuf.AnyR\x06output\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x16.taskwire.v1.TaskErrorR\x05\x65rror\x12\x18\n\x07\x61ttempt\x18\x05 \x01(\rR\x07\x61ttempt\"^\n\x0eSessionRequest\x12\x34\n\x07submits\x18\x01 \x03(\x0b\x32\x1a.taskwire.v1.SessionSubmitR\x07submits\x12\x16\n\x06\x66ollow\x18\x02 \x03(\tR\x06\x66ollow\"t\n\x0fSessionResponse\x12+\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x17.taskwire.v1.SessionAckR\x04\x61\x63ks\x12\x34\n\x08outcomes\x18\x02 \x03(\x0b\x32\x18.taskwire.v1.TaskOutcomeR\x08outcomes\"\x89\x04\n\nTaskFilter\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12.\n\x06states\x18\x03 \x03(\x0e\x32\x16.taskwire.v1.TaskStateR\x06states\x12?\n\rcreated_since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedSince\x12\x41\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreatedBefore\x12\x41\n\x0e\x66inished_since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfinishedSince\x12\x43\n\x0f\x66inished_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0e\x66inishedBefore\x12;\n\x06labels\x18\x08 \x03(\x0b\x32#.taskwire.v1.TaskFilter.LabelsEntryR\x06labels\x12\x1d\n\nerror_code\x18\t \x01(\x05R\terrorCode\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"s\n\x11RetryTasksRequest\x12/\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x17.taskwire.v1.TaskFilterR\x06\x66ilter\x12\x17\n\x07\x64ry_run\x18\x02 \x01(\x08R\x06\x64ryRun\x12\x14\n\x05limit\x18\x03 \x01(\rR\x05limit\">\n\x12RetryTasksResponse\x12\x14\n\x05\x63ount\x18\x01 \x01(\rR\x05\x63ount\x12\x12\n\x04more\x18\x02 \x01(\x08R\x04more\"\x8c\x01\n\x12\x43\x61ncelTasksRequest\x12/\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x17.taskwire.v1.TaskFilterR\x06\x66ilter\x12\x17\n\x07\x64ry_run\x18\x02 \x01(\x08R\x06\x64ryRun\x12\x14\n\x05limit\x18\x03 \x01(\rR\x05limit\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\"?\n\x13\x43\x61ncelTasksResponse\x12\x14\n\x05\x63ount\x18\x01 \x01(\rR\x05\x63ount\x12\x12\n\x04more\x18\x02 \x01(\x08R\x04more*N\n\x08TaskView\x12\x19\n\x15TASK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_VIEW_BASIC\x10\x01\x12\x12\n\x0eTASK_VIEW_FULL\x10\x02*a\n\tTaskOrder\x12\x1a\n\x16TASK_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17TASK_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17TASK_ORDER_OLDEST_FIRST\x10\x02\x32\xbe\x07\n\x0bTaskService\x12M\n\nSubmitTask\x12\x1e.taskwire.v1.SubmitTaskRequest\x1a\x1f.taskwire.v1.SubmitTaskResponse\x12P\n\x0bSubmitTasks\x12\x1f.taskwire.v1.SubmitTasksRequest\x1a .taskwire.v1.SubmitTasksResponse\x12\x44\n\x07GetTask\x12\x1b.taskwire.v1.GetTaskRequest\x1a\x1c.taskwire.v1.GetTaskResponse\x12L\n\tWatchTask\x12\x1d.taskwire.v1.WatchTaskRequest\x1a\x1e.taskwire.v1.WatchTaskResponse0\x01\x12M\n\nCancelTask\x12\x1e.taskwire.v1.CancelTaskRequest\x1a\x1f.taskwire.v1.CancelTaskResponse\x12J\n\tRetryTask\x12\x1d.taskwire.v1.RetryTaskRequest\x1a\x1e.taskwire.v1.RetryTaskResponse\x12J\n\tListTasks\x12\x1d.taskwire.v1.ListTasksRequest\x1a\x1e.taskwire.v1.ListTasksResponse\x12P\n\x0bListWorkers\x12\x1f.taskwire.v1.ListWorkersRequest\x1a .taskwire.v1.ListWorkersResponse\x12V\n\rGetQueueStats\x12!.taskwire.v1.GetQueueStatsRequest\x1a\".taskwire.v1.GetQueueStatsResponse\x12H\n\x07Session\x12\x1b.taskwire.v1.SessionRequest\x1a\x1c.taskwire.v1.SessionResponse(\x01\x30\x01\x12M\n\nRetryTasks\x12\x1e.taskwire.v1.RetryTasksRequest\x1a\x1f.taskwire.v1.RetryTasksResponse\x12P\n\x0b\x43\x61ncelTasks\x12\x1f.taskwire.v1.CancelTasksRequest\x1a .taskwire.v1.CancelTasksResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taskwire.v1.task_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
+  _LISTTASKSREQUEST_LABELSENTRY._options = None
+  _LISTTASKSREQUEST_LABELSENTRY._serialized_options = b'8\001'
   _WORKERINFO_LABELSENTRY._options = None
   _WORKERINFO_LABELSENTRY._serialized_options = b'8\001'
-  _TASKVIEW._serialized_start=3341
-  _TASKVIEW._serialized_end=3419
+  _TASKFILTER_LABELSENTRY._options = None
+  _TASKFILTER_LABELSENTRY._serialized_options = b'8\001'
+  _TASKVIEW._serialized_start=4773
+  _TASKVIEW._serialized_end=4851
+  _TASKORDER._serialized_start=4853
+  _TASKORDER._serialized_end=4950
   _SUBMITTASKREQUEST._serialized_start=164
   _SUBMITTASKREQUEST._serialized_end=299
   _SUBMITTASKRESPONSE._serialized_start=301
@@ -55,35 +61,49 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _RETRYTASKRESPONSE._serialized_start=1148
   _RETRYTASKRESPONSE._serialized_end=1206
   _LISTTASKSREQUEST._serialized_start=1209
-  _LISTTASKSREQUEST._serialized_end=1418
-  _LISTTASKSRESPONSE._serialized_start=1420
-  _LISTTASKSRESPONSE._serialized_end=1520
-  _LISTWORKERSREQUEST._serialized_start=1522
-  _LISTWORKERSREQUEST._serialized_end=1542
-  _WORKERINFO._serialized_start=1545
-  _WORKERINFO._serialized_end=1991
-  _WORKERINFO_LABELSENTRY._serialized_start=1934
-  _WORKERINFO_LABELSENTRY._serialized_end=1991
-  _LISTWORKERSRESPONSE._serialized_start=1993
-  _LISTWORKERSRESPONSE._serialized_end=2065
-  _GETQUEUESTATSREQUEST._serialized_start=2067
-  _GETQUEUESTATSREQUEST._serialized_end=2111
-  _QUEUESTATS._serialized_start=2114
-  _QUEUESTATS._serialized_end=2527
-  _GETQUEUESTATSRESPONSE._serialized_start=2529
-  _GETQUEUESTATSRESPONSE._serialized_end=2601
-  _SESSIONSUBMIT._serialized_start=2603
-  _SESSIONSUBMIT._serialized_end=2727
-  _ITEMSTATUS._serialized_start=2729
-  _ITEMSTATUS._serialized_end=2787
-  _SESSIONACK._serialized_start=2790
-  _SESSIONACK._serialized_end=2920
-  _TASKOUTCOME._serialized_start=2923
-  _TASKOUTCOME._serialized_end=3125
-  _SESSIONREQUEST._serialized_start=3127
-  _SESSIONREQUEST._serialized_end=3221
-  _SESSIONRESPONSE._serialized_start=3223
-  _SESSIONRESPONSE._serialized_end=3339
-  _TASKSERVICE._serialized_start=3422
-  _TASKSERVICE._serialized_end=4219
+  _LISTTASKSREQUEST._serialized_end=1937
+  _LISTTASKSREQUEST_LABELSENTRY._serialized_start=1880
+  _LISTTASKSREQUEST_LABELSENTRY._serialized_end=1937
+  _LISTTASKSRESPONSE._serialized_start=1939
+  _LISTTASKSRESPONSE._serialized_end=2039
+  _LISTWORKERSREQUEST._serialized_start=2041
+  _LISTWORKERSREQUEST._serialized_end=2061
+  _WORKERINFO._serialized_start=2064
+  _WORKERINFO._serialized_end=2510
+  _WORKERINFO_LABELSENTRY._serialized_start=1880
+  _WORKERINFO_LABELSENTRY._serialized_end=1937
+  _LISTWORKERSRESPONSE._serialized_start=2512
+  _LISTWORKERSRESPONSE._serialized_end=2584
+  _GETQUEUESTATSREQUEST._serialized_start=2586
+  _GETQUEUESTATSREQUEST._serialized_end=2630
+  _QUEUESTATS._serialized_start=2633
+  _QUEUESTATS._serialized_end=3046
+  _GETQUEUESTATSRESPONSE._serialized_start=3048
+  _GETQUEUESTATSRESPONSE._serialized_end=3120
+  _SESSIONSUBMIT._serialized_start=3122
+  _SESSIONSUBMIT._serialized_end=3246
+  _ITEMSTATUS._serialized_start=3248
+  _ITEMSTATUS._serialized_end=3306
+  _SESSIONACK._serialized_start=3309
+  _SESSIONACK._serialized_end=3439
+  _TASKOUTCOME._serialized_start=3442
+  _TASKOUTCOME._serialized_end=3644
+  _SESSIONREQUEST._serialized_start=3646
+  _SESSIONREQUEST._serialized_end=3740
+  _SESSIONRESPONSE._serialized_start=3742
+  _SESSIONRESPONSE._serialized_end=3858
+  _TASKFILTER._serialized_start=3861
+  _TASKFILTER._serialized_end=4382
+  _TASKFILTER_LABELSENTRY._serialized_start=1880
+  _TASKFILTER_LABELSENTRY._serialized_end=1937
+  _RETRYTASKSREQUEST._serialized_start=4384
+  _RETRYTASKSREQUEST._serialized_end=4499
+  _RETRYTASKSRESPONSE._serialized_start=4501
+  _RETRYTASKSRESPONSE._serialized_end=4563
+  _CANCELTASKSREQUEST._serialized_start=4566
+  _CANCELTASKSREQUEST._serialized_end=4706
+  _CANCELTASKSRESPONSE._serialized_start=4708
+  _CANCELTASKSRESPONSE._serialized_end=4771
+  _TASKSERVICE._serialized_start=4953
+  _TASKSERVICE._serialized_end=5911
 # @@protoc_insertion_point(module_scope)

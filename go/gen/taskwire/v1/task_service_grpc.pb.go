@@ -46,6 +46,15 @@ type TaskServiceClient interface {
 	// message costs a fraction of a unary call. Closing the stream does not
 	// cancel the tasks it submitted.
 	Session(ctx context.Context, opts ...grpc.CallOption) (TaskService_SessionClient, error)
+	// Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+	// that match a filter (admin). At most `limit` tasks a call, oldest first,
+	// in short batches; `more` says whether matching tasks are left. A dry run
+	// only counts.
+	RetryTasks(ctx context.Context, in *RetryTasksRequest, opts ...grpc.CallOption) (*RetryTasksResponse, error)
+	// Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+	// (admin), as CancelTask does each: running handlers are told. Bounded and
+	// batched as RetryTasks.
+	CancelTasks(ctx context.Context, in *CancelTasksRequest, opts ...grpc.CallOption) (*CancelTasksResponse, error)
 }
 
 type taskServiceClient struct {
@@ -191,6 +200,24 @@ func (x *taskServiceSessionClient) Recv() (*SessionResponse, error) {
 	return m, nil
 }
 
+func (c *taskServiceClient) RetryTasks(ctx context.Context, in *RetryTasksRequest, opts ...grpc.CallOption) (*RetryTasksResponse, error) {
+	out := new(RetryTasksResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/RetryTasks", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskServiceClient) CancelTasks(ctx context.Context, in *CancelTasksRequest, opts ...grpc.CallOption) (*CancelTasksResponse, error) {
+	out := new(CancelTasksResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/CancelTasks", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TaskServiceServer is the server API for TaskService service.
 // All implementations must embed UnimplementedTaskServiceServer
 // for forward compatibility
@@ -224,6 +251,15 @@ type TaskServiceServer interface {
 	// message costs a fraction of a unary call. Closing the stream does not
 	// cancel the tasks it submitted.
 	Session(TaskService_SessionServer) error
+	// Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+	// that match a filter (admin). At most `limit` tasks a call, oldest first,
+	// in short batches; `more` says whether matching tasks are left. A dry run
+	// only counts.
+	RetryTasks(context.Context, *RetryTasksRequest) (*RetryTasksResponse, error)
+	// Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+	// (admin), as CancelTask does each: running handlers are told. Bounded and
+	// batched as RetryTasks.
+	CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error)
 	mustEmbedUnimplementedTaskServiceServer()
 }
 
@@ -260,6 +296,12 @@ func (UnimplementedTaskServiceServer) GetQueueStats(context.Context, *GetQueueSt
 }
 func (UnimplementedTaskServiceServer) Session(TaskService_SessionServer) error {
 	return status.Errorf(codes.Unimplemented, "method Session not implemented")
+}
+func (UnimplementedTaskServiceServer) RetryTasks(context.Context, *RetryTasksRequest) (*RetryTasksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RetryTasks not implemented")
+}
+func (UnimplementedTaskServiceServer) CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CancelTasks not implemented")
 }
 func (UnimplementedTaskServiceServer) mustEmbedUnimplementedTaskServiceServer() {}
 
@@ -465,6 +507,42 @@ func (x *taskServiceSessionServer) Recv() (*SessionRequest, error) {
 	return m, nil
 }
 
+func _TaskService_RetryTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).RetryTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/RetryTasks",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).RetryTasks(ctx, req.(*RetryTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskService_CancelTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).CancelTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/CancelTasks",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).CancelTasks(ctx, req.(*CancelTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _TaskService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "taskwire.v1.TaskService",
 	HandlerType: (*TaskServiceServer)(nil),
@@ -500,6 +578,14 @@ var _TaskService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQueueStats",
 			Handler:    _TaskService_GetQueueStats_Handler,
+		},
+		{
+			MethodName: "RetryTasks",
+			Handler:    _TaskService_RetryTasks_Handler,
+		},
+		{
+			MethodName: "CancelTasks",
+			Handler:    _TaskService_CancelTasks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
