@@ -26,6 +26,8 @@ import { resolveSubmit } from './validate.js';
 import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
+import { Scheduler } from './scheduler.js';
+import { createSchedules, type Schedules } from './schedules.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -83,6 +85,10 @@ export interface Broker {
   workers(): WorkerSnapshot[];
   /** Counters for tests and metrics. */
   readonly counters: BrokerCounters;
+  /** Schedules: create, change, read (admin). */
+  readonly schedules: Schedules;
+  /** Start firing schedules (the server calls it once its task types are registered). */
+  startScheduler(): void;
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
   close(): Promise<void>;
@@ -133,6 +139,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
   let draining = false;
   let closed = false;
+  const scheduler = new Scheduler({ store, logger, types });
 
   const unsubscribe = store.subscribe((events) => {
     queues.apply(events);
@@ -430,8 +437,15 @@ export function createBroker(options: BrokerOptions): Broker {
       return [...sessions.values()].map((session) => session.snapshot());
     },
 
+    schedules: createSchedules(store, types),
+
+    startScheduler() {
+      if (!draining) scheduler.start();
+    },
+
     drain() {
       draining = true;
+      scheduler.stop();
       dispatcher.pause();
       for (const session of sessions.values()) session.draining = true;
     },
@@ -440,6 +454,7 @@ export function createBroker(options: BrokerOptions): Broker {
       if (closed) return;
       closed = true;
       draining = true;
+      scheduler.stop();
       dispatcher.pause();
       stopSweeper();
       unsubscribe();

@@ -5,3 +5,6 @@ export type { WatchEvent } from './watch.js';
 export { exponentialBackoff } from '../store/backoff.js';
 export type * from './types.js';
 export { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, LIMITS } from './validate.js';
+export type { Schedules, ScheduleView, SchedulePageView } from './schedules.js';
+export type { ScheduleInput, ScheduleSpecRecord, MissedPolicy, OverlapPolicy } from './schedule-spec.js';
+export { SCHEDULE_DEFAULTS, firingKey } from './schedule-spec.js';

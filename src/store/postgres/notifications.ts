@@ -3,6 +3,8 @@ import type { Payload, TaskEvent } from '../types.js';
 import { pgTypes } from './statements.js';
 
 const CHANNEL = 'taskwire_events';
+/** Schedules created, changed or deleted: wakes every replica's scheduler. */
+const SCHEDULES_CHANNEL = 'taskwire_schedules';
 /** NOTIFY payloads must stay under 8,000 bytes; outputs larger than this are read back by the listener. */
 const MAX_INLINE_OUTPUT = 2_000;
 /** Events per NOTIFY are added until the payload reaches this many characters. */
@@ -29,6 +31,10 @@ export interface NotificationOptions {
 export interface Notifications {
   /** NOTIFYs a commit's events from inside its transaction, so they go out only if it commits. */
   send(client: pg.PoolClient, events: readonly TaskEvent[]): Promise<void>;
+  /** NOTIFYs that schedules changed, from inside the transaction that changed them. */
+  schedulesChanged(client: pg.PoolClient): Promise<void>;
+  /** Calls `listener` when another replica changed schedules. */
+  onSchedulesChanged(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -41,9 +47,16 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
   const channel = `${CHANNEL}_${options.schema}`;
   const listener = new pg.Client({ connectionString: options.connectionString, types: pgTypes });
   await listener.connect();
+  const scheduleChannel = `${SCHEDULES_CHANNEL}_${options.schema}`;
   await listener.query(`LISTEN ${channel}`);
+  await listener.query(`LISTEN ${scheduleChannel}`);
+  const scheduleListeners: Array<() => void> = [];
   listener.on('notification', (message) => {
     if (message.payload === undefined) return;
+    if (message.channel === scheduleChannel) {
+      if (message.payload !== options.replica) for (const l of scheduleListeners) l();
+      return;
+    }
     const { r, e } = JSON.parse(message.payload) as { r: string; e: WireEvent[] };
     if (r === options.replica) return;
     void fromWire(e).then(options.deliver);
@@ -81,6 +94,12 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
         size += length;
       }
       await flush();
+    },
+    async schedulesChanged(client) {
+      await client.query('SELECT pg_notify($1, $2)', [scheduleChannel, options.replica]);
+    },
+    onSchedulesChanged(l) {
+      scheduleListeners.push(l);
     },
     async close() {
       await listener.end();

@@ -57,6 +57,29 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
+  // Schedules (issue 24). The spec is the broker's JSON; the store fires by
+  // (id, version) and never reads it. Paused schedules have no next_fire_at.
+  `
+  CREATE TABLE schedules (
+    id              TEXT PRIMARY KEY,
+    spec            TEXT NOT NULL,
+    input_type      TEXT NOT NULL,
+    input           BLOB NOT NULL,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    next_fire_at    INTEGER,
+    last_fire_at    INTEGER,
+    last_task_id    TEXT,
+    fired           INTEGER NOT NULL DEFAULT 0,
+    missed_skipped  INTEGER NOT NULL DEFAULT 0,
+    overlap_skipped INTEGER NOT NULL DEFAULT 0,
+    last_missed     TEXT NOT NULL DEFAULT '',
+    last_missed_at  INTEGER,
+    version         INTEGER NOT NULL DEFAULT 1,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE next_fire_at IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

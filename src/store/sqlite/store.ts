@@ -10,7 +10,9 @@ import type {
   ClaimRequest,
   Fenced,
   InsertResult,
+  NewTask,
   Store,
+  TaskEvent,
   TaskListener,
   TaskRecord,
 } from '../types.js';
@@ -18,6 +20,7 @@ import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { prepareStatements } from './statements.js';
+import { sqliteSchedules } from './schedules.js';
 import {
   attemptEnded,
   claimed,
@@ -131,48 +134,55 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return task;
   }
 
+  /** Inserts tasks inside the caller's write: an idempotency key already used returns the existing task. */
+  function insertRows(tasks: readonly NewTask[], events: TaskEvent[]): InsertResult[] {
+    const now = Date.now();
+    return tasks.map((task): InsertResult => {
+      const o = task.options;
+      const columns = initialColumns(task, now);
+      // Positional: binding 25 named parameters costs several µs per row more.
+      const info = st.insert.run(
+        task.id,
+        task.type,
+        o.queue,
+        columns.state,
+        o.priority,
+        task.input.typeUrl,
+        task.input.value,
+        jsonOrNull(o.labels),
+        jsonOrNull(o.traceContext),
+        metadataJson(o),
+        o.maxAttempts,
+        JSON.stringify(o.backoff),
+        o.executionTimeoutMs ?? null,
+        o.queueTimeoutMs ?? null,
+        columns.queueDeadlineAt,
+        o.idempotencyKey ?? null,
+        Math.max(task.runAt, 0),
+        now,
+        now,
+        columns.attempt,
+        columns.leaseOwner,
+        columns.workerId,
+        columns.leaseExpiresAt,
+        columns.startedAt,
+        columns.deadlineAt,
+      );
+      if (info.changes === 0) {
+        return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
+      }
+      events.push(insertedEvent(task, columns, now));
+      return { existing: false, task: insertedRecord(task, columns, now) };
+    });
+  }
+
+  const schedules = sqliteSchedules({ db, write, insertRows });
+
   return {
+    ...schedules,
+
     insert(tasks) {
-      return write((events) => {
-        const now = Date.now();
-        return tasks.map((task): InsertResult => {
-          const o = task.options;
-          const columns = initialColumns(task, now);
-          // Positional: binding 25 named parameters costs several µs per row more.
-          const info = st.insert.run(
-            task.id,
-            task.type,
-            o.queue,
-            columns.state,
-            o.priority,
-            task.input.typeUrl,
-            task.input.value,
-            jsonOrNull(o.labels),
-            jsonOrNull(o.traceContext),
-            metadataJson(o),
-            o.maxAttempts,
-            JSON.stringify(o.backoff),
-            o.executionTimeoutMs ?? null,
-            o.queueTimeoutMs ?? null,
-            columns.queueDeadlineAt,
-            o.idempotencyKey ?? null,
-            Math.max(task.runAt, 0),
-            now,
-            now,
-            columns.attempt,
-            columns.leaseOwner,
-            columns.workerId,
-            columns.leaseExpiresAt,
-            columns.startedAt,
-            columns.deadlineAt,
-          );
-          if (info.changes === 0) {
-            return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
-          }
-          events.push(insertedEvent(task, columns, now));
-          return { existing: false, task: insertedRecord(task, columns, now) };
-        });
-      });
+      return write((events) => insertRows(tasks, events));
     },
 
     claim(request: ClaimRequest) {
