@@ -4,6 +4,7 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
 import { deferred } from '../helpers/wait.js';
 import { describeStoreConformance, ECHO, newTask } from './conformance.js';
+import { describeScheduleConformance } from './schedule-conformance.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -18,6 +19,12 @@ afterAll(async () => {
 });
 
 describeStoreConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describeScheduleConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
