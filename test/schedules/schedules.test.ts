@@ -14,7 +14,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const ECHO = '/demo.v1.DemoService/Echo';
 const SLEEP = '/demo.v1.DemoService/Sleep';
-const echo = (text = 'tick') => pack(EchoRequest, { text, delayMs: 0, attempt: 0 } as EchoRequest);
+const echo = (text = 'tick') => pack(EchoRequest, { text, payload: Buffer.alloc(0) });
 const everySecond = (overrides: Partial<ScheduleSpecInput> = {}): ScheduleSpecInput => ({ type: ECHO, input: echo(), cron: '* * * * * *', ...overrides });
 
 let stops: Array<() => Promise<void>> = [];
