@@ -104,6 +104,29 @@ describe('schedules over gRPC (SQLite)', () => {
     expect((await refusal(client.schedules.get('tick'))).code).toBe(Status.NOT_FOUND);
   });
 
+  it('are served on the HTTP listener (Connect JSON)', async () => {
+    const stack = await startStack({ httpListen: '127.0.0.1:0' });
+    stops.push(stack.stop);
+    const post = (method: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${stack.server.httpPort}/taskwire.v1.ScheduleService/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const created = await post('CreateSchedule', {
+      id: 'from-http',
+      spec: { type: ECHO, input: { '@type': 'type.googleapis.com/demo.v1.EchoRequest', text: 'hi' }, cron: { expression: '0 9 * * MON-FRI', timeZone: 'Europe/Berlin' } },
+    });
+    expect(created.status).toBe(200);
+    const body = (await created.json()) as { schedule: { id: string; state: { nextFireTime: string } } };
+    expect(body.schedule.id).toBe('from-http');
+    expect(new Date(body.schedule.state.nextFireTime).getUTCDay()).not.toBe(0);
+    const bad = await post('CreateSchedule', { id: 'x', spec: { type: ECHO, input: { '@type': 'type.googleapis.com/demo.v1.EchoRequest' }, cron: { expression: 'nope' } } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/spec\.cron\.expression "nope" is not valid/);
+    expect((await stack.client().schedules.list()).schedules.map((x) => x.id)).toEqual(['from-http']);
+  });
+
   it('skip a due time while the last task still runs (overlap skip): never two at once', async () => {
     const stack = await startStack();
     stops.push(stack.stop);
