@@ -145,7 +145,10 @@ export function createBroker(options: BrokerOptions): Broker {
     queues.apply(events);
     for (const event of events) {
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
-      if (event.state === TaskState.TASK_STATE_QUEUED) dispatcher.markReady(event.type);
+      // A keyed task that ended may let the next of its key run.
+      if (event.state === TaskState.TASK_STATE_QUEUED || (event.concurrencyKey !== undefined && event.progress === undefined)) {
+        dispatcher.markReady(event.type);
+      }
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
         settleLease(event);
       }
@@ -210,7 +213,10 @@ export function createBroker(options: BrokerOptions): Broker {
    */
   async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
     const now = Date.now();
-    const reserved = tasks.map((task) => (task.runAt > now ? undefined : dispatcher.reserve(task.type)));
+    // A keyed task waits for its key's turn in the claim: it never skips the queue.
+    const reserved = tasks.map((task) =>
+      task.runAt > now || task.options.concurrencyKey !== undefined ? undefined : dispatcher.reserve(task.type),
+    );
     const leased = tasks.map((task, i) => {
       const session = reserved[i];
       return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };

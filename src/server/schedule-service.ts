@@ -62,6 +62,8 @@ function toTaskOptions(o: SubmitOptions): TaskOptions {
     idempotencyKey: '',
     labels: { ...o.labels },
     traceContext: { ...o.traceContext },
+    concurrencyKey: o.concurrencyKey ?? '',
+    concurrencyLimit: o.concurrencyLimit ?? 0,
   };
 }
 

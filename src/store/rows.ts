@@ -38,6 +38,8 @@ export interface TaskRow {
   progress_percent: number;
   progress_message: string;
   cancel_reason: string | null;
+  concurrency_key: string | null;
+  concurrency_limit: number | null;
 }
 
 /** The columns `Store.outcome` reads: the last error only for a failed task. */
@@ -70,6 +72,7 @@ export interface EndedAttemptRow {
   queue: string;
   lease_owner: string | null;
   started_at: number | null;
+  concurrency_key: string | null;
 }
 
 /** The event of an attempt that left RUNNING: completed, failed, retried or released. */
@@ -91,6 +94,7 @@ export function attemptEnded(
     finishedAt: now,
     ...result,
     ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+    ...(row.concurrency_key === null ? {} : { concurrencyKey: row.concurrency_key }),
   };
 }
 
@@ -169,6 +173,7 @@ export function toRecord(row: TaskRow): TaskRecord {
       ...(row.idempotency_key === null ? {} : { idempotencyKey: row.idempotency_key }),
       labels: row.labels === null ? {} : (JSON.parse(row.labels) as Record<string, string>),
       traceContext: row.trace_context === null ? {} : (JSON.parse(row.trace_context) as Record<string, string>),
+      ...(row.concurrency_key === null ? {} : { concurrencyKey: row.concurrency_key, concurrencyLimit: row.concurrency_limit ?? 1 }),
     },
     attempt: row.attempt,
     failures: row.failures,

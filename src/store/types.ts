@@ -24,6 +24,10 @@ export interface TaskOptionsRecord {
   readonly idempotencyKey?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly traceContext: Readonly<Record<string, string>>;
+  /** Tasks of one key run at most `concurrencyLimit` at once, in submission order (the claim enforces it). */
+  readonly concurrencyKey?: string;
+  /** Set with `concurrencyKey`: 1..1000. */
+  readonly concurrencyLimit?: number;
 }
 
 export interface TaskErrorRecord {
@@ -179,6 +183,8 @@ export interface TaskEvent {
   readonly owner?: string;
   readonly output?: Payload;
   readonly error?: TaskErrorRecord;
+  /** The task's concurrency key, on inserts and when an attempt or the task ended: a key's next task may now run. */
+  readonly concurrencyKey?: string;
   /** Set for progress events (state unchanged). */
   readonly progress?: { readonly percent: number; readonly message: string };
 }

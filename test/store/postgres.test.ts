@@ -5,6 +5,7 @@ import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
 import { deferred } from '../helpers/wait.js';
 import { describeStoreConformance, ECHO, newTask } from './conformance.js';
 import { describeScheduleConformance } from './schedule-conformance.js';
+import { describeKeyConformance } from './key-conformance.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -25,6 +26,12 @@ describeStoreConformance('postgres', async () => {
 });
 
 describeScheduleConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describeKeyConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });

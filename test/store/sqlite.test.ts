@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/index.js';
 import { describeStoreConformance } from './conformance.js';
 import { describeScheduleConformance } from './schedule-conformance.js';
+import { describeKeyConformance } from './key-conformance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-store-'));
 let n = 0;
@@ -12,6 +13,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeStoreConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
 describeScheduleConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+describeKeyConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
 
 describe('sqlite store open', () => {
   it('names the file when it is not a database', () => {

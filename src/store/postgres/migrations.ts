@@ -53,7 +53,7 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
-  // Schedules (issue 24). The spec is the broker's JSON; the store fires by
+  // Schedules and concurrency keys (issue 24). The spec is the broker's JSON; the store fires by
   // (id, version) and never reads it. Paused schedules have no next_fire_at.
   `
   CREATE TABLE schedules (
@@ -75,6 +75,10 @@ const migrations: readonly string[] = [
     updated_at      BIGINT NOT NULL
   );
   CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE next_fire_at IS NOT NULL;
+  -- Concurrency keys (issue 24): the claim counts a key's live tasks older than each candidate.
+  ALTER TABLE tasks ADD COLUMN concurrency_key TEXT;
+  ALTER TABLE tasks ADD COLUMN concurrency_limit INTEGER;
+  CREATE INDEX tasks_keys ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state IN (1, 2, 3);
   `,
 ];
 

@@ -151,6 +151,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         column((r) => r.columns.startedAt),
         column((r) => r.columns.deadlineAt),
         now,
+        column((r) => r.task.options.concurrencyKey ?? null),
+        column((r) => (r.task.options.concurrencyKey === undefined ? null : (r.task.options.concurrencyLimit ?? 1))),
       ],
     );
     const created = new Set(inserted.map((row) => row.id));
@@ -330,6 +332,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           previous: before.state,
           ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
           ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
+          ...(before.options.concurrencyKey === undefined ? {} : { concurrencyKey: before.options.concurrencyKey }),
           finishedAt: now,
         });
         return mustGet(client, id);

@@ -167,6 +167,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         columns.leaseExpiresAt,
         columns.startedAt,
         columns.deadlineAt,
+        o.concurrencyKey ?? null,
+        o.concurrencyKey === undefined ? null : (o.concurrencyLimit ?? 1),
       );
       if (info.changes === 0) {
         return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
@@ -293,6 +295,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           previous: before.state,
           ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
           ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
+          ...(before.options.concurrencyKey === undefined ? {} : { concurrencyKey: before.options.concurrencyKey }),
           finishedAt: now,
         });
         return mustGet(id);

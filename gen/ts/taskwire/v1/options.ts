@@ -34,11 +34,29 @@ export interface TaskMethodOptions {
     | Duration
     | undefined;
   /** Longest a task may wait to start. */
-  queueTimeout?: Duration | undefined;
+  queueTimeout?:
+    | Duration
+    | undefined;
+  /**
+   * The concurrency key of a task whose submit sets none: the value of this
+   * field of the input message (a top-level string or integer field, by its
+   * proto name, e.g. "customer_id"). An empty value means no key.
+   */
+  concurrencyKeyField: string;
+  /** Tasks of one key that may run at once, 1..1000. Default 1. */
+  concurrencyLimit: number;
 }
 
 function createBaseTaskMethodOptions(): TaskMethodOptions {
-  return { queue: "", priority: 0, maxAttempts: 0, executionTimeout: undefined, queueTimeout: undefined };
+  return {
+    queue: "",
+    priority: 0,
+    maxAttempts: 0,
+    executionTimeout: undefined,
+    queueTimeout: undefined,
+    concurrencyKeyField: "",
+    concurrencyLimit: 0,
+  };
 }
 
 export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskMethodOptions"> = {
@@ -59,6 +77,12 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
     }
     if (message.queueTimeout !== undefined) {
       Duration.encode(message.queueTimeout, writer.uint32(42).fork()).join();
+    }
+    if (message.concurrencyKeyField !== "") {
+      writer.uint32(74).string(message.concurrencyKeyField);
+    }
+    if (message.concurrencyLimit !== 0) {
+      writer.uint32(80).uint32(message.concurrencyLimit);
     }
     return writer;
   },
@@ -116,6 +140,22 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
             message.queueTimeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.concurrencyKeyField = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.concurrencyLimit = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -142,6 +182,8 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
     message.queueTimeout = (object.queueTimeout !== undefined && object.queueTimeout !== null)
       ? Duration.fromPartial(object.queueTimeout)
       : undefined;
+    message.concurrencyKeyField = object.concurrencyKeyField ?? "";
+    message.concurrencyLimit = object.concurrencyLimit ?? 0;
     return message;
   },
 };

@@ -1,0 +1,20 @@
+/** The most tasks one key may run at once (TaskOptions.concurrency_limit). */
+export const MAX_CONCURRENCY_LIMIT = 1000;
+
+/** The key's live tasks older than the candidate `t`: RUNNING, QUEUED, or SCHEDULED for a retry. */
+const OLDER_LIVE = `SELECT 1 FROM tasks u WHERE u.concurrency_key = t.concurrency_key AND u.seq < t.seq
+                AND u.concurrency_key IS NOT NULL AND u.state IN (1, 2, 3) AND (u.state <> 1 OR u.attempt > 0)`;
+
+/**
+ * A task with a concurrency key may start only while fewer than its limit of
+ * the key's older tasks are live: so at most `limit` run at once, in
+ * submission order, and a retry waiting out its backoff keeps its place.
+ * Read through the tasks_keys index (its WHERE repeated word for word); at
+ * limit 1, the usual case, one probe (NOT EXISTS). A key whose turn has not
+ * come is skipped, never blocking other keys or types. Both stores' claims
+ * use it (`t` is the candidate row); SQLite takes no column in a LIMIT, so
+ * larger limits count at most MAX_CONCURRENCY_LIMIT rows.
+ */
+export const KEY_HAS_ROOM = `(t.concurrency_key IS NULL
+            OR (t.concurrency_limit = 1 AND NOT EXISTS (${OLDER_LIVE}))
+            OR (t.concurrency_limit > 1 AND (SELECT COUNT(*) FROM (${OLDER_LIVE} LIMIT ${MAX_CONCURRENCY_LIMIT}) AS older) < t.concurrency_limit))`;
