@@ -64,6 +64,8 @@ const options = fc.record(
     idempotencyKey: fc.oneof(fc.constant(''), fc.string({ maxLength: 400 })),
     labels: fc.dictionary(fc.string({ maxLength: 80 }), fc.string({ maxLength: 300 }), { maxKeys: 40 }),
     backoff: fc.record({ initial: duration, max: duration, multiplier: fc.double(), jitter: fc.double() }, { requiredKeys: [] }),
+    concurrencyKey: fc.oneof(fc.constantFrom('', 'k1', 'k2'), fc.string({ maxLength: 300 })),
+    concurrencyLimit: fc.oneof(fc.nat({ max: 1200 }), fc.constant(2 ** 32 - 1)),
   },
   { requiredKeys: [] },
 );

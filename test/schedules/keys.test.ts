@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest, EchoResponse } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState, type Task } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
+import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import { createClient, pack, unpack, type TaskwireClient } from '../../src/client/index.js';
 import { DemoServiceDefinition, demoHandlers } from '../../src/demo/handlers.js';
 import { createTaskwireServer } from '../../src/server/index.js';
@@ -109,4 +111,41 @@ describe.each(['sqlite', 'postgres'] as const)('a concurrency key at limit 1 (%s
     expect(lastOther).toBeLessThan(ran.at(-1)!.finishTime!.getTime());
     console.log(`${kind}: ${CHAIN} tasks of one key over ${workersSeen.size} workers in ${ran.at(-1)!.finishTime!.getTime() - ran[0]!.startTime!.getTime()} ms; the 300 others done ${ran.at(-1)!.finishTime!.getTime() - lastOther} ms before the chain`);
   }, 180_000);
+});
+
+describe('a task type whose (taskwire.v1.task) option names a key field', () => {
+  /** The demo service with `(taskwire.v1.task) = { concurrency_key_field: <field>, concurrency_limit: 2 }` on Echo. */
+  function keyedDemo(field: string) {
+    const option = new BinaryWriter().bytes(TaskMethodOptions.encode({ ...TaskMethodOptions.fromPartial({}), concurrencyKeyField: field, concurrencyLimit: 2 }).finish()).finish();
+    const echo = { ...DemoServiceDefinition.methods.echo, options: { _unknownFields: { [(51234 << 3) | 2]: [option] } } };
+    return { ...DemoServiceDefinition, methods: { ...DemoServiceDefinition.methods, echo } };
+  }
+
+  it('keys each task by that field of its input unless the submit names a key', async () => {
+    const server = createTaskwireServer({ store: await openStore('sqlite'), logger: quiet() });
+    server.addTaskService(keyedDemo('text'));
+    const port = await server.listen('127.0.0.1:0');
+    const client = createClient({ server: `127.0.0.1:${port}` });
+    cleanups.push(async () => {
+      client.close();
+      await server.shutdown();
+    });
+    const input = (text: string) => pack(EchoRequest, { text, payload: Buffer.alloc(0) });
+    const byField = await client.get((await client.submit(ECHO, input('customer-7'))).id);
+    expect(byField.options).toMatchObject({ concurrencyKey: 'customer-7', concurrencyLimit: 2 });
+    const own = await client.get((await client.submit(ECHO, input('customer-7'), { concurrencyKey: 'mine', concurrencyLimit: 1 })).id);
+    expect(own.options).toMatchObject({ concurrencyKey: 'mine', concurrencyLimit: 1 });
+    const none = await client.get((await client.submit(ECHO, input(''))).id);
+    expect(none.options).toMatchObject({ concurrencyKey: '', concurrencyLimit: 0 });
+    const tooMany = await client.submit(ECHO, input('x'), { concurrencyLimit: 5000 }).catch((e: unknown) => e);
+    expect(String(tooMany)).toMatch(/options\.concurrency_limit must be in 1\.\.1000; got 5000/);
+  });
+
+  it('is refused at registration when the input has no such field', () => {
+    const server = createTaskwireServer({ dbPath: ':memory:', logger: quiet() });
+    expect(() => server.addTaskService(keyedDemo('customer_id'))).toThrow(
+      '/demo.v1.DemoService/Echo: concurrency_key_field "customer_id" is not a field of its input message',
+    );
+    return server.shutdown();
+  });
 });
