@@ -5,6 +5,7 @@ import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unav
 import {
   isTerminal,
   type InsertResult,
+  type KeyCounts,
   type ListFilter,
   type ListPage,
   type NewTask,
@@ -63,6 +64,8 @@ export interface Broker {
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   /** Counts per queue kept in memory (see QueueStats), with oldest waiting age and recent rates. */
   stats(queue: string | undefined): Promise<QueueStatsRecord[]>;
+  /** Concurrency keys with tasks waiting, read from the store. */
+  waitingKeys(queue: string | undefined): Promise<KeyCounts[]>;
   /** The maintained counts themselves, for gauges. */
   readonly queues: QueueStats;
   /** WatchTask streams open now. */
@@ -342,6 +345,10 @@ export function createBroker(options: BrokerOptions): Broker {
 
     stats(queue) {
       return queues.stats(queue);
+    },
+
+    waitingKeys(queue) {
+      return store.waitingKeys(queue);
     },
 
     async cancel(id, reason) {

@@ -1,6 +1,13 @@
 /** The most tasks one key may run at once (TaskOptions.concurrency_limit). */
 export const MAX_CONCURRENCY_LIMIT = 1000;
 
+/** Per queue and key with tasks waiting: how many wait and how many run (through tasks_keys, its WHERE word for word). */
+export const waitingKeysSql = (queueParam: string | undefined) => `
+  SELECT queue, concurrency_key AS key,
+    SUM(CASE WHEN state = 3 THEN 0 ELSE 1 END) AS waiting, SUM(CASE WHEN state = 3 THEN 1 ELSE 0 END) AS running
+  FROM tasks WHERE concurrency_key IS NOT NULL AND state IN (1, 2, 3)${queueParam === undefined ? '' : ` AND queue = ${queueParam}`}
+  GROUP BY queue, concurrency_key HAVING SUM(CASE WHEN state = 3 THEN 0 ELSE 1 END) > 0`;
+
 /** The key's live tasks older than the candidate `t`: RUNNING, QUEUED, or SCHEDULED for a retry. */
 const OLDER_LIVE = `SELECT 1 FROM tasks u WHERE u.concurrency_key = t.concurrency_key AND u.seq < t.seq
                 AND u.concurrency_key IS NOT NULL AND u.state IN (1, 2, 3) AND (u.state <> 1 OR u.attempt > 0)`;

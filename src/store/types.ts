@@ -154,6 +154,14 @@ export interface ListPage {
   readonly after: (index: number) => string;
 }
 
+/** A concurrency key with tasks waiting (SCHEDULED or QUEUED). */
+export interface KeyCounts {
+  readonly queue: string;
+  readonly key: string;
+  readonly waiting: number;
+  readonly running: number;
+}
+
 export interface QueueCounts {
   readonly queue: string;
   readonly counts: Readonly<Partial<Record<TaskState, number>>>;
@@ -328,6 +336,8 @@ export interface Store extends ScheduleStore {
   outcome(id: string): Promise<TaskEnd | 'live' | undefined>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   stats(queue: string | undefined): Promise<QueueCounts[]>;
+  /** Every concurrency key with tasks waiting, per queue (or in one queue). */
+  waitingKeys(queue: string | undefined): Promise<KeyCounts[]>;
   /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */
   promoteDue(now: number): Promise<number>;
   /** QUEUED/SCHEDULED tasks past their queue timeout → FAILED. */

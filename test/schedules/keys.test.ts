@@ -15,6 +15,7 @@ import { createTaskwireServer } from '../../src/server/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from '../../src/store/index.js';
 import { createWorker, type Worker } from '../../src/worker/index.js';
 import { waitFor } from '../helpers/wait.js';
+import { startCli } from '../helpers/processes.js';
 
 const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ECHO = '/demo.v1.DemoService/Echo';
@@ -111,6 +112,31 @@ describe.each(['sqlite', 'postgres'] as const)('a concurrency key at limit 1 (%s
     expect(lastOther).toBeLessThan(ran.at(-1)!.finishTime!.getTime());
     console.log(`${kind}: ${CHAIN} tasks of one key over ${workersSeen.size} workers in ${ran.at(-1)!.finishTime!.getTime() - ran[0]!.startTime!.getTime()} ms; the 300 others done ${ran.at(-1)!.finishTime!.getTime() - lastOther} ms before the chain`);
   }, 180_000);
+});
+
+describe('keys with tasks waiting', () => {
+  it('show in GetQueueStats and taskwire stats, most waiting first', async () => {
+    const server = createTaskwireServer({ store: await openStore('sqlite'), logger: quiet() });
+    server.addTaskService(DemoServiceDefinition);
+    const port = await server.listen('127.0.0.1:0');
+    const client = createClient({ server: `127.0.0.1:${port}` });
+    cleanups.push(async () => {
+      client.close();
+      await server.shutdown();
+    });
+    const input = pack(EchoRequest, { text: 'x', payload: Buffer.alloc(0) });
+    await client.submitMany([
+      ...Array.from({ length: 3 }, () => ({ type: ECHO, input, options: { concurrencyKey: 'account-1' } })),
+      { type: ECHO, input, options: { concurrencyKey: 'account-2' } },
+      { type: ECHO, input },
+    ]);
+    const [stats] = await client.stats('default');
+    expect(stats).toMatchObject({ queued: 5, waitingKeyCount: 2, waitingKeys: [{ key: 'account-1', waiting: 3, running: 0 }, { key: 'account-2', waiting: 1, running: 0 }] });
+    const cli = startCli(['--server', `127.0.0.1:${port}`, 'stats']);
+    const line = await cli.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('default:'));
+    expect(line.msg).toMatch(/; 2 keys waiting \(waiting\/running\): account-1 3\/0, account-2 1\/0$/);
+    expect(await cli.exited).toBe(0);
+  });
 });
 
 describe('a task type whose (taskwire.v1.task) option names a key field', () => {

@@ -52,6 +52,16 @@ export function describeKeyConformance(name: string, open: () => Promise<Store>)
       expect(await claim()).toEqual(['a1']);
     });
 
+    it('count, per queue and key, the tasks waiting and running, for keys with tasks waiting', async () => {
+      await store.insert([keyed('a1', 'A'), keyed('a2', 'A'), keyed('a3', 'A'), keyed('b1', 'B'), keyed('n1', undefined)]);
+      await claim();
+      const byKey = (rows: Awaited<ReturnType<Store['waitingKeys']>>) => [...rows].sort((x, y) => x.key.localeCompare(y.key));
+      // B's only task runs: nothing of B waits, so B is not listed.
+      expect(byKey(await store.waitingKeys(undefined))).toEqual([{ queue: 'default', key: 'A', waiting: 2, running: 1 }]);
+      expect(await store.waitingKeys('other')).toEqual([]);
+      expect(byKey(await store.waitingKeys('default'))).toEqual([{ queue: 'default', key: 'A', waiting: 2, running: 1 }]);
+    });
+
     it('let up to the limit of a key run at once', async () => {
       await store.insert(['c1', 'c2', 'c3', 'c4'].map((id) => keyed(id, 'C', { concurrencyLimit: 2 })));
       expect(await claim()).toEqual(['c1', 'c2']);

@@ -25,13 +25,14 @@ import {
   type TaskRow,
 } from '../rows.js';
 import { stateName, transitions } from '../transitions.js';
-import type { ClaimRequest, Fenced, InsertResult, ListFilter, NewTask, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
+import type { ClaimRequest, Fenced, InsertResult, KeyCounts, ListFilter, NewTask, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { listenForEvents } from './notifications.js';
 import { listQuery, pgTypes, SQL } from './statements.js';
 import { postgresSchedules } from './schedules.js';
+import { waitingKeysSql } from '../keys.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database */
@@ -361,6 +362,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
       const { rows } = await pool.query<TaskRow>(listQuery(filter, after, pageSize + 1));
       return listPage(rows, pageSize);
+    },
+
+    async waitingKeys(queue) {
+      const { rows } = await (queue === undefined ? pool.query<KeyCounts>(waitingKeysSql(undefined)) : pool.query<KeyCounts>(waitingKeysSql('$1'), [queue]));
+      return rows;
     },
 
     async stats(queue) {

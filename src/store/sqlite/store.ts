@@ -10,6 +10,7 @@ import type {
   ClaimRequest,
   Fenced,
   InsertResult,
+  KeyCounts,
   NewTask,
   Store,
   TaskEvent,
@@ -21,6 +22,7 @@ import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { prepareStatements } from './statements.js';
 import { sqliteSchedules } from './schedules.js';
+import { waitingKeysSql } from '../keys.js';
 import {
   attemptEnded,
   claimed,
@@ -179,6 +181,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   const schedules = sqliteSchedules({ db, write, insertRows });
+  const waitingKeysAll = db.prepare(waitingKeysSql(undefined));
+  const waitingKeysQueue = db.prepare(waitingKeysSql('?'));
 
   return {
     ...schedules,
@@ -330,6 +334,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         limit: pageSize + 1,
       }) as TaskRow[];
       return listPage(rows, pageSize);
+    },
+
+    async waitingKeys(queue) {
+      const rows = queue === undefined ? waitingKeysAll.all() : waitingKeysQueue.all(queue);
+      return rows as KeyCounts[];
     },
 
     async stats(queue) {
