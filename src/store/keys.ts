@@ -12,10 +12,16 @@ export const waitingKeysSql = (queueParam: string | undefined) => `
 const OLDER_LIVE = `SELECT 1 FROM tasks u WHERE u.concurrency_key = t.concurrency_key AND u.seq < t.seq
                 AND u.concurrency_key IS NOT NULL AND u.state IN (1, 2, 3) AND (u.state <> 1 OR u.attempt > 0)`;
 
+/** The key's RUNNING tasks newer than `t` (one that was delayed, or revived, runs after them): tasks_keys_running. */
+const NEWER_RUNNING = `SELECT 1 FROM tasks u WHERE u.concurrency_key = t.concurrency_key
+                AND u.concurrency_key IS NOT NULL AND u.state = 3 AND u.seq > t.seq`;
+
 /**
  * A task with a concurrency key may start only while fewer than its limit of
- * the key's older tasks are live: so at most `limit` run at once, in
- * submission order, and a retry waiting out its backoff keeps its place.
+ * the key's older tasks are live and its newer ones running: so at most
+ * `limit` run at once, in submission order, and a retry waiting out its
+ * backoff keeps its place. (A task delayed by run_at joins its key's order
+ * when it comes due; until then it holds no place.)
  * Read through the tasks_keys index (its WHERE repeated word for word); at
  * limit 1, the usual case, one probe (NOT EXISTS). A key whose turn has not
  * come is skipped, never blocking other keys or types. Both stores' claims
@@ -23,5 +29,7 @@ const OLDER_LIVE = `SELECT 1 FROM tasks u WHERE u.concurrency_key = t.concurrenc
  * larger limits count at most MAX_CONCURRENCY_LIMIT rows.
  */
 export const KEY_HAS_ROOM = `(t.concurrency_key IS NULL
-            OR (t.concurrency_limit = 1 AND NOT EXISTS (${OLDER_LIVE}))
-            OR (t.concurrency_limit > 1 AND (SELECT COUNT(*) FROM (${OLDER_LIVE} LIMIT ${MAX_CONCURRENCY_LIMIT}) AS older) < t.concurrency_limit))`;
+            OR (t.concurrency_limit = 1 AND NOT EXISTS (${OLDER_LIVE}) AND NOT EXISTS (${NEWER_RUNNING}))
+            OR (t.concurrency_limit > 1
+              AND (SELECT COUNT(*) FROM (${OLDER_LIVE} LIMIT ${MAX_CONCURRENCY_LIMIT}) AS older)
+                + (SELECT COUNT(*) FROM (${NEWER_RUNNING} LIMIT ${MAX_CONCURRENCY_LIMIT}) AS newer) < t.concurrency_limit))`;

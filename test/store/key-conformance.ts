@@ -62,6 +62,15 @@ export function describeKeyConformance(name: string, open: () => Promise<Store>)
       expect(byKey(await store.waitingKeys('default'))).toEqual([{ queue: 'default', key: 'A', waiting: 2, running: 1 }]);
     });
 
+    it('let a delayed task join its key when it comes due, never beside a running one', async () => {
+      await store.insert([{ ...keyed('late', 'A'), runAt: Date.now() + 60_000 }, keyed('a2', 'A')]);
+      expect(await claim()).toEqual(['a2']);
+      await store.promoteDue(Date.now() + 120_000);
+      expect(await claim()).toEqual([]);
+      await store.complete([{ id: 'a2', attempt: 1, output }], Date.now());
+      expect(await claim()).toEqual(['late']);
+    });
+
     it('let up to the limit of a key run at once', async () => {
       await store.insert(['c1', 'c2', 'c3', 'c4'].map((id) => keyed(id, 'C', { concurrencyLimit: 2 })));
       expect(await claim()).toEqual(['c1', 'c2']);

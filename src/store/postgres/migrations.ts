@@ -79,6 +79,7 @@ const migrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN concurrency_key TEXT;
   ALTER TABLE tasks ADD COLUMN concurrency_limit INTEGER;
   CREATE INDEX tasks_keys ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state IN (1, 2, 3);
+  CREATE INDEX tasks_keys_running ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state = 3;
   `,
 ];
 
