@@ -47,6 +47,30 @@ describe('postgres migrations', () => {
   });
 });
 
+describe('postgres concurrency keys across replicas', () => {
+  it('never run two tasks of a key at once, in order, when replicas claim together', async () => {
+    const schema = `${prefix}_keys_replicas`;
+    schemas.push(schema);
+    const [a, b] = await Promise.all([0, 1].map(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
+    const chain = Array.from({ length: 30 }, (_, i) => newTask({ id: `k${String(i).padStart(2, '0')}`, options: { concurrencyKey: 'K', concurrencyLimit: 1 } }));
+    await a.insert(chain);
+    const order: string[] = [];
+    for (let round = 0; order.length < chain.length && round < 200; round++) {
+      const claims = await Promise.all(
+        [a, b, a, b].map((store, i) => store.claim({ types: [ECHO], limit: 5, owner: `s${i}`, workerId: `w${i}`, leaseMs: 10_000, now: Date.now() })),
+      );
+      const leases = claims.flat();
+      expect(leases.length).toBeLessThanOrEqual(1);
+      for (const lease of leases) {
+        order.push(lease.id);
+        await (round % 2 === 0 ? a : b).complete([{ id: lease.id, attempt: lease.attempt, output: { typeUrl: 'x', value: Buffer.from('') } }], Date.now());
+      }
+    }
+    expect(order).toEqual(chain.map((t) => t.id));
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
 describe('postgres events across replicas', () => {
   it('carry an output too large for a notification: the other replica reads it back', async () => {
     const schema = `${prefix}_events`;
