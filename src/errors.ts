@@ -49,6 +49,7 @@ export class TaskwireError extends Error {
 
 export const invalidArgument = (message: string) => new TaskwireError(Code.INVALID_ARGUMENT, message);
 export const notFound = (message: string) => new TaskwireError(Code.NOT_FOUND, message);
+export const alreadyExists = (message: string) => new TaskwireError(Code.ALREADY_EXISTS, message);
 export const failedPrecondition = (message: string) => new TaskwireError(Code.FAILED_PRECONDITION, message);
 export const resourceExhausted = (message: string) => new TaskwireError(Code.RESOURCE_EXHAUSTED, message);
 export const unavailable = (message: string) => new TaskwireError(Code.UNAVAILABLE, message);

@@ -12,5 +12,14 @@ export {
   WorkerInfo,
 } from '../gen/ts/taskwire/v1/task_service.js';
 export { WorkerServiceDefinition } from '../gen/ts/taskwire/v1/worker_service.js';
+export {
+  CronTiming,
+  MissedPolicy,
+  OverlapPolicy,
+  Schedule,
+  ScheduleServiceDefinition,
+  ScheduleSpec,
+  ScheduleState,
+} from '../gen/ts/taskwire/v1/schedule_service.js';
 export { TaskMethodOptions } from '../gen/ts/taskwire/v1/options.js';
 export { Any } from '../gen/ts/google/protobuf/any.js';

@@ -5,6 +5,7 @@ import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unav
 import {
   isTerminal,
   type InsertResult,
+  type KeyCounts,
   type ListFilter,
   type ListPage,
   type NewTask,
@@ -30,6 +31,8 @@ import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
 import { bulkAction, type BulkOptions, type BulkResult } from './bulk.js';
+import { Scheduler } from './scheduler.js';
+import { createSchedules, type Schedules } from './schedules.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -69,6 +72,8 @@ export interface Broker {
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   /** Counts per queue kept in memory (see QueueStats), with oldest waiting age and recent rates. */
   stats(queue: string | undefined): Promise<QueueStatsRecord[]>;
+  /** Concurrency keys with tasks waiting, read from the store. */
+  waitingKeys(queue: string | undefined): Promise<KeyCounts[]>;
   /** The maintained counts themselves, for gauges. */
   readonly queues: QueueStats;
   /** The cleaner of this replica (undefined when turned off), for metrics and tests. */
@@ -97,6 +102,10 @@ export interface Broker {
   workers(): WorkerSnapshot[];
   /** Counters for tests and metrics. */
   readonly counters: BrokerCounters;
+  /** Schedules: create, change, read (admin). */
+  readonly schedules: Schedules;
+  /** Start firing schedules (the server calls it once its task types are registered). */
+  startScheduler(): void;
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
   close(): Promise<void>;
@@ -151,12 +160,16 @@ export function createBroker(options: BrokerOptions): Broker {
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
   let draining = false;
   let closed = false;
+  const scheduler = new Scheduler({ store, logger, types });
 
   const unsubscribe = store.subscribe((events) => {
     queues.apply(events);
     for (const event of events) {
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
-      if (event.state === TaskState.TASK_STATE_QUEUED) dispatcher.markReady(event.type);
+      // A keyed task that ended may let the next of its key run.
+      if (event.state === TaskState.TASK_STATE_QUEUED || (event.concurrencyKey !== undefined && event.progress === undefined)) {
+        dispatcher.markReady(event.type);
+      }
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
         settleLease(event);
       }
@@ -224,7 +237,10 @@ export function createBroker(options: BrokerOptions): Broker {
    */
   async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
     const now = Date.now();
-    const reserved = tasks.map((task) => (task.runAt > now ? undefined : dispatcher.reserve(task.type)));
+    // A keyed task waits for its key's turn in the claim: it never skips the queue.
+    const reserved = tasks.map((task) =>
+      task.runAt > now || task.options.concurrencyKey !== undefined ? undefined : dispatcher.reserve(task.type),
+    );
     const leased = tasks.map((task, i) => {
       const session = reserved[i];
       return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };
@@ -354,6 +370,10 @@ export function createBroker(options: BrokerOptions): Broker {
       return queues.stats(queue);
     },
 
+    waitingKeys(queue) {
+      return store.waitingKeys(queue);
+    },
+
     async cancel(id, reason) {
       requireId(id);
       return store.cancel(id, reason || 'cancelled by a client', Date.now());
@@ -462,8 +482,15 @@ export function createBroker(options: BrokerOptions): Broker {
       return [...sessions.values()].map((session) => session.snapshot());
     },
 
+    schedules: createSchedules(store, types),
+
+    startScheduler() {
+      if (!draining) scheduler.start();
+    },
+
     drain() {
       draining = true;
+      scheduler.stop();
       dispatcher.pause();
       for (const session of sessions.values()) session.draining = true;
     },
@@ -472,6 +499,7 @@ export function createBroker(options: BrokerOptions): Broker {
       if (closed) return;
       closed = true;
       draining = true;
+      scheduler.stop();
       dispatcher.pause();
       stopSweeper();
       await cleaner?.stop();

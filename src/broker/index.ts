@@ -6,3 +6,6 @@ export { exponentialBackoff } from '../store/backoff.js';
 export type * from './types.js';
 export { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, LIMITS } from './validate.js';
 export { BULK_LIMITS, type BulkOptions, type BulkResult } from './bulk.js';
+export type { Schedules, ScheduleView, SchedulePageView } from './schedules.js';
+export type { ScheduleInput, ScheduleSpecRecord, MissedPolicy, OverlapPolicy } from './schedule-spec.js';
+export { SCHEDULE_DEFAULTS, firingKey } from './schedule-spec.js';

@@ -14,6 +14,8 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly traceContext?: Readonly<Record<string, string>>;
+  readonly concurrencyKey?: string;
+  readonly concurrencyLimit?: number;
 }
 
 export interface SubmitRequest {
@@ -32,6 +34,8 @@ export interface TaskTypeInfo {
   readonly checkInput?: (value: Uint8Array) => string | undefined;
   /** Parses a worker's output the same way. */
   readonly checkOutput?: (value: Uint8Array) => string | undefined;
+  /** The concurrency key of a task whose submit sets none: from a field of its input (TaskMethodOptions.concurrency_key_field). */
+  readonly keyOf?: (input: Uint8Array) => string | undefined;
   readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey' | 'retention'>> & {
     /** How long this type's finished tasks are kept, over the server's; 0 keeps them forever. */
     readonly retention?: Partial<Retention>;

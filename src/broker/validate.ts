@@ -1,6 +1,7 @@
 import { invalidArgument } from '../errors.js';
 import type { BackoffPolicy, NewTask, Retention, TaskOptionsRecord } from '../store/index.js';
 import type { SubmitRequest, TaskTypeInfo } from './types.js';
+import { MAX_CONCURRENCY_LIMIT } from '../store/keys.js';
 
 export const LIMITS = {
   maxPriority: 1000,
@@ -9,6 +10,8 @@ export const LIMITS = {
   maxLabels: 32,
   maxLabelKey: 64,
   maxLabelValue: 256,
+  maxConcurrencyKey: 256,
+  maxConcurrencyLimit: MAX_CONCURRENCY_LIMIT,
 } as const;
 
 const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -113,6 +116,17 @@ export function resolveSubmit(
     `options.idempotency_key is longer than ${LIMITS.maxIdempotencyKey} characters`,
   );
 
+  const concurrencyKey = o.concurrencyKey || info.keyOf?.(input.value) || d.concurrencyKey || undefined;
+  check(
+    concurrencyKey === undefined || concurrencyKey.length <= LIMITS.maxConcurrencyKey,
+    `options.concurrency_key is longer than ${LIMITS.maxConcurrencyKey} characters`,
+  );
+  const concurrencyLimit = o.concurrencyLimit || d.concurrencyLimit || 1;
+  check(
+    Number.isInteger(concurrencyLimit) && concurrencyLimit >= 1 && concurrencyLimit <= LIMITS.maxConcurrencyLimit,
+    `options.concurrency_limit must be in 1..${LIMITS.maxConcurrencyLimit}; got ${concurrencyLimit}`,
+  );
+
   const options: TaskOptionsRecord = {
     queue,
     priority,
@@ -124,6 +138,7 @@ export function resolveSubmit(
     labels: checkMap(o.labels, 'options.labels'),
     traceContext: checkMap(o.traceContext, 'options.trace_context'),
     retention: retention(info),
+    ...(concurrencyKey === undefined ? {} : { concurrencyKey, concurrencyLimit }),
   };
   const runAt = o.runAt ?? (o.delayMs ? now + o.delayMs : now);
   return { id, type: request.type, input, options, runAt };

@@ -18,7 +18,7 @@ import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import type { TaskTypeInfo } from '../broker/index.js';
-import { defaultsFromOption, problemDecoding } from '../server/index.js';
+import { defaultsFromOption, keyReader, problemDecoding } from '../server/index.js';
 
 /** The descriptor set this package ships (taskwire.v1 and the demo). */
 export const BUNDLED_DESCRIPTOR = join(dirname(fileURLToPath(import.meta.url)), '../../../gen/descriptor.binpb');
@@ -51,17 +51,28 @@ export class Descriptors {
       const service = this.registry.getService(name);
       if (service === undefined) throw new Error(`no service ${name} in the descriptor set`);
       const extension = this.registry.getExtension('taskwire.v1.task');
-      return service.methods.map((m) => ({
-        type: `/${service.typeName}/${m.name}`,
-        defaults:
+      return service.methods.map((m) => {
+        const type = `/${service.typeName}/${m.name}`;
+        const option =
           extension?.message === undefined || !hasOption(m, extension)
-            ? {}
-            : defaultsFromOption(TaskMethodOptions.decode(toBinary(extension.message!, getOption(m, extension) as never))),
-        inputTypeUrl: `type.googleapis.com/${m.input.typeName}`,
-        outputTypeUrl: `type.googleapis.com/${m.output.typeName}`,
-        checkInput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.input, value)),
-        checkOutput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.output, value)),
-      }));
+            ? undefined
+            : TaskMethodOptions.decode(toBinary(extension.message!, getOption(m, extension) as never));
+        const keyOf = keyReader(
+          option,
+          type,
+          (input) => fromBinary(m.input, input) as unknown as Record<string, unknown>,
+          (name) => m.input.fields.find((f) => f.name === name)?.localName,
+        );
+        return {
+          type,
+          ...(keyOf === undefined ? {} : { keyOf }),
+          defaults: defaultsFromOption(option),
+          inputTypeUrl: `type.googleapis.com/${m.input.typeName}`,
+          outputTypeUrl: `type.googleapis.com/${m.output.typeName}`,
+          checkInput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.input, value)),
+          checkOutput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.output, value)),
+        };
+      });
     });
   }
 

@@ -20,6 +20,7 @@ import type { ServiceDefinition } from '../worker/types.js';
 import { oversizedSubmit, sessionLimits } from './batcher.js';
 import { toTaskOptions, withTraceContext, type SubmitOptions } from './options.js';
 import { serviceClient, type ServiceClient } from './service.js';
+import { scheduleClient, type ScheduleClient } from './schedules.js';
 
 export interface ClientOptions extends RpcChannelOptions {
   /** Server address: host:port, or dns:///name:port for round-robin over several. */
@@ -60,6 +61,8 @@ export interface TaskwireClient {
   list(filter?: Partial<ListTasksRequest>): Promise<{ tasks: Task[]; nextPageToken: string }>;
   workers(): Promise<WorkerInfo[]>;
   stats(queue?: string): Promise<QueueStats[]>;
+  /** Schedules: create, change, pause and read them (admin role). */
+  readonly schedules: ScheduleClient;
   /** Typed submit and call for the methods of a generated task service definition. */
   service<D extends ServiceDefinition>(definition: D): ServiceClient<D>;
   close(): void;
@@ -225,6 +228,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
     async stats(queue = '') {
       return (await rpc.getQueueStats({ queue })).queues;
     },
+    schedules: scheduleClient(channel, options.token),
     service(definition) {
       return serviceClient(client, definition);
     },

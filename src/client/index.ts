@@ -1,5 +1,6 @@
 export { createClient, type ClientOptions, type Submitted, type SubmitItem, type TaskwireClient } from './client.js';
 export type { SubmitOptions } from './options.js';
+export type { ScheduleClient, ScheduleSpecInput } from './schedules.js';
 export { pack, unpack } from './pack.js';
 export {
   TaskFailedError,

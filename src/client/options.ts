@@ -16,6 +16,9 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly traceContext?: Readonly<Record<string, string>>;
+  /** Tasks of one key run at most `concurrencyLimit` (default 1) at once, in submission order. */
+  readonly concurrencyKey?: string;
+  readonly concurrencyLimit?: number;
 }
 
 const duration = (ms: number | undefined): Duration | undefined =>
@@ -47,5 +50,7 @@ export function toTaskOptions(options: SubmitOptions | undefined): Partial<TaskO
     idempotencyKey: options.idempotencyKey ?? '',
     labels: { ...options.labels },
     traceContext: { ...options.traceContext },
+    concurrencyKey: options.concurrencyKey ?? '',
+    concurrencyLimit: options.concurrencyLimit ?? 0,
   };
 }

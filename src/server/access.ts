@@ -7,8 +7,9 @@ import type { AuthHook, Principal } from '../rpc/index.js';
  * Who may call what. `client`: the web service (submit, follow, cancel, call
  * task services); `worker`: a worker's Connect stream only; `admin`:
  * everything, including retrying tasks, bulk retry and cancel by filter,
- * listing tasks and workers, and
- * statistics. Health is open to all; reflection to any valid token.
+ * listing tasks and workers, statistics and schedules (ScheduleService: a
+ * schedule submits tasks on its own for as long as it lives). Health is open
+ * to all; reflection to any valid token.
  */
 export type Role = 'client' | 'worker' | 'admin';
 export const ROLES: readonly Role[] = ['client', 'worker', 'admin'];

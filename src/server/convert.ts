@@ -57,6 +57,8 @@ export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
       idempotencyKey: o.idempotencyKey,
       labels: o.labels,
       traceContext: o.traceContext,
+      concurrencyKey: o.concurrencyKey,
+      concurrencyLimit: o.concurrencyLimit,
     },
   };
 }
@@ -91,6 +93,8 @@ export function toTaskOptions(record: TaskRecord): TaskOptions {
     idempotencyKey: o.idempotencyKey ?? '',
     labels: { ...o.labels },
     traceContext: { ...o.traceContext },
+    concurrencyKey: o.concurrencyKey ?? '',
+    concurrencyLimit: o.concurrencyLimit ?? 0,
   };
 }
 

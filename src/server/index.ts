@@ -1,4 +1,4 @@
 export { createTaskwireServer, type TaskwireServer, type TaskwireServerOptions } from './server.js';
-export { defaultsFromOption, problemDecoding, taskTypesOf, typeUrl, type TaskDefaults, type TaskServiceDefinition, type TaskServiceOptions } from './task-types.js';
+export { defaultsFromOption, keyReader, problemDecoding, taskTypesOf, typeUrl, type TaskDefaults, type TaskServiceDefinition, type TaskServiceOptions } from './task-types.js';
 export { MAX_SUBMIT_BATCH } from './task-service.js';
 export { parseTokens, readTokensFile, rolesFor, ROLES, tokenAuth, type Role, type TokenEntry } from './access.js';

@@ -4,6 +4,8 @@ import { HealthDefinition, HealthServiceImpl } from 'nice-grpc-server-health';
 import { pino } from 'pino';
 import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
 import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
+import { ScheduleServiceDefinition } from '../../gen/ts/taskwire/v1/schedule_service.js';
+import { createScheduleService } from './schedule-service.js';
 import { createBroker, type Broker, type BrokerOptions, type TaskTypeInfo } from '../broker/index.js';
 import { createGateway } from './gateway.js';
 import { createHttpListener, createRegistry, type HttpListener, type HttpService } from '../http/index.js';
@@ -86,8 +88,11 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
   const taskService = createTaskService(broker, { maxMessageBytes });
   rpc.add(withExactMessages(TaskServiceDefinition, ['session']), taskService);
   // What the HTTP listener serves: the very implementations gRPC runs.
+  const scheduleService = createScheduleService(broker);
+  rpc.add(ScheduleServiceDefinition, scheduleService);
   const httpServices: HttpService[] = [
     { definition: TaskServiceDefinition, implementation: taskService },
+    { definition: ScheduleServiceDefinition, implementation: scheduleService },
     { definition: HealthDefinition, implementation: { check: HealthServiceImpl(rpc.health).check } },
   ];
   let http: HttpListener | undefined;
@@ -140,6 +145,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
         });
       }
       const port = await rpc.listen(address);
+      broker.startScheduler(); // task types are registered by now: a schedule due at start can fire
       if (http !== undefined && options.httpListen !== undefined) {
         const httpListen = options.httpListen;
         httpPort = await http.listen(httpListen).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { ServerError, Status } from 'nice-grpc';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type {
+  ConcurrencyKeyStats,
   QueueStats,
   SessionResponse,
   SubmitTaskResponse,
@@ -11,7 +12,7 @@ import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { Broker } from '../broker/index.js';
 import { invalidArgument, resourceExhausted, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import type { InsertResult, TaskRecord } from '../store/index.js';
+import type { InsertResult, KeyCounts, TaskRecord } from '../store/index.js';
 import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
@@ -27,6 +28,20 @@ export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 const ENVELOPE_BYTES = 64 * 1024;
 /** Submits a Session may have waiting for their commit before it stops reading. */
 const MAX_SESSION_INFLIGHT = 10_000;
+
+/** Keys listed per queue in GetQueueStats (the count covers them all). */
+const MAX_LISTED_KEYS = 20;
+
+/** Per queue, its keys with tasks waiting, most waiting first. */
+function waitingKeysByQueue(keys: readonly KeyCounts[]): Map<string, ConcurrencyKeyStats[]> {
+  const byQueue = new Map<string, ConcurrencyKeyStats[]>();
+  for (const k of [...keys].sort((a, b) => b.waiting - a.waiting || a.key.localeCompare(b.key))) {
+    let list = byQueue.get(k.queue);
+    if (list === undefined) byQueue.set(k.queue, (list = []));
+    list.push({ key: k.key, waiting: k.waiting, running: k.running });
+  }
+  return byQueue;
+}
 
 /** The answer to a follow of an id that names no task. */
 function notFoundOutcome(id: string, error: unknown): TaskOutcome {
@@ -184,7 +199,9 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     },
 
     async getQueueStats(request) {
-      const stats = await broker.stats(request.queue === '' ? undefined : request.queue);
+      const queue = request.queue === '' ? undefined : request.queue;
+      const [stats, keys] = await Promise.all([broker.stats(queue), broker.waitingKeys(queue)]);
+      const keysOf = waitingKeysByQueue(keys);
       return {
         queues: stats.map(
           (q): QueueStats => ({
@@ -199,6 +216,8 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
             submittedPerSecond: q.rates.submitted,
             succeededPerSecond: q.rates.succeeded,
             failedPerSecond: q.rates.failed,
+            waitingKeys: keysOf.get(q.queue)?.slice(0, MAX_LISTED_KEYS) ?? [],
+            waitingKeyCount: keysOf.get(q.queue)?.length ?? 0,
           }),
         ),
       };

@@ -47,6 +47,7 @@ export function defaultsFromOption(option: TaskMethodOptions | undefined): TaskD
     ...(executionTimeoutMs ? { executionTimeoutMs } : {}),
     ...(queueTimeoutMs ? { queueTimeoutMs } : {}),
     ...retentionFromOption(option),
+    ...(option.concurrencyLimit ? { concurrencyLimit: option.concurrencyLimit } : {}),
   };
 }
 
@@ -59,6 +60,32 @@ function retentionFromOption(option: TaskMethodOptions): Pick<TaskDefaults, 'ret
   };
   return Object.keys(retention).length === 0 ? {} : { retention };
 }
+
+/**
+ * The `keyOf` of a task type whose option names a concurrency key field:
+ * the field's value in the decoded input (a string, or a number as text);
+ * empty means no key. `fieldOf` maps the proto field name to the decoded
+ * message's property, or undefined when the message has no such field.
+ */
+export function keyReader(
+  option: TaskMethodOptions | undefined,
+  method: string,
+  decode: (input: Uint8Array) => Record<string, unknown>,
+  fieldOf: (protoName: string) => string | undefined,
+): ((input: Uint8Array) => string | undefined) | undefined {
+  const name = option?.concurrencyKeyField;
+  if (!name) return undefined;
+  const property = fieldOf(name);
+  if (property === undefined) throw new Error(`${method}: concurrency_key_field "${name}" is not a field of its input message`);
+  return (input) => {
+    const value = decode(input)[property];
+    if (typeof value === 'string') return value || undefined;
+    if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+    return undefined;
+  };
+}
+
+const camel = (snake: string) => snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** ts-proto keeps custom options as unknown fields of the method's options; decode ours. */
 function optionOf(method: TaskServiceDefinition['methods'][string]): TaskMethodOptions | undefined {
@@ -77,13 +104,18 @@ export function taskTypesOf(
     }
     const request = method.requestType.$type;
     const response = method.responseType.$type;
+    const option = optionOf(method);
+    const decode = (input: Uint8Array) => method.requestType.decode(input) as Record<string, unknown>;
+    const empty = decode(new Uint8Array());
+    const keyOf = keyReader(option, `/${definition.fullName}/${method.name}`, decode, (name) => (camel(name) in empty ? camel(name) : undefined));
     return {
       type: `/${definition.fullName}/${method.name}`,
       ...(request === undefined ? {} : { inputTypeUrl: typeUrl(request) }),
       ...(response === undefined ? {} : { outputTypeUrl: typeUrl(response) }),
       checkInput: (value: Uint8Array) => problemDecoding(() => method.requestType.decode(value)),
       checkOutput: (value: Uint8Array) => problemDecoding(() => method.responseType.decode(value)),
-      defaults: mergeDefaults(defaultsFromOption(optionOf(method)), options.defaults, options.methods?.[key]),
+      ...(keyOf === undefined ? {} : { keyOf }),
+      defaults: mergeDefaults(defaultsFromOption(option), options.defaults, options.methods?.[key]),
     };
   });
 }

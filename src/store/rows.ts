@@ -41,6 +41,8 @@ export interface TaskRow {
   retain_succeeded_ms: number | null;
   retain_failed_ms: number | null;
   retain_cancelled_ms: number | null;
+  concurrency_key: string | null;
+  concurrency_limit: number | null;
 }
 
 /** The columns `Store.outcome` reads: the last error only for a failed task. */
@@ -73,6 +75,7 @@ export interface EndedAttemptRow {
   queue: string;
   lease_owner: string | null;
   started_at: number | null;
+  concurrency_key: string | null;
 }
 
 /** The event of an attempt that left RUNNING: completed, failed, retried or released. */
@@ -94,6 +97,7 @@ export function attemptEnded(
     finishedAt: now,
     ...result,
     ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
+    ...(row.concurrency_key === null ? {} : { concurrencyKey: row.concurrency_key }),
   };
 }
 
@@ -192,6 +196,7 @@ export function toRecord(row: TaskRow): TaskRecord {
               cancelledMs: row.retain_cancelled_ms ?? 0,
             },
           }),
+      ...(row.concurrency_key === null ? {} : { concurrencyKey: row.concurrency_key, concurrencyLimit: row.concurrency_limit ?? 1 }),
     },
     attempt: row.attempt,
     failures: row.failures,

@@ -37,6 +37,10 @@ export interface TaskOptionsRecord {
   readonly traceContext: Readonly<Record<string, string>>;
   /** Unset: kept forever (tasks stored before retention existed). */
   readonly retention?: Retention;
+  /** Tasks of one key run at most `concurrencyLimit` at once, in submission order (the claim enforces it). */
+  readonly concurrencyKey?: string;
+  /** Set with `concurrencyKey`: 1..1000. */
+  readonly concurrencyLimit?: number;
 }
 
 export interface TaskErrorRecord {
@@ -185,6 +189,14 @@ export interface ListPage {
   readonly after: (index: number) => string;
 }
 
+/** A concurrency key with tasks waiting (SCHEDULED or QUEUED). */
+export interface KeyCounts {
+  readonly queue: string;
+  readonly key: string;
+  readonly waiting: number;
+  readonly running: number;
+}
+
 export interface QueueCounts {
   readonly queue: string;
   readonly counts: Readonly<Partial<Record<TaskState, number>>>;
@@ -214,6 +226,8 @@ export interface TaskEvent {
   readonly owner?: string;
   readonly output?: Payload;
   readonly error?: TaskErrorRecord;
+  /** The task's concurrency key, on inserts and when an attempt or the task ended: a key's next task may now run. */
+  readonly concurrencyKey?: string;
   /** Set for progress events (state unchanged). */
   readonly progress?: { readonly percent: number; readonly message: string };
 }
@@ -242,12 +256,102 @@ export type DeletionListener = (deletions: readonly Deletion[]) => void;
 export type TaskEnd = Pick<TaskEvent, 'id' | 'state' | 'attempt' | 'output' | 'error'>;
 
 /**
+ * A schedule as stored. The store keeps `spec` as the broker wrote it (JSON)
+ * and reads none of it: it only fires, fenced by `version`.
+ */
+export interface ScheduleRecord {
+  readonly id: string;
+  readonly spec: string;
+  readonly input: Payload;
+  readonly paused: boolean;
+  /** The next due time; undefined while paused. */
+  readonly nextFireAt?: number;
+  /** The due time of the last task fired. */
+  readonly lastFireAt?: number;
+  readonly lastTaskId?: string;
+  readonly fired: number;
+  readonly missedSkipped: number;
+  readonly overlapSkipped: number;
+  readonly lastMissed: string;
+  readonly lastMissedAt?: number;
+  /** Incremented by every write: the fence of a firing. */
+  readonly version: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface NewSchedule {
+  readonly id: string;
+  readonly spec: string;
+  readonly input: Payload;
+  readonly paused: boolean;
+  readonly nextFireAt?: number;
+}
+
+/** A change by hand: each field set replaces the stored one; `nextFireAt` null pauses. */
+export interface ScheduleChange {
+  readonly spec?: string;
+  readonly input?: Payload;
+  readonly paused?: boolean;
+  readonly nextFireAt?: number | null;
+}
+
+/**
+ * One firing: insert `tasks` and advance the schedule in one write, only if
+ * the schedule is still at `version` (a replica or an earlier run that fired
+ * first moved it on). Each task carries the idempotency key of its
+ * (schedule, due time), so a due time is never inserted twice either way.
+ */
+export interface ScheduleFiring {
+  readonly id: string;
+  readonly version: number;
+  readonly nextFireAt: number;
+  readonly tasks: readonly NewTask[];
+  /** The due time of the last of `tasks`. */
+  readonly lastFireAt?: number;
+  /** Added to the counters. */
+  readonly missedSkipped: number;
+  readonly overlapSkipped: number;
+  readonly lastMissed?: { readonly text: string; readonly at: number };
+}
+
+export type FiringResult =
+  | { readonly applied: false }
+  | { readonly applied: true; readonly tasks: readonly InsertResult[]; readonly schedule: ScheduleRecord };
+
+export interface SchedulePage {
+  readonly schedules: readonly ScheduleRecord[];
+  /** The id to continue after; undefined at the end. */
+  readonly next?: string;
+}
+
+/** Schedules, stored beside the tasks they fire (see ScheduleFiring). */
+export interface ScheduleStore {
+  /** ALREADY_EXISTS when the id is taken. */
+  createSchedule(schedule: NewSchedule, now: number): Promise<ScheduleRecord>;
+  /** NOT_FOUND when there is no such schedule. */
+  updateSchedule(id: string, change: ScheduleChange, now: number): Promise<ScheduleRecord>;
+  /** NOT_FOUND when there is no such schedule. */
+  deleteSchedule(id: string): Promise<void>;
+  getSchedule(id: string): Promise<ScheduleRecord | undefined>;
+  /** Ordered by id, after `after`. */
+  listSchedules(pageSize: number, after: string | undefined): Promise<SchedulePage>;
+  /** Schedules not paused whose next due time is at or before `now`, earliest first. */
+  dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]>;
+  /** The earliest next due time of any schedule not paused. */
+  nextScheduleDue(): Promise<number | undefined>;
+  fireSchedule(firing: ScheduleFiring, now: number): Promise<FiringResult>;
+  /** Calls `listener` after any schedule changed: here, or (a networked store) on another replica. */
+  onSchedulesChanged(listener: () => void): () => void;
+}
+
+/**
  * Durable task storage. Every transition follows `transitions.ts`; every
  * write that ends or changes an attempt is fenced by (id, attempt); writes
  * are acknowledged only after they are committed. Implementations may group
  * concurrent writes into one commit.
  */
-export interface Store {
+export interface Store extends ScheduleStore {
   /** Inserts tasks (one commit); an idempotency key already used returns the existing task. */
   insert(tasks: readonly NewTask[]): Promise<InsertResult[]>;
   /** Atomically claims up to `limit` QUEUED tasks of the given types, priority then FIFO. */
@@ -287,6 +391,8 @@ export interface Store {
   /** Tasks matching `query`, oldest first, after the one with seq `after`: what a bulk action works through. */
   matching(query: TaskQuery, limit: number, after?: number): Promise<MatchedTask[]>;
   stats(queue: string | undefined): Promise<QueueCounts[]>;
+  /** Every concurrency key with tasks waiting, per queue (or in one queue). */
+  waitingKeys(queue: string | undefined): Promise<KeyCounts[]>;
   /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */
   promoteDue(now: number): Promise<number>;
   /** QUEUED/SCHEDULED tasks past their queue timeout → FAILED. */

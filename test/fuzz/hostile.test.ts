@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EchoRequest, EchoResponse } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
+import { ScheduleServiceDefinition } from '../../gen/ts/taskwire/v1/schedule_service.js';
 import { ProtocolVersion, WorkerServiceDefinition, type ConnectRequest } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { pack, unpack } from '../../src/client/index.js';
 import { createRpcChannel, createRpcClient, Outbox } from '../../src/rpc/index.js';
@@ -63,6 +64,8 @@ const options = fc.record(
     idempotencyKey: fc.oneof(fc.constant(''), fc.string({ maxLength: 400 })),
     labels: fc.dictionary(fc.string({ maxLength: 80 }), fc.string({ maxLength: 300 }), { maxKeys: 40 }),
     backoff: fc.record({ initial: duration, max: duration, multiplier: fc.double(), jitter: fc.double() }, { requiredKeys: [] }),
+    concurrencyKey: fc.oneof(fc.constantFrom('', 'k1', 'k2'), fc.string({ maxLength: 300 })),
+    concurrencyLimit: fc.oneof(fc.nat({ max: 1200 }), fc.constant(2 ** 32 - 1)),
   },
   { requiredKeys: [] },
 );
@@ -130,6 +133,56 @@ describe('hostile input', () => {
       }),
       { numRuns: 6_000 },
     );
+  }, 120_000);
+
+  it('answers random requests on every ScheduleService RPC with a proper status, and keeps every schedule readable', async () => {
+    const rpc = createRpcClient(ScheduleServiceDefinition, channel);
+    const scheduleId = fc.oneof(fc.constantFrom('', 'a', 'nightly', 'x'.repeat(129)), fc.string({ maxLength: 140 }));
+    const timing = fc.oneof(
+      fc.constant(undefined),
+      fc
+        .record({
+          expression: fc.oneof(fc.constantFrom('* * * * *', '*/5 * * * * *', '0 0 30 2 *', '61 * * * *', '@hourly', ''), fc.string({ maxLength: 40 })),
+          timeZone: fc.oneof(fc.constantFrom('', 'UTC', 'Europe/Berlin', 'Mars/Olympus'), fc.string({ maxLength: 40 })),
+        })
+        .map((value) => ({ $case: 'cron' as const, value })),
+      duration.map((value) => ({ $case: 'interval' as const, value })),
+    );
+    const spec = fc.record(
+      {
+        type: fc.constantFrom(...TYPES),
+        input: anyInput,
+        options,
+        timing,
+        missedPolicy: fc.integer({ min: -2, max: 6 }),
+        missedLimit: fc.oneof(fc.nat({ max: 2000 }), fc.constant(2 ** 32 - 1)),
+        missedGrace: duration,
+        overlapPolicy: fc.integer({ min: -2, max: 6 }),
+      },
+      { requiredKeys: [] },
+    );
+    const request = fc.oneof(
+      fc.record({ id: scheduleId, spec: fc.option(spec, { nil: undefined }), paused: fc.boolean() }).map((r) => () => rpc.createSchedule(r as never)),
+      fc.record({ id: scheduleId, spec: fc.option(spec, { nil: undefined }) }).map((r) => () => rpc.updateSchedule(r as never)),
+      scheduleId.map((i) => () => rpc.pauseSchedule({ id: i })),
+      scheduleId.map((i) => () => rpc.resumeSchedule({ id: i })),
+      scheduleId.map((i) => () => rpc.getSchedule({ id: i })),
+      scheduleId.map((i) => () => rpc.deleteSchedule({ id: i })),
+      fc.record({ pageSize: fc.nat({ max: 5000 }), pageToken: fc.oneof(fc.constant(''), fc.string({ maxLength: 60 })) }).map((r) => () => rpc.listSchedules(r)),
+    );
+    await fc.assert(
+      fc.asyncProperty(request, async (make) => {
+        const code = await statusOf(make());
+        expect(ALLOWED.has(code) || code === Status.ALREADY_EXISTS, `status ${Status[code]}`).toBe(true);
+      }),
+      { numRuns: 2_500 },
+    );
+    // Whatever was accepted reads back whole; then none is left to fire into the audit below.
+    const { schedules } = await rpc.listSchedules({ pageSize: 1000, pageToken: '' });
+    for (const schedule of schedules) {
+      expect((await rpc.getSchedule({ id: schedule.id })).schedule?.spec?.type).toBe(schedule.spec?.type);
+      await rpc.deleteSchedule({ id: schedule.id });
+    }
   }, 120_000);
 
   it('answers raw garbage on any path without falling over', async () => {

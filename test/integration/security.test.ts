@@ -37,6 +37,10 @@ const METHODS: Array<{ path: string; stream: 'unary' | 'server' | 'bidi' }> = [
     path: `/taskwire.v1.TaskService/${m}`,
     stream: 'unary' as const,
   })),
+  ...['CreateSchedule', 'UpdateSchedule', 'PauseSchedule', 'ResumeSchedule', 'DeleteSchedule', 'GetSchedule', 'ListSchedules'].map((m) => ({
+    path: `/taskwire.v1.ScheduleService/${m}`,
+    stream: 'unary' as const,
+  })),
   { path: '/taskwire.v1.TaskService/WatchTask', stream: 'server' },
   { path: '/taskwire.v1.TaskService/Session', stream: 'bidi' },
   { path: '/taskwire.v1.WorkerService/Connect', stream: 'bidi' },
@@ -113,6 +117,8 @@ describe('access control over mutual TLS', () => {
       }
     }
     expect(rows).toHaveLength(METHODS.length * 4);
+    // Schedules submit tasks on their own for as long as they live: theirs is the admin role.
+    for (const { path } of METHODS.filter((m) => m.path.includes('ScheduleService'))) expect(rolesFor(path)).toEqual(['admin']);
     client.close();
   });
 

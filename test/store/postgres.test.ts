@@ -5,6 +5,8 @@ import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
 import { deferred } from '../helpers/wait.js';
 import { describeStoreConformance, ECHO, newTask } from './conformance.js';
 import { describeFilterConformance } from './filters.js';
+import { describeScheduleConformance } from './schedule-conformance.js';
+import { describeKeyConformance } from './key-conformance.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -42,6 +44,18 @@ describeFilterConformance('postgres', async () => {
   };
 });
 
+describeScheduleConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describeKeyConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
 describe('postgres migrations', () => {
   it('let replicas that start together on a new schema all come up', async () => {
     const schema = `${prefix}_race`;
@@ -49,6 +63,30 @@ describe('postgres migrations', () => {
     const stores = await Promise.all(Array.from({ length: 5 }, () => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
     expect(stores).toHaveLength(5);
     await Promise.all(stores.map((store) => store.close()));
+  });
+});
+
+describe('postgres concurrency keys across replicas', () => {
+  it('never run two tasks of a key at once, in order, when replicas claim together', async () => {
+    const schema = `${prefix}_keys_replicas`;
+    schemas.push(schema);
+    const [a, b] = await Promise.all([0, 1].map(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
+    const chain = Array.from({ length: 30 }, (_, i) => newTask({ id: `k${String(i).padStart(2, '0')}`, options: { concurrencyKey: 'K', concurrencyLimit: 1 } }));
+    await a.insert(chain);
+    const order: string[] = [];
+    for (let round = 0; order.length < chain.length && round < 200; round++) {
+      const claims = await Promise.all(
+        [a, b, a, b].map((store, i) => store.claim({ types: [ECHO], limit: 5, owner: `s${i}`, workerId: `w${i}`, leaseMs: 10_000, now: Date.now() })),
+      );
+      const leases = claims.flat();
+      expect(leases.length).toBeLessThanOrEqual(1);
+      for (const lease of leases) {
+        order.push(lease.id);
+        await (round % 2 === 0 ? a : b).complete([{ id: lease.id, attempt: lease.attempt, output: { typeUrl: 'x', value: Buffer.from('') } }], Date.now());
+      }
+    }
+    expect(order).toEqual(chain.map((t) => t.id));
+    await Promise.all([a.close(), b.close()]);
   });
 });
 

@@ -6,12 +6,16 @@ import Database from 'better-sqlite3';
 import { createSqliteStore } from '../../src/store/index.js';
 import { describeStoreConformance, newTask } from './conformance.js';
 import { describeFilterConformance } from './filters.js';
+import { describeScheduleConformance } from './schedule-conformance.js';
+import { describeKeyConformance } from './key-conformance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-store-'));
 let n = 0;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeStoreConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+describeScheduleConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+describeKeyConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
 
 /** Deletes through a second connection to the same file, as another writer would. */
 function sqliteWithRemove() {

@@ -3,6 +3,7 @@ import { SingleBar } from 'cli-progress';
 import { HealthCheckResponse_ServingStatus, HealthDefinition } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { TaskState, type Task } from '../../../gen/ts/taskwire/v1/task.js';
+import type { QueueStats } from '../../../gen/ts/taskwire/v1/task_service.js';
 import { createClient, type TaskwireClient } from '../../client/index.js';
 import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
 import { isTerminal, stateName } from '../../store/index.js';
@@ -238,7 +239,8 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
             .map(
               (q) =>
                 `${q.queue}: scheduled ${q.scheduled}, queued ${q.queued}, running ${q.running}, succeeded ${q.succeeded}, failed ${q.failed}, cancelled ${q.cancelled}` +
-                `; oldest queued ${ageText(q.oldestQueuedAge)}; per second over the last minute: submitted ${rateText(q.submittedPerSecond)}, succeeded ${rateText(q.succeededPerSecond)}, failed ${rateText(q.failedPerSecond)}`,
+                `; oldest queued ${ageText(q.oldestQueuedAge)}; per second over the last minute: submitted ${rateText(q.submittedPerSecond)}, succeeded ${rateText(q.succeededPerSecond)}, failed ${rateText(q.failedPerSecond)}` +
+                keysText(q),
             )
             .join('\n') || 'no tasks',
         );
@@ -273,3 +275,11 @@ function ageText(age: { seconds: number; nanos: number } | undefined): string {
 }
 
 const rateText = (perSecond: number) => String(Number(perSecond.toFixed(2)));
+
+/** The concurrency keys with tasks waiting, most waiting first: "; 3 keys waiting: a 10/1, b 2/0, …" (waiting/running). */
+function keysText(q: QueueStats): string {
+  if (q.waitingKeyCount === 0) return '';
+  const listed = q.waitingKeys.map((k) => `${k.key} ${k.waiting}/${k.running}`).join(', ');
+  const more = q.waitingKeyCount > q.waitingKeys.length ? `, and ${q.waitingKeyCount - q.waitingKeys.length} more` : '';
+  return `; ${q.waitingKeyCount} key${q.waitingKeyCount === 1 ? '' : 's'} waiting (waiting/running): ${listed}${more}`;
+}

@@ -3,6 +3,8 @@ import type { Deletion, Payload, TaskEvent } from '../types.js';
 import { pgTypes } from './statements.js';
 
 const CHANNEL = 'taskwire_events';
+/** Schedules created, changed or deleted: wakes every replica's scheduler. */
+const SCHEDULES_CHANNEL = 'taskwire_schedules';
 /** NOTIFY payloads must stay under 8,000 bytes; outputs larger than this are read back by the listener. */
 const MAX_INLINE_OUTPUT = 2_000;
 /** Events per NOTIFY are added until the payload reaches this many characters. */
@@ -33,6 +35,10 @@ export interface Notifications {
   send(client: pg.PoolClient, events: readonly TaskEvent[]): Promise<void>;
   /** NOTIFYs a commit's deletions from inside its transaction (one per queue and state: always small). */
   sendDeletions(client: pg.PoolClient, deletions: readonly Deletion[]): Promise<void>;
+  /** NOTIFYs that schedules changed, from inside the transaction that changed them. */
+  schedulesChanged(client: pg.PoolClient): Promise<void>;
+  /** Calls `listener` when another replica changed schedules. */
+  onSchedulesChanged(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -45,9 +51,16 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
   const channel = `${CHANNEL}_${options.schema}`;
   const listener = new pg.Client({ connectionString: options.connectionString, types: pgTypes });
   await listener.connect();
+  const scheduleChannel = `${SCHEDULES_CHANNEL}_${options.schema}`;
   await listener.query(`LISTEN ${channel}`);
+  await listener.query(`LISTEN ${scheduleChannel}`);
+  const scheduleListeners: Array<() => void> = [];
   listener.on('notification', (message) => {
     if (message.payload === undefined) return;
+    if (message.channel === scheduleChannel) {
+      if (message.payload !== options.replica) for (const l of scheduleListeners) l();
+      return;
+    }
     const { r, e, d } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; d?: Deletion[] };
     if (r === options.replica) return;
     if (d !== undefined) options.deliverDeletions(d.map((deletion) => ({ ...deletion, remote: true })));
@@ -91,6 +104,12 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
       for (let i = 0; i < deletions.length; i += 50) {
         await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, d: deletions.slice(i, i + 50) })]);
       }
+    },
+    async schedulesChanged(client) {
+      await client.query('SELECT pg_notify($1, $2)', [scheduleChannel, options.replica]);
+    },
+    onSchedulesChanged(l) {
+      scheduleListeners.push(l);
     },
     async close() {
       await listener.end();

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { outcomeColumns } from '../rows.js';
+import { KEY_HAS_ROOM } from '../keys.js';
 import { stateIn, transitions } from '../transitions.js';
 
 const S = TaskState;
@@ -17,23 +18,25 @@ export const pgTypes = {
 export const ROW = `seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt,
   failures, max_attempts, backoff, errors::text AS errors, execution_timeout_ms, queue_timeout_ms, idempotency_key, run_at,
   created_at, updated_at, started_at, finished_at, worker_id, lease_owner, lease_expires_at, deadline_at, progress_percent,
-  progress_message, cancel_reason, retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms`;
+  progress_message, cancel_reason, retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms, concurrency_key, concurrency_limit`;
 
 /**
  * The store's statements, by name. Batches travel as one array per column,
  * unnested into rows, so a batch is one statement whatever its size.
  */
 export const SQL = {
-  /** $1–$23, $25–$27: one array per column; $24: now. */
+  /** $1–$23, $25–$29: one array per column; $24: now. */
   insert: `
     INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
       max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
       attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, retain_succeeded_ms,
-      retain_failed_ms, retain_cancelled_ms, created_at, updated_at)
+      retain_failed_ms, retain_cancelled_ms, concurrency_key,
+      concurrency_limit, created_at, updated_at)
     SELECT u.*, $24::bigint, $24::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
       $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[],
       $14::bigint[], $15::bigint[], $16::text[], $17::bigint[], $18::int[], $19::text[], $20::text[],
-      $21::bigint[], $22::bigint[], $23::bigint[], $25::bigint[], $26::bigint[], $27::bigint[]) AS u
+      $21::bigint[], $22::bigint[], $23::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::text[],
+      $29::int[]) AS u
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id`,
   byKey: `SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`,
@@ -46,7 +49,7 @@ export const SQL = {
       deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE $4 + execution_timeout_ms END,
       queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
     WHERE seq IN (
-      SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)} AND type = ANY($5)
+      SELECT seq FROM tasks t WHERE ${stateIn(transitions.claim.from)} AND type = ANY($5) AND ${KEY_HAS_ROOM}
       ORDER BY priority DESC, seq LIMIT $6 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`,
   complete: `
@@ -54,9 +57,9 @@ export const SQL = {
       updated_at = $5, expires_at = $5 + NULLIF(t.retain_succeeded_ms, 0), lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) AS u(id, attempt, type_url, value)
     WHERE t.id = u.id AND t.attempt = u.attempt AND t.${stateIn(transitions.complete.from)}
-    RETURNING t.id, t.attempt, t.type, t.queue, t.lease_owner, t.started_at`,
+    RETURNING t.id, t.attempt, t.type, t.queue, t.lease_owner, t.started_at, t.concurrency_key`,
   running: `
-    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at FROM tasks
+    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at, concurrency_key FROM tasks
     WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} FOR UPDATE`,
   /** A failed attempt: retried ($6 the next run) or ended ($6 null), by the state in $3. */
   fail: `
@@ -70,7 +73,7 @@ export const SQL = {
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = $3, lease_expires_at = NULL, deadline_at = NULL,
       progress_percent = 0, progress_message = ''
     WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.release.from)}
-    RETURNING type, queue, lease_owner, started_at`,
+    RETURNING type, queue, lease_owner, started_at, concurrency_key`,
   progress: `
     UPDATE tasks SET progress_percent = $3, progress_message = $4
     WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} RETURNING type, queue`,

@@ -26,13 +26,15 @@ import {
   type TaskRow,
 } from '../rows.js';
 import { stateName, transitions } from '../transitions.js';
-import type { ClaimRequest, Deletion, DeletionListener, Fenced, InsertResult, ListFilter, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
+import type { ClaimRequest, Deletion, DeletionListener, Fenced, InsertResult, KeyCounts, ListFilter, NewTask, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { listenForEvents } from './notifications.js';
 import { pgTypes, ROW, SQL } from './statements.js';
 import { listSql, matchingSql } from '../filter.js';
+import { postgresSchedules } from './schedules.js';
+import { waitingKeysSql } from '../keys.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database */
@@ -123,59 +125,75 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return toRecord(rows[0]);
   }
 
+  /** Inserts tasks inside the caller's transaction: an idempotency key already used returns the existing task. */
+  async function insertRows(client: pg.PoolClient, tasks: readonly NewTask[], events: TaskEvent[]): Promise<InsertResult[]> {
+    if (tasks.length === 0) return [];
+    const now = Date.now();
+    const rows = tasks.map((task) => ({ task, columns: initialColumns(task, now) }));
+    const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
+    // One statement for the whole batch: arrays, one per column, unnested into rows.
+    const { rows: inserted } = await client.query<{ id: string }>(
+      SQL.insert,
+      [
+        column((r) => r.task.id),
+        column((r) => r.task.type),
+        column((r) => r.task.options.queue),
+        column((r) => r.columns.state),
+        column((r) => r.task.options.priority),
+        column((r) => r.task.input.typeUrl),
+        column((r) => Buffer.from(r.task.input.value)),
+        column((r) => jsonOrNull(r.task.options.labels)),
+        column((r) => jsonOrNull(r.task.options.traceContext)),
+        column((r) => metadataJson(r.task.options)),
+        column((r) => r.task.options.maxAttempts),
+        column((r) => JSON.stringify(r.task.options.backoff)),
+        column((r) => r.task.options.executionTimeoutMs ?? null),
+        column((r) => r.task.options.queueTimeoutMs ?? null),
+        column((r) => r.columns.queueDeadlineAt),
+        column((r) => r.task.options.idempotencyKey ?? null),
+        column((r) => Math.max(r.task.runAt, 0)),
+        column((r) => r.columns.attempt),
+        column((r) => r.columns.leaseOwner),
+        column((r) => r.columns.workerId),
+        column((r) => r.columns.leaseExpiresAt),
+        column((r) => r.columns.startedAt),
+        column((r) => r.columns.deadlineAt),
+        now,
+        column((r) => r.task.options.retention?.succeededMs ?? null),
+        column((r) => r.task.options.retention?.failedMs ?? null),
+        column((r) => r.task.options.retention?.cancelledMs ?? null),
+        column((r) => r.task.options.concurrencyKey ?? null),
+        column((r) => (r.task.options.concurrencyKey === undefined ? null : (r.task.options.concurrencyLimit ?? 1))),
+      ],
+    );
+    const created = new Set(inserted.map((row) => row.id));
+    const results: InsertResult[] = [];
+    for (const { task, columns } of rows) {
+      if (!created.has(task.id)) {
+        // The idempotency key was taken: by an earlier task, or by one earlier in this batch.
+        const existing = await client.query<TaskRow>(SQL.byKey, [task.options.idempotencyKey]);
+        results.push({ task: toRecord(existing.rows[0]!), existing: true });
+        continue;
+      }
+      events.push(insertedEvent(task, columns, now));
+      results.push({ existing: false, task: insertedRecord(task, columns, now) });
+    }
+    return results;
+  }
+
+  const schedules = postgresSchedules({
+    pool,
+    write,
+    insertRows,
+    announce: notifications.schedulesChanged,
+    onRemoteChange: notifications.onSchedulesChanged,
+  });
+
   return {
+    ...schedules,
+
     insert(tasks) {
-      return write(async (client, events) => {
-        const now = Date.now();
-        const rows = tasks.map((task) => ({ task, columns: initialColumns(task, now) }));
-        const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
-        // One statement for the whole batch: arrays, one per column, unnested into rows.
-        const { rows: inserted } = await client.query<{ id: string }>(
-          SQL.insert,
-          [
-            column((r) => r.task.id),
-            column((r) => r.task.type),
-            column((r) => r.task.options.queue),
-            column((r) => r.columns.state),
-            column((r) => r.task.options.priority),
-            column((r) => r.task.input.typeUrl),
-            column((r) => Buffer.from(r.task.input.value)),
-            column((r) => jsonOrNull(r.task.options.labels)),
-            column((r) => jsonOrNull(r.task.options.traceContext)),
-            column((r) => metadataJson(r.task.options)),
-            column((r) => r.task.options.maxAttempts),
-            column((r) => JSON.stringify(r.task.options.backoff)),
-            column((r) => r.task.options.executionTimeoutMs ?? null),
-            column((r) => r.task.options.queueTimeoutMs ?? null),
-            column((r) => r.columns.queueDeadlineAt),
-            column((r) => r.task.options.idempotencyKey ?? null),
-            column((r) => Math.max(r.task.runAt, 0)),
-            column((r) => r.columns.attempt),
-            column((r) => r.columns.leaseOwner),
-            column((r) => r.columns.workerId),
-            column((r) => r.columns.leaseExpiresAt),
-            column((r) => r.columns.startedAt),
-            column((r) => r.columns.deadlineAt),
-            now,
-            column((r) => r.task.options.retention?.succeededMs ?? null),
-            column((r) => r.task.options.retention?.failedMs ?? null),
-            column((r) => r.task.options.retention?.cancelledMs ?? null),
-          ],
-        );
-        const created = new Set(inserted.map((row) => row.id));
-        const results: InsertResult[] = [];
-        for (const { task, columns } of rows) {
-          if (!created.has(task.id)) {
-            // The idempotency key was taken: by an earlier task, or by one earlier in this batch.
-            const existing = await client.query<TaskRow>(SQL.byKey, [task.options.idempotencyKey]);
-            results.push({ task: toRecord(existing.rows[0]!), existing: true });
-            continue;
-          }
-          events.push(insertedEvent(task, columns, now));
-          results.push({ existing: false, task: insertedRecord(task, columns, now) });
-        }
-        return results;
-      });
+      return write((client, events) => insertRows(client, tasks, events));
     },
 
     claim(request: ClaimRequest) {
@@ -325,6 +343,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           previous: before.state,
           ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
           ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
+          ...(before.options.concurrencyKey === undefined ? {} : { concurrencyKey: before.options.concurrencyKey }),
           finishedAt: now,
         });
         return mustGet(client, id);
@@ -358,6 +377,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     async matching(query, limit, after) {
       const { rows } = await pool.query<{ id: string; seq: number }>(matchingSql('postgres', query, after, limit));
+      return rows;
+    },
+
+    async waitingKeys(queue) {
+      const { rows } = await (queue === undefined ? pool.query<KeyCounts>(waitingKeysSql(undefined)) : pool.query<KeyCounts>(waitingKeysSql('$1'), [queue]));
       return rows;
     },
 

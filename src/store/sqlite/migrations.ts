@@ -66,6 +66,34 @@ const migrations: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN expires_at INTEGER;
   CREATE INDEX tasks_expiry ON tasks (expires_at) WHERE expires_at IS NOT NULL;
   `,
+  // Schedules and concurrency keys (issue 24). The spec is the broker's JSON; the store fires by
+  // (id, version) and never reads it. Paused schedules have no next_fire_at.
+  `
+  CREATE TABLE schedules (
+    id              TEXT PRIMARY KEY,
+    spec            TEXT NOT NULL,
+    input_type      TEXT NOT NULL,
+    input           BLOB NOT NULL,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    next_fire_at    INTEGER,
+    last_fire_at    INTEGER,
+    last_task_id    TEXT,
+    fired           INTEGER NOT NULL DEFAULT 0,
+    missed_skipped  INTEGER NOT NULL DEFAULT 0,
+    overlap_skipped INTEGER NOT NULL DEFAULT 0,
+    last_missed     TEXT NOT NULL DEFAULT '',
+    last_missed_at  INTEGER,
+    version         INTEGER NOT NULL DEFAULT 1,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE next_fire_at IS NOT NULL;
+  -- Concurrency keys (issue 24): the claim counts a key's live tasks older than each candidate.
+  ALTER TABLE tasks ADD COLUMN concurrency_key TEXT;
+  ALTER TABLE tasks ADD COLUMN concurrency_limit INTEGER;
+  CREATE INDEX tasks_keys ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state IN (1, 2, 3);
+  CREATE INDEX tasks_keys_running ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state = 3;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

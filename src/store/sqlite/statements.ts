@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { KEY_HAS_ROOM } from '../keys.js';
 import { outcomeColumns } from '../rows.js';
 import { stateIn, transitions } from '../transitions.js';
 
@@ -11,8 +12,8 @@ const SQL = {
     INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
       max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
       created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at,
-      retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms, concurrency_key, concurrency_limit)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   byKey: `SELECT * FROM tasks WHERE idempotency_key = ?`,
   byId: `SELECT * FROM tasks WHERE id = ?`,
@@ -21,9 +22,9 @@ const SQL = {
     UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
       expires_at = ? + NULLIF(retain_succeeded_ms, 0), lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
-    RETURNING type, queue, lease_owner, started_at`,
+    RETURNING type, queue, lease_owner, started_at, concurrency_key`,
   running: `
-    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at FROM tasks
+    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at, concurrency_key FROM tasks
     WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`,
   retry: `
     UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
@@ -37,7 +38,7 @@ const SQL = {
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
       progress_percent = 0, progress_message = ''
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.release.from)}
-    RETURNING type, queue, lease_owner, started_at`,
+    RETURNING type, queue, lease_owner, started_at, concurrency_key`,
   progress: `
     UPDATE tasks SET progress_percent = ?, progress_message = ?
     WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}
@@ -108,8 +109,9 @@ export function prepareStatements(db: Database): {
           deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE @now + execution_timeout_ms END,
           queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
         WHERE seq IN (
-          SELECT seq FROM tasks WHERE ${stateIn(transitions.claim.from)}
+          SELECT seq FROM tasks t WHERE ${stateIn(transitions.claim.from)}
             AND type IN (${types.map(() => '?').join(', ')})
+            AND ${KEY_HAS_ROOM}
           ORDER BY priority DESC, seq LIMIT @limit)
         RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`);
       claimStatements.set(key, statement);

@@ -12,7 +12,10 @@ import type {
   DeletionListener,
   Fenced,
   InsertResult,
+  KeyCounts,
+  NewTask,
   Store,
+  TaskEvent,
   TaskListener,
   TaskRecord,
 } from '../types.js';
@@ -20,6 +23,8 @@ import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { prepareStatements } from './statements.js';
+import { sqliteSchedules } from './schedules.js';
+import { waitingKeysSql } from '../keys.js';
 import {
   attemptEnded,
   claimed,
@@ -135,51 +140,62 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return task;
   }
 
+  /** Inserts tasks inside the caller's write: an idempotency key already used returns the existing task. */
+  function insertRows(tasks: readonly NewTask[], events: TaskEvent[]): InsertResult[] {
+    const now = Date.now();
+    return tasks.map((task): InsertResult => {
+      const o = task.options;
+      const columns = initialColumns(task, now);
+      // Positional: binding 30 named parameters costs several µs per row more.
+      const info = st.insert.run(
+        task.id,
+        task.type,
+        o.queue,
+        columns.state,
+        o.priority,
+        task.input.typeUrl,
+        task.input.value,
+        jsonOrNull(o.labels),
+        jsonOrNull(o.traceContext),
+        metadataJson(o),
+        o.maxAttempts,
+        JSON.stringify(o.backoff),
+        o.executionTimeoutMs ?? null,
+        o.queueTimeoutMs ?? null,
+        columns.queueDeadlineAt,
+        o.idempotencyKey ?? null,
+        Math.max(task.runAt, 0),
+        now,
+        now,
+        columns.attempt,
+        columns.leaseOwner,
+        columns.workerId,
+        columns.leaseExpiresAt,
+        columns.startedAt,
+        columns.deadlineAt,
+        o.retention?.succeededMs ?? null,
+        o.retention?.failedMs ?? null,
+        o.retention?.cancelledMs ?? null,
+        o.concurrencyKey ?? null,
+        o.concurrencyKey === undefined ? null : (o.concurrencyLimit ?? 1),
+      );
+      if (info.changes === 0) {
+        return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
+      }
+      events.push(insertedEvent(task, columns, now));
+      return { existing: false, task: insertedRecord(task, columns, now) };
+    });
+  }
+
+  const schedules = sqliteSchedules({ db, write, insertRows });
+  const waitingKeysAll = db.prepare(waitingKeysSql(undefined));
+  const waitingKeysQueue = db.prepare(waitingKeysSql('?'));
+
   return {
+    ...schedules,
+
     insert(tasks) {
-      return write((events) => {
-        const now = Date.now();
-        return tasks.map((task): InsertResult => {
-          const o = task.options;
-          const columns = initialColumns(task, now);
-          // Positional: binding 25 named parameters costs several µs per row more.
-          const info = st.insert.run(
-            task.id,
-            task.type,
-            o.queue,
-            columns.state,
-            o.priority,
-            task.input.typeUrl,
-            task.input.value,
-            jsonOrNull(o.labels),
-            jsonOrNull(o.traceContext),
-            metadataJson(o),
-            o.maxAttempts,
-            JSON.stringify(o.backoff),
-            o.executionTimeoutMs ?? null,
-            o.queueTimeoutMs ?? null,
-            columns.queueDeadlineAt,
-            o.idempotencyKey ?? null,
-            Math.max(task.runAt, 0),
-            now,
-            now,
-            columns.attempt,
-            columns.leaseOwner,
-            columns.workerId,
-            columns.leaseExpiresAt,
-            columns.startedAt,
-            columns.deadlineAt,
-            o.retention?.succeededMs ?? null,
-            o.retention?.failedMs ?? null,
-            o.retention?.cancelledMs ?? null,
-          );
-          if (info.changes === 0) {
-            return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
-          }
-          events.push(insertedEvent(task, columns, now));
-          return { existing: false, task: insertedRecord(task, columns, now) };
-        });
-      });
+      return write((events) => insertRows(tasks, events));
     },
 
     claim(request: ClaimRequest) {
@@ -290,6 +306,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           previous: before.state,
           ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
           ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
+          ...(before.options.concurrencyKey === undefined ? {} : { concurrencyKey: before.options.concurrencyKey }),
           finishedAt: now,
         });
         return mustGet(id);
@@ -326,6 +343,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async matching(query, limit, after) {
       const select = matchingSql('sqlite', query, after, limit);
       return prepared(select.text).all(...select.values) as Array<{ id: string; seq: number }>;
+    },
+
+    async waitingKeys(queue) {
+      const rows = queue === undefined ? waitingKeysAll.all() : waitingKeysQueue.all(queue);
+      return rows as KeyCounts[];
     },
 
     async stats(queue) {

@@ -50,7 +50,17 @@ export interface TaskMethodOptions {
     | Duration
     | undefined;
   /** How long a CANCELLED task is kept. Unset: --retain-cancelled. */
-  retainCancelled?: Duration | undefined;
+  retainCancelled?:
+    | Duration
+    | undefined;
+  /**
+   * The concurrency key of a task whose submit sets none: the value of this
+   * field of the input message (a top-level string or integer field, by its
+   * proto name, e.g. "customer_id"). An empty value means no key.
+   */
+  concurrencyKeyField: string;
+  /** Tasks of one key that may run at once, 1..1000. Default 1. */
+  concurrencyLimit: number;
 }
 
 function createBaseTaskMethodOptions(): TaskMethodOptions {
@@ -63,6 +73,8 @@ function createBaseTaskMethodOptions(): TaskMethodOptions {
     retainSucceeded: undefined,
     retainFailed: undefined,
     retainCancelled: undefined,
+    concurrencyKeyField: "",
+    concurrencyLimit: 0,
   };
 }
 
@@ -93,6 +105,12 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
     }
     if (message.retainCancelled !== undefined) {
       Duration.encode(message.retainCancelled, writer.uint32(66).fork()).join();
+    }
+    if (message.concurrencyKeyField !== "") {
+      writer.uint32(74).string(message.concurrencyKeyField);
+    }
+    if (message.concurrencyLimit !== 0) {
+      writer.uint32(80).uint32(message.concurrencyLimit);
     }
     return writer;
   },
@@ -174,6 +192,22 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
             message.retainCancelled = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.concurrencyKeyField = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.concurrencyLimit = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -209,6 +243,8 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
     message.retainCancelled = (object.retainCancelled !== undefined && object.retainCancelled !== null)
       ? Duration.fromPartial(object.retainCancelled)
       : undefined;
+    message.concurrencyKeyField = object.concurrencyKeyField ?? "";
+    message.concurrencyLimit = object.concurrencyLimit ?? 0;
     return message;
   },
 };

@@ -126,6 +126,21 @@ export interface TaskOptions {
   labels: { [key: string]: string };
   /** Trace context (W3C traceparent/tracestate) carried to the worker. */
   traceContext: { [key: string]: string };
+  /**
+   * Tasks with the same concurrency key never run more than
+   * `concurrency_limit` at once, whichever worker or replica claims them;
+   * with a limit of 1 they run one at a time in submission order (priority
+   * orders tasks of different keys, never tasks of one key). At most 256
+   * characters. Unset: the task type's key field (see TaskMethodOptions), or
+   * none.
+   */
+  concurrencyKey: string;
+  /**
+   * How many tasks of the key may run at once, 1..1000. Default 1 (or the
+   * task type's). Tasks of one key should agree on it: each task is held to
+   * its own.
+   */
+  concurrencyLimit: number;
 }
 
 export interface TaskOptions_LabelsEntry {
@@ -322,6 +337,8 @@ function createBaseTaskOptions(): TaskOptions {
     idempotencyKey: "",
     labels: {},
     traceContext: {},
+    concurrencyKey: "",
+    concurrencyLimit: 0,
   };
 }
 
@@ -362,6 +379,12 @@ export const TaskOptions: MessageFns<TaskOptions, "taskwire.v1.TaskOptions"> = {
     globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
       TaskOptions_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.concurrencyKey !== "") {
+      writer.uint32(98).string(message.concurrencyKey);
+    }
+    if (message.concurrencyLimit !== 0) {
+      writer.uint32(104).uint32(message.concurrencyLimit);
+    }
     return writer;
   },
 
@@ -472,6 +495,22 @@ export const TaskOptions: MessageFns<TaskOptions, "taskwire.v1.TaskOptions"> = {
             }
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.concurrencyKey = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.concurrencyLimit = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -524,6 +563,8 @@ export const TaskOptions: MessageFns<TaskOptions, "taskwire.v1.TaskOptions"> = {
       },
       {},
     );
+    message.concurrencyKey = object.concurrencyKey ?? "";
+    message.concurrencyLimit = object.concurrencyLimit ?? 0;
     return message;
   },
 };

@@ -262,6 +262,13 @@ export interface QueueStats {
   submittedPerSecond: number;
   succeededPerSecond: number;
   failedPerSecond: number;
+  /**
+   * Concurrency keys of this queue with tasks waiting (SCHEDULED or QUEUED),
+   * most waiting first, at most 20.
+   */
+  waitingKeys: ConcurrencyKeyStats[];
+  /** How many keys of this queue have tasks waiting, listed or not. */
+  waitingKeyCount: number;
 }
 
 export interface GetQueueStatsResponse {
@@ -399,6 +406,14 @@ export interface CancelTasksResponse {
   count: number;
   /** Matching tasks remain beyond this call: call again to go on. */
   more: boolean;
+}
+
+/** One concurrency key's tasks (TaskOptions.concurrency_key). */
+export interface ConcurrencyKeyStats {
+  key: string;
+  /** SCHEDULED or QUEUED: waiting for their time or their turn. */
+  waiting: number;
+  running: number;
 }
 
 function createBaseSubmitTaskRequest(): SubmitTaskRequest {
@@ -2088,6 +2103,8 @@ function createBaseQueueStats(): QueueStats {
     submittedPerSecond: 0,
     succeededPerSecond: 0,
     failedPerSecond: 0,
+    waitingKeys: [],
+    waitingKeyCount: 0,
   };
 }
 
@@ -2127,6 +2144,12 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
     }
     if (message.failedPerSecond !== 0) {
       writer.uint32(89).double(message.failedPerSecond);
+    }
+    for (const v of message.waitingKeys) {
+      ConcurrencyKeyStats.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.waitingKeyCount !== 0) {
+      writer.uint32(112).uint64(message.waitingKeyCount);
     }
     return writer;
   },
@@ -2232,6 +2255,22 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
             message.failedPerSecond = reader.double();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.waitingKeys.push(ConcurrencyKeyStats.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.waitingKeyCount = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2262,6 +2301,8 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
     message.submittedPerSecond = object.submittedPerSecond ?? 0;
     message.succeededPerSecond = object.succeededPerSecond ?? 0;
     message.failedPerSecond = object.failedPerSecond ?? 0;
+    message.waitingKeys = object.waitingKeys?.map((e) => ConcurrencyKeyStats.fromPartial(e)) || [];
+    message.waitingKeyCount = object.waitingKeyCount ?? 0;
     return message;
   },
 };
@@ -3386,6 +3427,87 @@ export const CancelTasksResponse: MessageFns<CancelTasksResponse, "taskwire.v1.C
     const message = createBaseCancelTasksResponse();
     message.count = object.count ?? 0;
     message.more = object.more ?? false;
+    return message;
+  },
+};
+
+function createBaseConcurrencyKeyStats(): ConcurrencyKeyStats {
+  return { key: "", waiting: 0, running: 0 };
+}
+
+export const ConcurrencyKeyStats: MessageFns<ConcurrencyKeyStats, "taskwire.v1.ConcurrencyKeyStats"> = {
+  $type: "taskwire.v1.ConcurrencyKeyStats" as const,
+
+  encode(message: ConcurrencyKeyStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.waiting !== 0) {
+      writer.uint32(16).uint64(message.waiting);
+    }
+    if (message.running !== 0) {
+      writer.uint32(24).uint64(message.running);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConcurrencyKeyStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConcurrencyKeyStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.waiting = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.running = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ConcurrencyKeyStats>): ConcurrencyKeyStats {
+    return ConcurrencyKeyStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConcurrencyKeyStats>): ConcurrencyKeyStats {
+    const message = createBaseConcurrencyKeyStats();
+    message.key = object.key ?? "";
+    message.waiting = object.waiting ?? 0;
+    message.running = object.running ?? 0;
     return message;
   },
 };

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskwire/v1/options.proto.
  */
 export const file_taskwire_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Chl0YXNrd2lyZS92MS9vcHRpb25zLnByb3RvEgt0YXNrd2lyZS52MSLOAgoRVGFza01ldGhvZE9wdGlvbnMSDQoFcXVldWUYASABKAkSEAoIcHJpb3JpdHkYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgNEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXF1ZXVlX3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQcmV0YWluX3N1Y2NlZWRlZBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRhaW5fZmFpbGVkGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHJldGFpbl9jYW5jZWxsZWQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb246VAoEdGFzaxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGKKQAyABKAsyHi50YXNrd2lyZS52MS5UYXNrTWV0aG9kT3B0aW9uc1IEdGFza2IGcHJvdG8z", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
+  fileDesc("Chl0YXNrd2lyZS92MS9vcHRpb25zLnByb3RvEgt0YXNrd2lyZS52MSKIAwoRVGFza01ldGhvZE9wdGlvbnMSDQoFcXVldWUYASABKAkSEAoIcHJpb3JpdHkYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgNEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXF1ZXVlX3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQcmV0YWluX3N1Y2NlZWRlZBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRhaW5fZmFpbGVkGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHJldGFpbl9jYW5jZWxsZWQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHQoVY29uY3VycmVuY3lfa2V5X2ZpZWxkGAkgASgJEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAogASgNOlQKBHRhc2sSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxiikAMgASgLMh4udGFza3dpcmUudjEuVGFza01ldGhvZE9wdGlvbnNSBHRhc2tiBnByb3RvMw", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
 
 /**
  * Defaults for the tasks of one method, written in the task service's proto:
@@ -84,6 +84,22 @@ export type TaskMethodOptions = Message<"taskwire.v1.TaskMethodOptions"> & {
    * @generated from field: google.protobuf.Duration retain_cancelled = 8;
    */
   retainCancelled?: Duration | undefined;
+
+  /**
+   * The concurrency key of a task whose submit sets none: the value of this
+   * field of the input message (a top-level string or integer field, by its
+   * proto name, e.g. "customer_id"). An empty value means no key.
+   *
+   * @generated from field: string concurrency_key_field = 9;
+   */
+  concurrencyKeyField: string;
+
+  /**
+   * Tasks of one key that may run at once, 1..1000. Default 1.
+   *
+   * @generated from field: uint32 concurrency_limit = 10;
+   */
+  concurrencyLimit: number;
 };
 
 /**
