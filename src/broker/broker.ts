@@ -160,7 +160,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
   let draining = false;
   let closed = false;
-  const scheduler = new Scheduler({ store, logger, types });
+  const scheduler = new Scheduler({ store, logger, types, retentionOf });
 
   const unsubscribe = store.subscribe((events) => {
     queues.apply(events);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { NewTask, ScheduleFiring, ScheduleRecord, Store } from '../store/index.js';
+import type { NewTask, Retention, ScheduleFiring, ScheduleRecord, Store } from '../store/index.js';
 import { newTaskId } from './ids.js';
 import { firingKey, nextDue, type ScheduleSpecRecord } from './schedule-spec.js';
 import type { TaskTypeInfo } from './types.js';
@@ -53,6 +53,8 @@ export interface SchedulerOptions {
   readonly store: Store;
   readonly logger: Logger;
   readonly types: ReadonlyMap<string, TaskTypeInfo>;
+  /** How long a type's finished tasks are kept: the same resolution as a submit's. */
+  readonly retentionOf: (info: TaskTypeInfo) => Retention;
   /** Inserted tasks were committed (the broker's own bookkeeping). */
   readonly fired?: (count: number) => void;
 }
@@ -128,7 +130,7 @@ export class Scheduler {
   }
 
   private async fire(schedule: ScheduleRecord): Promise<void> {
-    const { store, logger, types } = this.options;
+    const { store, logger, types, retentionOf } = this.options;
     const now = Date.now();
     const spec = JSON.parse(schedule.spec) as ScheduleSpecRecord;
     const plan = planDueTimes(spec, schedule.nextFireAt!, now);
@@ -149,6 +151,7 @@ export class Scheduler {
           types,
           newTaskId(now),
           now,
+          retentionOf,
         ),
       );
     } catch (error) {

@@ -104,6 +104,24 @@ describe('schedules over gRPC (SQLite)', () => {
     expect((await refusal(client.schedules.get('tick'))).code).toBe(Status.NOT_FOUND);
   });
 
+  it("fire tasks that the server's retention cleans like submitted ones", async () => {
+    const stack = await startStack({ retention: { succeededMs: 200, failedMs: 0, cancelledMs: 0 } });
+    stops.push(stack.stop);
+    await stack.worker();
+    const client = stack.client();
+    await client.schedules.create('kept-briefly', everySecond({ overlap: 'allow' }));
+    const first = await waitFor(async () => {
+      const s = await client.schedules.get('kept-briefly');
+      return s.state!.fired >= 1 && s.state!.lastTaskId;
+    }, { timeoutMs: 10_000, what: 'a firing' });
+    // Fired tasks carry the server's retention: the cleaner deletes the first after it succeeds.
+    await waitFor(async () => client.get(first).then(() => false, (e: unknown) => e instanceof ClientError && e.code === Status.NOT_FOUND), {
+      timeoutMs: 10_000,
+      what: 'the fired task to be cleaned after its retention',
+    });
+    await client.schedules.delete('kept-briefly');
+  });
+
   it('are served on the HTTP listener (Connect JSON)', async () => {
     const stack = await startStack({ httpListen: '127.0.0.1:0' });
     stops.push(stack.stop);
