@@ -57,6 +57,11 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
+  // The oldest waiting task per queue (GetQueueStats, the metrics' oldest age) in a few index
+  // steps per queue: without it that answer read every QUEUED row, 0.6 s with a million waiting.
+  `
+  CREATE INDEX tasks_queued_due ON tasks (queue, run_at) WHERE state = 2;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

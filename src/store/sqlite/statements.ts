@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { outcomeColumns } from '../rows.js';
+import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
 import { stateIn, transitions } from '../transitions.js';
 import type { ListFilter } from '../types.js';
 
@@ -76,7 +76,7 @@ const SQL = {
     SELECT id, attempt, lease_owner FROM tasks
     WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?`,
   countByState: `SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`,
-  oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
+  oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`,
 };
