@@ -78,6 +78,17 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
   });
   /** Per-call series, by method and code: made once each. */
   const calls = new Map<string, { requests: FastCounter; seconds: FastHistogram }>();
+  /** Streaming calls open, by method (Session, Connect, WatchTask over gRPC and HTTP alike). */
+  const streams = new Map<string, number>();
+  new Gauge({
+    name: 'taskwire_rpc_streams_open',
+    help: 'Streaming calls open on this server, by method: Session (client streams), Connect (worker streams, before and after Hello), WatchTask.',
+    labelNames: ['method'],
+    registers,
+    collect() {
+      for (const [method, n] of streams) this.set({ method }, n);
+    },
+  });
 
   counterFrom(registry, broker.counters, 'leasesExpired', 'taskwire_leases_expired_total', 'Leases that ran out with no server renewing them; the attempt went back to the queue.');
   counterFrom(registry, broker.counters, 'workersLost', 'taskwire_attempts_worker_lost_total', 'Attempts failed because their worker’s stream closed or went silent.');
@@ -221,15 +232,20 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
   });
 
   return {
-    observeCall(method, code, seconds) {
-      const key = `${method} ${code}`;
-      let call = calls.get(key);
-      if (call === undefined) {
-        call = { requests: rpcRequests({ method, code: status[code] ?? String(code) }), seconds: rpcSeconds({ method }) };
-        calls.set(key, call);
-      }
-      call.requests.inc();
-      call.seconds.observe(seconds);
+    observeCall: {
+      ended(method, code, seconds) {
+        const key = `${method} ${code}`;
+        let call = calls.get(key);
+        if (call === undefined) {
+          call = { requests: rpcRequests({ method, code: status[code] ?? String(code) }), seconds: rpcSeconds({ method }) };
+          calls.set(key, call);
+        }
+        call.requests.inc();
+        call.seconds.observe(seconds);
+      },
+      streams(method, delta) {
+        streams.set(method, (streams.get(method) ?? 0) + delta);
+      },
     },
     close() {
       unsubscribe();

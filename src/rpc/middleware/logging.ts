@@ -2,8 +2,13 @@ import { isAbortError } from 'abort-controller-x';
 import { ServerError, Status, type CallContext, type ServerMiddleware } from 'nice-grpc';
 import type { Logger } from 'pino';
 
-/** Told once per call what the log line says: for metrics. */
-export type CallObserver = (method: string, code: Status, seconds: number) => void;
+/** Told what the log lines say: for metrics. */
+export interface CallObserver {
+  /** A call ended with this code after this long. */
+  ended(method: string, code: Status, seconds: number): void;
+  /** A streaming call opened (+1) or ended (-1); unary calls are not told. */
+  streams?(method: string, delta: 1 | -1): void;
+}
 
 /**
  * One structured log line per call: method, status code, duration, peer
@@ -23,6 +28,8 @@ export function loggingMiddleware(logger: Logger, observe?: CallObserver): Serve
     }) as CallContext & { log: Logger };
     let code: number = Status.OK;
     let details: string | undefined;
+    const stream = observe?.streams !== undefined && (call.method.requestStream || call.method.responseStream);
+    if (stream) observe.streams!(method, 1);
     try {
       return yield* call.next(call.request, withLog);
     } catch (error) {
@@ -36,7 +43,8 @@ export function loggingMiddleware(logger: Logger, observe?: CallObserver): Serve
       }
       throw error;
     } finally {
-      observe?.(method, code, (performance.now() - start) / 1000);
+      if (stream) observe.streams!(method, -1);
+      observe?.ended(method, code, (performance.now() - start) / 1000);
       const failed = code === Status.INTERNAL || code === Status.UNKNOWN;
       if (logger.isLevelEnabled(failed ? 'error' : 'info')) {
         const line = {
