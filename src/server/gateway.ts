@@ -4,7 +4,7 @@ import type { Broker, TaskTypeInfo } from '../broker/index.js';
 import { Code, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
-import { taskLogFields, traceHeaders } from '../metrics/tracing.js';
+import { taskLogFields, traceHeaders } from '../metrics/index.js';
 
 /** Metadata key for an idempotency key on a gateway call. */
 export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';

@@ -15,7 +15,7 @@ import type { InsertResult, TaskRecord } from '../store/index.js';
 import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
-import { taskLogFields } from '../metrics/tracing.js';
+import { taskLogFields } from '../metrics/index.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;

@@ -11,6 +11,8 @@ import { waitFor } from '../helpers/wait.js';
 
 /** The server's log lines, as JSON, from a real server on real sockets. */
 const lines: Array<Record<string, unknown>> = [];
+/** The worker's, its handlers' ctx.log included. */
+const workerLines: Array<Record<string, unknown>> = [];
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
 let stack: Awaited<ReturnType<typeof startStack>>;
@@ -19,7 +21,14 @@ let channel: ReturnType<typeof createRpcChannel>;
 beforeAll(async () => {
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   stack = await startStack({ logger, httpListen: '127.0.0.1:0' });
-  await stack.worker();
+  const workerLogger = pino({ level: 'info' }, { write: (line: string) => void workerLines.push(JSON.parse(line) as Record<string, unknown>) });
+  await stack.worker({ logger: workerLogger }, (defaults) => ({
+    ...defaults,
+    echo: (request, ctx) => {
+      ctx.log.info({ text: request.text }, 'handler ran');
+      return defaults.echo(request, ctx);
+    },
+  }));
   channel = createRpcChannel(stack.address);
 });
 
@@ -45,6 +54,12 @@ describe('the server’s log lines name the task and its trace', () => {
     });
     const id = traced.task!.id;
     expect(await callLine('/taskwire.v1.TaskService/SubmitTask', { task_id: id })).toMatchObject({ msg: 'call', code: 'OK', trace_id: TRACE_ID });
+    // The handler's ctx.log names the same task and trace.
+    expect(await waitFor(() => workerLines.find((l) => l.msg === 'handler ran' && l.text === 'traced'), { what: 'the handler’s line' })).toMatchObject({
+      task_id: id,
+      trace_id: TRACE_ID,
+      attempt: 1,
+    });
 
     await tasks.getTask({ id });
     expect(await callLine('/taskwire.v1.TaskService/GetTask', { task_id: id })).toMatchObject({ code: 'OK', trace_id: TRACE_ID });
@@ -57,6 +72,9 @@ describe('the server’s log lines name the task and its trace', () => {
     const untraced = await tasks.submitTask({ type: '/demo.v1.DemoService/Echo', input: pack(EchoRequest, { text: 'plain' }) });
     const line = await callLine('/taskwire.v1.TaskService/SubmitTask', { task_id: untraced.task!.id });
     expect(line.trace_id).toBeUndefined();
+    const handled = await waitFor(() => workerLines.find((l) => l.msg === 'handler ran' && l.text === 'plain'), { what: 'the handler’s line' });
+    expect(handled).toMatchObject({ task_id: untraced.task!.id });
+    expect(handled.trace_id).toBeUndefined();
 
     // An unknown task: the line names the id asked for.
     await expect(tasks.cancelTask({ id: 'no-such-task' })).rejects.toThrow();
