@@ -4,7 +4,8 @@
  *   B=32 npx tsx bench/tools/store-micro.mts              # phases: insert, claim, complete, each its own commit
  *   MODE=steady B=100 npx tsx bench/tools/store-micro.mts # as a busy server: 2,000 queued, 256 running,
  *                                                         # and each commit inserts, claims and completes B tasks
- * Env: N tasks (default 20,000 phases, 60,000 steady), SYNC=FULL|NORMAL, PAGE_SIZE (a fresh database's).
+ * Env: N tasks (default 20,000 phases, 60,000 steady), SYNC=FULL|NORMAL, PAGE_SIZE (a fresh database's),
+ * DROP_INDEXES=name,… (what an index costs: the schema without them).
  */
 import { newTaskId } from '../../src/broker/ids.js';
 import { createSqliteStore } from '../../src/store/index.js';
@@ -19,6 +20,13 @@ if (process.env.PAGE_SIZE) {
   const db = new Database(path);
   db.pragma(`page_size = ${Number(process.env.PAGE_SIZE)}`);
   db.pragma('journal_mode = WAL'); // writes the header: the page size is fixed from here on
+  db.close();
+}
+if (process.env.DROP_INDEXES) {
+  await createSqliteStore({ path }).close();
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(path);
+  for (const name of process.env.DROP_INDEXES.split(',')) db.exec(`DROP INDEX ${name}`);
   db.close();
 }
 const store = createSqliteStore({ path, commitIntervalMs: 0, synchronous: (process.env.SYNC ?? 'FULL') as 'FULL' });

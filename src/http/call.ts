@@ -21,7 +21,8 @@ export interface CallEnvironment {
   readonly logger: Logger;
 }
 
-type HttpCallContext = CallContext & Omit<TaskwireCallContext, 'log'> & { flush(): void };
+// `log` and `logFields` are added by the logging middleware the call runs through.
+type HttpCallContext = CallContext & Omit<TaskwireCallContext, 'log' | 'logFields'> & { flush(): void };
 
 /**
  * A nice-grpc call context made from a Connect one, as the gRPC server's

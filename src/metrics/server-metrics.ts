@@ -38,13 +38,13 @@ export interface ServerMetrics {
  */
 export function registerServerMetrics(registry: Registry, broker: Broker, store: Store): ServerMetrics {
   const registers = [registry];
-  const submitted = fastCounter(registry, { name: 'taskwire_tasks_submitted_total', help: 'Tasks inserted by this server.', labelNames: ['queue', 'type'] });
+  const submitted = fastCounter(registry, { name: 'taskwire_tasks_submitted_total', help: 'Tasks inserted by this server (sum over replicas).', labelNames: ['queue', 'type'] });
   const finished = fastCounter(registry, {
     name: 'taskwire_tasks_finished_total',
     help: 'Tasks that reached an end state (succeeded, failed, cancelled) in a commit of this server.',
     labelNames: ['queue', 'type', 'state'],
   });
-  const retried = fastCounter(registry, { name: 'taskwire_tasks_retried_total', help: 'Failed attempts that will be retried after their backoff.', labelNames: ['queue', 'type'] });
+  const retried = fastCounter(registry, { name: 'taskwire_tasks_retried_total', help: 'Failed attempts whose task will run again after its backoff.', labelNames: ['queue', 'type'] });
   const deadLettered = fastCounter(registry, {
     name: 'taskwire_tasks_dead_lettered_total',
     help: 'Tasks FAILED for good (attempts exhausted or not retryable): the dead letter.',
@@ -78,6 +78,17 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
   });
   /** Per-call series, by method and code: made once each. */
   const calls = new Map<string, { requests: FastCounter; seconds: FastHistogram }>();
+  /** Streaming calls open, by method (Session, Connect, WatchTask over gRPC and HTTP alike). */
+  const streams = new Map<string, number>();
+  new Gauge({
+    name: 'taskwire_rpc_streams_open',
+    help: 'Streaming calls open on this server, by method: Session (client streams), Connect (worker streams, before and after Hello), WatchTask.',
+    labelNames: ['method'],
+    registers,
+    collect() {
+      for (const [method, n] of streams) this.set({ method }, n);
+    },
+  });
 
   counterFrom(registry, broker.counters, 'leasesExpired', 'taskwire_leases_expired_total', 'Leases that ran out with no server renewing them; the attempt went back to the queue.');
   counterFrom(registry, broker.counters, 'workersLost', 'taskwire_attempts_worker_lost_total', 'Attempts failed because their worker’s stream closed or went silent.');
@@ -99,7 +110,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
 
   new Gauge({
     name: 'taskwire_tasks',
-    help: 'Tasks in the store by queue and state, kept current from every replica’s commits (the same on every replica).',
+    help: 'Tasks in the store by queue and state, kept current from every replica’s commits (the same on every replica: take max, not sum).',
     labelNames: ['queue', 'state'],
     registers,
     collect() {
@@ -111,7 +122,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
   });
   new Gauge({
     name: 'taskwire_queue_oldest_waiting_seconds',
-    help: 'Age of the oldest QUEUED task per queue, since it became due (the same on every replica).',
+    help: 'Age of the oldest QUEUED task per queue since it became due, 0 when none waits (the same on every replica: take max).',
     labelNames: ['queue'],
     registers,
     async collect() {
@@ -134,7 +145,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
   });
   new Gauge({
     name: 'taskwire_connected_worker_slots',
-    help: 'Slots of the workers connected to this server: total, and in use (running an attempt).',
+    help: 'Slots of the workers connected to this server: use="total", and use="busy" (running an attempt).',
     labelNames: ['use'],
     registers,
     collect() {
@@ -235,15 +246,20 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
   });
 
   return {
-    observeCall(method, code, seconds) {
-      const key = `${method} ${code}`;
-      let call = calls.get(key);
-      if (call === undefined) {
-        call = { requests: rpcRequests({ method, code: status[code] ?? String(code) }), seconds: rpcSeconds({ method }) };
-        calls.set(key, call);
-      }
-      call.requests.inc();
-      call.seconds.observe(seconds);
+    observeCall: {
+      ended(method, code, seconds) {
+        const key = `${method} ${code}`;
+        let call = calls.get(key);
+        if (call === undefined) {
+          call = { requests: rpcRequests({ method, code: status[code] ?? String(code) }), seconds: rpcSeconds({ method }) };
+          calls.set(key, call);
+        }
+        call.requests.inc();
+        call.seconds.observe(seconds);
+      },
+      streams(method, delta) {
+        streams.set(method, (streams.get(method) ?? 0) + delta);
+      },
     },
     close() {
       unsubscribe();

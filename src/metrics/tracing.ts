@@ -58,6 +58,21 @@ export function traceHeaders(get: (key: string) => string | undefined): Record<s
   return carrier;
 }
 
+/**
+ * The trace id of a W3C `traceparent` (version 00's layout), read without
+ * an SDK: logs carry it whether or not the application traces.
+ */
+export function traceIdOf(carrier: Readonly<Record<string, string>> | undefined): string | undefined {
+  const id = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(carrier?.traceparent ?? '')?.[1];
+  return id === undefined || /^0+$/.test(id) ? undefined : id;
+}
+
+/** A task's fields in a log line: `task_id`, and `trace_id` when it carries a trace context. */
+export function taskLogFields(id: string, carrier?: Readonly<Record<string, string>>): { task_id: string; trace_id?: string } {
+  const traceId = traceIdOf(carrier);
+  return traceId === undefined ? { task_id: id } : { task_id: id, trace_id: traceId };
+}
+
 /** Ends a span with an error recorded. */
 export function endWithError(span: Span, error: unknown): void {
   span.recordException(error instanceof Error ? error : String(error));

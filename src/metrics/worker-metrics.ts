@@ -29,7 +29,7 @@ export function registerWorkerMetrics(registry: Registry, slots: () => { total: 
   const reconnects = new Counter({ name: 'taskwire_worker_reconnects_total', help: 'Sessions opened again after the first.', registers });
   new Gauge({
     name: 'taskwire_worker_slots',
-    help: 'This worker’s slots: total (its concurrency), and in use (running an attempt).',
+    help: 'This worker’s slots: use="total" (its concurrency), and use="busy" (running an attempt).',
     labelNames: ['use'],
     registers,
     collect() {

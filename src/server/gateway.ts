@@ -4,7 +4,7 @@ import type { Broker, TaskTypeInfo } from '../broker/index.js';
 import { Code, TaskwireError } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
-import { traceHeaders } from '../metrics/tracing.js';
+import { taskLogFields, traceHeaders } from '../metrics/index.js';
 
 /** Metadata key for an idempotency key on a gateway call. */
 export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';
@@ -116,6 +116,7 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
         if (error instanceof TaskwireError) throw new ServerError(error.code, error.message);
         throw error;
       }
+      context.logFields(taskLogFields(submitted!.task.id, submitted!.task.options.traceContext));
       context.header.set(TASK_ID_HEADER, submitted!.task.id);
       // Sent now, not with the response: a caller can watch the task while it waits.
       context.sendHeader();

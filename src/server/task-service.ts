@@ -17,6 +17,7 @@ import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from '
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
 import { bulkQuery, listFilter } from './task-filter.js';
+import { taskLogFields } from '../metrics/index.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;
@@ -105,8 +106,9 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     return task;
   };
   return {
-    async submitTask(request) {
+    async submitTask(request, context) {
       const [result] = await broker.submit([toSubmitRequest(request)]);
+      context.logFields(taskLogFields(result!.task.id, result!.task.options.traceContext));
       return toSubmitResponse(result!);
     },
 
@@ -119,16 +121,20 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
       return { results: results.map(toSubmitResponse) };
     },
 
-    async getTask(request) {
+    async getTask(request, context) {
       const view = viewOf(request.view, TaskView.TASK_VIEW_FULL);
+      context.logFields({ task_id: request.id });
       const task = await broker.get(request.id);
+      context.logFields(taskLogFields(task.id, task.options.traceContext));
       return { task: toTask(view === TaskView.TASK_VIEW_FULL ? fits(task) : task, view) };
     },
 
     async *watchTask(request, context) {
       const signal = AbortSignal.any([context.signal, context.draining]);
+      context.logFields({ task_id: request.id });
       for await (const event of broker.watch(request.id, signal)) {
         if (event.kind === 'task') {
+          context.logFields(taskLogFields(event.task.id, event.task.options.traceContext));
           yield { event: { $case: 'task', value: toTask(event.task) } };
         } else {
           const { attempt, percent, message, time } = event;
@@ -140,12 +146,18 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
       }
     },
 
-    async cancelTask(request) {
-      return { task: toTask(await broker.cancel(request.id, request.reason)) };
+    async cancelTask(request, context) {
+      context.logFields({ task_id: request.id });
+      const task = await broker.cancel(request.id, request.reason);
+      context.logFields(taskLogFields(task.id, task.options.traceContext));
+      return { task: toTask(task) };
     },
 
-    async retryTask(request) {
-      return { task: toTask(await broker.retry(request.id)) };
+    async retryTask(request, context) {
+      context.logFields({ task_id: request.id });
+      const task = await broker.retry(request.id);
+      context.logFields(taskLogFields(task.id, task.options.traceContext));
+      return { task: toTask(task) };
     },
 
     async listTasks(request) {

@@ -58,6 +58,23 @@ export interface OutcomeRow {
 export const outcomeColumns = (lastError: string) =>
   `state, attempt, output_type, output, CASE WHEN state = ${S.TASK_STATE_FAILED} THEN ${lastError} END AS error`;
 
+/**
+ * Per queue with QUEUED tasks, the earliest run_at among them, in SQL both
+ * stores speak. Neither SQLite nor PostgreSQL skips through an index for
+ * `GROUP BY queue`, so the queues are walked one `MIN(queue) > previous` at a
+ * time and each one's MIN(run_at) read from the head of `tasks_queued_due`:
+ * a few index steps per queue however many tasks wait.
+ */
+export const OLDEST_QUEUED_SQL = `
+  WITH RECURSIVE queues (queue) AS (
+    SELECT MIN(queue) FROM tasks WHERE state = ${S.TASK_STATE_QUEUED}
+    UNION ALL
+    SELECT (SELECT MIN(t.queue) FROM tasks t WHERE t.state = ${S.TASK_STATE_QUEUED} AND t.queue > q.queue)
+    FROM queues q WHERE q.queue IS NOT NULL
+  )
+  SELECT q.queue AS queue, (SELECT MIN(t.run_at) FROM tasks t WHERE t.state = ${S.TASK_STATE_QUEUED} AND t.queue = q.queue) AS due
+  FROM queues q WHERE q.queue IS NOT NULL`;
+
 export function toTaskEnd(id: string, row: OutcomeRow): TaskEnd | 'live' {
   if (!isTerminal(row.state)) return 'live';
   return {

@@ -20,7 +20,7 @@ import {
 import { ClientError } from 'nice-grpc';
 import type { Registry } from 'prom-client';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
-import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, type MetricsListener } from '../metrics/index.js';
+import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, traceIdOf, type MetricsListener } from '../metrics/index.js';
 import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
 import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
@@ -186,15 +186,16 @@ export function createWorker(options: WorkerOptions): Worker {
     const startedAt = metrics === undefined ? 0 : performance.now();
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
     const traced = startAttemptSpan(assignment.metadata, assignment);
-    const traceId = traced?.span.spanContext().traceId;
+    // The attempt span's trace (a retry's is its own); without an SDK, the trace the task was submitted in.
+    const traceId = traced?.span.spanContext().traceId ?? traceIdOf(assignment.metadata);
     // A child logger per task costs more than an echo task itself: make it when first used.
     let taskLog: Logger | undefined;
     const log = () =>
       (taskLog ??= logger.child({
-        taskId: assignment.taskId,
+        task_id: assignment.taskId,
         attempt: assignment.attempt,
         type: assignment.type,
-        ...(traceId === undefined ? {} : { trace_id: traceId, task_id: assignment.taskId }),
+        ...(traceId === undefined ? {} : { trace_id: traceId }),
       }));
     const timer =
       assignment.deadline === undefined
@@ -293,7 +294,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const rejections =
       response.rejections.length > 0 ? response.rejections : response.rejected.map((r) => ({ ...r, reason: 'the attempt is no longer current' }));
     for (const rejected of rejections) {
-      logger.warn({ taskId: rejected.taskId, attempt: rejected.attempt, reason: rejected.reason }, 'the server refused a result');
+      logger.warn({ task_id: rejected.taskId, attempt: rejected.attempt, reason: rejected.reason }, 'the server refused a result');
     }
     if (response.drain !== undefined && !draining) {
       logger.info('server is draining: finishing running tasks, then reconnecting');

@@ -18,6 +18,7 @@ declare const document: {
   readonly documentElement: { readonly scrollWidth: number; readonly clientWidth: number };
 };
 declare const location: { readonly hash: string };
+declare function getComputedStyle(element: never): { readonly strokeDasharray: string };
 
 // Screenshots go to a scratch directory; `TASKWIRE_SCREENSHOTS=docs/images npx vitest run test/ui` refreshes the README's.
 const work = mkdtempSync(join(tmpdir(), 'taskwire-ui-'));
@@ -76,6 +77,13 @@ describe('the dashboard in a real browser', () => {
 
   it('follows a task from queued to running (with progress) to succeeded', async () => {
     const id = await sleep(2500, 10);
+    await page.goto(`${base}/#/tasks/${id}`);
+    await stateIs('queued');
+    // With no worker yet it waits: the overview says for how long.
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => /^\d+ s$/.test(document.querySelector('tr:has(th a[href="#/tasks?queue=default"]) td[data-oldest]')?.textContent ?? ''), undefined, {
+      timeout: 10_000,
+    });
     await page.goto(`${base}/#/tasks/${id}`);
     await stateIs('queued');
     procs.push(startWorkerProcess(grpcAddress, 'browser-worker', ['--concurrency', '4']));
@@ -155,6 +163,16 @@ describe('the dashboard in a real browser', () => {
       before,
       { timeout: 10_000 },
     );
+    // Nothing waits in mail: a dash, not an age.
+    expect(await page.locator('tr:has(th a:text-is("mail")) td[data-oldest]').innerText()).toBe('—');
+    // Both lines drawn, submitted dashed over finished so that equal rates still show two.
+    const dashes = await page.evaluate(() =>
+      [...document.querySelectorAll('.chart polyline')].map((line) => [line.getAttribute('class'), getComputedStyle(line as never).strokeDasharray]),
+    );
+    expect(dashes).toEqual([
+      ['finished', 'none'],
+      ['submitted', expect.stringMatching(/^\d/)],
+    ]);
     await page.screenshot({ path: join(shots, 'dashboard-overview.png'), fullPage: true });
   });
 
@@ -176,6 +194,15 @@ describe('the dashboard in a real browser', () => {
     await page.keyboard.press('Tab'); // Tasks
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => location.hash === '#/tasks');
+    // Every row whole, its type included: nothing cut off or scrolled sideways.
+    await page.locator('tbody tr td.task-type').first().waitFor({ timeout: 10_000 });
+    const cut = await page.evaluate(() => {
+      const list = document.querySelector('.scroll') as unknown as { scrollWidth: number; clientWidth: number; getBoundingClientRect(): { right: number } };
+      const right = list.getBoundingClientRect().right;
+      const cells = [...document.querySelectorAll('tbody td')] as unknown as Array<{ getBoundingClientRect(): { right: number } }>;
+      return { overflow: list.scrollWidth - list.clientWidth, beyond: cells.filter((cell) => cell.getBoundingClientRect().right > right + 0.5).length };
+    });
+    expect(cut).toEqual({ overflow: 0, beyond: 0 });
     await page.screenshot({ path: join(shots, 'dashboard-narrow.png') });
     await page.setViewportSize({ width: 1200, height: 820 });
   });

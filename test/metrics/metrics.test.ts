@@ -102,6 +102,10 @@ describe('metrics of a server and a worker against what the store says happened'
     expect(total(server1, 'taskwire_connected_worker_slots', { use: 'total' })).toBe(8);
     expect(total(server1, 'taskwire_rpc_requests_total', { method: '/taskwire.v1.TaskService/ListWorkers', code: 'OK' })).toBeGreaterThan(0);
     expect(total(server1, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+    // Open streams: the worker's Connect and the client's Session.
+    const streams = (samples: typeof server1, service: string) => total(samples, 'taskwire_rpc_streams_open', { method: `/taskwire.v1.${service}` });
+    expect(streams(server1, 'WorkerService/Connect')).toBe(1);
+    expect(streams(server1, 'TaskService/Session')).toBe(1);
 
     const workerSamples = await waitFor(
       async () => {
@@ -127,6 +131,12 @@ describe('metrics of a server and a worker against what the store says happened'
     procs.push(cli);
     expect(await cli.exited).toBe(0);
     expect(String(cli.lines[0]?.msg)).toMatch(/^slow: .*succeeded 5.*oldest queued 0 s; per second over the last minute: submitted 0\.08, succeeded 0\.08, failed 0$/);
+
+    // The client goes away: its Session closes, the worker's stream stays.
+    client = undefined;
+    c.close();
+    await waitFor(async () => streams(await scrape(serverMetrics), 'TaskService/Session') === 0, { what: 'the Session stream to close' });
+    expect(streams(await scrape(serverMetrics), 'WorkerService/Connect')).toBe(1);
   });
 
   it('refuses a bad --metrics-listen with one line naming the flag', async () => {

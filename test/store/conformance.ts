@@ -308,6 +308,19 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(await store.oldestQueued()).toEqual([]);
     });
 
+    it('finds each queue’s oldest QUEUED task by when it became due, whatever order it was stored in', async () => {
+      const t0 = Date.now() - 60_000;
+      const at = (queue: string, ms: number) => newTask({ runAt: t0 + ms, options: { queue } });
+      // The earliest due of all, but RUNNING: it waits no more.
+      await store.insert([at('a', 0)]);
+      expect(await claim(1)).toHaveLength(1);
+      // Stored newest due first, and a SCHEDULED task in a queue of its own.
+      await store.insert([at('b', 9_000), at('a', 7_000), at('b', 3_000), at('a', 5_000), at('c', 4_000), at('a', 6_000)]);
+      await store.insert([newTask({ runAt: Date.now() + 60_000, options: { queue: 'z' } })]);
+      const oldest = await store.oldestQueued();
+      expect(Object.fromEntries(oldest.map((row) => [row.queue, row.dueAt]))).toEqual({ a: t0 + 5_000, b: t0 + 3_000, c: t0 + 4_000 });
+    });
+
     it('records progress of the current attempt only', async () => {
       const task = newTask();
       await store.insert([task]);

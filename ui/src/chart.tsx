@@ -3,7 +3,11 @@ import type { Rate } from './rates.js';
 const W = 600;
 const H = 140;
 
-/** Submitted and finished per second as two lines, in SVG (no chart library: two series are enough). */
+/**
+ * Submitted and finished per second as two lines, in SVG (no chart library:
+ * two series are enough). At a steady state the two rates are equal, so
+ * finished is drawn wide and solid and submitted dashed over it: both show.
+ */
 export function RateChart({ rates }: { rates: readonly Rate[] }) {
   if (rates.length < 2) return <p class="empty">Measuring… the chart starts after two samples.</p>;
   const t0 = rates[0]!.at;
@@ -22,8 +26,8 @@ export function RateChart({ rates }: { rates: readonly Rate[] }) {
         <text x="30" y={y(0) + 4} text-anchor="end">0</text>
         <text x="36" y={H - 2}>{Math.round((t1 - t0) / 1000)} s ago</text>
         <text x={W - 4} y={H - 2} text-anchor="end">now</text>
-        <polyline points={line((r) => r.submitted)} class="submitted" />
         <polyline points={line((r) => r.finished)} class="finished" />
+        <polyline points={line((r) => r.submitted)} class="submitted" />
       </svg>
       <figcaption>
         <span class="key submitted">submitted {last.submitted.toFixed(1)}/s</span> <span class="key finished">finished {last.finished.toFixed(1)}/s</span>

@@ -1,14 +1,21 @@
+import type { Duration } from '@bufbuild/protobuf/wkt';
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
 import { RateChart } from './chart.js';
-import { Empty, STATES, stateName } from './format.js';
+import { ago, Empty, STATES, stateName } from './format.js';
 import { usePoll } from './poll.js';
 import { Problem } from './problem.js';
 import { record, type Rate } from './rates.js';
 
 const COUNTS = ['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
-/** Queues with their counts, the rate chart and the workers' slots, polled every second. */
+const durationMs = (d: Duration | undefined) => (d === undefined ? 0 : Number(d.seconds) * 1000 + d.nanos / 1e6);
+
+/** The age of a queue's oldest waiting task; a dash when nothing waits. */
+const OldestWaiting = ({ queued, ms }: { queued: bigint; ms: number }) =>
+  queued === 0n ? <span class="muted">—</span> : <span title={`${(ms / 1000).toFixed(1)} s`}>{ago(ms)}</span>;
+
+/** Queues with their counts and oldest waiting age, the rate chart and the workers' slots, polled every second. */
 export function Overview() {
   const [rates, setRates] = useState<Rate[]>([]);
   const stats = usePoll(
@@ -46,6 +53,9 @@ export function Overview() {
                       <span class={`state state-${stateName(s)}`}>{stateName(s)}</span>
                     </th>
                   ))}
+                  <th scope="col" class="num" title="How long the oldest queued task has waited since it became due">
+                    oldest waiting
+                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -59,6 +69,9 @@ export function Overview() {
                         <a href={`#/tasks?queue=${encodeURIComponent(q.queue)}&state=${stateName(STATES[i]!)}`}>{q[c].toLocaleString()}</a>
                       </td>
                     ))}
+                    <td class="num" data-oldest>
+                      <OldestWaiting queued={q.queued} ms={durationMs(q.oldestQueuedAge)} />
+                    </td>
                   </tr>
                 ))}
               </tbody>

@@ -94,18 +94,20 @@ export function Tasks({ query }: { query: URLSearchParams }) {
             <tbody>
               {tasks.map((t) => (
                 <tr key={t.id} data-state={stateName(t.state)}>
-                  <td>
+                  <td class="task">
                     <a class="id" href={`#/tasks/${encodeURIComponent(t.id)}`}>
                       {t.id}
                     </a>
                   </td>
-                  <td>{t.type}</td>
-                  <td>{t.options?.queue}</td>
+                  <td class="task-type">{t.type}</td>
+                  <td data-label="queue">{t.options?.queue}</td>
                   <td>
                     <State state={t.state} />
                   </td>
-                  <td class="num">{t.attempt}</td>
-                  <td>
+                  <td class="num" data-label="attempt">
+                    {t.attempt}
+                  </td>
+                  <td data-label="created">
                     <Ago at={t.createTime} />
                   </td>
                 </tr>

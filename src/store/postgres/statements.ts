@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { outcomeColumns } from '../rows.js';
+import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
 import { KEY_HAS_ROOM } from '../keys.js';
 import { stateIn, transitions } from '../transitions.js';
 
@@ -120,7 +120,7 @@ export const SQL = {
       FOR UPDATE SKIP LOCKED)
     RETURNING queue, state`,
   countByState: `SELECT state, COUNT(*)::bigint AS n FROM tasks GROUP BY state`,
-  oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
+  oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks WHERE queue = $1 GROUP BY queue, state`,
 } as const;

@@ -94,6 +94,11 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_keys ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state IN (1, 2, 3);
   CREATE INDEX tasks_keys_running ON tasks (concurrency_key, seq) WHERE concurrency_key IS NOT NULL AND state = 3;
   `,
+  // The oldest waiting task per queue (GetQueueStats, the metrics' oldest age) in a few index
+  // steps per queue: without it that answer read every QUEUED row, 0.6 s with a million waiting.
+  `
+  CREATE INDEX tasks_queued_due ON tasks (queue, run_at) WHERE state = 2;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -1,7 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { KEY_HAS_ROOM } from '../keys.js';
-import { outcomeColumns } from '../rows.js';
+import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
 import { stateIn, transitions } from '../transitions.js';
 
 const S = TaskState;
@@ -82,7 +82,7 @@ const SQL = {
       SELECT seq FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)
     RETURNING queue, state`,
   countByState: `SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`,
-  oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
+  oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`,
 };
