@@ -1,4 +1,4 @@
-import { ClientError, Status } from 'nice-grpc';
+import { resourceExhausted, type TaskwireError } from '../errors.js';
 import { TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import type { SessionRequest, SessionSubmit } from '../../gen/ts/taskwire/v1/task_service.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, type OutboxLimits } from '../rpc/index.js';
@@ -39,12 +39,10 @@ export function sessionLimits(maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): Outb
 }
 
 /** A submit too large for any message: refused alone, before it can end the stream for every other submit. */
-export function oversizedSubmit(submit: SessionSubmit, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): ClientError | undefined {
+export function oversizedSubmit(submit: SessionSubmit, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): TaskwireError | undefined {
   const bytes = submitBytes(submit);
   if (bytes <= maxMessageBytes) return undefined;
-  return new ClientError(
-    '/taskwire.v1.TaskService/Session',
-    Status.RESOURCE_EXHAUSTED,
+  return resourceExhausted(
     `the submit of ${submit.request?.type ?? 'a task'} is at most ${bytes} bytes, past the ${maxMessageBytes}-byte message limit: ` +
       'keep large payloads elsewhere and pass a reference, or raise maxMessageBytes on the client and the server',
   );

@@ -1,22 +1,12 @@
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
-import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
 import { TaskView, type TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import type { SubmitRequest } from '../broker/index.js';
+import { durationToMs, msToDuration } from '../contract.js';
 import type { Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
 
 /** Proto ↔ broker records. The only place that knows both shapes. */
-
-export function durationToMs(duration: Duration | undefined): number | undefined {
-  if (duration === undefined) return undefined;
-  return duration.seconds * 1000 + Math.round(duration.nanos / 1e6);
-}
-
-export function msToDuration(ms: number | undefined): Duration | undefined {
-  if (ms === undefined) return undefined;
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
-}
 
 const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
 

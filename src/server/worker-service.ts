@@ -1,4 +1,3 @@
-import { ServerError, Status } from 'nice-grpc';
 import {
   ProtocolVersion,
   type ConnectRequest,
@@ -6,9 +5,11 @@ import {
   type WorkerServiceImplementation,
 } from '../../gen/ts/taskwire/v1/worker_service.js';
 import type { Broker, WorkerConnection } from '../broker/index.js';
+import { deadlineExceeded, failedPrecondition, invalidArgument, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { Lease } from '../store/index.js';
-import { msToDuration, toAny, toPayload } from './convert.js';
+import { mergeMessages, msToDuration } from '../contract.js';
+import { toAny, toPayload } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { WORKER_RESPONSE_LIMITS } from './worker-batches.js';
 
@@ -19,26 +20,18 @@ const ACK_DELAY_MS = 50;
 
 /** Merges queued items into one complete ConnectResponse (the stream skips fromPartial). */
 function mergeResponses(messages: Response[]): ConnectResponse {
-  const merged: ConnectResponse = {
-    welcome: undefined,
-    assignments: [],
-    cancels: [],
-    drain: undefined,
-    rejected: [],
-    acknowledged: [],
-    rejections: [],
-  };
-  for (const message of messages) {
-    if (message.welcome !== undefined) merged.welcome = message.welcome;
-    if (message.drain !== undefined) merged.drain = message.drain;
-    if (message.assignments) for (const a of message.assignments) merged.assignments.push(a);
-    if (message.cancels) for (const c of message.cancels) merged.cancels.push(c);
-    if (message.rejected) for (const r of message.rejected) merged.rejected.push(r);
-    if (message.rejections) for (const r of message.rejections) merged.rejections.push(r);
-    if (message.acknowledged) for (const r of message.acknowledged) merged.acknowledged.push(r);
-  }
-  return merged;
+  return mergeMessages(emptyResponse, messages);
 }
+
+const emptyResponse = (): ConnectResponse => ({
+  welcome: undefined,
+  assignments: [],
+  cancels: [],
+  drain: undefined,
+  rejected: [],
+  acknowledged: [],
+  rejections: [],
+});
 
 function toAssignment(lease: Lease) {
   return {
@@ -68,7 +61,7 @@ const FAIL_MESSAGE_MAX = 4096;
 function apply(connection: WorkerConnection, request: ConnectRequest): void {
   connection.touch();
   if (request.hello !== undefined) {
-    throw new ServerError(Status.INVALID_ARGUMENT, 'hello may be sent only once, in the first message of a Connect stream');
+    throw invalidArgument('hello may be sent only once, in the first message of a Connect stream');
   }
   if (request.progress.length > 0) {
     // One rule for out-of-range percents: clamped into 0..100 (infinities too); NaN says nothing and is dropped.
@@ -117,7 +110,7 @@ async function firstMessage<T>(iterator: AsyncIterator<T>, timeoutMs: number): P
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new ServerError(Status.DEADLINE_EXCEEDED, `no hello within ${timeoutMs} ms of opening Connect; send hello first`)),
+      () => reject(deadlineExceeded(`no hello within ${timeoutMs} ms of opening Connect; send hello first`)),
       timeoutMs,
     );
   });
@@ -137,13 +130,10 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
       const first = await firstMessage(iterator, helloTimeoutMs);
       const hello = first.done ? undefined : first.value.hello;
       if (hello === undefined) {
-        throw new ServerError(Status.INVALID_ARGUMENT, 'the first message on Connect must carry hello');
+        throw invalidArgument('the first message on Connect must carry hello');
       }
       if (hello.protocol !== ProtocolVersion.PROTOCOL_VERSION_1) {
-        throw new ServerError(
-          Status.FAILED_PRECONDITION,
-          `hello.protocol ${hello.protocol} is not spoken here; this server speaks PROTOCOL_VERSION_1`,
-        );
+        throw failedPrecondition(`hello.protocol ${hello.protocol} is not spoken here; this server speaks PROTOCOL_VERSION_1`);
       }
 
       const outbox = new Outbox<Response, ConnectResponse>(mergeResponses, WORKER_RESPONSE_LIMITS);
@@ -172,7 +162,7 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
             outbox.defer({ acknowledged: refs(acknowledged) }, ACK_DELAY_MS);
           },
           close(reason) {
-            outbox.fail(new ServerError(Status.UNAVAILABLE, reason.message));
+            outbox.fail(unavailable(reason.message));
           },
         },
       );

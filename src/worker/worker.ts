@@ -23,7 +23,8 @@ import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, type MetricsListener } from '../metrics/index.js';
 import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
-import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
+import { attemptKey, mergeMessages, typeUrl, type MessageType, type ServiceDefinition } from '../contract.js';
+import type { TaskContext, TaskHandlers } from './types.js';
 
 export interface WorkerOptions extends RpcChannelOptions {
   /** Server address: host:port, or dns:///name:port for round-robin over several. */
@@ -115,22 +116,15 @@ type Outgoing = Partial<ConnectRequest>;
 
 /** One complete ConnectRequest from the queued items (the stream skips fromPartial); progress coalesced per attempt. */
 function mergeOutgoing(messages: Outgoing[]): ConnectRequest {
-  const merged: ConnectRequest = { hello: undefined, credit: 0, completes: [], fails: [], progress: [], releases: [], heartbeat: false };
-  let latestProgress: Map<string, ConnectRequest['progress'][number]> | undefined;
-  for (const m of messages) {
-    if (m.hello !== undefined) merged.hello = m.hello;
-    if (m.completes) for (const c of m.completes) merged.completes.push(c);
-    if (m.fails) for (const f of m.fails) merged.fails.push(f);
-    if (m.releases) for (const r of m.releases) merged.releases.push(r);
-    if (m.progress) for (const p of m.progress) (latestProgress ??= new Map()).set(`${p.taskId}#${p.attempt}`, p);
-    merged.credit += m.credit ?? 0;
-    if (m.heartbeat) merged.heartbeat = true;
+  const merged = mergeMessages(emptyRequest, messages);
+  if (merged.progress.length > 1) {
+    merged.progress = [...new Map(merged.progress.map((p) => [attemptKey(p.taskId, p.attempt), p])).values()];
   }
-  if (latestProgress) merged.progress = [...latestProgress.values()];
   return merged;
 }
 
-const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+const emptyRequest = (): ConnectRequest => ({ hello: undefined, credit: 0, completes: [], fails: [], progress: [], releases: [], heartbeat: false });
+const key = attemptKey;
 
 /** Most slots a worker may declare: the server's default limit. */
 export const MAX_CONCURRENCY = 10_000;
@@ -143,7 +137,6 @@ const REFUSALS: ReadonlySet<number> = new Set([
   Code.PERMISSION_DENIED,
   Code.UNIMPLEMENTED,
 ]);
-const typeUrl = (name: string | undefined) => (name === undefined ? undefined : `type.googleapis.com/${name}`);
 
 export function createWorker(options: WorkerOptions): Worker {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
@@ -424,8 +417,8 @@ export function createWorker(options: WorkerOptions): Worker {
         const handler = (handlers as Record<string, Registered['handler']>)[name];
         if (typeof handler !== 'function') throw new Error(`no handler for ${definition.fullName}/${method.name}`);
         registry.set(`/${definition.fullName}/${method.name}`, {
-          inputTypeUrl: typeUrl(method.requestType.$type),
-          outputTypeUrl: typeUrl(method.responseType.$type) ?? '',
+          inputTypeUrl: method.requestType.$type === undefined ? undefined : typeUrl(method.requestType.$type),
+          outputTypeUrl: method.responseType.$type === undefined ? '' : typeUrl(method.responseType.$type),
           requestType: method.requestType,
           responseType: method.responseType,
           handler,
