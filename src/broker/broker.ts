@@ -85,6 +85,7 @@ export interface Broker {
   readonly counters: BrokerCounters;
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
+  /** Stops dispatch, the sweeper and event handling. The store is the caller's: it stays open. */
   close(): Promise<void>;
 }
 
@@ -122,9 +123,13 @@ export function createBroker(options: BrokerOptions): Broker {
   /** Tasks SCHEDULED or QUEUED, from the store's count at start and every event since (all replicas'). */
   let waiting = 0;
   const isWaiting = (state: TaskState) => state === TaskState.TASK_STATE_SCHEDULED || state === TaskState.TASK_STATE_QUEUED;
-  void store.countByState().then((counts) => {
-    waiting += (counts[TaskState.TASK_STATE_SCHEDULED] ?? 0) + (counts[TaskState.TASK_STATE_QUEUED] ?? 0);
-  });
+  store.countByState().then(
+    (counts) => {
+      waiting += (counts[TaskState.TASK_STATE_SCHEDULED] ?? 0) + (counts[TaskState.TASK_STATE_QUEUED] ?? 0);
+    },
+    // The limit then counts from zero: submits are refused later than they should be, never wrongly.
+    (error: unknown) => logger.error({ err: error }, 'could not count the waiting tasks at start; maxWaitingTasks counts from 0'),
+  );
   const types = new Map<string, TaskTypeInfo>();
   const sessions = new Map<string, WorkerSession>();
   const subscriptions = new TaskSubscriptions();
@@ -418,7 +423,6 @@ export function createBroker(options: BrokerOptions): Broker {
       dispatcher.pause();
       stopSweeper();
       unsubscribe();
-      await store.close();
     },
   };
 }

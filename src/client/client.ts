@@ -10,7 +10,7 @@ import {
   type WorkerInfo,
 } from '../../gen/ts/taskwire/v1/task_service.js';
 import { Code, codeOf, TaskwireError, unavailable } from '../errors.js';
-import { createRpcChannel, createRpcClient, Outbox, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
+import { createRpcChannel, createRpcClient, Outbox, ReconnectBackoff, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
 import { mergeMessages, type ServiceDefinition } from '../contract.js';
 import { oversizedSubmit, sessionLimits } from './batcher.js';
 import { statusToTaskwireError } from './errors.js';
@@ -85,6 +85,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
   let nextRef = 1;
   let stream: Outbox<Partial<SessionRequest>, SessionRequest> | undefined;
   const closeController = new AbortController();
+  const backoff = new ReconnectBackoff(options.reconnectMinMs, options.reconnectMaxMs);
 
   function session(): Outbox<Partial<SessionRequest>, SessionRequest> {
     if (stream !== undefined) return stream;
@@ -95,6 +96,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
     void (async () => {
       try {
         for await (const response of rpc.session(out, { signal: closeController.signal })) {
+          backoff.reset();
           for (const ack of response.acks) {
             const p = pending.get(Number(ack.ref));
             if (p === undefined) continue;
@@ -120,7 +122,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
         for (const p of pending.values()) p.reject(failure);
         pending.clear();
         if (waiters.size > 0 && !closeController.signal.aborted) {
-          setTimeout(() => session(), 200).unref();
+          setTimeout(() => session(), backoff.next()).unref();
         }
       }
     })();

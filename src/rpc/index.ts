@@ -7,6 +7,7 @@ export { DEFAULT_MAX_MESSAGE_BYTES } from './options.js';
 export type { TlsClientOptions, TlsServerOptions } from './tls.js';
 export { onShutdownSignals } from './signals.js';
 export { Outbox, type OutboxLimits } from './outbox.js';
+export { ReconnectBackoff } from './backoff.js';
 export { withExactMessages } from './exact-messages.js';
 // For the HTTP listener (src/http), which runs the same layers over Connect.
 export { authenticate } from './middleware/auth.js';

@@ -14,6 +14,7 @@ import {
   createRpcChannel,
   createRpcClient,
   Outbox,
+  ReconnectBackoff,
   withExactMessages,
   type RpcChannelOptions,
 } from '../rpc/index.js';
@@ -21,6 +22,7 @@ import { ClientError } from 'nice-grpc';
 import type { Registry } from 'prom-client';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, type MetricsListener } from '../metrics/index.js';
+import { PACKAGE_VERSION } from '../version.js';
 import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
 import { attemptKey, mergeMessages, typeUrl, type MessageType, type ServiceDefinition } from '../contract.js';
@@ -308,7 +310,7 @@ export function createWorker(options: WorkerOptions): Worker {
         taskTypes: [...registry.keys()],
         slots: concurrency,
         labels: { ...options.labels },
-        version: '0.1.0',
+        version: PACKAGE_VERSION,
         protocol: ProtocolVersion.PROTOCOL_VERSION_1,
         resume,
       },
@@ -350,9 +352,7 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   async function run(onWelcome: () => void): Promise<void> {
-    const min = options.reconnectMinMs ?? 100;
-    const max = options.reconnectMaxMs ?? 5_000;
-    let wait = min;
+    const backoff = new ReconnectBackoff(options.reconnectMinMs, options.reconnectMaxMs);
     let sessions = 0;
     while (!stopController.signal.aborted) {
       let welcomed = false;
@@ -360,7 +360,7 @@ export function createWorker(options: WorkerOptions): Worker {
         await session(() => {
           welcomed = true;
           if (sessions++ > 0) metrics?.reconnected();
-          wait = min;
+          backoff.reset();
           onWelcome();
         });
       } catch (error) {
@@ -375,10 +375,8 @@ export function createWorker(options: WorkerOptions): Worker {
         logger.warn({ err: error instanceof Error ? error.message : error }, 'disconnected');
       }
       if (stopController.signal.aborted) break;
-      if (welcomed && !draining) wait = min;
-      const jittered = wait * (0.5 + Math.random() / 2);
-      await reconnectDelay(jittered);
-      wait = Math.min(max, wait * 2);
+      if (welcomed && !draining) backoff.reset();
+      await reconnectDelay(backoff.next());
     }
   }
 

@@ -8,7 +8,7 @@ import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
 import { isTerminal, stateName } from '../../store/index.js';
 import { LIMITS } from '../../broker/index.js';
 import { Descriptors } from '../descriptors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
 import { duration, integer, taskTypePath } from '../values.js';
 
