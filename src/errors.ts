@@ -32,7 +32,7 @@ export function codeName(code: number): string {
   return codeNames.get(code) ?? `CODE_${code}`;
 }
 
-export function isCode(value: number): value is Code {
+function isCode(value: number): value is Code {
   return codeNames.has(value);
 }
 

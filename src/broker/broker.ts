@@ -20,7 +20,7 @@ import { watchTask, type WatchEvent } from './watch.js';
 import { newTaskId } from './ids.js';
 import { WorkerSession } from './session.js';
 import { connectWorker, type WorkerConnection } from './connection.js';
-import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
+import { TaskSubscriptions } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
 import { resolveSubmit } from './validate.js';
 import { checkHello } from './hello.js';
@@ -77,8 +77,6 @@ export interface Broker {
    * `listener` never is.
    */
   onOutcome(id: string, listener: (outcome: TaskEnd | TaskRecord) => void, options?: OutcomeOptions): () => void;
-  /** Subscribes to every committed event of one task. */
-  subscribe(id: string, listener: TaskEventListener): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
   workers(): WorkerSnapshot[];
   /** Counters for tests and metrics. */
@@ -359,10 +357,6 @@ export function createBroker(options: BrokerOptions): Broker {
         done = true;
         stop();
       };
-    },
-
-    subscribe(id, listener) {
-      return subscriptions.add(id, listener);
     },
 
     async openSession(hello, sink) {

@@ -4,7 +4,7 @@ import type { SessionRequest, SessionSubmit } from '../../gen/ts/taskwire/v1/tas
 import { DEFAULT_MAX_MESSAGE_BYTES, type OutboxLimits } from '../rpc/index.js';
 
 /** Submits in one Session message at most: the unary SubmitTasks limit too. */
-export const MAX_SUBMITS_PER_MESSAGE = 1000;
+const MAX_SUBMITS_PER_MESSAGE = 1000;
 
 /** Field tags, lengths and the ref of one submit, over-counted. */
 const SUBMIT_OVERHEAD = 64;
@@ -13,7 +13,7 @@ const SUBMIT_OVERHEAD = 64;
  * An upper bound of a submit's encoded size, without encoding it: its bytes
  * are the input's, plus the options, which are encoded only when present.
  */
-export function submitBytes(submit: SessionSubmit): number {
+function submitBytes(submit: SessionSubmit): number {
   const request = submit.request;
   if (request === undefined) return SUBMIT_OVERHEAD;
   const input = request.input === undefined ? 0 : request.input.typeUrl.length * 3 + request.input.value.length;

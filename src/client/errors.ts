@@ -2,7 +2,7 @@ import { ClientError, type ClientMiddleware } from 'nice-grpc';
 import { codeOf, TaskwireError } from '../errors.js';
 
 /** A status the server answered with, as the client's one error class (the ClientError kept as `cause`). */
-export function fromStatus(error: ClientError): TaskwireError {
+function fromStatus(error: ClientError): TaskwireError {
   return new TaskwireError(codeOf(error.code), error.details, { cause: error });
 }
 

@@ -51,7 +51,7 @@ export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
   };
 }
 
-export function toTaskError(error: TaskErrorRecord): TaskError {
+function toTaskError(error: TaskErrorRecord): TaskError {
   return {
     attempt: error.attempt,
     message: error.message,

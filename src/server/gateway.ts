@@ -20,7 +20,7 @@ const identity = (bytes: Bytes) => bytes;
  * retryable failure that ran out of attempts is ABORTED; a task cancelled
  * by someone else is CANCELLED.
  */
-export function gatewayStatus(outcome: TaskEnd | TaskRecord): TaskwireError {
+function gatewayStatus(outcome: TaskEnd | TaskRecord): TaskwireError {
   if (outcome.state === TaskState.TASK_STATE_CANCELLED) return cancelled(`task ${outcome.id} was cancelled`);
   const error = 'errors' in outcome ? outcome.errors.at(-1) : outcome.error;
   const message = error?.message ?? 'unknown error';
