@@ -19,19 +19,19 @@ export function toAny(payload: Payload): Any {
 }
 
 export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
-  const o = request.options;
+  const options = request.options;
   const input = toPayload(request.input);
-  if (o === undefined) return { type: request.type, ...(input === undefined ? {} : { input }) };
-  const backoff = o.backoff;
+  if (options === undefined) return { type: request.type, ...(input === undefined ? {} : { input }) };
+  const backoff = options.backoff;
   return {
     type: request.type,
     ...(input === undefined ? {} : { input }),
     options: {
-      queue: o.queue,
-      priority: o.priority,
-      ...(o.runAt === undefined ? {} : { runAt: o.runAt.getTime() }),
-      ...(o.delay === undefined ? {} : { delayMs: durationToMs(o.delay) }),
-      maxAttempts: o.maxAttempts,
+      queue: options.queue,
+      priority: options.priority,
+      ...(options.runAt === undefined ? {} : { runAt: options.runAt.getTime() }),
+      ...(options.delay === undefined ? {} : { delayMs: durationToMs(options.delay) }),
+      maxAttempts: options.maxAttempts,
       ...(backoff === undefined
         ? {}
         : {
@@ -42,11 +42,11 @@ export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
               ...(backoff.jitter === undefined ? {} : { jitter: backoff.jitter }),
             },
           }),
-      ...(o.executionTimeout === undefined ? {} : { executionTimeoutMs: durationToMs(o.executionTimeout) }),
-      ...(o.queueTimeout === undefined ? {} : { queueTimeoutMs: durationToMs(o.queueTimeout) }),
-      idempotencyKey: o.idempotencyKey,
-      labels: o.labels,
-      traceContext: o.traceContext,
+      ...(options.executionTimeout === undefined ? {} : { executionTimeoutMs: durationToMs(options.executionTimeout) }),
+      ...(options.queueTimeout === undefined ? {} : { queueTimeoutMs: durationToMs(options.queueTimeout) }),
+      idempotencyKey: options.idempotencyKey,
+      labels: options.labels,
+      traceContext: options.traceContext,
     },
   };
 }
@@ -63,24 +63,24 @@ function toTaskError(error: TaskErrorRecord): TaskError {
 }
 
 export function toTaskOptions(record: TaskRecord): TaskOptions {
-  const o = record.options;
+  const options = record.options;
   return {
-    queue: o.queue,
-    priority: o.priority,
+    queue: options.queue,
+    priority: options.priority,
     runAt: new Date(record.runAt),
     delay: undefined,
-    maxAttempts: o.maxAttempts,
+    maxAttempts: options.maxAttempts,
     backoff: {
-      initial: msToDuration(o.backoff.initialMs),
-      max: msToDuration(o.backoff.maxMs),
-      multiplier: o.backoff.multiplier,
-      jitter: o.backoff.jitter,
+      initial: msToDuration(options.backoff.initialMs),
+      max: msToDuration(options.backoff.maxMs),
+      multiplier: options.backoff.multiplier,
+      jitter: options.backoff.jitter,
     },
-    executionTimeout: msToDuration(o.executionTimeoutMs),
-    queueTimeout: msToDuration(o.queueTimeoutMs),
-    idempotencyKey: o.idempotencyKey ?? '',
-    labels: { ...o.labels },
-    traceContext: { ...o.traceContext },
+    executionTimeout: msToDuration(options.executionTimeoutMs),
+    queueTimeout: msToDuration(options.queueTimeoutMs),
+    idempotencyKey: options.idempotencyKey ?? '',
+    labels: { ...options.labels },
+    traceContext: { ...options.traceContext },
   };
 }
 
