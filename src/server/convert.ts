@@ -2,9 +2,18 @@ import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskView, type TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
-import type { SubmitRequest } from '../broker/index.js';
+import type { SubmitRequest, WorkerHello, WorkerSink, WorkerWelcome } from '../broker/index.js';
 import { durationToMs, msToDuration } from '../contract.js';
-import type { Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
+import type { AttemptRef, Lease, Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
+import type {
+  AttemptRef as ProtoAttemptRef,
+  Assignment,
+  ConnectResponse,
+  Hello,
+  Welcome,
+} from '../../gen/ts/taskwire/v1/worker_service.js';
+
+type WorkerMessage = Parameters<WorkerSink['send']>[0];
 
 /** Proto ↔ broker records. The only place that knows both shapes. */
 
@@ -81,6 +90,55 @@ export function toTaskOptions(record: TaskRecord): TaskOptions {
     idempotencyKey: options.idempotencyKey ?? '',
     labels: { ...options.labels },
     traceContext: { ...options.traceContext },
+  };
+}
+
+/** Attempts as the worker protocol names them. */
+export const toAttemptRefs = (items: readonly AttemptRef[]): ProtoAttemptRef[] => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
+
+export function toAssignment(lease: Lease): Assignment {
+  return {
+    taskId: lease.id,
+    attempt: lease.attempt,
+    type: lease.type,
+    input: toAny(lease.input),
+    deadline: lease.deadlineAt === undefined ? undefined : new Date(lease.deadlineAt),
+    metadata: lease.metadata === undefined ? {} : { ...lease.metadata },
+    queue: lease.queue,
+    maxAttempts: lease.maxAttempts,
+  };
+}
+
+/** What the broker sends one worker, as (part of) a ConnectResponse. */
+export function toConnectResponse(message: WorkerMessage): Partial<ConnectResponse> {
+  return {
+    assignments: message.assignments?.map(toAssignment) ?? [],
+    cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
+    rejected: toAttemptRefs(message.rejected ?? []),
+    rejections: (message.rejected ?? []).map((r) => ({ taskId: r.id, attempt: r.attempt, reason: r.reason })),
+  };
+}
+
+/** A worker's Hello, with who and where it is: `principal` is its token's name when tokens are on. */
+export function toWorkerHello(hello: Hello, peer: string, principal: string | undefined): WorkerHello {
+  return {
+    workerId: hello.workerId,
+    ...(principal === undefined ? {} : { principal }),
+    taskTypes: hello.taskTypes,
+    slots: hello.slots,
+    labels: hello.labels,
+    version: hello.version,
+    peer,
+    resume: hello.resume.map((r) => ({ id: r.taskId, attempt: r.attempt })),
+  };
+}
+
+export function toWelcome(welcome: WorkerWelcome): Welcome {
+  return {
+    sessionId: welcome.sessionId,
+    heartbeatInterval: msToDuration(welcome.heartbeatMs),
+    lease: msToDuration(welcome.leaseMs),
+    resumed: toAttemptRefs(welcome.resumed),
   };
 }
 

@@ -7,9 +7,8 @@ import {
 import type { Broker, WorkerConnection } from '../broker/index.js';
 import { deadlineExceeded, failedPrecondition, invalidArgument, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import type { Lease } from '../store/index.js';
 import { mergeMessages, msToDuration } from '../contract.js';
-import { toAny, toPayload } from './convert.js';
+import { toAttemptRefs, toConnectResponse, toPayload, toWelcome, toWorkerHello } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { WORKER_RESPONSE_LIMITS } from './worker-batches.js';
 
@@ -33,20 +32,6 @@ const emptyResponse = (): ConnectResponse => ({
   rejections: [],
 });
 
-function toAssignment(lease: Lease) {
-  return {
-    taskId: lease.id,
-    attempt: lease.attempt,
-    type: lease.type,
-    input: toAny(lease.input),
-    deadline: lease.deadlineAt === undefined ? undefined : new Date(lease.deadlineAt),
-    metadata: lease.metadata === undefined ? {} : { ...lease.metadata },
-    queue: lease.queue,
-    maxAttempts: lease.maxAttempts,
-  };
-}
-
-const refs = (items: readonly { id: string; attempt: number }[]) => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
 
 /** Longest progress message kept; the rest is cut (docs/PROTOCOL.md). */
 const PROGRESS_MESSAGE_MAX = 1024;
@@ -138,28 +123,14 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
 
       const outbox = new Outbox<Response, ConnectResponse>(mergeResponses, WORKER_RESPONSE_LIMITS);
       const { session, welcome } = await broker.openSession(
-        {
-          workerId: hello.workerId,
-          ...(context.principal === undefined ? {} : { principal: context.principal.name }),
-          taskTypes: hello.taskTypes,
-          slots: hello.slots,
-          labels: hello.labels,
-          version: hello.version,
-          peer: context.peer,
-          resume: hello.resume.map((r) => ({ id: r.taskId, attempt: r.attempt })),
-        },
+        toWorkerHello(hello, context.peer, context.principal?.name),
         {
           send(message) {
-            outbox.push({
-              assignments: message.assignments?.map(toAssignment) ?? [],
-              cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
-              rejected: refs(message.rejected ?? []),
-              rejections: (message.rejected ?? []).map((r) => ({ taskId: r.id, attempt: r.attempt, reason: r.reason })),
-            });
+            outbox.push(toConnectResponse(message));
           },
           acknowledge(acknowledged) {
             // A worker only needs these to forget results it keeps for a resend: no hurry.
-            outbox.defer({ acknowledged: refs(acknowledged) }, ACK_DELAY_MS);
+            outbox.defer({ acknowledged: toAttemptRefs(acknowledged) }, ACK_DELAY_MS);
           },
           close(reason) {
             outbox.fail(unavailable(reason.message));
@@ -169,16 +140,7 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
       context.log.debug({ sessionId: welcome.sessionId, workerId: hello.workerId }, 'session opened');
 
       // Welcome goes first, ahead of any assignment queued meanwhile.
-      yield mergeResponses([
-        {
-          welcome: {
-            sessionId: welcome.sessionId,
-            heartbeatInterval: msToDuration(welcome.heartbeatMs),
-            lease: msToDuration(welcome.leaseMs),
-            resumed: refs(welcome.resumed),
-          },
-        },
-      ]);
+      yield mergeResponses([{ welcome: toWelcome(welcome) }]);
 
       let drained = false;
       const onDrain = () => {
