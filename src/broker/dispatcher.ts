@@ -12,24 +12,6 @@ export interface DispatcherOptions {
 }
 
 /**
- * Hands queued tasks to sessions with credit, and is the only place that
- * spends credit: a reservation taken from a session (`credit.ts`) becomes
- * leases sent to it, or comes back, exactly once. A pass runs on the next turn
- * of the event loop after anything that may make work possible (a task
- * queued, credit returned), so many triggers coalesce into one pass. Sessions
- * are visited round-robin; each claims at most its credit in one store
- * claim, so no worker holds more than its free slots.
- *
- * `#ready` counts, per task type, the tasks known to be waiting: committed
- * QUEUED events add to it, claims take from it, and a claim that comes back
- * short sets it to the QUEUED events seen since the claim began (the claim
- * may not have seen those tasks: one commit can hold a claim and, after it,
- * the insert of new ones; counting one it did take costs one empty claim).
- * A type never seen is "unknown" (tasks left from before a restart). A pass
- * hands out only what is known to wait, so one queued task costs one claim,
- * not one per idle worker.
- */
-/**
  * One claim's assignments go out in messages of at most this many input
  * bytes (a quarter of the default 16 MiB message): 32 inputs of 1 MB claimed
  * at once would otherwise be one message the worker cannot take.
@@ -52,6 +34,24 @@ function* byInputBytes(leases: readonly Lease[]): Generator<Lease[]> {
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * Hands queued tasks to sessions with credit, and is the only place that
+ * spends credit: a reservation taken from a session (`credit.ts`) becomes
+ * leases sent to it, or comes back, exactly once. A pass runs on the next turn
+ * of the event loop after anything that may make work possible (a task
+ * queued, credit returned), so many triggers coalesce into one pass. Sessions
+ * are visited round-robin; each claims at most its credit in one store
+ * claim, so no worker holds more than its free slots.
+ *
+ * `#ready` counts, per task type, the tasks known to be waiting: committed
+ * QUEUED events add to it, claims take from it, and a claim that comes back
+ * short sets it to the QUEUED events seen since the claim began (the claim
+ * may not have seen those tasks: one commit can hold a claim and, after it,
+ * the insert of new ones; counting one it did take costs one empty claim).
+ * A type never seen is "unknown" (tasks left from before a restart). A pass
+ * hands out only what is known to wait, so one queued task costs one claim,
+ * not one per idle worker.
+ */
 export class Dispatcher {
   #claimsFailing = false;
   readonly #sessions: WorkerSession[] = [];
