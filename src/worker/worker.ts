@@ -126,7 +126,6 @@ function mergeOutgoing(messages: Outgoing[]): ConnectRequest {
 }
 
 const emptyRequest = (): ConnectRequest => ({ hello: undefined, credit: 0, completes: [], fails: [], progress: [], releases: [], heartbeat: false });
-const key = attemptKey;
 
 /** Most slots a worker may declare: the server's default limit. */
 export const MAX_CONCURRENCY = 10_000;
@@ -176,7 +175,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function runTask(assignment: Assignment): Promise<void> {
     const entry = new Attempt(assignment);
-    const id = key(assignment.taskId, assignment.attempt);
+    const id = attemptKey(assignment.taskId, assignment.attempt);
     running.set(id, entry);
     const startedAt = metrics === undefined ? 0 : performance.now();
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
@@ -279,12 +278,12 @@ export function createWorker(options: WorkerOptions): Worker {
   function handle(response: ConnectResponse): void {
     for (const assignment of response.assignments) void runTask(assignment);
     for (const cancel of response.cancels) {
-      const entry = running.get(key(cancel.taskId, cancel.attempt));
+      const entry = running.get(attemptKey(cancel.taskId, cancel.attempt));
       if (entry === undefined) continue;
       entry.cancelled = true;
       entry.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
     }
-    for (const ref of response.acknowledged) unacknowledged.delete(key(ref.taskId, ref.attempt));
+    for (const ref of response.acknowledged) unacknowledged.delete(attemptKey(ref.taskId, ref.attempt));
     const rejections =
       response.rejections.length > 0 ? response.rejections : response.rejected.map((r) => ({ ...r, reason: 'the attempt is no longer current' }));
     for (const rejected of rejections) {
