@@ -9,7 +9,7 @@ import {
   type ConnectRequest,
   type ConnectResponse,
 } from '../../gen/ts/taskwire/v1/worker_service.js';
-import { Code } from '../errors.js';
+import { Code, codeOf } from '../errors.js';
 import {
   createRpcChannel,
   createRpcClient,
@@ -365,7 +365,7 @@ export function createWorker(options: WorkerOptions): Worker {
       } catch (error) {
         if (stopController.signal.aborted) break;
         if (error instanceof ClientError && REFUSALS.has(error.code)) {
-          const refused = new WorkerRefusedError(error.code as Code, error.details);
+          const refused = new WorkerRefusedError(codeOf(error.code), error.details);
           logger.error({ code: error.code, reason: error.details }, 'the server refused this worker; stopping');
           stopController.abort();
           channel.close();
