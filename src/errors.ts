@@ -32,17 +32,27 @@ export function codeName(code: number): string {
   return codeNames.get(code) ?? `CODE_${code}`;
 }
 
-export function isCode(value: number): value is Code {
+function isCode(value: number): value is Code {
   return codeNames.has(value);
 }
 
-/** An error with a status code and a message that says what to fix. */
+/** A status code from the wire (a worker's failure, a server's answer); UNKNOWN for a number that is none. */
+export function codeOf(value: number): Code {
+  return isCode(value) ? value : Code.UNKNOWN;
+}
+
+/**
+ * The one error type, on the server and in the client: a status code and a
+ * message that says what to fix. The server maps it to a gRPC status once,
+ * in its error middleware; the client turns every status it receives into one.
+ */
 export class TaskwireError extends Error {
   constructor(
     readonly code: Code,
     message: string,
+    options?: { readonly cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'TaskwireError';
   }
 }
@@ -53,6 +63,9 @@ export const alreadyExists = (message: string) => new TaskwireError(Code.ALREADY
 export const failedPrecondition = (message: string) => new TaskwireError(Code.FAILED_PRECONDITION, message);
 export const resourceExhausted = (message: string) => new TaskwireError(Code.RESOURCE_EXHAUSTED, message);
 export const unavailable = (message: string) => new TaskwireError(Code.UNAVAILABLE, message);
+export const cancelled = (message: string) => new TaskwireError(Code.CANCELLED, message);
+export const deadlineExceeded = (message: string) => new TaskwireError(Code.DEADLINE_EXCEEDED, message);
+export const aborted = (message: string) => new TaskwireError(Code.ABORTED, message);
 
 /**
  * The store's disk has no room left (SQLite's SQLITE_FULL, PostgreSQL's

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { attemptKey } from '../contract.js';
 import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import {
   isTerminal,
@@ -9,7 +10,6 @@ import {
   type ListFilter,
   type ListPage,
   type NewTask,
-  leaseOf,
   type TaskEnd,
   type Store,
   type TaskEvent,
@@ -23,7 +23,7 @@ import { watchTask, type WatchEvent } from './watch.js';
 import { newTaskId } from './ids.js';
 import { WorkerSession } from './session.js';
 import { connectWorker, type WorkerConnection } from './connection.js';
-import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
+import { TaskSubscriptions } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
 import { DEFAULT_RETENTION, resolveRetention, resolveSubmit } from './validate.js';
 import { startCleaner, type Cleaner } from './cleaner.js';
@@ -96,8 +96,6 @@ export interface Broker {
    * `listener` never is.
    */
   onOutcome(id: string, listener: (outcome: TaskEnd | TaskRecord) => void, options?: OutcomeOptions): () => void;
-  /** Subscribes to every committed event of one task. */
-  subscribe(id: string, listener: TaskEventListener): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
   workers(): WorkerSnapshot[];
   /** Counters for tests and metrics. */
@@ -108,6 +106,7 @@ export interface Broker {
   startScheduler(): void;
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
   drain(): void;
+  /** Stops dispatch, the sweeper and event handling. The store is the caller's: it stays open. */
   close(): Promise<void>;
 }
 
@@ -145,9 +144,13 @@ export function createBroker(options: BrokerOptions): Broker {
   /** Tasks SCHEDULED or QUEUED, from the store's count at start and every event since (all replicas'). */
   let waiting = 0;
   const isWaiting = (state: TaskState) => state === TaskState.TASK_STATE_SCHEDULED || state === TaskState.TASK_STATE_QUEUED;
-  void store.countByState().then((counts) => {
-    waiting += (counts[TaskState.TASK_STATE_SCHEDULED] ?? 0) + (counts[TaskState.TASK_STATE_QUEUED] ?? 0);
-  });
+  store.countByState().then(
+    (counts) => {
+      waiting += (counts[TaskState.TASK_STATE_SCHEDULED] ?? 0) + (counts[TaskState.TASK_STATE_QUEUED] ?? 0);
+    },
+    // The limit then counts from zero: submits are refused later than they should be, never wrongly.
+    (error: unknown) => logger.error({ err: error }, 'could not count the waiting tasks at start; maxWaitingTasks counts from 0'),
+  );
   const types = new Map<string, TaskTypeInfo>();
   const serverRetention = resolveRetention(DEFAULT_RETENTION, options.retention, 'the server');
   /** Each type's retention, resolved once at registration. */
@@ -171,7 +174,7 @@ export function createBroker(options: BrokerOptions): Broker {
         dispatcher.markReady(event.type);
       }
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
-        settleLease(event);
+        cancelLocalAttempt(event);
       }
       if (event.state === TaskState.TASK_STATE_SUCCEEDED) counters.completed++;
       else if (event.state === TaskState.TASK_STATE_FAILED) counters.failed++;
@@ -183,10 +186,10 @@ export function createBroker(options: BrokerOptions): Broker {
    * An attempt ended. If a local worker still holds it, the end did not come
    * from that worker (cancel, timeout, lost lease): tell it to stop.
    */
-  function settleLease(event: TaskEvent): void {
+  function cancelLocalAttempt(event: TaskEvent): void {
     if (event.owner === undefined) return;
     const session = sessions.get(event.owner);
-    if (session === undefined || !session.settle(event.id, event.attempt)) return;
+    if (session === undefined || !session.endLease(event.id, event.attempt)) return;
     const reason =
       event.state === TaskState.TASK_STATE_CANCELLED
         ? 'cancelled'
@@ -210,13 +213,12 @@ export function createBroker(options: BrokerOptions): Broker {
 
   /** A worker is gone: its attempts fail (and retry) unless we are draining, when they wait to be resumed. */
   async function dropSession(session: WorkerSession, why: string): Promise<void> {
-    if (session.closed) return;
-    session.closed = true;
+    if (!session.close()) return;
     sessions.delete(session.id);
     dispatcher.remove(session);
     const leases = session.leases();
     if (leases.length === 0 || draining) return;
-    for (const lease of leases) session.settle(lease.id, lease.attempt);
+    for (const lease of leases) session.endLease(lease.id, lease.attempt);
     counters.workersLost += leases.length;
     await store.fail(
       leases.map((lease) => ({
@@ -230,44 +232,17 @@ export function createBroker(options: BrokerOptions): Broker {
     );
   }
 
-  /**
-   * Inserts tasks; a task due now whose type has nothing waiting goes straight
-   * to a worker with a free slot, in the same write (no claim, one commit less
-   * between submit and worker).
-   */
+  /** Inserts tasks, a task due now leased straight to a free worker in the same write (see Dispatcher.insert). */
   async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
-    const now = Date.now();
-    // A keyed task waits for its key's turn in the claim: it never skips the queue.
-    const reserved = tasks.map((task) =>
-      task.runAt > now || task.options.concurrencyKey !== undefined ? undefined : dispatcher.reserve(task.type),
-    );
-    const leased = tasks.map((task, i) => {
-      const session = reserved[i];
-      return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };
-    });
-    let results: InsertResult[];
     const spans = startSubmitSpans(tasks);
     try {
-      results = await spans.commit(() => store.insert(leased));
+      const results = await dispatcher.insert(tasks, (leased) => spans.commit(() => store.insert(leased)));
       spans.end();
+      return results;
     } catch (error) {
       spans.end(error);
-      for (const session of reserved) session?.grant(1);
       throw error;
     }
-    results.forEach((result, i) => {
-      const session = reserved[i];
-      if (session === undefined) return;
-      if (result.existing || result.task.leaseOwner !== session.id) {
-        session.grant(1); // an idempotent resubmit: nothing new to run
-        dispatcher.schedule();
-      } else if (session.closed) {
-        void store.release([{ id: result.task.id, attempt: result.task.attempt }], Date.now());
-      } else {
-        session.assign([leaseOf(result.task)]);
-      }
-    });
-    return results;
   }
 
   /** Counts a watch stream while it runs, for the watcher limit. */
@@ -403,14 +378,14 @@ export function createBroker(options: BrokerOptions): Broker {
     onOutcome(id, listener, { known, missing } = {}) {
       let done = false;
       /** Ends the subscription once, with whichever answer comes first. */
-      const settle = (answer: () => void) => {
+      const answerOnce = (answer: () => void) => {
         if (done) return;
         done = true;
         stop();
         answer();
       };
-      const finish = (outcome: TaskEnd | TaskRecord) => settle(() => listener(outcome));
-      const fail = (error: unknown) => settle(() => missing?.(error));
+      const finish = (outcome: TaskEnd | TaskRecord) => answerOnce(() => listener(outcome));
+      const fail = (error: unknown) => answerOnce(() => missing?.(error));
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
@@ -433,10 +408,6 @@ export function createBroker(options: BrokerOptions): Broker {
       };
     },
 
-    subscribe(id, listener) {
-      return subscriptions.add(id, listener);
-    },
-
     async openSession(hello, sink) {
       checkOpen();
       if (draining) throw unavailable('the server is draining; connect to another server');
@@ -445,12 +416,12 @@ export function createBroker(options: BrokerOptions): Broker {
       // token cannot resume (take over) the attempts of a worker id it copied.
       if (hello.principal !== undefined) hello = { ...hello, workerId: `${hello.principal}/${hello.workerId}` };
       const id = randomUUID();
-      const wanted = [...new Map(hello.resume.map((ref) => [`${ref.id}#${ref.attempt}`, ref])).values()];
+      const wanted = [...new Map(hello.resume.map((ref) => [attemptKey(ref.id, ref.attempt), ref])).values()];
       // The store hands over only attempts leased to this same worker identity.
       const resumed = wanted.length === 0 ? [] : await store.resume(id, hello.workerId, wanted, Date.now() + leaseMs);
       const session = new WorkerSession(id, hello, sink, resumed);
-      const kept = new Set(resumed.map((ref) => `${ref.id}#${ref.attempt}`));
-      const refused = wanted.filter((ref) => !kept.has(`${ref.id}#${ref.attempt}`));
+      const kept = new Set(resumed.map((ref) => attemptKey(ref.id, ref.attempt)));
+      const refused = wanted.filter((ref) => !kept.has(attemptKey(ref.id, ref.attempt)));
       session.cancel(refused.map((ref) => ({ ...ref, reason: 'the attempt is no longer current, or is not leased to this worker' })));
       sessions.set(id, session);
       dispatcher.add(session);
@@ -492,7 +463,7 @@ export function createBroker(options: BrokerOptions): Broker {
       draining = true;
       scheduler.stop();
       dispatcher.pause();
-      for (const session of sessions.values()) session.draining = true;
+      for (const session of sessions.values()) session.drain();
     },
 
     async close() {
@@ -505,7 +476,6 @@ export function createBroker(options: BrokerOptions): Broker {
       await cleaner?.stop();
       unsubscribe();
       unsubscribeDeletions();
-      await store.close();
     },
   };
 }

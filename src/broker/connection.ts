@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { attemptKey } from '../contract.js';
 import { Code } from '../errors.js';
 import type { AttemptRef, CompleteItem, FailItem, Payload, ProgressItem, Store } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -59,7 +60,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     if (pendingProgress.size === 0) return;
     const last: ProgressItem[] = [];
     for (const item of items) {
-      const key = `${item.id}#${item.attempt}`;
+      const key = attemptKey(item.id, item.attempt);
       const pending = pendingProgress.get(key);
       if (pending === undefined) continue;
       pendingProgress.delete(key);
@@ -92,7 +93,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     const kept: Array<{ item: T; lease: HeldLease }> = [];
     let refused: Rejection[] | undefined;
     for (const item of items) {
-      const lease = session.settle(item.id, item.attempt);
+      const lease = session.endLease(item.id, item.attempt);
       if (lease !== undefined) kept.push({ item, lease });
       else {
         (refused ??= []).push({
@@ -186,7 +187,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     progress(items) {
       // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
       for (const item of items) {
-        if (session.holds(item.id, item.attempt)) pendingProgress.set(`${item.id}#${item.attempt}`, item);
+        if (session.holds(item.id, item.attempt)) pendingProgress.set(attemptKey(item.id, item.attempt), item);
       }
       if (pendingProgress.size > 0 && progressTimer === undefined) {
         progressTimer = setTimeout(() => {
@@ -202,7 +203,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
       if (kept.length > 0) commitResults(kept, () => store.release(kept, Date.now()));
     },
     drain() {
-      session.draining = true;
+      session.drain();
     },
     closed: deps.closed,
   };

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Lease, Store } from '../store/index.js';
+import { leaseOf, type InsertResult, type Lease, type NewTask, type Store } from '../store/index.js';
+import type { Reservation } from './credit.js';
 import type { WorkerSession } from './session.js';
 
 export interface DispatcherOptions {
@@ -10,22 +11,6 @@ export interface DispatcherOptions {
   readonly maxBatch: number;
 }
 
-/**
- * Hands queued tasks to sessions with credit. A pass runs on the next turn
- * of the event loop after anything that may make work possible (a task
- * queued, credit returned), so many triggers coalesce into one pass. Sessions
- * are visited round-robin; each claims at most its credit in one store
- * claim, so no worker holds more than its free slots.
- *
- * `#ready` counts, per task type, the tasks known to be waiting: committed
- * QUEUED events add to it, claims take from it, and a claim that comes back
- * short sets it to the QUEUED events seen since the claim began (the claim
- * may not have seen those tasks: one commit can hold a claim and, after it,
- * the insert of new ones; counting one it did take costs one empty claim).
- * A type never seen is "unknown" (tasks left from before a restart). A pass
- * hands out only what is known to wait, so one queued task costs one claim,
- * not one per idle worker.
- */
 /**
  * One claim's assignments go out in messages of at most this many input
  * bytes (a quarter of the default 16 MiB message): 32 inputs of 1 MB claimed
@@ -49,12 +34,32 @@ function* byInputBytes(leases: readonly Lease[]): Generator<Lease[]> {
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * Hands queued tasks to sessions with credit, and is the only place that
+ * spends credit: a reservation taken from a session (`credit.ts`) becomes
+ * leases sent to it, or comes back, exactly once. A pass runs on the next turn
+ * of the event loop after anything that may make work possible (a task
+ * queued, credit returned), so many triggers coalesce into one pass. Sessions
+ * are visited round-robin; each claims at most its credit in one store
+ * claim, so no worker holds more than its free slots.
+ *
+ * `#ready` counts, per task type, the tasks known to be waiting: committed
+ * QUEUED events add to it, claims take from it, and a claim that comes back
+ * short sets it to the QUEUED events seen since the claim began (the claim
+ * may not have seen those tasks: one commit can hold a claim and, after it,
+ * the insert of new ones; counting one it did take costs one empty claim).
+ * A type never seen is "unknown" (tasks left from before a restart). A pass
+ * hands out only what is known to wait, so one queued task costs one claim,
+ * not one per idle worker.
+ */
 export class Dispatcher {
   #claimsFailing = false;
   readonly #sessions: WorkerSession[] = [];
   readonly #ready = new Map<string, number>();
   /** QUEUED events ever seen per type: what a short claim keeps is the difference since it began. */
   readonly #queued = new Map<string, number>();
+  /** Sessions with a claim in flight: one at a time each. */
+  readonly #claiming = new Set<WorkerSession>();
   #start = 0;
   #scheduled = false;
   #paused = false;
@@ -90,21 +95,74 @@ export class Dispatcher {
   }
 
   /**
-   * A session to give a new task of this type straight away, its credit taken:
-   * only when nothing of the type is known to wait (so FIFO and priorities
-   * hold) and a worker serving it has a free slot.
+   * Inserts tasks through `insert`; a task due now whose type has nothing
+   * known to wait is leased, in the same write, to a session serving it with
+   * a free slot (so FIFO and priorities hold), and sent to it once committed.
+   * Each slot taken is used or given back whatever the write does.
    */
-  reserve(type: string): WorkerSession | undefined {
+  async insert(tasks: readonly NewTask[], insert: (tasks: NewTask[]) => Promise<InsertResult[]>): Promise<InsertResult[]> {
+    const now = Date.now();
+    // A keyed task waits for its key's turn in the claim: it never skips the queue.
+    const reserved = tasks.map((task) =>
+      task.runAt > now || task.options.concurrencyKey !== undefined ? undefined : this.#reserve(task.type),
+    );
+    const leased = tasks.map((task, i) => {
+      const slot = reserved[i];
+      return slot === undefined ? task : { ...task, lease: { owner: slot.session.id, workerId: slot.session.hello.workerId, leaseMs: this.options.leaseMs } };
+    });
+    let results: InsertResult[];
+    try {
+      results = await insert(leased);
+    } catch (error) {
+      for (const slot of reserved) slot?.reservation.settle(0);
+      throw error;
+    }
+    let refunded = false;
+    results.forEach((result, i) => {
+      const slot = reserved[i];
+      if (slot === undefined) return;
+      if (result.existing || result.task.leaseOwner !== slot.session.id) {
+        slot.reservation.settle(0); // an idempotent resubmit: nothing new to run
+        refunded = true;
+      } else {
+        this.#hand(slot.session, slot.reservation, [leaseOf(result.task)]);
+      }
+    });
+    if (refunded) this.schedule();
+    return results;
+  }
+
+  /** A session serving `type` with a free slot, one slot taken, round-robin; only when nothing of the type is known to wait. */
+  #reserve(type: string): { session: WorkerSession; reservation: Reservation } | undefined {
     if (this.#paused || this.#ready.get(type) !== 0) return undefined;
     const count = this.#sessions.length;
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
-      if (session.credit <= 0 || session.closed || session.draining || !session.hello.taskTypes.includes(type)) continue;
+      if (session.credit <= 0 || !session.hello.taskTypes.includes(type)) continue;
+      const reservation = session.take(1);
+      if (reservation === undefined) continue;
       this.#start = (this.#start + i + 1) % count;
-      session.credit--;
-      return session;
+      return { session, reservation };
     }
     return undefined;
+  }
+
+  /**
+   * Settles a reservation with the leases it bought: sent to the session, or,
+   * if the worker left meanwhile, handed straight back to the queue.
+   */
+  #hand(session: WorkerSession, reservation: Reservation, leases: readonly Lease[]): void {
+    if (session.closed) {
+      reservation.settle(0);
+      if (leases.length > 0) {
+        this.options.store.release(leases, Date.now()).catch((error: unknown) =>
+          this.options.logger.error({ err: error }, 'failed to hand back the tasks of a worker that left'),
+        );
+      }
+      return;
+    }
+    for (const chunk of byInputBytes(leases)) session.assign(chunk);
+    reservation.settle(leases.length);
   }
 
   /** Stop handing out work (shutdown). */
@@ -143,21 +201,24 @@ export class Dispatcher {
     this.#start = (this.#start + 1) % count;
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
-      if (session.credit <= 0 || session.claiming || session.closed || session.draining) continue;
+      if (session.credit <= 0 || this.#claiming.has(session)) continue;
       const types = session.hello.taskTypes;
       const limit = Math.min(session.credit, this.options.maxBatch, this.#available(types));
       if (limit <= 0) continue;
+      const reservation = session.take(limit);
+      if (reservation === undefined) continue;
       this.#take(types, limit);
-      void this.#claim(session, types, limit);
+      void this.#claim(session, types, reservation);
     }
   }
 
-  async #claim(session: WorkerSession, types: readonly string[], limit: number): Promise<void> {
-    session.claiming = true;
-    session.credit -= limit;
+  async #claim(session: WorkerSession, types: readonly string[], reservation: Reservation): Promise<void> {
+    this.#claiming.add(session);
+    const limit = reservation.count;
     const seen = types.map((type) => this.#queued.get(type) ?? 0);
+    let leases: Lease[];
     try {
-      const leases = await this.options.store.claim({
+      leases = await this.options.store.claim({
         types,
         limit,
         owner: session.id,
@@ -165,27 +226,21 @@ export class Dispatcher {
         leaseMs: this.options.leaseMs,
         now: Date.now(),
       });
-      session.credit += limit - leases.length;
-      // Short: nothing more waited when the claim ran; what was queued since may still wait.
-      if (leases.length < limit) types.forEach((type, i) => this.#ready.set(type, (this.#queued.get(type) ?? 0) - seen[i]!));
-      if (session.closed) {
-        // The worker left while the claim ran: hand the tasks straight back.
-        await this.options.store.release(leases, Date.now());
-      } else {
-        for (const chunk of byInputBytes(leases)) session.assign(chunk);
-      }
     } catch (error) {
       // Retried on the sweeper's next tick rather than at once, so a failing store is not hammered.
-      session.credit += limit;
-      session.claiming = false;
+      reservation.settle(0);
+      this.#claiming.delete(session);
       for (const type of types) this.#ready.delete(type);
       // Said once while the store keeps failing (a full disk), not on every pass.
       if (!this.#claimsFailing) this.options.logger.error({ err: error }, 'claim failed; quiet until a claim succeeds');
       this.#claimsFailing = true;
       return;
     }
+    // Short: nothing more waited when the claim ran; what was queued since may still wait.
+    if (leases.length < limit) types.forEach((type, i) => this.#ready.set(type, (this.#queued.get(type) ?? 0) - seen[i]!));
+    this.#hand(session, reservation, leases);
     this.#claimsFailing = false;
-    session.claiming = false;
+    this.#claiming.delete(session);
     if (session.credit > 0) this.schedule();
   }
 }

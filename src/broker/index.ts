@@ -9,3 +9,4 @@ export { BULK_LIMITS, type BulkOptions, type BulkResult } from './bulk.js';
 export type { Schedules, ScheduleView, SchedulePageView } from './schedules.js';
 export type { ScheduleInput, ScheduleSpecRecord, MissedPolicy, OverlapPolicy } from './schedule-spec.js';
 export { SCHEDULE_DEFAULTS, firingKey } from './schedule-spec.js';
+export type { Cleaner } from './cleaner.js';

@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
 import { invalidArgument, TaskwireError } from '../errors.js';
 import type { Payload } from '../store/index.js';
-import type { SubmitOptions, SubmitRequest, TaskTypeInfo } from './types.js';
+import type { RequestedOptions, SubmitRequest, TaskTypeInfo } from './types.js';
 import { resolveSubmit } from './validate.js';
 
 export type MissedPolicy = 'skip' | 'once' | 'all';
@@ -11,7 +11,7 @@ export type OverlapPolicy = 'skip' | 'allow';
 export interface ScheduleInput {
   readonly type: string;
   readonly input?: Payload;
-  readonly options?: SubmitOptions;
+  readonly options?: RequestedOptions;
   readonly cron?: { readonly expression: string; readonly timeZone?: string };
   readonly intervalMs?: number;
   readonly missedPolicy?: MissedPolicy;
@@ -23,7 +23,7 @@ export interface ScheduleInput {
 /** A checked schedule spec, as the store keeps it (JSON; the input is stored beside it). */
 export interface ScheduleSpecRecord {
   readonly type: string;
-  readonly options: SubmitOptions;
+  readonly options: RequestedOptions;
   readonly cron?: { readonly expression: string; readonly timeZone: string };
   readonly intervalMs?: number;
   /** Interval due times are anchor + k × interval: the creation or last update. */

@@ -1,7 +1,8 @@
 import type { AttemptRef, Lease, ResumedLease } from '../store/index.js';
+import { attemptKey } from '../contract.js';
+import { Credit, type Reservation } from './credit.js';
 import type { CancelRef, WorkerHello, WorkerSink, WorkerSnapshot } from './types.js';
 
-const key = (id: string, attempt: number) => `${id}#${attempt}`;
 
 /** A lease a session holds: the attempt, and the task type whose output its result must carry. */
 export interface HeldLease extends AttemptRef {
@@ -9,21 +10,19 @@ export interface HeldLease extends AttemptRef {
 }
 
 /**
- * One connected worker: its credit (free slots it granted) and the leases it
- * holds. The worker is the authority on its free slots; the server only
- * clamps what it claims so that credit never exceeds the slots it declared.
+ * One connected worker: its credit (free slots it granted, `credit.ts`) and
+ * the leases it holds. The worker is the authority on its free slots; credit
+ * is taken only as a reservation, and never exceeds the slots it declared.
+ * A closed or draining session takes nothing.
  */
 export class WorkerSession {
   readonly connectedAt = Date.now();
   lastSeenAt = Date.now();
   lastRenewedAt = Date.now();
-  credit: number;
-  /** A claim for this session is in flight. */
-  claiming = false;
-  closed = false;
-  /** Told to drain: takes nothing new. */
-  draining = false;
-  /** Leases held: "id#attempt" → the attempt and its task type. */
+  readonly #credit: Credit;
+  #closed = false;
+  #draining = false;
+  /** Leases held: attempt key → the attempt and its task type. */
   readonly #leases = new Map<string, HeldLease>();
 
   constructor(
@@ -32,8 +31,43 @@ export class WorkerSession {
     readonly sink: WorkerSink,
     resumed: readonly ResumedLease[],
   ) {
-    for (const ref of resumed) this.#leases.set(key(ref.id, ref.attempt), { id: ref.id, attempt: ref.attempt, type: ref.type });
-    this.credit = Math.max(0, hello.slots - resumed.length);
+    for (const ref of resumed) this.#leases.set(attemptKey(ref.id, ref.attempt), { id: ref.id, attempt: ref.attempt, type: ref.type });
+    this.#credit = new Credit(hello.slots, this.#leases.size);
+  }
+
+  /** Free slots it may be given now: none once closed or draining. */
+  get credit(): number {
+    return this.#closed || this.#draining ? 0 : this.#credit.free;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Takes up to `n` of its free slots, to be settled exactly once (see Reservation). */
+  take(n: number): Reservation | undefined {
+    return this.#closed || this.#draining ? undefined : this.#credit.take(n);
+  }
+
+  /** Adds credit the worker returned, never past its declared slots. */
+  grant(n: number): void {
+    this.#credit.grant(n, this.#leases.size);
+  }
+
+  /** Marks the session closed; true the first time only, so its attempts are let go once. */
+  close(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    return true;
+  }
+
+  /** Takes nothing new (it is being told to drain and reconnect). */
+  drain(): void {
+    this.#draining = true;
   }
 
   get running(): number {
@@ -44,30 +78,24 @@ export class WorkerSession {
     return [...this.#leases.values()].map(({ id, attempt }) => ({ id, attempt }));
   }
 
-  /** Adds credit the worker returned, never past its declared slots. */
-  grant(n: number): void {
-    this.credit = Math.min(this.hello.slots - this.#leases.size, this.credit + n);
-    if (this.credit < 0) this.credit = 0;
-  }
-
   assign(leases: readonly Lease[]): void {
-    for (const lease of leases) this.#leases.set(key(lease.id, lease.attempt), { id: lease.id, attempt: lease.attempt, type: lease.type });
+    for (const lease of leases) this.#leases.set(attemptKey(lease.id, lease.attempt), { id: lease.id, attempt: lease.attempt, type: lease.type });
     this.sink.send({ assignments: leases });
   }
 
   /**
-   * Forgets a lease; returns it if this session held it. Only the holder may
+   * Ends a lease; returns it if this session held it. Only the holder may
    * answer for an attempt: a result for a lease returned undefined here is refused.
    */
-  settle(id: string, attempt: number): HeldLease | undefined {
-    const k = key(id, attempt);
+  endLease(id: string, attempt: number): HeldLease | undefined {
+    const k = attemptKey(id, attempt);
     const lease = this.#leases.get(k);
     if (lease !== undefined) this.#leases.delete(k);
     return lease;
   }
 
   holds(id: string, attempt: number): boolean {
-    return this.#leases.has(key(id, attempt));
+    return this.#leases.has(attemptKey(id, attempt));
   }
 
   cancel(refs: readonly CancelRef[]): void {

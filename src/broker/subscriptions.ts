@@ -6,10 +6,6 @@ export type TaskEventListener = (event: TaskEvent) => void;
 export class TaskSubscriptions {
   readonly #byId = new Map<string, Set<TaskEventListener>>();
 
-  get size(): number {
-    return this.#byId.size;
-  }
-
   add(id: string, listener: TaskEventListener): () => void {
     let set = this.#byId.get(id);
     if (set === undefined) {

@@ -69,13 +69,13 @@ export function startSweeper(options: SweeperOptions): () => void {
         await store.renewLeases(session.id, session.leases(), now + leaseMs);
       }
     }
-    await settleOverdue(now);
+    await endOverdue(now);
     // Every ~5 s the dispatcher looks in the store again, in case an event was missed.
     if (++sweeps % Math.max(1, Math.round(5_000 / sweepMs)) === 0) dispatcher.recheck();
     else dispatcher.schedule();
   }
 
-  async function settleOverdue(now: number): Promise<void> {
+  async function endOverdue(now: number): Promise<void> {
     const overdue = await store.overdue(now, 500);
     const timedOut: AttemptRef[] = [];
     const orphaned: AttemptRef[] = [];

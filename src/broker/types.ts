@@ -1,7 +1,7 @@
 import type { AttemptRef, BackoffPolicy, Lease, Payload, Retention, TaskOptionsRecord } from '../store/index.js';
 
 /** Options a submitter may set; anything unset takes the task type's defaults, then the server's. */
-export interface SubmitOptions {
+export interface RequestedOptions {
   readonly queue?: string;
   readonly priority?: number;
   /** Epoch milliseconds. */
@@ -21,7 +21,7 @@ export interface SubmitOptions {
 export interface SubmitRequest {
   readonly type: string;
   readonly input?: Payload;
-  readonly options?: SubmitOptions;
+  readonly options?: RequestedOptions;
 }
 
 /** A task type the server knows: the method path, its message types and its defaults. */

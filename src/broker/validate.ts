@@ -78,50 +78,51 @@ export function resolveSubmit(
   const problem = info.checkInput?.(input.value);
   check(problem === undefined, `input is not a valid ${info.inputTypeUrl?.split('/').pop() ?? 'message'}: ${problem}`);
 
-  const o = request.options ?? {};
-  const d = info.defaults ?? {};
-  const queue = o.queue || d.queue || 'default';
+  // What the submit asked for, then the task type's defaults, then the server's.
+  const asked = request.options ?? {};
+  const typeDefaults = info.defaults ?? {};
+  const queue = asked.queue || typeDefaults.queue || 'default';
   check(QUEUE_NAME.test(queue), `options.queue "${queue.slice(0, 40)}" must be 1..128 characters of letters, digits and _ . : -`);
   // 0 is a priority one may ask for: unset arrives as undefined (the field has presence on the wire).
-  const priority = o.priority ?? d.priority ?? 0;
+  const priority = asked.priority ?? typeDefaults.priority ?? 0;
   check(
     Number.isInteger(priority) && priority >= 0 && priority <= LIMITS.maxPriority,
     `options.priority must be an integer in 0..${LIMITS.maxPriority} (higher runs first); got ${priority}`,
   );
-  const maxAttempts = o.maxAttempts || d.maxAttempts || DEFAULT_MAX_ATTEMPTS;
+  const maxAttempts = asked.maxAttempts || typeDefaults.maxAttempts || DEFAULT_MAX_ATTEMPTS;
   check(
     Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= LIMITS.maxAttempts,
     `options.max_attempts must be in 1..${LIMITS.maxAttempts}; got ${maxAttempts}`,
   );
-  check(o.runAt === undefined || o.delayMs === undefined, 'set options.run_at or options.delay, not both');
-  check(isDuration(o.delayMs), 'options.delay must not be negative');
-  check(o.runAt === undefined || Number.isFinite(o.runAt), 'options.run_at is not a valid time');
+  check(asked.runAt === undefined || asked.delayMs === undefined, 'set options.run_at or options.delay, not both');
+  check(isDuration(asked.delayMs), 'options.delay must not be negative');
+  check(asked.runAt === undefined || Number.isFinite(asked.runAt), 'options.run_at is not a valid time');
 
   const backoff: BackoffPolicy = {
-    initialMs: o.backoff?.initialMs || d.backoff?.initialMs || DEFAULT_BACKOFF.initialMs,
-    maxMs: o.backoff?.maxMs || d.backoff?.maxMs || DEFAULT_BACKOFF.maxMs,
-    multiplier: o.backoff?.multiplier || d.backoff?.multiplier || DEFAULT_BACKOFF.multiplier,
-    jitter: o.backoff?.jitter ?? d.backoff?.jitter ?? DEFAULT_BACKOFF.jitter,
+    initialMs: asked.backoff?.initialMs || typeDefaults.backoff?.initialMs || DEFAULT_BACKOFF.initialMs,
+    maxMs: asked.backoff?.maxMs || typeDefaults.backoff?.maxMs || DEFAULT_BACKOFF.maxMs,
+    multiplier: asked.backoff?.multiplier || typeDefaults.backoff?.multiplier || DEFAULT_BACKOFF.multiplier,
+    jitter: asked.backoff?.jitter ?? typeDefaults.backoff?.jitter ?? DEFAULT_BACKOFF.jitter,
   };
   check(isDuration(backoff.initialMs) && isDuration(backoff.maxMs), 'options.backoff durations must not be negative');
   check(backoff.multiplier >= 1 && Number.isFinite(backoff.multiplier), 'options.backoff.multiplier must be at least 1');
   check(backoff.jitter >= 0 && backoff.jitter <= 1, 'options.backoff.jitter must be in [0, 1]');
 
-  const executionTimeoutMs = o.executionTimeoutMs || d.executionTimeoutMs || undefined;
-  const queueTimeoutMs = o.queueTimeoutMs || d.queueTimeoutMs || undefined;
+  const executionTimeoutMs = asked.executionTimeoutMs || typeDefaults.executionTimeoutMs || undefined;
+  const queueTimeoutMs = asked.queueTimeoutMs || typeDefaults.queueTimeoutMs || undefined;
   check(isDuration(executionTimeoutMs) && isDuration(queueTimeoutMs), 'options timeouts must not be negative');
-  const idempotencyKey = o.idempotencyKey || undefined;
+  const idempotencyKey = asked.idempotencyKey || undefined;
   check(
     idempotencyKey === undefined || idempotencyKey.length <= LIMITS.maxIdempotencyKey,
     `options.idempotency_key is longer than ${LIMITS.maxIdempotencyKey} characters`,
   );
 
-  const concurrencyKey = o.concurrencyKey || info.keyOf?.(input.value) || d.concurrencyKey || undefined;
+  const concurrencyKey = asked.concurrencyKey || info.keyOf?.(input.value) || typeDefaults.concurrencyKey || undefined;
   check(
     concurrencyKey === undefined || concurrencyKey.length <= LIMITS.maxConcurrencyKey,
     `options.concurrency_key is longer than ${LIMITS.maxConcurrencyKey} characters`,
   );
-  const concurrencyLimit = o.concurrencyLimit || d.concurrencyLimit || 1;
+  const concurrencyLimit = asked.concurrencyLimit || typeDefaults.concurrencyLimit || 1;
   check(
     Number.isInteger(concurrencyLimit) && concurrencyLimit >= 1 && concurrencyLimit <= LIMITS.maxConcurrencyLimit,
     `options.concurrency_limit must be in 1..${LIMITS.maxConcurrencyLimit}; got ${concurrencyLimit}`,
@@ -135,11 +136,11 @@ export function resolveSubmit(
     ...(executionTimeoutMs === undefined ? {} : { executionTimeoutMs }),
     ...(queueTimeoutMs === undefined ? {} : { queueTimeoutMs }),
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-    labels: checkMap(o.labels, 'options.labels'),
-    traceContext: checkMap(o.traceContext, 'options.trace_context'),
+    labels: checkMap(asked.labels, 'options.labels'),
+    traceContext: checkMap(asked.traceContext, 'options.trace_context'),
     retention: retention(info),
     ...(concurrencyKey === undefined ? {} : { concurrencyKey, concurrencyLimit }),
   };
-  const runAt = o.runAt ?? (o.delayMs ? now + o.delayMs : now);
+  const runAt = asked.runAt ?? (asked.delayMs ? now + asked.delayMs : now);
   return { id, type: request.type, input, options, runAt };
 }

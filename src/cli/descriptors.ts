@@ -18,6 +18,7 @@ import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import type { TaskTypeInfo } from '../broker/index.js';
+import { typeUrl } from '../contract.js';
 import { defaultsFromOption, keyReader, problemDecoding } from '../server/index.js';
 
 /** The descriptor set this package ships (taskwire.v1 and the demo). */
@@ -67,8 +68,8 @@ export class Descriptors {
           type,
           ...(keyOf === undefined ? {} : { keyOf }),
           defaults: defaultsFromOption(option),
-          inputTypeUrl: `type.googleapis.com/${m.input.typeName}`,
-          outputTypeUrl: `type.googleapis.com/${m.output.typeName}`,
+          inputTypeUrl: typeUrl(m.input.typeName),
+          outputTypeUrl: typeUrl(m.output.typeName),
           checkInput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.input, value)),
           checkOutput: (value: Uint8Array) => problemDecoding(() => fromBinary(m.output, value)),
         };
@@ -79,7 +80,7 @@ export class Descriptors {
   /** JSON (proto3 JSON mapping) → an Any of the message type. */
   pack(schema: DescMessage, json: JsonValue): Any {
     const message = fromJson(schema, json, { registry: this.registry });
-    return { typeUrl: `type.googleapis.com/${schema.typeName}`, value: Buffer.from(toBinary(schema, message)) };
+    return { typeUrl: typeUrl(schema.typeName), value: Buffer.from(toBinary(schema, message)) };
   }
 
   /** Bytes of a message (as ts-proto encodes it) → proto3 JSON, Any fields expanded where their type is known. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import type { TlsClientOptions } from '../rpc/index.js';
 import { demoCommand } from './commands/demo.js';
+import type { GlobalOptions } from './global-options.js';
 import { serverCommand } from './commands/server.js';
 import { taskCommands } from './commands/tasks.js';
 import { scheduleCommands } from './commands/schedules.js';
@@ -10,14 +10,6 @@ import { BUNDLED_DESCRIPTOR } from './descriptors.js';
 import { errorJson, errorLine } from './output.js';
 import { clearEmptyVariables } from './env.js';
 import { serverAddress } from './values.js';
-
-export interface GlobalOptions {
-  readonly server: string;
-  readonly token: string | undefined;
-  readonly json: boolean;
-  readonly descriptorPaths: readonly string[];
-  readonly tls: TlsClientOptions | undefined;
-}
 
 clearEmptyVariables();
 

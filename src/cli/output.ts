@@ -1,8 +1,8 @@
 import { CommanderError } from 'commander';
-import { ClientError, Status } from 'nice-grpc';
+import { ClientError } from 'nice-grpc';
 import { Any } from '../../gen/ts/google/protobuf/any.js';
 import { Task, TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import { codeName, TaskwireError } from '../errors.js';
+import { Code, codeName, TaskwireError } from '../errors.js';
 import { stateName } from '../store/index.js';
 import type { Descriptors } from './descriptors.js';
 
@@ -48,7 +48,7 @@ export function taskText(descriptors: Descriptors, task: Task): string {
   lines.push(`  ${times.flatMap(([name, at]) => (at === undefined ? [] : [`${name} ${time(at)}`])).join('  ')}`);
   if (task.progressMessage && task.state === TaskState.TASK_STATE_RUNNING) lines.push(`  progress: ${task.progressMessage}`);
   if (task.output) lines.push(`  output: ${JSON.stringify(descriptors.toJson('google.protobuf.Any', Any.encode(task.output).finish()))}`);
-  for (const error of task.errors) lines.push(`  error (attempt ${error.attempt}, ${Status[error.code] ?? error.code}): ${error.message}`);
+  for (const error of task.errors) lines.push(`  error (attempt ${error.attempt}, ${codeName(error.code)}): ${error.message}`);
   if (task.cancelReason) lines.push(`  cancelled: ${task.cancelReason}`);
   return lines.join('\n');
 }
@@ -65,17 +65,26 @@ function unreachable(details: string): string | undefined {
 
 /** One line for any error: the status name and what the server said; a server out of reach in plain words. */
 export function errorLine(error: unknown, server?: string): string {
-  if (error instanceof ClientError) {
-    const reason = error.code === Status.UNAVAILABLE ? unreachable(error.details) : undefined;
+  const status = statusOf(error);
+  if (status !== undefined) {
+    const reason = status.code === Code.UNAVAILABLE ? unreachable(status.message) : undefined;
     if (reason !== undefined) return `cannot reach taskwire at ${server ?? 'the server'}: ${reason}`;
-    return `${Status[error.code]}: ${error.details}`;
+    return `${codeName(status.code)}: ${status.message}`;
   }
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The status a call ended with: the client's TaskwireError, or a raw call's ClientError (health). */
+function statusOf(error: unknown): { code: number; message: string } | undefined {
+  if (error instanceof TaskwireError) return { code: error.code, message: error.message };
+  if (error instanceof ClientError) return { code: error.code, message: error.details };
+  return undefined;
+}
+
 /** The same, for --json: `{"error": {"code": "NOT_FOUND", "message": "…"}}`. */
 export function errorJson(error: unknown): { error: { code: string; message: string } } {
-  if (error instanceof ClientError) return { error: { code: Status[error.code] ?? String(error.code), message: error.details } };
-  const code = error instanceof TaskwireError ? codeName(error.code) : error instanceof CommanderError ? 'INVALID_ARGUMENT' : 'UNKNOWN';
+  const status = statusOf(error);
+  if (status !== undefined) return { error: { code: codeName(status.code), message: status.message } };
+  const code = error instanceof CommanderError ? 'INVALID_ARGUMENT' : 'UNKNOWN';
   return { error: { code, message: (error instanceof Error ? error.message : String(error)).replace(/^error: /, '') } };
 }

@@ -1,10 +1,10 @@
-import { ClientError, Status } from 'nice-grpc';
+import { resourceExhausted, type TaskwireError } from '../errors.js';
 import { TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import type { SessionRequest, SessionSubmit } from '../../gen/ts/taskwire/v1/task_service.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, type OutboxLimits } from '../rpc/index.js';
 
 /** Submits in one Session message at most: the unary SubmitTasks limit too. */
-export const MAX_SUBMITS_PER_MESSAGE = 1000;
+const MAX_SUBMITS_PER_MESSAGE = 1000;
 
 /** Field tags, lengths and the ref of one submit, over-counted. */
 const SUBMIT_OVERHEAD = 64;
@@ -13,7 +13,7 @@ const SUBMIT_OVERHEAD = 64;
  * An upper bound of a submit's encoded size, without encoding it: its bytes
  * are the input's, plus the options, which are encoded only when present.
  */
-export function submitBytes(submit: SessionSubmit): number {
+function submitBytes(submit: SessionSubmit): number {
   const request = submit.request;
   if (request === undefined) return SUBMIT_OVERHEAD;
   const input = request.input === undefined ? 0 : request.input.typeUrl.length * 3 + request.input.value.length;
@@ -39,12 +39,10 @@ export function sessionLimits(maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): Outb
 }
 
 /** A submit too large for any message: refused alone, before it can end the stream for every other submit. */
-export function oversizedSubmit(submit: SessionSubmit, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): ClientError | undefined {
+export function oversizedSubmit(submit: SessionSubmit, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): TaskwireError | undefined {
   const bytes = submitBytes(submit);
   if (bytes <= maxMessageBytes) return undefined;
-  return new ClientError(
-    '/taskwire.v1.TaskService/Session',
-    Status.RESOURCE_EXHAUSTED,
+  return resourceExhausted(
     `the submit of ${submit.request?.type ?? 'a task'} is at most ${bytes} bytes, past the ${maxMessageBytes}-byte message limit: ` +
       'keep large payloads elsewhere and pass a reference, or raise maxMessageBytes on the client and the server',
   );

@@ -1,4 +1,3 @@
-import { ClientError, Status } from 'nice-grpc';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskState, type Task, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import {
@@ -15,9 +14,11 @@ import {
   type WatchTaskResponse,
   type WorkerInfo,
 } from '../../gen/ts/taskwire/v1/task_service.js';
-import { createRpcChannel, createRpcClient, Outbox, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
-import type { ServiceDefinition } from '../worker/types.js';
+import { Code, codeOf, TaskwireError, unavailable } from '../errors.js';
+import { createRpcChannel, createRpcClient, Outbox, ReconnectBackoff, withExactMessages, type RpcChannelOptions } from '../rpc/index.js';
+import { mergeMessages, type ServiceDefinition } from '../contract.js';
 import { oversizedSubmit, sessionLimits } from './batcher.js';
+import { statusToTaskwireError } from './errors.js';
 import { toTaskOptions, withTraceContext, type SubmitOptions } from './options.js';
 import { serviceClient, type ServiceClient } from './service.js';
 import { scheduleClient, type ScheduleClient } from './schedules.js';
@@ -77,7 +78,7 @@ interface Pending {
 
 /** One complete SessionRequest from the queued items (the stream skips fromPartial). */
 function mergeRequests(messages: Partial<SessionRequest>[]): SessionRequest {
-  return { submits: messages.flatMap((m) => m.submits ?? []), follow: messages.flatMap((m) => m.follow ?? []) };
+  return mergeMessages((): SessionRequest => ({ submits: [], follow: [] }), messages);
 }
 
 /**
@@ -87,12 +88,16 @@ function mergeRequests(messages: Partial<SessionRequest>[]): SessionRequest {
  */
 export function createClient(options: ClientOptions): TaskwireClient {
   const channel = createRpcChannel(options.server, options);
-  const rpc = createRpcClient(withExactMessages(TaskServiceDefinition, ['session']), channel, options.token === undefined ? {} : { token: options.token });
+  const rpc = createRpcClient(withExactMessages(TaskServiceDefinition, ['session']), channel, {
+    ...(options.token === undefined ? {} : { token: options.token }),
+    middleware: statusToTaskwireError,
+  });
   const pending = new Map<number, Pending>();
   const waiters = new Map<string, Set<(outcome: TaskOutcome) => void>>();
   let nextRef = 1;
   let stream: Outbox<Partial<SessionRequest>, SessionRequest> | undefined;
   const closeController = new AbortController();
+  const backoff = new ReconnectBackoff(options.reconnectMinMs, options.reconnectMaxMs);
 
   function session(): Outbox<Partial<SessionRequest>, SessionRequest> {
     if (stream !== undefined) return stream;
@@ -103,12 +108,13 @@ export function createClient(options: ClientOptions): TaskwireClient {
     void (async () => {
       try {
         for await (const response of rpc.session(out, { signal: closeController.signal })) {
+          backoff.reset();
           for (const ack of response.acks) {
             const p = pending.get(Number(ack.ref));
             if (p === undefined) continue;
             pending.delete(Number(ack.ref));
             if (ack.error !== undefined && ack.error.code !== 0) {
-              p.reject(new ClientError('/taskwire.v1.TaskService/Session', ack.error.code as Status, ack.error.message));
+              p.reject(new TaskwireError(codeOf(ack.error.code), ack.error.message));
             } else {
               if (p.outcome !== undefined) addWaiter(ack.taskId, p.outcome);
               p.resolve({ id: ack.taskId, existing: ack.existing });
@@ -120,15 +126,15 @@ export function createClient(options: ClientOptions): TaskwireClient {
             for (const resolve of set ?? []) resolve(outcome);
           }
         }
-        throw new ClientError('/taskwire.v1.TaskService/Session', Status.UNAVAILABLE, 'the session stream ended');
+        throw unavailable('the session stream ended');
       } catch (error) {
         if (stream === out) stream = undefined;
-        const failure = error instanceof Error ? error : new Error(String(error));
+        const failure = error instanceof Error ? error : new TaskwireError(Code.UNKNOWN, String(error));
         // A submit without its ack may or may not be committed: retry it with an idempotency key.
         for (const p of pending.values()) p.reject(failure);
         pending.clear();
         if (waiters.size > 0 && !closeController.signal.aborted) {
-          setTimeout(() => session(), 200).unref();
+          setTimeout(() => session(), backoff.next()).unref();
         }
       }
     })();
@@ -196,7 +202,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
           signal?.removeEventListener('abort', onAbort);
           // The server answers a follow of an unknown id with an UNSPECIFIED outcome carrying the error.
           if (outcome.state === TaskState.TASK_STATE_UNSPECIFIED && outcome.error !== undefined) {
-            reject(new ClientError('/taskwire.v1.TaskService/Session', outcome.error.code as Status, outcome.error.message));
+            reject(new TaskwireError(codeOf(outcome.error.code), outcome.error.message));
           } else {
             resolve(outcome);
           }

@@ -1,3 +1,4 @@
+export { Code, TaskwireError } from '../errors.js';
 export { createClient, type ClientOptions, type Submitted, type SubmitItem, type TaskwireClient } from './client.js';
 export type { SubmitOptions } from './options.js';
 export type { ScheduleClient, ScheduleSpecInput } from './schedules.js';

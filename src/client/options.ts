@@ -1,5 +1,5 @@
-import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
 import type { TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
+import { msToDuration as duration } from '../contract.js';
 import { injectTraceContext } from '../metrics/tracing.js';
 
 /** Task options in milliseconds and Dates; unset fields take the server's defaults. */
@@ -20,9 +20,6 @@ export interface SubmitOptions {
   readonly concurrencyKey?: string;
   readonly concurrencyLimit?: number;
 }
-
-const duration = (ms: number | undefined): Duration | undefined =>
-  ms === undefined ? undefined : { seconds: Math.floor(ms / 1000), nanos: Math.round(ms % 1000) * 1e6 };
 
 /** The options with the caller's active trace context added, unless they carry one already. */
 export function withTraceContext(options: SubmitOptions | undefined): SubmitOptions | undefined {

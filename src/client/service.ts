@@ -1,14 +1,10 @@
-import { Status } from 'nice-grpc';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type { Task } from '../../gen/ts/taskwire/v1/task.js';
 import type { TaskOutcome, WatchTaskResponse } from '../../gen/ts/taskwire/v1/task_service.js';
-import { Code, TaskwireError } from '../errors.js';
-import type { MessageType, MethodDefinition, ServiceDefinition } from '../worker/types.js';
+import { Code, codeOf, deadlineExceeded, TaskwireError } from '../errors.js';
+import type { MessageOf, MethodDefinition, PartialOf, ServiceDefinition } from '../contract.js';
 import type { SubmitOptions } from './options.js';
 import { pack, unpack } from './pack.js';
-
-type MessageOf<M> = M extends MessageType<infer T> ? T : never;
-type PartialOf<M> = M extends { fromPartial(object: infer P): unknown } ? P : never;
 
 /** A task state by name. */
 export type TaskStateName = 'SCHEDULED' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -60,20 +56,19 @@ export type ServiceClient<D extends ServiceDefinition> = {
   readonly [K in keyof D['methods']]: TaskMethodClient<D['methods'][K]>;
 };
 
-/** Thrown when a task ends FAILED or CANCELLED; `code` is the status the failure carries. */
-export class TaskFailedError extends Error {
+/**
+ * Thrown when a task ends FAILED or CANCELLED: a TaskwireError whose `code`
+ * is the status the failure carries (CANCELLED for a cancelled task), with
+ * the task's `outcome`.
+ */
+export class TaskFailedError extends TaskwireError {
   constructor(readonly outcome: TaskOutcome) {
+    const wasCancelled = outcome.state === TaskState.TASK_STATE_CANCELLED;
     super(
-      outcome.state === TaskState.TASK_STATE_CANCELLED
-        ? `task ${outcome.taskId} was cancelled`
-        : `task ${outcome.taskId} failed: ${outcome.error?.message ?? 'unknown error'}`,
+      wasCancelled ? Code.CANCELLED : outcome.error?.code ? codeOf(outcome.error.code) : Code.UNKNOWN,
+      wasCancelled ? `task ${outcome.taskId} was cancelled` : `task ${outcome.taskId} failed: ${outcome.error?.message ?? 'unknown error'}`,
     );
     this.name = 'TaskFailedError';
-  }
-
-  get code(): Status {
-    if (this.outcome.state === TaskState.TASK_STATE_CANCELLED) return Status.CANCELLED;
-    return (this.outcome.error?.code || Status.UNKNOWN) as Status;
   }
 }
 
@@ -140,7 +135,7 @@ function methodClient<M extends MethodDefinition>(client: UntypedClient, type: s
       } catch (error) {
         if (!giveUp.aborted) throw error;
         await handle.cancel(timer?.aborted ? 'the caller’s deadline passed' : 'the caller cancelled').catch(() => undefined);
-        if (timer?.aborted) throw new TaskwireError(Code.DEADLINE_EXCEEDED, `task ${handle.id} did not finish before the deadline`);
+        if (timer?.aborted) throw deadlineExceeded(`task ${handle.id} did not finish before the deadline`);
         throw error;
       }
     },

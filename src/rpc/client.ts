@@ -3,6 +3,7 @@ import {
   createClientFactory,
   type Channel,
   type Client,
+  type ClientMiddleware,
   type CompatServiceDefinition,
 } from 'nice-grpc';
 import { clientAuthMiddleware } from './middleware/client-auth.js';
@@ -35,6 +36,8 @@ export function createRpcChannel(address: string, options: RpcChannelOptions = {
 export interface RpcClientOptions {
   /** Bearer token sent with every call. */
   readonly token?: string;
+  /** Runs innermost, next to the call (the typed client's error mapping). */
+  readonly middleware?: ClientMiddleware;
 }
 
 export type RpcClient<Service extends CompatServiceDefinition> = Client<Service, DeadlineCallOptions>;
@@ -45,9 +48,8 @@ export function createRpcClient<Service extends CompatServiceDefinition>(
   channel: Channel,
   options: RpcClientOptions = {},
 ): RpcClient<Service> {
-  const factory = createClientFactory().use(clientDeadlineMiddleware);
-  return (options.token === undefined ? factory : factory.use(clientAuthMiddleware(options.token))).create(
-    definition,
-    channel,
-  );
+  let factory = createClientFactory().use(clientDeadlineMiddleware);
+  if (options.token !== undefined) factory = factory.use(clientAuthMiddleware(options.token));
+  if (options.middleware !== undefined) factory = factory.use(options.middleware);
+  return factory.create(definition, channel);
 }

@@ -1,22 +1,21 @@
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
-import type { Duration } from '../../gen/ts/google/protobuf/duration.js';
 import { TaskView, type TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
-import type { SubmitRequest } from '../broker/index.js';
-import type { Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
+import type { SubmitRequest, WorkerHello, WorkerSink, WorkerWelcome } from '../broker/index.js';
+import { durationToMs, msToDuration } from '../contract.js';
+import type { AttemptRef, Lease, Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
+import type {
+  AttemptRef as ProtoAttemptRef,
+  Assignment,
+  ConnectResponse,
+  Hello,
+  Welcome,
+} from '../../gen/ts/taskwire/v1/worker_service.js';
+
+type WorkerMessage = Parameters<WorkerSink['send']>[0];
 
 /** Proto ↔ broker records. The only place that knows both shapes. */
-
-export function durationToMs(duration: Duration | undefined): number | undefined {
-  if (duration === undefined) return undefined;
-  return duration.seconds * 1000 + Math.round(duration.nanos / 1e6);
-}
-
-export function msToDuration(ms: number | undefined): Duration | undefined {
-  if (ms === undefined) return undefined;
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
-}
 
 const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
 
@@ -29,19 +28,19 @@ export function toAny(payload: Payload): Any {
 }
 
 export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
-  const o = request.options;
+  const options = request.options;
   const input = toPayload(request.input);
-  if (o === undefined) return { type: request.type, ...(input === undefined ? {} : { input }) };
-  const backoff = o.backoff;
+  if (options === undefined) return { type: request.type, ...(input === undefined ? {} : { input }) };
+  const backoff = options.backoff;
   return {
     type: request.type,
     ...(input === undefined ? {} : { input }),
     options: {
-      queue: o.queue,
-      priority: o.priority,
-      ...(o.runAt === undefined ? {} : { runAt: o.runAt.getTime() }),
-      ...(o.delay === undefined ? {} : { delayMs: durationToMs(o.delay) }),
-      maxAttempts: o.maxAttempts,
+      queue: options.queue,
+      priority: options.priority,
+      ...(options.runAt === undefined ? {} : { runAt: options.runAt.getTime() }),
+      ...(options.delay === undefined ? {} : { delayMs: durationToMs(options.delay) }),
+      maxAttempts: options.maxAttempts,
       ...(backoff === undefined
         ? {}
         : {
@@ -52,18 +51,18 @@ export function toSubmitRequest(request: SubmitTaskRequest): SubmitRequest {
               ...(backoff.jitter === undefined ? {} : { jitter: backoff.jitter }),
             },
           }),
-      ...(o.executionTimeout === undefined ? {} : { executionTimeoutMs: durationToMs(o.executionTimeout) }),
-      ...(o.queueTimeout === undefined ? {} : { queueTimeoutMs: durationToMs(o.queueTimeout) }),
-      idempotencyKey: o.idempotencyKey,
-      labels: o.labels,
-      traceContext: o.traceContext,
-      concurrencyKey: o.concurrencyKey,
-      concurrencyLimit: o.concurrencyLimit,
+      ...(options.executionTimeout === undefined ? {} : { executionTimeoutMs: durationToMs(options.executionTimeout) }),
+      ...(options.queueTimeout === undefined ? {} : { queueTimeoutMs: durationToMs(options.queueTimeout) }),
+      idempotencyKey: options.idempotencyKey,
+      labels: options.labels,
+      traceContext: options.traceContext,
+      concurrencyKey: options.concurrencyKey,
+      concurrencyLimit: options.concurrencyLimit,
     },
   };
 }
 
-export function toTaskError(error: TaskErrorRecord): TaskError {
+function toTaskError(error: TaskErrorRecord): TaskError {
   return {
     attempt: error.attempt,
     message: error.message,
@@ -75,26 +74,75 @@ export function toTaskError(error: TaskErrorRecord): TaskError {
 }
 
 export function toTaskOptions(record: TaskRecord): TaskOptions {
-  const o = record.options;
+  const options = record.options;
   return {
-    queue: o.queue,
-    priority: o.priority,
+    queue: options.queue,
+    priority: options.priority,
     runAt: new Date(record.runAt),
     delay: undefined,
-    maxAttempts: o.maxAttempts,
+    maxAttempts: options.maxAttempts,
     backoff: {
-      initial: msToDuration(o.backoff.initialMs),
-      max: msToDuration(o.backoff.maxMs),
-      multiplier: o.backoff.multiplier,
-      jitter: o.backoff.jitter,
+      initial: msToDuration(options.backoff.initialMs),
+      max: msToDuration(options.backoff.maxMs),
+      multiplier: options.backoff.multiplier,
+      jitter: options.backoff.jitter,
     },
-    executionTimeout: msToDuration(o.executionTimeoutMs),
-    queueTimeout: msToDuration(o.queueTimeoutMs),
-    idempotencyKey: o.idempotencyKey ?? '',
-    labels: { ...o.labels },
-    traceContext: { ...o.traceContext },
-    concurrencyKey: o.concurrencyKey ?? '',
-    concurrencyLimit: o.concurrencyLimit ?? 0,
+    executionTimeout: msToDuration(options.executionTimeoutMs),
+    queueTimeout: msToDuration(options.queueTimeoutMs),
+    idempotencyKey: options.idempotencyKey ?? '',
+    labels: { ...options.labels },
+    traceContext: { ...options.traceContext },
+    concurrencyKey: options.concurrencyKey ?? '',
+    concurrencyLimit: options.concurrencyLimit ?? 0,
+  };
+}
+
+/** Attempts as the worker protocol names them. */
+export const toAttemptRefs = (items: readonly AttemptRef[]): ProtoAttemptRef[] => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
+
+export function toAssignment(lease: Lease): Assignment {
+  return {
+    taskId: lease.id,
+    attempt: lease.attempt,
+    type: lease.type,
+    input: toAny(lease.input),
+    deadline: lease.deadlineAt === undefined ? undefined : new Date(lease.deadlineAt),
+    metadata: lease.metadata === undefined ? {} : { ...lease.metadata },
+    queue: lease.queue,
+    maxAttempts: lease.maxAttempts,
+  };
+}
+
+/** What the broker sends one worker, as (part of) a ConnectResponse. */
+export function toConnectResponse(message: WorkerMessage): Partial<ConnectResponse> {
+  return {
+    assignments: message.assignments?.map(toAssignment) ?? [],
+    cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
+    rejected: toAttemptRefs(message.rejected ?? []),
+    rejections: (message.rejected ?? []).map((r) => ({ taskId: r.id, attempt: r.attempt, reason: r.reason })),
+  };
+}
+
+/** A worker's Hello, with who and where it is: `principal` is its token's name when tokens are on. */
+export function toWorkerHello(hello: Hello, peer: string, principal: string | undefined): WorkerHello {
+  return {
+    workerId: hello.workerId,
+    ...(principal === undefined ? {} : { principal }),
+    taskTypes: hello.taskTypes,
+    slots: hello.slots,
+    labels: hello.labels,
+    version: hello.version,
+    peer,
+    resume: hello.resume.map((r) => ({ id: r.taskId, attempt: r.attempt })),
+  };
+}
+
+export function toWelcome(welcome: WorkerWelcome): Welcome {
+  return {
+    sessionId: welcome.sessionId,
+    heartbeatInterval: msToDuration(welcome.heartbeatMs),
+    lease: msToDuration(welcome.leaseMs),
+    resumed: toAttemptRefs(welcome.resumed),
   };
 }
 

@@ -1,7 +1,7 @@
-import { ServerError, Status, type MethodDefinition } from 'nice-grpc';
+import type { MethodDefinition } from 'nice-grpc';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type { Broker, TaskTypeInfo } from '../broker/index.js';
-import { Code, TaskwireError } from '../errors.js';
+import { aborted, cancelled, Code, codeOf, TaskwireError, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
 import { taskLogFields, traceHeaders } from '../metrics/index.js';
@@ -20,16 +20,12 @@ const identity = (bytes: Bytes) => bytes;
  * retryable failure that ran out of attempts is ABORTED; a task cancelled
  * by someone else is CANCELLED.
  */
-export function gatewayStatus(outcome: TaskEnd | TaskRecord): ServerError {
-  if (outcome.state === TaskState.TASK_STATE_CANCELLED) {
-    return new ServerError(Status.CANCELLED, `task ${outcome.id} was cancelled`);
-  }
+function gatewayStatus(outcome: TaskEnd | TaskRecord): TaskwireError {
+  if (outcome.state === TaskState.TASK_STATE_CANCELLED) return cancelled(`task ${outcome.id} was cancelled`);
   const error = 'errors' in outcome ? outcome.errors.at(-1) : outcome.error;
   const message = error?.message ?? 'unknown error';
-  if (error === undefined || !error.retryable) {
-    return new ServerError((error?.code || Code.UNKNOWN) as Status, message);
-  }
-  return new ServerError(Status.ABORTED, `task ${outcome.id} failed after ${outcome.attempt} attempts; last error: ${message}`);
+  if (error === undefined || !error.retryable) return new TaskwireError(error?.code ? codeOf(error.code) : Code.UNKNOWN, message);
+  return aborted(`task ${outcome.id} failed after ${outcome.attempt} attempts; last error: ${message}`);
 }
 
 /**
@@ -48,13 +44,13 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
     };
     const onDrain = () => {
       cleanup();
-      reject(new ServerError(Status.UNAVAILABLE, `the server is shutting down; task ${id} goes on: call again with the same idempotency key, or watch it`));
+      reject(unavailable(`the server is shutting down; task ${id} goes on: call again with the same idempotency key, or watch it`));
     };
     const onAbort = () => {
       if (draining.aborted) return onDrain();
       cleanup();
       broker.cancel(id, 'the gateway caller cancelled or its deadline passed').catch(() => undefined);
-      reject(new ServerError(Status.CANCELLED, 'the call was cancelled'));
+      reject(cancelled('the call was cancelled'));
     };
     const stop = broker.onOutcome(
       id,
@@ -99,23 +95,17 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
       const remaining = context.deadline === undefined ? undefined : Math.max(1, context.deadline.getTime() - Date.now());
       const key = context.metadata.get(IDEMPOTENCY_KEY_HEADER);
       const traceContext = traceHeaders((header) => context.metadata.get(header));
-      let submitted;
-      try {
-        [submitted] = await broker.submit([
-          {
-            type: info.type,
-            input: { typeUrl: info.inputTypeUrl ?? '', value: request },
-            options: {
-              ...(key === undefined ? {} : { idempotencyKey: key }),
-              ...(traceContext.traceparent === undefined ? {} : { traceContext }),
-              ...(remaining === undefined ? {} : { executionTimeoutMs: remaining, queueTimeoutMs: remaining }),
-            },
+      const [submitted] = await broker.submit([
+        {
+          type: info.type,
+          input: { typeUrl: info.inputTypeUrl ?? '', value: request },
+          options: {
+            ...(key === undefined ? {} : { idempotencyKey: key }),
+            ...(traceContext.traceparent === undefined ? {} : { traceContext }),
+            ...(remaining === undefined ? {} : { executionTimeoutMs: remaining, queueTimeoutMs: remaining }),
           },
-        ]);
-      } catch (error) {
-        if (error instanceof TaskwireError) throw new ServerError(error.code, error.message);
-        throw error;
-      }
+        },
+      ]);
       context.logFields(taskLogFields(submitted!.task.id, submitted!.task.options.traceContext));
       context.header.set(TASK_ID_HEADER, submitted!.task.id);
       // Sent now, not with the response: a caller can watch the task while it waits.

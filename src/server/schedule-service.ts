@@ -6,10 +6,11 @@ import {
   type ScheduleServiceImplementation,
   type ScheduleSpec,
 } from '../../gen/ts/taskwire/v1/schedule_service.js';
-import type { Broker, ScheduleInput, ScheduleView, SubmitOptions } from '../broker/index.js';
+import type { Broker, ScheduleInput, ScheduleView, RequestedOptions } from '../broker/index.js';
 import { invalidArgument } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import { durationToMs, msToDuration, toAny, toSubmitRequest } from './convert.js';
+import { durationToMs, msToDuration } from '../contract.js';
+import { toAny, toSubmitRequest } from './convert.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './task-service.js';
 
 const MISSED = { [MissedPolicy.MISSED_POLICY_SKIP]: 'skip', [MissedPolicy.MISSED_POLICY_RUN_ONCE]: 'once', [MissedPolicy.MISSED_POLICY_RUN_ALL]: 'all' } as const;
@@ -42,7 +43,7 @@ function toScheduleInput(spec: ScheduleSpec | undefined): ScheduleInput {
   };
 }
 
-function toTaskOptions(o: SubmitOptions): TaskOptions {
+function toTaskOptions(o: RequestedOptions): TaskOptions {
   return {
     queue: o.queue ?? '',
     ...(o.priority === undefined ? {} : { priority: o.priority }),

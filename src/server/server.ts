@@ -6,10 +6,10 @@ import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js'
 import { WorkerServiceDefinition } from '../../gen/ts/taskwire/v1/worker_service.js';
 import { ScheduleServiceDefinition } from '../../gen/ts/taskwire/v1/schedule_service.js';
 import { createScheduleService } from './schedule-service.js';
-import { createBroker, type Broker, type BrokerOptions, type TaskTypeInfo } from '../broker/index.js';
+import { createBroker, type BrokerCounters, type Cleaner, type BrokerOptions, type TaskTypeInfo, type WorkerSnapshot } from '../broker/index.js';
 import { createGateway } from './gateway.js';
 import { createHttpListener, createRegistry, type HttpListener, type HttpService } from '../http/index.js';
-import { createRpcServer, DEFAULT_MAX_MESSAGE_BYTES, withExactMessages, type RpcServer, type RpcServerOptions } from '../rpc/index.js';
+import { createRpcServer, DEFAULT_MAX_MESSAGE_BYTES, withExactMessages, type RpcServerOptions } from '../rpc/index.js';
 import { createSqliteStore, type Store } from '../store/index.js';
 import { createMetricsRegistry, listenForScrapes, registerServerMetrics, type MetricsListener } from '../metrics/index.js';
 import type { Registry } from 'prom-client';
@@ -18,7 +18,7 @@ import { taskTypesOf, type TaskServiceDefinition as TaskServiceDef, type TaskSer
 import { createWorkerService } from './worker-service.js';
 
 export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOptions, 'store' | 'logger'> {
-  /** A store to use; otherwise a SQLite file at `dbPath`. */
+  /** A store to use, which the caller owns and closes; otherwise a SQLite file at `dbPath`, closed by shutdown(). */
   readonly store?: Store;
   /** SQLite database file. Default ./data/taskwire.db. */
   readonly dbPath?: string;
@@ -45,8 +45,14 @@ export interface TaskwireServerOptions extends RpcServerOptions, Omit<BrokerOpti
 }
 
 export interface TaskwireServer {
-  readonly broker: Broker;
-  readonly rpc: RpcServer;
+  /** What this server did since it started: stale and refused results, leases expired, workers lost… */
+  readonly counters: Readonly<BrokerCounters>;
+  /** The workers connected to this server now. */
+  workers(): WorkerSnapshot[];
+  /** False while the store cannot be written (health NOT_SERVING) and once shutdown begins. */
+  readonly serving: boolean;
+  /** The retention cleaner of this server (undefined when turned off): what it deleted, and a wait for its next round to end. */
+  readonly cleaner: Cleaner | undefined;
   /**
    * Makes each method of a generated service definition a task type named by
    * its full method path, with optional defaults per service and per method.
@@ -62,7 +68,7 @@ export interface TaskwireServer {
   readonly httpPort: number | undefined;
   /** The metrics listener's bound port once listen() has started it (with `metricsListen`). */
   readonly metricsPort: number | undefined;
-  /** Drain workers, finish calls within the grace period, close the store. */
+  /** Drain workers, finish calls within the grace period, close the store it opened. */
   shutdown(): Promise<void>;
 }
 
@@ -117,8 +123,12 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
 
   let stopping: Promise<void> | undefined;
   const server: TaskwireServer = {
-    broker,
-    rpc,
+    counters: broker.counters,
+    workers: () => broker.workers(),
+    cleaner: broker.cleaner,
+    get serving() {
+      return !unwritable && stopping === undefined;
+    },
     addTaskService(definition, serviceOptions) {
       server.addTaskTypes(taskTypesOf(definition, serviceOptions));
     },
@@ -179,6 +189,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
         metrics?.close();
         await metricsListener?.close();
         await broker.close();
+        if (options.store === undefined) await store.close();
       })();
       return stopping;
     },

@@ -1,4 +1,3 @@
-import { ServerError, Status } from 'nice-grpc';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type {
   ConcurrencyKeyStats,
@@ -10,10 +9,11 @@ import type {
 } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { Broker } from '../broker/index.js';
-import { invalidArgument, resourceExhausted, TaskwireError } from '../errors.js';
+import { Code, invalidArgument, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { InsertResult, KeyCounts, TaskRecord } from '../store/index.js';
-import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
+import { mergeMessages, msToDuration } from '../contract.js';
+import { payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
 import { bulkQuery, listFilter } from './task-filter.js';
@@ -53,7 +53,7 @@ function notFoundOutcome(id: string, error: unknown): TaskOutcome {
     error: {
       attempt: 0,
       message: error instanceof Error ? error.message : String(error),
-      code: error instanceof TaskwireError ? error.code : Status.INTERNAL,
+      code: error instanceof TaskwireError ? error.code : Code.INTERNAL,
       retryable: false,
       workerId: '',
       time: new Date(),
@@ -78,10 +78,7 @@ function viewOf(view: TaskView, fallback: TaskView.TASK_VIEW_BASIC | TaskView.TA
 
 type SessionOut = Partial<SessionResponse>;
 /** One complete SessionResponse from the queued items (the stream skips fromPartial). */
-const mergeSession = (messages: SessionOut[]): SessionResponse => ({
-  acks: messages.flatMap((m) => m.acks ?? []),
-  outcomes: messages.flatMap((m) => m.outcomes ?? []),
-});
+const mergeSession = (messages: SessionOut[]): SessionResponse => mergeMessages((): SessionResponse => ({ acks: [], outcomes: [] }), messages);
 
 function pageSize(requested: number): number {
   if (requested === 0) return DEFAULT_PAGE_SIZE;
@@ -142,7 +139,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
         }
       }
       if (context.draining.aborted && !context.signal.aborted) {
-        throw new ServerError(Status.UNAVAILABLE, 'the server is shutting down; watch again to resume');
+        throw unavailable('the server is shutting down; watch again to resume');
       }
     },
 
@@ -259,8 +256,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
       // Submits are committed while the next messages are read (so commits group
       // across messages); acks still go out in the order the submits arrived.
       let acked: Promise<void> = Promise.resolve();
-      const fail = (error: unknown) =>
-        outbox.fail(error instanceof TaskwireError ? new ServerError(error.code, error.message) : error);
+      const fail = (error: unknown) => outbox.fail(error);
       let inflight = 0;
       const read = async () => {
         for await (const request of requests) {
@@ -300,7 +296,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
       // Acks of committed submits still go out; then the stream ends so the client reconnects elsewhere.
       const onDrain = () =>
         void acked.then(() =>
-          outbox.fail(new ServerError(Status.UNAVAILABLE, 'the server is shutting down; reconnect and follow your pending tasks')),
+          outbox.fail(unavailable('the server is shutting down; reconnect and follow your pending tasks')),
         );
       context.signal.addEventListener('abort', onAbort, { once: true });
       context.draining.addEventListener('abort', onDrain, { once: true });

@@ -1,25 +1,10 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import type { TaskTypeInfo } from '../broker/index.js';
-import { durationToMs } from './convert.js';
+import { durationToMs, typeUrl, type MethodDefinition, type ServiceDefinition } from '../contract.js';
 
-/** The shape of a ts-proto generic service definition, as far as task types need it. */
-export interface TaskServiceDefinition {
-  readonly fullName: string;
-  readonly methods: Readonly<
-    Record<
-      string,
-      {
-        readonly name: string;
-        readonly requestType: { readonly $type?: string; decode(input: Uint8Array): unknown };
-        readonly responseType: { readonly $type?: string; decode(input: Uint8Array): unknown };
-        readonly requestStream: boolean;
-        readonly responseStream: boolean;
-        readonly options?: { readonly _unknownFields?: Readonly<Record<number, readonly Uint8Array[]>> };
-      }
-    >
-  >;
-}
+/** A generated service whose unary methods are task types (see `contract.ts` for the shape). */
+export type TaskServiceDefinition = ServiceDefinition;
 
 export type TaskDefaults = NonNullable<TaskTypeInfo['defaults']>;
 
@@ -29,8 +14,6 @@ export interface TaskServiceOptions<Methods extends string = string> {
   /** Defaults per method (by its key in the definition, e.g. `resize`), over the service's. */
   readonly methods?: Partial<Readonly<Record<Methods, TaskDefaults>>>;
 }
-
-export const typeUrl = (messageName: string) => `type.googleapis.com/${messageName}`;
 
 /** The wire tag of the (taskwire.v1.task) method option: field 51234, length-delimited. */
 const TASK_OPTION_TAG = (51234 << 3) | 2;
@@ -88,7 +71,7 @@ export function keyReader(
 const camel = (snake: string) => snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** ts-proto keeps custom options as unknown fields of the method's options; decode ours. */
-function optionOf(method: TaskServiceDefinition['methods'][string]): TaskMethodOptions | undefined {
+function optionOf(method: MethodDefinition): TaskMethodOptions | undefined {
   const raw = method.options?._unknownFields?.[TASK_OPTION_TAG]?.[0];
   return raw === undefined ? undefined : TaskMethodOptions.decode(new BinaryReader(raw).bytes());
 }

@@ -1,4 +1,3 @@
-import { ServerError, Status } from 'nice-grpc';
 import {
   ProtocolVersion,
   type ConnectRequest,
@@ -6,9 +5,10 @@ import {
   type WorkerServiceImplementation,
 } from '../../gen/ts/taskwire/v1/worker_service.js';
 import type { Broker, WorkerConnection } from '../broker/index.js';
+import { deadlineExceeded, failedPrecondition, invalidArgument, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import type { Lease } from '../store/index.js';
-import { msToDuration, toAny, toPayload } from './convert.js';
+import { mergeMessages, msToDuration } from '../contract.js';
+import { toAttemptRefs, toConnectResponse, toPayload, toWelcome, toWorkerHello } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { WORKER_RESPONSE_LIMITS } from './worker-batches.js';
 
@@ -19,41 +19,19 @@ const ACK_DELAY_MS = 50;
 
 /** Merges queued items into one complete ConnectResponse (the stream skips fromPartial). */
 function mergeResponses(messages: Response[]): ConnectResponse {
-  const merged: ConnectResponse = {
-    welcome: undefined,
-    assignments: [],
-    cancels: [],
-    drain: undefined,
-    rejected: [],
-    acknowledged: [],
-    rejections: [],
-  };
-  for (const message of messages) {
-    if (message.welcome !== undefined) merged.welcome = message.welcome;
-    if (message.drain !== undefined) merged.drain = message.drain;
-    if (message.assignments) for (const a of message.assignments) merged.assignments.push(a);
-    if (message.cancels) for (const c of message.cancels) merged.cancels.push(c);
-    if (message.rejected) for (const r of message.rejected) merged.rejected.push(r);
-    if (message.rejections) for (const r of message.rejections) merged.rejections.push(r);
-    if (message.acknowledged) for (const r of message.acknowledged) merged.acknowledged.push(r);
-  }
-  return merged;
+  return mergeMessages(emptyResponse, messages);
 }
 
-function toAssignment(lease: Lease) {
-  return {
-    taskId: lease.id,
-    attempt: lease.attempt,
-    type: lease.type,
-    input: toAny(lease.input),
-    deadline: lease.deadlineAt === undefined ? undefined : new Date(lease.deadlineAt),
-    metadata: lease.metadata === undefined ? {} : { ...lease.metadata },
-    queue: lease.queue,
-    maxAttempts: lease.maxAttempts,
-  };
-}
+const emptyResponse = (): ConnectResponse => ({
+  welcome: undefined,
+  assignments: [],
+  cancels: [],
+  drain: undefined,
+  rejected: [],
+  acknowledged: [],
+  rejections: [],
+});
 
-const refs = (items: readonly { id: string; attempt: number }[]) => items.map((r) => ({ taskId: r.id, attempt: r.attempt }));
 
 /** Longest progress message kept; the rest is cut (docs/PROTOCOL.md). */
 const PROGRESS_MESSAGE_MAX = 1024;
@@ -68,7 +46,7 @@ const FAIL_MESSAGE_MAX = 4096;
 function apply(connection: WorkerConnection, request: ConnectRequest): void {
   connection.touch();
   if (request.hello !== undefined) {
-    throw new ServerError(Status.INVALID_ARGUMENT, 'hello may be sent only once, in the first message of a Connect stream');
+    throw invalidArgument('hello may be sent only once, in the first message of a Connect stream');
   }
   if (request.progress.length > 0) {
     // One rule for out-of-range percents: clamped into 0..100 (infinities too); NaN says nothing and is dropped.
@@ -117,7 +95,7 @@ async function firstMessage<T>(iterator: AsyncIterator<T>, timeoutMs: number): P
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new ServerError(Status.DEADLINE_EXCEEDED, `no hello within ${timeoutMs} ms of opening Connect; send hello first`)),
+      () => reject(deadlineExceeded(`no hello within ${timeoutMs} ms of opening Connect; send hello first`)),
       timeoutMs,
     );
   });
@@ -137,58 +115,32 @@ export function createWorkerService(broker: Broker, options: WorkerServiceOption
       const first = await firstMessage(iterator, helloTimeoutMs);
       const hello = first.done ? undefined : first.value.hello;
       if (hello === undefined) {
-        throw new ServerError(Status.INVALID_ARGUMENT, 'the first message on Connect must carry hello');
+        throw invalidArgument('the first message on Connect must carry hello');
       }
       if (hello.protocol !== ProtocolVersion.PROTOCOL_VERSION_1) {
-        throw new ServerError(
-          Status.FAILED_PRECONDITION,
-          `hello.protocol ${hello.protocol} is not spoken here; this server speaks PROTOCOL_VERSION_1`,
-        );
+        throw failedPrecondition(`hello.protocol ${hello.protocol} is not spoken here; this server speaks PROTOCOL_VERSION_1`);
       }
 
       const outbox = new Outbox<Response, ConnectResponse>(mergeResponses, WORKER_RESPONSE_LIMITS);
       const { session, welcome } = await broker.openSession(
-        {
-          workerId: hello.workerId,
-          ...(context.principal === undefined ? {} : { principal: context.principal.name }),
-          taskTypes: hello.taskTypes,
-          slots: hello.slots,
-          labels: hello.labels,
-          version: hello.version,
-          peer: context.peer,
-          resume: hello.resume.map((r) => ({ id: r.taskId, attempt: r.attempt })),
-        },
+        toWorkerHello(hello, context.peer, context.principal?.name),
         {
           send(message) {
-            outbox.push({
-              assignments: message.assignments?.map(toAssignment) ?? [],
-              cancels: message.cancels?.map((c) => ({ taskId: c.id, attempt: c.attempt, reason: c.reason })) ?? [],
-              rejected: refs(message.rejected ?? []),
-              rejections: (message.rejected ?? []).map((r) => ({ taskId: r.id, attempt: r.attempt, reason: r.reason })),
-            });
+            outbox.push(toConnectResponse(message));
           },
           acknowledge(acknowledged) {
             // A worker only needs these to forget results it keeps for a resend: no hurry.
-            outbox.defer({ acknowledged: refs(acknowledged) }, ACK_DELAY_MS);
+            outbox.defer({ acknowledged: toAttemptRefs(acknowledged) }, ACK_DELAY_MS);
           },
           close(reason) {
-            outbox.fail(new ServerError(Status.UNAVAILABLE, reason.message));
+            outbox.fail(unavailable(reason.message));
           },
         },
       );
       context.log.debug({ sessionId: welcome.sessionId, workerId: hello.workerId }, 'session opened');
 
       // Welcome goes first, ahead of any assignment queued meanwhile.
-      yield mergeResponses([
-        {
-          welcome: {
-            sessionId: welcome.sessionId,
-            heartbeatInterval: msToDuration(welcome.heartbeatMs),
-            lease: msToDuration(welcome.leaseMs),
-            resumed: refs(welcome.resumed),
-          },
-        },
-      ]);
+      yield mergeResponses([{ welcome: toWelcome(welcome) }]);
 
       let drained = false;
       const onDrain = () => {

@@ -1,18 +1,16 @@
-import { Code, codeName } from '../errors.js';
+import { Code, codeName, TaskwireError } from '../errors.js';
 
 /**
  * Throw from a handler to fail the attempt with a status code. A retryable
  * failure is retried with backoff while attempts remain; a non-retryable one
  * fails the task at once. Any other thrown error is a retryable UNKNOWN.
  */
-export class TaskError extends Error {
-  readonly code: Code;
+export class TaskError extends TaskwireError {
   readonly retryable: boolean;
 
   constructor(message: string, options: { code?: Code; retryable?: boolean } = {}) {
-    super(message);
+    super(options.code ?? Code.UNKNOWN, message);
     this.name = 'TaskError';
-    this.code = options.code ?? Code.UNKNOWN;
     this.retryable = options.retryable ?? true;
   }
 }
@@ -30,12 +28,12 @@ export class NonRetryableError extends TaskError {
  * (bad slots, a token it does not accept, a protocol it does not speak):
  * `start()` rejects with it and the worker stops.
  */
-export class WorkerRefusedError extends Error {
+export class WorkerRefusedError extends TaskwireError {
   constructor(
-    readonly code: Code,
+    code: Code,
     readonly details: string,
   ) {
-    super(`the server refused this worker: ${codeName(code)}: ${details}`);
+    super(code, `the server refused this worker: ${codeName(code)}: ${details}`);
     this.name = 'WorkerRefusedError';
   }
 }

@@ -1,4 +1,7 @@
 import type { Logger } from 'pino';
+import type { MessageOf, MethodDefinition, PartialOf, ServiceDefinition } from '../contract.js';
+
+export type { MessageType, MethodDefinition, ServiceDefinition } from '../contract.js';
 
 /** What a handler knows about the attempt it runs. */
 export interface TaskContext {
@@ -19,35 +22,10 @@ export interface TaskContext {
   readonly log: Logger;
 }
 
-/** A ts-proto message type, as far as the worker needs it. */
-export interface MessageType<T> {
-  readonly $type?: string;
-  encode(message: T): { finish(): Uint8Array };
-  decode(input: Uint8Array): T;
-  fromPartial(object: never): T;
-}
-
-type Message<M> = M extends MessageType<infer T> ? T : never;
-type Partial_<M> = M extends { fromPartial(object: infer P): unknown } ? P : never;
-
-/** One method of a generated service definition. */
-export interface MethodDefinition {
-  readonly name: string;
-  readonly requestType: MessageType<unknown>;
-  readonly responseType: MessageType<unknown>;
-  readonly requestStream: boolean;
-  readonly responseStream: boolean;
-}
-
-export interface ServiceDefinition {
-  readonly fullName: string;
-  readonly methods: Readonly<Record<string, MethodDefinition>>;
-}
-
 export type TaskHandler<M extends MethodDefinition> = (
-  input: Message<M['requestType']>,
+  input: MessageOf<M['requestType']>,
   ctx: TaskContext,
-) => Promise<Partial_<M['responseType']>> | Partial_<M['responseType']>;
+) => Promise<PartialOf<M['responseType']>> | PartialOf<M['responseType']>;
 
 /** One handler per method of the service: a missing or mistyped one is a compile error. */
 export type TaskHandlers<D extends ServiceDefinition> = {

@@ -9,11 +9,12 @@ import {
   type ConnectRequest,
   type ConnectResponse,
 } from '../../gen/ts/taskwire/v1/worker_service.js';
-import { Code } from '../errors.js';
+import { Code, codeOf } from '../errors.js';
 import {
   createRpcChannel,
   createRpcClient,
   Outbox,
+  ReconnectBackoff,
   withExactMessages,
   type RpcChannelOptions,
 } from '../rpc/index.js';
@@ -21,9 +22,11 @@ import { ClientError } from 'nice-grpc';
 import type { Registry } from 'prom-client';
 import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { createMetricsRegistry, listenForScrapes, registerWorkerMetrics, startAttemptSpan, traceIdOf, type MetricsListener } from '../metrics/index.js';
+import { PACKAGE_VERSION } from '../version.js';
 import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
-import type { MessageType, ServiceDefinition, TaskContext, TaskHandlers } from './types.js';
+import { attemptKey, mergeMessages, typeUrl, type MessageType, type ServiceDefinition } from '../contract.js';
+import type { TaskContext, TaskHandlers } from './types.js';
 
 export interface WorkerOptions extends RpcChannelOptions {
   /** Server address: host:port, or dns:///name:port for round-robin over several. */
@@ -115,22 +118,14 @@ type Outgoing = Partial<ConnectRequest>;
 
 /** One complete ConnectRequest from the queued items (the stream skips fromPartial); progress coalesced per attempt. */
 function mergeOutgoing(messages: Outgoing[]): ConnectRequest {
-  const merged: ConnectRequest = { hello: undefined, credit: 0, completes: [], fails: [], progress: [], releases: [], heartbeat: false };
-  let latestProgress: Map<string, ConnectRequest['progress'][number]> | undefined;
-  for (const m of messages) {
-    if (m.hello !== undefined) merged.hello = m.hello;
-    if (m.completes) for (const c of m.completes) merged.completes.push(c);
-    if (m.fails) for (const f of m.fails) merged.fails.push(f);
-    if (m.releases) for (const r of m.releases) merged.releases.push(r);
-    if (m.progress) for (const p of m.progress) (latestProgress ??= new Map()).set(`${p.taskId}#${p.attempt}`, p);
-    merged.credit += m.credit ?? 0;
-    if (m.heartbeat) merged.heartbeat = true;
+  const merged = mergeMessages(emptyRequest, messages);
+  if (merged.progress.length > 1) {
+    merged.progress = [...new Map(merged.progress.map((p) => [attemptKey(p.taskId, p.attempt), p])).values()];
   }
-  if (latestProgress) merged.progress = [...latestProgress.values()];
   return merged;
 }
 
-const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+const emptyRequest = (): ConnectRequest => ({ hello: undefined, credit: 0, completes: [], fails: [], progress: [], releases: [], heartbeat: false });
 
 /** Most slots a worker may declare: the server's default limit. */
 export const MAX_CONCURRENCY = 10_000;
@@ -143,7 +138,6 @@ const REFUSALS: ReadonlySet<number> = new Set([
   Code.PERMISSION_DENIED,
   Code.UNIMPLEMENTED,
 ]);
-const typeUrl = (name: string | undefined) => (name === undefined ? undefined : `type.googleapis.com/${name}`);
 
 export function createWorker(options: WorkerOptions): Worker {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
@@ -181,7 +175,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function runTask(assignment: Assignment): Promise<void> {
     const entry = new Attempt(assignment);
-    const id = key(assignment.taskId, assignment.attempt);
+    const id = attemptKey(assignment.taskId, assignment.attempt);
     running.set(id, entry);
     const startedAt = metrics === undefined ? 0 : performance.now();
     const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
@@ -285,12 +279,12 @@ export function createWorker(options: WorkerOptions): Worker {
   function handle(response: ConnectResponse): void {
     for (const assignment of response.assignments) void runTask(assignment);
     for (const cancel of response.cancels) {
-      const entry = running.get(key(cancel.taskId, cancel.attempt));
+      const entry = running.get(attemptKey(cancel.taskId, cancel.attempt));
       if (entry === undefined) continue;
       entry.cancelled = true;
       entry.abort(new TaskError(cancel.reason || 'cancelled', { code: Code.CANCELLED }));
     }
-    for (const ref of response.acknowledged) unacknowledged.delete(key(ref.taskId, ref.attempt));
+    for (const ref of response.acknowledged) unacknowledged.delete(attemptKey(ref.taskId, ref.attempt));
     const rejections =
       response.rejections.length > 0 ? response.rejections : response.rejected.map((r) => ({ ...r, reason: 'the attempt is no longer current' }));
     for (const rejected of rejections) {
@@ -316,7 +310,7 @@ export function createWorker(options: WorkerOptions): Worker {
         taskTypes: [...registry.keys()],
         slots: concurrency,
         labels: { ...options.labels },
-        version: '0.1.0',
+        version: PACKAGE_VERSION,
         protocol: ProtocolVersion.PROTOCOL_VERSION_1,
         resume,
       },
@@ -358,9 +352,7 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   async function run(onWelcome: () => void): Promise<void> {
-    const min = options.reconnectMinMs ?? 100;
-    const max = options.reconnectMaxMs ?? 5_000;
-    let wait = min;
+    const backoff = new ReconnectBackoff(options.reconnectMinMs, options.reconnectMaxMs);
     let sessions = 0;
     while (!stopController.signal.aborted) {
       let welcomed = false;
@@ -368,13 +360,13 @@ export function createWorker(options: WorkerOptions): Worker {
         await session(() => {
           welcomed = true;
           if (sessions++ > 0) metrics?.reconnected();
-          wait = min;
+          backoff.reset();
           onWelcome();
         });
       } catch (error) {
         if (stopController.signal.aborted) break;
         if (error instanceof ClientError && REFUSALS.has(error.code)) {
-          const refused = new WorkerRefusedError(error.code as Code, error.details);
+          const refused = new WorkerRefusedError(codeOf(error.code), error.details);
           logger.error({ code: error.code, reason: error.details }, 'the server refused this worker; stopping');
           stopController.abort();
           channel.close();
@@ -383,10 +375,8 @@ export function createWorker(options: WorkerOptions): Worker {
         logger.warn({ err: error instanceof Error ? error.message : error }, 'disconnected');
       }
       if (stopController.signal.aborted) break;
-      if (welcomed && !draining) wait = min;
-      const jittered = wait * (0.5 + Math.random() / 2);
-      await reconnectDelay(jittered);
-      wait = Math.min(max, wait * 2);
+      if (welcomed && !draining) backoff.reset();
+      await reconnectDelay(backoff.next());
     }
   }
 
@@ -425,8 +415,8 @@ export function createWorker(options: WorkerOptions): Worker {
         const handler = (handlers as Record<string, Registered['handler']>)[name];
         if (typeof handler !== 'function') throw new Error(`no handler for ${definition.fullName}/${method.name}`);
         registry.set(`/${definition.fullName}/${method.name}`, {
-          inputTypeUrl: typeUrl(method.requestType.$type),
-          outputTypeUrl: typeUrl(method.responseType.$type) ?? '',
+          inputTypeUrl: method.requestType.$type === undefined ? undefined : typeUrl(method.requestType.$type),
+          outputTypeUrl: method.responseType.$type === undefined ? '' : typeUrl(method.responseType.$type),
           requestType: method.requestType,
           responseType: method.responseType,
           handler,

@@ -6,25 +6,58 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Dispatcher } from '../../src/broker/dispatcher.js';
 import { WorkerSession } from '../../src/broker/session.js';
 import type { WorkerSink } from '../../src/broker/types.js';
-import { createSqliteStore, type Lease } from '../../src/store/index.js';
-import { deferred } from '../helpers/wait.js';
+import { createSqliteStore, type Lease, type NewTask, type Store } from '../../src/store/index.js';
+import { deferred, waitFor } from '../helpers/wait.js';
 import { ECHO, newTask } from '../store/conformance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-dispatcher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A session whose sink resolves `assigned` with the first assignments it is sent. */
+/** A session whose sink resolves `assigned` with the first assignments it is sent, and keeps every one in `all`. */
 function session(slots: number) {
   const assigned = deferred<readonly Lease[]>();
+  const all: Lease[] = [];
   const sink: WorkerSink = {
     acknowledge() {},
     send(message) {
-      if (message.assignments !== undefined && message.assignments.length > 0) assigned.resolve(message.assignments);
+      if (message.assignments !== undefined && message.assignments.length > 0) {
+        all.push(...message.assignments);
+        assigned.resolve(message.assignments);
+      }
     },
     close() {},
   };
   const hello = { workerId: 'w', taskTypes: [ECHO], slots, labels: {}, version: '', peer: '', resume: [] };
-  return { session: new WorkerSession('s1', hello, sink, []), assigned: assigned.promise };
+  return { session: new WorkerSession('s1', hello, sink, []), assigned: assigned.promise, all };
+}
+
+/**
+ * A dispatcher on a real SQLite file, fed by the store's QUEUED events, and one
+ * session of 4 slots; `claims` counts the claims that came back empty.
+ */
+function started(name: string, wrap: (store: Store) => Store = (store) => store) {
+  const store = createSqliteStore({ path: join(dir, `${name}.db`) });
+  const counted = { empty: 0 };
+  const watched: Store = {
+    ...store,
+    claim: async (request) => {
+      const leases = await store.claim(request);
+      if (leases.length === 0) counted.empty++;
+      return leases;
+    },
+  };
+  const dispatcher = new Dispatcher({ store: wrap(watched), logger: pino({ level: 'silent' }), leaseMs: 30_000, maxBatch: 256 });
+  const unsubscribe = store.subscribe((events) => {
+    for (const event of events) if (event.state === 2) dispatcher.markReady(event.type);
+  });
+  const worker = session(4);
+  dispatcher.add(worker.session);
+  const stop = async () => {
+    dispatcher.pause();
+    unsubscribe();
+    await store.close();
+  };
+  return { store, dispatcher, claims: counted, ...worker, stop };
 }
 
 describe('Dispatcher', () => {
@@ -47,5 +80,76 @@ describe('Dispatcher', () => {
     dispatcher.pause();
     unsubscribe();
     await store.close();
+  });
+
+  /**
+   * One task through a claim, then a claim that finds nothing (the first may
+   * have counted the task it took as still waiting): afterwards the
+   * dispatcher knows that nothing of the type waits.
+   */
+  async function primed(name: string, wrap?: (store: Store) => Store) {
+    const world = started(name, wrap);
+    await world.store.insert([newTask()]);
+    await world.assigned;
+    const empty = world.claims.empty;
+    world.dispatcher.recheck();
+    await waitFor(() => world.claims.empty > empty && world.session.credit === 3, { what: 'an empty claim to settle' });
+    return world;
+  }
+
+  it('leases a task due now to a free worker in its insert, and sends it', async () => {
+    const { store, dispatcher, session: worker, all, stop } = await primed('direct');
+    const task = newTask();
+    const [result] = await dispatcher.insert([task], (tasks) => store.insert(tasks));
+    expect(result!.task.leaseOwner).toBe(worker.id);
+    expect(all.map((lease) => lease.id)).toContain(task.id);
+    expect(worker.credit).toBe(2);
+    expect(worker.running).toBe(2);
+    await stop();
+  });
+
+  it('gives the slot back when the insert fails', async () => {
+    const { dispatcher, session: worker, stop } = await primed('insert-fails');
+    let during = -1;
+    const insert = dispatcher.insert([newTask()], async () => {
+      during = worker.credit;
+      throw new Error('the disk is full');
+    });
+    await expect(insert).rejects.toThrow('the disk is full');
+    expect(during).toBe(2);
+    expect(worker.credit).toBe(3);
+    await stop();
+  });
+
+  it('gives the slot back when the insert finds the task already there (an idempotent resubmit)', async () => {
+    const { store, dispatcher, session: worker, stop } = await primed('idempotent');
+    const insert = (tasks: NewTask[]) => store.insert(tasks);
+    const [first] = await dispatcher.insert([newTask({ options: { idempotencyKey: 'once' } })], insert);
+    expect(first!.task.leaseOwner).toBe(worker.id);
+    const [again] = await dispatcher.insert([newTask({ options: { idempotencyKey: 'once' } })], insert);
+    expect(again!.existing).toBe(true);
+    expect(worker.credit).toBe(2);
+    expect(worker.running).toBe(2);
+    await stop();
+  });
+
+  it('hands a claim back to the queue when its worker left while the claim ran', async () => {
+    let closeDuringClaim = false;
+    const world = await primed('left', (store) => ({
+      ...store,
+      claim: async (request) => {
+        const leases = await store.claim(request);
+        if (closeDuringClaim) world.session.close();
+        return leases;
+      },
+    }) as Store);
+    const { store, session: worker, all, stop } = world;
+    closeDuringClaim = true;
+    const task = newTask();
+    await store.insert([task]);
+    await waitFor(async () => (await store.get(task.id))?.attempt === 1 && (await store.get(task.id))?.state === 2, { what: 'the task handed back' });
+    expect(all.map((lease) => lease.id)).not.toContain(task.id);
+    expect(worker.running).toBe(1);
+    await stop();
   });
 });

@@ -370,7 +370,7 @@ describe('forged results', () => {
         }),
         { numRuns: 60 },
       );
-      expect(own.server.broker.counters.refusedResults).toBe(60);
+      expect(own.server.counters.refusedResults).toBe(60);
     } finally {
       channel.close();
       await own.stop();

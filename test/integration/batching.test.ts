@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { pack } from '../../src/client/index.js';
+import { Code, TaskwireError } from '../../src/errors.js';
 import { Outbox } from '../../src/rpc/index.js';
 import { startStack } from '../helpers/inprocess.js';
 import { deferred } from '../helpers/wait.js';
@@ -45,7 +46,10 @@ describe('submits of one turn, past one message', () => {
     expect(small.status).toBe('fulfilled');
     expect(after.status).toBe('fulfilled');
     expect(huge.status).toBe('rejected');
-    expect(String((huge as PromiseRejectedResult).reason)).toMatch(/RESOURCE_EXHAUSTED.*past the 16777216-byte message limit/);
+    const reason = (huge as PromiseRejectedResult).reason as TaskwireError;
+    expect(reason).toBeInstanceOf(TaskwireError);
+    expect(reason.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(reason.message).toMatch(/past the 16777216-byte message limit/);
   });
 });
 

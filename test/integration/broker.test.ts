@@ -222,7 +222,7 @@ describe('fencing', () => {
     const answer = (await lateResponses.next()).value!;
     expect(answer.rejected).toEqual([{ taskId: id, attempt: 1 }]);
     expect(answer.rejections).toEqual([{ taskId: id, attempt: 1, reason: expect.stringMatching(/does not hold the lease on attempt 1/) }]);
-    expect(stack.server.broker.counters.refusedResults).toBe(1);
+    expect(stack.server.counters.refusedResults).toBe(1);
     expect((await client.get(id)).attempt).toBe(2);
     late.end();
     channel.close();

@@ -87,7 +87,7 @@ describe.each(Object.keys(stores))('retention on %s', (kind) => {
     // Before the retention ends the key still names the task.
     expect((await demo.echo.submit({ text: 'b' }, { idempotencyKey: 'once' })).id).toBe(done.id);
 
-    const cleaner = s.server.broker.cleaner!;
+    const cleaner = s.server.cleaner!;
     await waitFor(async () => {
       await cleaner.caughtUp();
       return (await missing(s, done.id)) && (await missing(s, cancelled.id));
@@ -124,7 +124,7 @@ describe.each(Object.keys(stores))('retention on %s', (kind) => {
     const sleep = await demo.sleep.submit({ durationMs: 1 });
     await Promise.all([echo.result(), sleep.result()]);
     await waitFor(async () => {
-      await s.server.broker.cleaner!.caughtUp();
+      await s.server.cleaner!.caughtUp();
       return missing(s, echo.id);
     }, { what: 'the Echo task to be deleted' });
     expect(await s.client().get(sleep.id)).toMatchObject({ state: S.TASK_STATE_SUCCEEDED });
@@ -166,10 +166,10 @@ describe('retention on two PostgreSQL replicas', () => {
     await kept.result().catch(() => undefined);
 
     await waitFor(async () => {
-      await Promise.all([a.server.broker.cleaner!.caughtUp(), b.server.broker.cleaner!.caughtUp()]);
+      await Promise.all([a.server.cleaner!.caughtUp(), b.server.cleaner!.caughtUp()]);
       return (await a.client().list({ queue: 'default', pageSize: 1000 })).tasks.length === 1;
     }, { what: 'every succeeded task to be deleted' });
-    expect(a.server.broker.cleaner!.deleted + b.server.broker.cleaner!.deleted).toBe(300);
+    expect(a.server.cleaner!.deleted + b.server.cleaner!.deleted).toBe(300);
     expect(await a.client().get(kept.id)).toMatchObject({ state: S.TASK_STATE_FAILED });
     // Each replica counts the other's deletions too (they arrive by NOTIFY).
     for (const s of [a, b]) {

@@ -4,6 +4,7 @@ import { EchoRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskServiceDefinition, type SubmitTaskRequest, type TaskOrder } from '../../gen/ts/taskwire/v1/task_service.js';
 import { pack } from '../../src/client/index.js';
+import { Code, TaskwireError } from '../../src/errors.js';
 import { createRpcChannel, createRpcClient, type RpcClient } from '../../src/rpc/index.js';
 import { startStack } from '../helpers/inprocess.js';
 
@@ -147,16 +148,16 @@ describe('TaskService rejects bad input with a status and a message that says wh
 
   it('Session: following an unknown task id answers NOT_FOUND at once', async () => {
     const error = await stack.client().result('no-such-task').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ClientError);
-    expect((error as ClientError).code).toBe(Status.NOT_FOUND);
-    expect((error as ClientError).details).toMatch(/no task with id "no-such-task"/);
+    expect(error).toBeInstanceOf(TaskwireError);
+    expect((error as TaskwireError).code).toBe(Code.NOT_FOUND);
+    expect((error as TaskwireError).message).toMatch(/no task with id "no-such-task"/);
   });
 
   it('Session: following an empty task id answers INVALID_ARGUMENT at once', async () => {
     const error = await stack.client().result('').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ClientError);
-    expect((error as ClientError).code).toBe(Status.INVALID_ARGUMENT);
-    expect((error as ClientError).details).toMatch(/task id is required/);
+    expect(error).toBeInstanceOf(TaskwireError);
+    expect((error as TaskwireError).code).toBe(Code.INVALID_ARGUMENT);
+    expect((error as TaskwireError).message).toMatch(/task id is required/);
   });
 
   it('keeps the store consistent through all of it', async () => {

@@ -104,7 +104,7 @@ describe('only the lease holder answers for an attempt', () => {
     expect((await intruder.until((r) => r.rejections.length > 0)).rejections[0]!.reason).toMatch(/^fail refused/);
     intruder.send({ releases: [{ taskId: id, attempt }] });
     expect((await intruder.until((r) => r.rejections.length > 0)).rejections[0]!.reason).toMatch(/^release refused/);
-    expect(stack.server.broker.counters.refusedResults).toBe(3);
+    expect(stack.server.counters.refusedResults).toBe(3);
 
     const task = await client.get(id);
     expect([task.state, task.attempt, task.workerId]).toEqual([S.TASK_STATE_RUNNING, attempt, 'holder']);

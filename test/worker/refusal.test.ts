@@ -25,7 +25,7 @@ describe('a worker the server refuses', () => {
     expect((error as WorkerRefusedError).code).toBe(Code.INVALID_ARGUMENT);
     expect((error as Error).message).toMatch(/hello\.slots must be in 1\.\.2; got 4/);
     await expect(worker.done).rejects.toBeInstanceOf(WorkerRefusedError);
-    expect(stack.server.broker.workers()).toHaveLength(0);
+    expect(stack.server.workers()).toHaveLength(0);
     await worker.stop(); // stopping a refused worker is quiet
   });
 

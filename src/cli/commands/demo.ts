@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { EchoRequest, FailRequest, SleepRequest } from '../../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { createClient, pack, type SubmitItem } from '../../client/index.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { integer } from '../values.js';
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));

@@ -4,7 +4,7 @@ import { Schedule } from '../../../gen/ts/taskwire/v1/schedule_service.js';
 import { createClient, type ScheduleSpecInput, type TaskwireClient } from '../../client/index.js';
 import { LIMITS } from '../../broker/index.js';
 import { Descriptors } from '../descriptors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { print } from '../output.js';
 import { choice, duration, integer, taskTypePath } from '../values.js';
 

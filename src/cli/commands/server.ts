@@ -6,7 +6,7 @@ import { createTaskwireServer, parseTokens, readTokensFile, tokenAuth } from '..
 import { parseHttpAddress } from '../../http/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from '../../store/index.js';
 import { Descriptors } from '../descriptors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { env } from '../env.js';
 import { choice, duration, listenAddress, LOG_LEVELS } from '../values.js';
 
@@ -195,9 +195,13 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         await server.listen(options.listen);
       } catch (error) {
         await server.shutdown().catch(() => undefined);
+        await store.close().catch(() => undefined);
         throw listenError(options.listen, error);
       }
-      onShutdownSignals(() => server.shutdown());
+      onShutdownSignals(async () => {
+        await server.shutdown();
+        await store.close();
+      });
       const http = {
         ...(server.httpPort === undefined ? {} : { httpPort: server.httpPort }),
         ...(server.metricsPort === undefined ? {} : { metricsPort: server.metricsPort }),

@@ -11,11 +11,12 @@ import { BULK_LIMITS, LIMITS } from '../../broker/index.js';
 import { TaskOrder } from '../../../gen/ts/taskwire/v1/task_service.js';
 import { addFilterFlags, filterOf, hasFilter, type FilterFlags } from '../filter-options.js';
 import { Descriptors } from '../descriptors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
 import { duration, integer, taskTypePath } from '../values.js';
 
-interface SubmitOptions {
+/** The submit command's own flags. */
+interface SubmitFlags {
   input?: string;
   wait?: boolean;
   queue?: string;
@@ -71,7 +72,7 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
     .addOption(new Option('--timeout-ms <duration>', 'execution timeout per attempt (1ms..365d)').argParser(duration(1, 365 * DAY)))
     .option('--idempotency-key <key>', 'returns the existing task if the key was used before')
     .action(
-      withClient(async (client, d, g, type: string, inputText: string | undefined, o: SubmitOptions) => {
+      withClient(async (client, d, g, type: string, inputText: string | undefined, o: SubmitFlags) => {
         const method = d.method(type);
         const text = o.input ?? inputText ?? '{}';
         let json: JsonValue;

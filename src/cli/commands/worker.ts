@@ -6,7 +6,7 @@ import { DemoServiceDefinition, demoHandlers } from '../../demo/handlers.js';
 import { onShutdownSignals } from '../../rpc/index.js';
 import { createWorker, type Worker } from '../../worker/index.js';
 import { MAX_CONCURRENCY } from '../../worker/worker.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { choice, duration, integer, listenAddress, LOG_LEVELS } from '../values.js';
 
 interface WorkerCommandOptions {
