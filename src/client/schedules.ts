@@ -9,6 +9,7 @@ import {
 } from '../../gen/ts/taskwire/v1/schedule_service.js';
 import { createRpcClient } from '../rpc/index.js';
 import { toTaskOptions, type SubmitOptions } from './options.js';
+import { statusToTaskwireError } from './errors.js';
 
 /** A schedule in milliseconds and words; unset fields take the server's defaults. */
 export interface ScheduleSpecInput {
@@ -66,7 +67,7 @@ export function toScheduleSpec(spec: ScheduleSpecInput): ScheduleSpec {
 
 /** taskwire.v1.ScheduleService (admin role). */
 export function scheduleClient(channel: Channel, token: string | undefined): ScheduleClient {
-  const rpc = createRpcClient(ScheduleServiceDefinition, channel, token === undefined ? {} : { token });
+  const rpc = createRpcClient(ScheduleServiceDefinition, channel, { ...(token === undefined ? {} : { token }), middleware: statusToTaskwireError });
   return {
     async create(id, spec, options) {
       return (await rpc.createSchedule({ id, spec: toScheduleSpec(spec), paused: options?.paused ?? false })).schedule!;

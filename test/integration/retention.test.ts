@@ -5,8 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import { ClientError, Status } from 'nice-grpc';
-import { Code } from '../../src/errors.js';
+import { Code, TaskwireError } from '../../src/errors.js';
 import { defaultsFromOption } from '../../src/server/index.js';
 import { createPostgresStore, type Store } from '../../src/store/index.js';
 import { startStack } from '../helpers/inprocess.js';
@@ -47,8 +46,8 @@ const stores: Record<string, (schema: string) => Promise<Store | undefined>> = {
 async function missing(stack: Stack, id: string): Promise<boolean> {
   const error = await stack.client().get(id).then(() => undefined, (e: unknown) => e);
   if (error === undefined) return false;
-  expect(error).toBeInstanceOf(ClientError);
-  expect((error as ClientError).code).toBe(Status.NOT_FOUND);
+  expect(error).toBeInstanceOf(TaskwireError);
+  expect((error as TaskwireError).code).toBe(Code.NOT_FOUND);
   return true;
 }
 

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClientError, Status } from 'nice-grpc';
+import { Status } from 'nice-grpc';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import type { Task } from '../../gen/ts/taskwire/v1/task.js';
-import { createClient, pack, type ScheduleSpecInput, type TaskwireClient } from '../../src/client/index.js';
+import { createClient, pack, TaskwireError, type ScheduleSpecInput, type TaskwireClient } from '../../src/client/index.js';
 import { DemoServiceDefinition } from '../../src/demo/handlers.js';
 import { createTaskwireServer, type TaskwireServer } from '../../src/server/index.js';
 import { startStack } from '../helpers/inprocess.js';
@@ -28,8 +28,8 @@ async function refusal(promise: Promise<unknown>) {
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(ClientError);
-  return { code: (error as ClientError).code, details: (error as ClientError).details };
+  expect(error).toBeInstanceOf(TaskwireError);
+  return { code: (error as TaskwireError).code as number, details: (error as TaskwireError).message };
 }
 
 /** Every task of a schedule, with the due time its idempotency key names. */
@@ -115,7 +115,7 @@ describe('schedules over gRPC (SQLite)', () => {
       return s.state!.fired >= 1 && s.state!.lastTaskId;
     }, { timeoutMs: 10_000, what: 'a firing' });
     // Fired tasks carry the server's retention: the cleaner deletes the first after it succeeds.
-    await waitFor(async () => client.get(first).then(() => false, (e: unknown) => e instanceof ClientError && e.code === Status.NOT_FOUND), {
+    await waitFor(async () => client.get(first).then(() => false, (e: unknown) => e instanceof TaskwireError && e.code === Status.NOT_FOUND), {
       timeoutMs: 10_000,
       what: 'the fired task to be cleaned after its retention',
     });
