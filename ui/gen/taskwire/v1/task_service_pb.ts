@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskwire/v1/task_service.proto.
  */
 export const file_taskwire_v1_task_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50YXNrd2lyZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3Rhc2t3aXJlLnYxInEKEVN1Ym1pdFRhc2tSZXF1ZXN0EgwKBHR5cGUYASABKAkSIwoFaW5wdXQYAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EikKB29wdGlvbnMYAyABKAsyGC50YXNrd2lyZS52MS5UYXNrT3B0aW9ucyJHChJTdWJtaXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2sSEAoIZXhpc3RpbmcYAiABKAgiQwoSU3VibWl0VGFza3NSZXF1ZXN0Ei0KBXRhc2tzGAEgAygLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QiRwoTU3VibWl0VGFza3NSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8udGFza3dpcmUudjEuU3VibWl0VGFza1Jlc3BvbnNlIkEKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEiMKBHZpZXcYAiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyIyCg9HZXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQV2F0Y2hUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSJrCgxUYXNrUHJvZ3Jlc3MSDwoHYXR0ZW1wdBgBIAEoDRIPCgdwZXJjZW50GAIgASgCEg8KB21lc3NhZ2UYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoRV2F0Y2hUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2tIABItCghwcm9ncmVzcxgCIAEoCzIZLnRhc2t3aXJlLnYxLlRhc2tQcm9ncmVzc0gAQgcKBWV2ZW50Ii8KEUNhbmNlbFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJDYW5jZWxUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQUmV0cnlUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFSZXRyeVRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEudGFza3dpcmUudjEuVGFzayKiAQoQTGlzdFRhc2tzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIMCgR0eXBlGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJEiMKBHZpZXcYBiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyJOChFMaXN0VGFza3NSZXNwb25zZRIgCgV0YXNrcxgBIAMoCzIRLnRhc2t3aXJlLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhQKEkxpc3RXb3JrZXJzUmVxdWVzdCLQAgoKV29ya2VySW5mbxIRCgl3b3JrZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRISCgp0YXNrX3R5cGVzGAMgAygJEg0KBXNsb3RzGAQgASgNEg8KB3J1bm5pbmcYBSABKA0SMwoGbGFiZWxzGAYgAygLMiMudGFza3dpcmUudjEuV29ya2VySW5mby5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAcgASgJEgwKBHBlZXIYCCABKAkSMAoMY29ubmVjdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X3NlZW5fdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI/ChNMaXN0V29ya2Vyc1Jlc3BvbnNlEigKB3dvcmtlcnMYASADKAsyFy50YXNrd2lyZS52MS5Xb3JrZXJJbmZvIiUKFEdldFF1ZXVlU3RhdHNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIpICCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEhEKCXNjaGVkdWxlZBgCIAEoBBIOCgZxdWV1ZWQYAyABKAQSDwoHcnVubmluZxgEIAEoBBIRCglzdWNjZWVkZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhEKCWNhbmNlbGxlZBgHIAEoBBI0ChFvbGRlc3RfcXVldWVkX2FnZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIcChRzdWJtaXR0ZWRfcGVyX3NlY29uZBgJIAEoARIcChRzdWNjZWVkZWRfcGVyX3NlY29uZBgKIAEoARIZChFmYWlsZWRfcGVyX3NlY29uZBgLIAEoASJAChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USJwoGcXVldWVzGAEgAygLMhcudGFza3dpcmUudjEuUXVldWVTdGF0cyJiCg1TZXNzaW9uU3VibWl0EgsKA3JlZhgBIAEoBBIvCgdyZXF1ZXN0GAIgASgLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QSEwoLd2FudF9yZXN1bHQYAyABKAgiKwoKSXRlbVN0YXR1cxIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiZAoKU2Vzc2lvbkFjaxILCgNyZWYYASABKAQSDwoHdGFza19pZBgCIAEoCRImCgVlcnJvchgDIAEoCzIXLnRhc2t3aXJlLnYxLkl0ZW1TdGF0dXMSEAoIZXhpc3RpbmcYBCABKAgiowEKC1Rhc2tPdXRjb21lEg8KB3Rhc2tfaWQYASABKAkSJQoFc3RhdGUYAiABKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSJAoGb3V0cHV0GAMgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueRIlCgVlcnJvchgEIAEoCzIWLnRhc2t3aXJlLnYxLlRhc2tFcnJvchIPCgdhdHRlbXB0GAUgASgNIk0KDlNlc3Npb25SZXF1ZXN0EisKB3N1Ym1pdHMYASADKAsyGi50YXNrd2lyZS52MS5TZXNzaW9uU3VibWl0Eg4KBmZvbGxvdxgCIAMoCSJkCg9TZXNzaW9uUmVzcG9uc2USJQoEYWNrcxgBIAMoCzIXLnRhc2t3aXJlLnYxLlNlc3Npb25BY2sSKgoIb3V0Y29tZXMYAiADKAsyGC50YXNrd2lyZS52MS5UYXNrT3V0Y29tZSpOCghUYXNrVmlldxIZChVUQVNLX1ZJRVdfVU5TUEVDSUZJRUQQABITCg9UQVNLX1ZJRVdfQkFTSUMQARISCg5UQVNLX1ZJRVdfRlVMTBACMp0GCgtUYXNrU2VydmljZRJNCgpTdWJtaXRUYXNrEh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVzcG9uc2USUAoLU3VibWl0VGFza3MSHy50YXNrd2lyZS52MS5TdWJtaXRUYXNrc1JlcXVlc3QaIC50YXNrd2lyZS52MS5TdWJtaXRUYXNrc1Jlc3BvbnNlEkQKB0dldFRhc2sSGy50YXNrd2lyZS52MS5HZXRUYXNrUmVxdWVzdBocLnRhc2t3aXJlLnYxLkdldFRhc2tSZXNwb25zZRJMCglXYXRjaFRhc2sSHS50YXNrd2lyZS52MS5XYXRjaFRhc2tSZXF1ZXN0Gh4udGFza3dpcmUudjEuV2F0Y2hUYXNrUmVzcG9uc2UwARJNCgpDYW5jZWxUYXNrEh4udGFza3dpcmUudjEuQ2FuY2VsVGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5DYW5jZWxUYXNrUmVzcG9uc2USSgoJUmV0cnlUYXNrEh0udGFza3dpcmUudjEuUmV0cnlUYXNrUmVxdWVzdBoeLnRhc2t3aXJlLnYxLlJldHJ5VGFza1Jlc3BvbnNlEkoKCUxpc3RUYXNrcxIdLnRhc2t3aXJlLnYxLkxpc3RUYXNrc1JlcXVlc3QaHi50YXNrd2lyZS52MS5MaXN0VGFza3NSZXNwb25zZRJQCgtMaXN0V29ya2VycxIfLnRhc2t3aXJlLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBogLnRhc2t3aXJlLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USVgoNR2V0UXVldWVTdGF0cxIhLnRhc2t3aXJlLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiIudGFza3dpcmUudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkgKB1Nlc3Npb24SGy50YXNrd2lyZS52MS5TZXNzaW9uUmVxdWVzdBocLnRhc2t3aXJlLnYxLlNlc3Npb25SZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_taskwire_v1_task]);
+  fileDesc("Ch50YXNrd2lyZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3Rhc2t3aXJlLnYxInEKEVN1Ym1pdFRhc2tSZXF1ZXN0EgwKBHR5cGUYASABKAkSIwoFaW5wdXQYAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EikKB29wdGlvbnMYAyABKAsyGC50YXNrd2lyZS52MS5UYXNrT3B0aW9ucyJHChJTdWJtaXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2sSEAoIZXhpc3RpbmcYAiABKAgiQwoSU3VibWl0VGFza3NSZXF1ZXN0Ei0KBXRhc2tzGAEgAygLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QiRwoTU3VibWl0VGFza3NSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8udGFza3dpcmUudjEuU3VibWl0VGFza1Jlc3BvbnNlIkEKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEiMKBHZpZXcYAiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyIyCg9HZXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQV2F0Y2hUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSJrCgxUYXNrUHJvZ3Jlc3MSDwoHYXR0ZW1wdBgBIAEoDRIPCgdwZXJjZW50GAIgASgCEg8KB21lc3NhZ2UYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoRV2F0Y2hUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2tIABItCghwcm9ncmVzcxgCIAEoCzIZLnRhc2t3aXJlLnYxLlRhc2tQcm9ncmVzc0gAQgcKBWV2ZW50Ii8KEUNhbmNlbFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJDYW5jZWxUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQUmV0cnlUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFSZXRyeVRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEudGFza3dpcmUudjEuVGFzayKiAQoQTGlzdFRhc2tzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIMCgR0eXBlGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJEiMKBHZpZXcYBiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyJOChFMaXN0VGFza3NSZXNwb25zZRIgCgV0YXNrcxgBIAMoCzIRLnRhc2t3aXJlLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhQKEkxpc3RXb3JrZXJzUmVxdWVzdCLhAgoKV29ya2VySW5mbxIRCgl3b3JrZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRISCgp0YXNrX3R5cGVzGAMgAygJEg0KBXNsb3RzGAQgASgNEg8KB3J1bm5pbmcYBSABKA0SMwoGbGFiZWxzGAYgAygLMiMudGFza3dpcmUudjEuV29ya2VySW5mby5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAcgASgJEgwKBHBlZXIYCCABKAkSMAoMY29ubmVjdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X3NlZW5fdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGljYRgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj8KE0xpc3RXb3JrZXJzUmVzcG9uc2USKAoHd29ya2VycxgBIAMoCzIXLnRhc2t3aXJlLnYxLldvcmtlckluZm8iJQoUR2V0UXVldWVTdGF0c1JlcXVlc3QSDQoFcXVldWUYASABKAkiogIKClF1ZXVlU3RhdHMSDQoFcXVldWUYASABKAkSEQoJc2NoZWR1bGVkGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIPCgdydW5uaW5nGAQgASgEEhEKCXN1Y2NlZWRlZBgFIAEoBBIOCgZmYWlsZWQYBiABKAQSEQoJY2FuY2VsbGVkGAcgASgEEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhwKFHN1Ym1pdHRlZF9wZXJfc2Vjb25kGAkgASgBEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAogASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAsgASgBEg4KBnBhdXNlZBgMIAEoCCJAChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USJwoGcXVldWVzGAEgAygLMhcudGFza3dpcmUudjEuUXVldWVTdGF0cyJiCg1TZXNzaW9uU3VibWl0EgsKA3JlZhgBIAEoBBIvCgdyZXF1ZXN0GAIgASgLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QSEwoLd2FudF9yZXN1bHQYAyABKAgiKwoKSXRlbVN0YXR1cxIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiZAoKU2Vzc2lvbkFjaxILCgNyZWYYASABKAQSDwoHdGFza19pZBgCIAEoCRImCgVlcnJvchgDIAEoCzIXLnRhc2t3aXJlLnYxLkl0ZW1TdGF0dXMSEAoIZXhpc3RpbmcYBCABKAgiowEKC1Rhc2tPdXRjb21lEg8KB3Rhc2tfaWQYASABKAkSJQoFc3RhdGUYAiABKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSJAoGb3V0cHV0GAMgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueRIlCgVlcnJvchgEIAEoCzIWLnRhc2t3aXJlLnYxLlRhc2tFcnJvchIPCgdhdHRlbXB0GAUgASgNIk0KDlNlc3Npb25SZXF1ZXN0EisKB3N1Ym1pdHMYASADKAsyGi50YXNrd2lyZS52MS5TZXNzaW9uU3VibWl0Eg4KBmZvbGxvdxgCIAMoCSJkCg9TZXNzaW9uUmVzcG9uc2USJQoEYWNrcxgBIAMoCzIXLnRhc2t3aXJlLnYxLlNlc3Npb25BY2sSKgoIb3V0Y29tZXMYAiADKAsyGC50YXNrd2lyZS52MS5UYXNrT3V0Y29tZSIiChFQYXVzZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSIlChJQYXVzZVF1ZXVlUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCCIjChJSZXN1bWVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiJgoTUmVzdW1lUXVldWVSZXNwb25zZRIPCgdjaGFuZ2VkGAEgASgIIh8KEURlbGV0ZVRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRlbGV0ZVRhc2tSZXNwb25zZSJ/ChFQdXJnZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRImCgZzdGF0ZXMYAiADKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSMwoPZmluaXNoZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIlChJQdXJnZVF1ZXVlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCpOCghUYXNrVmlldxIZChVUQVNLX1ZJRVdfVU5TUEVDSUZJRUQQABITCg9UQVNLX1ZJRVdfQkFTSUMQARISCg5UQVNLX1ZJRVdfRlVMTBACMtwICgtUYXNrU2VydmljZRJNCgpTdWJtaXRUYXNrEh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVzcG9uc2USUAoLU3VibWl0VGFza3MSHy50YXNrd2lyZS52MS5TdWJtaXRUYXNrc1JlcXVlc3QaIC50YXNrd2lyZS52MS5TdWJtaXRUYXNrc1Jlc3BvbnNlEkQKB0dldFRhc2sSGy50YXNrd2lyZS52MS5HZXRUYXNrUmVxdWVzdBocLnRhc2t3aXJlLnYxLkdldFRhc2tSZXNwb25zZRJMCglXYXRjaFRhc2sSHS50YXNrd2lyZS52MS5XYXRjaFRhc2tSZXF1ZXN0Gh4udGFza3dpcmUudjEuV2F0Y2hUYXNrUmVzcG9uc2UwARJNCgpDYW5jZWxUYXNrEh4udGFza3dpcmUudjEuQ2FuY2VsVGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5DYW5jZWxUYXNrUmVzcG9uc2USSgoJUmV0cnlUYXNrEh0udGFza3dpcmUudjEuUmV0cnlUYXNrUmVxdWVzdBoeLnRhc2t3aXJlLnYxLlJldHJ5VGFza1Jlc3BvbnNlEkoKCUxpc3RUYXNrcxIdLnRhc2t3aXJlLnYxLkxpc3RUYXNrc1JlcXVlc3QaHi50YXNrd2lyZS52MS5MaXN0VGFza3NSZXNwb25zZRJQCgtMaXN0V29ya2VycxIfLnRhc2t3aXJlLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBogLnRhc2t3aXJlLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USVgoNR2V0UXVldWVTdGF0cxIhLnRhc2t3aXJlLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiIudGFza3dpcmUudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkgKB1Nlc3Npb24SGy50YXNrd2lyZS52MS5TZXNzaW9uUmVxdWVzdBocLnRhc2t3aXJlLnYxLlNlc3Npb25SZXNwb25zZSgBMAESTQoKUGF1c2VRdWV1ZRIeLnRhc2t3aXJlLnYxLlBhdXNlUXVldWVSZXF1ZXN0Gh8udGFza3dpcmUudjEuUGF1c2VRdWV1ZVJlc3BvbnNlElAKC1Jlc3VtZVF1ZXVlEh8udGFza3dpcmUudjEuUmVzdW1lUXVldWVSZXF1ZXN0GiAudGFza3dpcmUudjEuUmVzdW1lUXVldWVSZXNwb25zZRJNCgpEZWxldGVUYXNrEh4udGFza3dpcmUudjEuRGVsZXRlVGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5EZWxldGVUYXNrUmVzcG9uc2USTQoKUHVyZ2VRdWV1ZRIeLnRhc2t3aXJlLnYxLlB1cmdlUXVldWVSZXF1ZXN0Gh8udGFza3dpcmUudjEuUHVyZ2VRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_taskwire_v1_task]);
 
 /**
  * @generated from message taskwire.v1.SubmitTaskRequest
@@ -502,6 +502,14 @@ export type WorkerInfo = Message<"taskwire.v1.WorkerInfo"> & {
    * @generated from field: google.protobuf.Timestamp last_seen_time = 10;
    */
   lastSeenTime?: Timestamp | undefined;
+
+  /**
+   * The server replica the worker is connected to: its host name and a
+   * random suffix, new at each start.
+   *
+   * @generated from field: string replica = 11;
+   */
+  replica: string;
 };
 
 /**
@@ -611,6 +619,13 @@ export type QueueStats = Message<"taskwire.v1.QueueStats"> & {
    * @generated from field: double failed_per_second = 11;
    */
   failedPerSecond: number;
+
+  /**
+   * The queue is paused (PauseQueue): it keeps its tasks and dispatches none.
+   *
+   * @generated from field: bool paused = 12;
+   */
+  paused: boolean;
 };
 
 /**
@@ -840,6 +855,166 @@ export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
   messageDesc(file_taskwire_v1_task_service, 26);
 
 /**
+ * @generated from message taskwire.v1.PauseQueueRequest
+ */
+export type PauseQueueRequest = Message<"taskwire.v1.PauseQueueRequest"> & {
+  /**
+   * The queue to pause; the same names SubmitTask accepts.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message taskwire.v1.PauseQueueRequest.
+ * Use `create(PauseQueueRequestSchema)` to create a new message.
+ */
+export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 27);
+
+/**
+ * @generated from message taskwire.v1.PauseQueueResponse
+ */
+export type PauseQueueResponse = Message<"taskwire.v1.PauseQueueResponse"> & {
+  /**
+   * False when the queue was already paused.
+   *
+   * @generated from field: bool changed = 1;
+   */
+  changed: boolean;
+};
+
+/**
+ * Describes the message taskwire.v1.PauseQueueResponse.
+ * Use `create(PauseQueueResponseSchema)` to create a new message.
+ */
+export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 28);
+
+/**
+ * @generated from message taskwire.v1.ResumeQueueRequest
+ */
+export type ResumeQueueRequest = Message<"taskwire.v1.ResumeQueueRequest"> & {
+  /**
+   * The queue to resume.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message taskwire.v1.ResumeQueueRequest.
+ * Use `create(ResumeQueueRequestSchema)` to create a new message.
+ */
+export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 29);
+
+/**
+ * @generated from message taskwire.v1.ResumeQueueResponse
+ */
+export type ResumeQueueResponse = Message<"taskwire.v1.ResumeQueueResponse"> & {
+  /**
+   * False when the queue was not paused.
+   *
+   * @generated from field: bool changed = 1;
+   */
+  changed: boolean;
+};
+
+/**
+ * Describes the message taskwire.v1.ResumeQueueResponse.
+ * Use `create(ResumeQueueResponseSchema)` to create a new message.
+ */
+export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 30);
+
+/**
+ * @generated from message taskwire.v1.DeleteTaskRequest
+ */
+export type DeleteTaskRequest = Message<"taskwire.v1.DeleteTaskRequest"> & {
+  /**
+   * The task to delete: it must be SUCCEEDED, FAILED or CANCELLED.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message taskwire.v1.DeleteTaskRequest.
+ * Use `create(DeleteTaskRequestSchema)` to create a new message.
+ */
+export const DeleteTaskRequestSchema: GenMessage<DeleteTaskRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 31);
+
+/**
+ * @generated from message taskwire.v1.DeleteTaskResponse
+ */
+export type DeleteTaskResponse = Message<"taskwire.v1.DeleteTaskResponse"> & {
+};
+
+/**
+ * Describes the message taskwire.v1.DeleteTaskResponse.
+ * Use `create(DeleteTaskResponseSchema)` to create a new message.
+ */
+export const DeleteTaskResponseSchema: GenMessage<DeleteTaskResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 32);
+
+/**
+ * @generated from message taskwire.v1.PurgeQueueRequest
+ */
+export type PurgeQueueRequest = Message<"taskwire.v1.PurgeQueueRequest"> & {
+  /**
+   * The queue whose finished tasks are deleted.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Which end states to delete (SUCCEEDED, FAILED, CANCELLED); empty means all three.
+   *
+   * @generated from field: repeated taskwire.v1.TaskState states = 2;
+   */
+  states: TaskState[];
+
+  /**
+   * Only tasks that finished before this time; unset means any time.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_before = 3;
+   */
+  finishedBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message taskwire.v1.PurgeQueueRequest.
+ * Use `create(PurgeQueueRequestSchema)` to create a new message.
+ */
+export const PurgeQueueRequestSchema: GenMessage<PurgeQueueRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 33);
+
+/**
+ * @generated from message taskwire.v1.PurgeQueueResponse
+ */
+export type PurgeQueueResponse = Message<"taskwire.v1.PurgeQueueResponse"> & {
+  /**
+   * How many tasks were deleted.
+   *
+   * @generated from field: uint64 deleted = 1;
+   */
+  deleted: bigint;
+};
+
+/**
+ * Describes the message taskwire.v1.PurgeQueueResponse.
+ * Use `create(PurgeQueueResponseSchema)` to create a new message.
+ */
+export const PurgeQueueResponseSchema: GenMessage<PurgeQueueResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 34);
+
+/**
  * How much of a task an answer carries (AIP-157). A task's input and output
  * may each be up to the server's largest message, so lists leave them out
  * unless asked.
@@ -962,7 +1137,8 @@ export const TaskService: GenService<{
     output: typeof ListTasksResponseSchema;
   },
   /**
-   * Lists the workers connected to this server.
+   * Lists the workers connected to this server and, on PostgreSQL, to every
+   * replica sharing the store (each with the replica it is connected to).
    *
    * @generated from rpc taskwire.v1.TaskService.ListWorkers
    */
@@ -993,6 +1169,53 @@ export const TaskService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof SessionRequestSchema;
     output: typeof SessionResponseSchema;
+  },
+  /**
+   * Pauses a queue on every server sharing the store: submits are still
+   * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+   * attempts already running finish (and their retries wait). Pausing a paused
+   * queue is not an error. The pause is stored: it outlives a restart.
+   *
+   * @generated from rpc taskwire.v1.TaskService.PauseQueue
+   */
+  pauseQueue: {
+    methodKind: "unary";
+    input: typeof PauseQueueRequestSchema;
+    output: typeof PauseQueueResponseSchema;
+  },
+  /**
+   * Resumes a paused queue; its waiting tasks are dispatched at once.
+   * Resuming a queue that is not paused is not an error.
+   *
+   * @generated from rpc taskwire.v1.TaskService.ResumeQueue
+   */
+  resumeQueue: {
+    methodKind: "unary";
+    input: typeof ResumeQueueRequestSchema;
+    output: typeof ResumeQueueResponseSchema;
+  },
+  /**
+   * Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+   * FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+   * same key creates a new task.
+   *
+   * @generated from rpc taskwire.v1.TaskService.DeleteTask
+   */
+  deleteTask: {
+    methodKind: "unary";
+    input: typeof DeleteTaskRequestSchema;
+    output: typeof DeleteTaskResponseSchema;
+  },
+  /**
+   * Deletes a queue's finished tasks in bounded batches (one commit each) and
+   * reports how many were deleted.
+   *
+   * @generated from rpc taskwire.v1.TaskService.PurgeQueue
+   */
+  purgeQueue: {
+    methodKind: "unary";
+    input: typeof PurgeQueueRequestSchema;
+    output: typeof PurgeQueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_taskwire_v1_task_service, 0);
