@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, invalidArgument, notFound, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
@@ -26,6 +27,8 @@ import { resolveSubmit } from './validate.js';
 import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
+import { createQueueControls, type PurgeOptions } from './queue-controls.js';
+import { createWorkerDirectory } from './worker-directory.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -44,6 +47,8 @@ export interface BrokerOptions {
   readonly maxWaitingTasks?: number;
   /** Most WatchTask streams open at once. Default 10,000. */
   readonly maxWatchers?: number;
+  /** This server among replicas sharing a store, shown with its workers. Default: the host name and a random suffix. */
+  readonly replica?: string;
 }
 
 
@@ -80,7 +85,20 @@ export interface Broker {
   /** Subscribes to every committed event of one task. */
   subscribe(id: string, listener: TaskEventListener): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
+  /** This server's worker sessions. */
   workers(): WorkerSnapshot[];
+  /** Every server's worker sessions: this one's, and other replicas' on a shared store. */
+  allWorkers(): Promise<WorkerSnapshot[]>;
+  /** This server among replicas. */
+  readonly replica: string;
+  /** Pauses a queue on every server sharing the store; false when it was paused already. */
+  pauseQueue(queue: string): Promise<boolean>;
+  /** Resumes a queue; false when it was not paused. */
+  resumeQueue(queue: string): Promise<boolean>;
+  /** Deletes a finished task; returns it as it was. */
+  deleteTask(id: string): Promise<TaskRecord>;
+  /** Deletes a queue's finished tasks in bounded batches; returns how many. */
+  purgeQueue(options: PurgeOptions): Promise<number>;
   /** Counters for tests and metrics. */
   readonly counters: BrokerCounters;
   /** Stop handing out work; sessions keep their leases so workers can resume them elsewhere. */
@@ -131,6 +149,9 @@ export function createBroker(options: BrokerOptions): Broker {
   const counters: BrokerCounters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0, leasesExpired: 0, workersLost: 0, timedOut: 0 };
   const queues = new QueueStats(store);
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
+  const controls = createQueueControls({ store, queues, dispatcher, logger });
+  const replica = options.replica ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+  const directory = createWorkerDirectory({ replica, sessions, shared: store.workers, logger });
   let draining = false;
   let closed = false;
 
@@ -180,6 +201,7 @@ export function createBroker(options: BrokerOptions): Broker {
     session.closed = true;
     sessions.delete(session.id);
     dispatcher.remove(session);
+    directory.disconnected(session);
     const leases = session.leases();
     if (leases.length === 0 || draining) return;
     for (const lease of leases) session.settle(lease.id, lease.attempt);
@@ -203,7 +225,10 @@ export function createBroker(options: BrokerOptions): Broker {
    */
   async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
     const now = Date.now();
-    const reserved = tasks.map((task) => (task.runAt > now ? undefined : dispatcher.reserve(task.type)));
+    // A paused queue's task waits QUEUED: only a claim (which skips paused queues) may take it later.
+    const reserved = tasks.map((task) =>
+      task.runAt > now || controls.isPaused(task.options.queue) ? undefined : dispatcher.reserve(task.type),
+    );
     const leased = tasks.map((task, i) => {
       const session = reserved[i];
       return session === undefined ? task : { ...task, lease: { owner: session.id, workerId: session.hello.workerId, leaseMs } };
@@ -402,6 +427,7 @@ export function createBroker(options: BrokerOptions): Broker {
       session.cancel(refused.map((ref) => ({ ...ref, reason: 'the attempt is no longer current, or is not leased to this worker' })));
       sessions.set(id, session);
       dispatcher.add(session);
+      directory.connected(session);
       logger.info(
         { sessionId: id, workerId: hello.workerId, slots: hello.slots, resumed: resumed.length, refused: refused.length },
         'worker connected',
@@ -427,8 +453,15 @@ export function createBroker(options: BrokerOptions): Broker {
     },
 
     workers() {
-      return [...sessions.values()].map((session) => session.snapshot());
+      return [...sessions.values()].map((session) => ({ ...session.snapshot(), replica }));
     },
+
+    allWorkers: () => directory.list(),
+    replica,
+    pauseQueue: (queue) => controls.pause(queue),
+    resumeQueue: (queue) => controls.resume(queue),
+    deleteTask: (id) => controls.delete(id),
+    purgeQueue: (purge) => controls.purge(purge),
 
     drain() {
       draining = true;
@@ -443,6 +476,8 @@ export function createBroker(options: BrokerOptions): Broker {
       dispatcher.pause();
       stopSweeper();
       unsubscribe();
+      controls.close();
+      await directory.close();
       await store.close();
     },
   };

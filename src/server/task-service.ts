@@ -15,6 +15,7 @@ import type { InsertResult, TaskRecord } from '../store/index.js';
 import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
+import { createQueueAdmin } from './queue-admin.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;
@@ -89,6 +90,8 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     return task;
   };
   return {
+    ...createQueueAdmin(broker),
+
     async submitTask(request) {
       const [result] = await broker.submit([toSubmitRequest(request)]);
       return toSubmitResponse(result!);
@@ -166,7 +169,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
 
     async listWorkers() {
       return {
-        workers: broker.workers().map((w) => ({
+        workers: (await broker.allWorkers()).map((w) => ({
           workerId: w.workerId,
           sessionId: w.sessionId,
           taskTypes: [...w.taskTypes],
@@ -177,6 +180,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
           peer: w.peer,
           connectTime: new Date(w.connectedAt),
           lastSeenTime: new Date(w.lastSeenAt),
+          replica: w.replica,
         })),
       };
     },
@@ -197,6 +201,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
             submittedPerSecond: q.rates.submitted,
             succeededPerSecond: q.rates.succeeded,
             failedPerSecond: q.rates.failed,
+            paused: q.paused,
           }),
         ),
       };

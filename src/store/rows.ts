@@ -1,7 +1,7 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
 import { encodeCursor } from './cursor.js';
-import { isTerminal } from './transitions.js';
+import { allows, isTerminal, transitions } from './transitions.js';
 import type { Lease, ListPage, NewTask, Payload, QueueCounts, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
@@ -303,4 +303,35 @@ export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialC
     previous: S.TASK_STATE_UNSPECIFIED,
     ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
   };
+}
+
+/** The columns a deletion returns (`Store.purge`). */
+export interface DeletedRow {
+  id: string;
+  type: string;
+  queue: string;
+  state: number;
+  attempt: number;
+}
+
+/** The event of a deleted task: the row is gone (state UNSPECIFIED), `previous` its end state. */
+export const deletedRowEvent = (row: DeletedRow): TaskEvent => ({
+  id: row.id,
+  type: row.type,
+  queue: row.queue,
+  state: transitions.delete.to,
+  previous: row.state as TaskState,
+  attempt: row.attempt,
+});
+
+export const deletedEvent = (task: TaskRecord): TaskEvent =>
+  deletedRowEvent({ id: task.id, type: task.type, queue: task.options.queue, state: task.state, attempt: task.attempt });
+
+/** `PurgeRequest.states`, checked: only states a task can be deleted from (they are written into SQL). */
+export function purgeStates(states: readonly TaskState[]): TaskState[] {
+  const sorted = [...new Set(states)].sort((a, b) => a - b);
+  if (sorted.length === 0 || !sorted.every((state) => allows('delete', state))) {
+    throw new Error(`purge states must be SUCCEEDED, FAILED or CANCELLED; got [${states.join(', ')}]`);
+  }
+  return sorted;
 }

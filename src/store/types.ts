@@ -163,6 +163,7 @@ export interface TaskEvent {
   readonly id: string;
   readonly type: string;
   readonly queue: string;
+  /** The state after the change; UNSPECIFIED when the task was deleted (`transitions.delete`). */
   readonly state: TaskState;
   readonly attempt: number;
   /** When the task became due (its run_at), on an attempt's start: with `startedAt`, the queue wait. */
@@ -173,7 +174,7 @@ export interface TaskEvent {
   readonly finishedAt?: number;
   /** Another replica committed it (delivered by a networked store). */
   readonly remote?: true;
-  /** The state before the change. */
+  /** The state before the change; UNSPECIFIED for an insert. */
   readonly previous: TaskState;
   /** The lease owner of the attempt that ended, when the task left RUNNING. */
   readonly owner?: string;
@@ -184,6 +185,48 @@ export interface TaskEvent {
 }
 
 export type TaskListener = (events: readonly TaskEvent[]) => void;
+
+/** Finished tasks of one queue to delete (`Store.purge`). */
+export interface PurgeRequest {
+  readonly queue: string;
+  /** End states to delete; each must be terminal. */
+  readonly states: readonly TaskState[];
+  /** Only tasks that finished before this time (epoch ms). */
+  readonly finishedBefore?: number;
+  /** Most tasks deleted by this call (one commit). */
+  readonly limit: number;
+}
+
+/** A worker session as every replica sharing a store sees it (`SharedWorkers`). */
+export interface WorkerEntry {
+  /** The server replica the session is connected to. */
+  readonly replica: string;
+  readonly sessionId: string;
+  readonly workerId: string;
+  readonly taskTypes: readonly string[];
+  readonly slots: number;
+  readonly running: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly version: string;
+  readonly peer: string;
+  readonly connectedAt: number;
+  readonly lastSeenAt: number;
+}
+
+/**
+ * The worker sessions of every replica sharing a networked store. Each
+ * replica writes its own sessions with an expiry and refreshes them well
+ * before it passes, so a replica that dies without a word (kill -9) drops out
+ * of every answer when its entries expire.
+ */
+export interface SharedWorkers {
+  /** Writes (or refreshes) sessions, alive until `expiresAt`. */
+  put(entries: readonly WorkerEntry[], expiresAt: number): Promise<void>;
+  /** Removes sessions that ended. */
+  remove(sessionIds: readonly string[]): Promise<void>;
+  /** Every replica's sessions not yet expired at `now`; expired ones are deleted on the way. */
+  list(now: number): Promise<WorkerEntry[]>;
+}
 
 /** How a task ended: what a terminal event carries, or a read of a task that has ended. */
 export type TaskEnd = Pick<TaskEvent, 'id' | 'state' | 'attempt' | 'output' | 'error'>;
@@ -243,6 +286,28 @@ export interface Store {
   /** Per queue with QUEUED tasks, the earliest run_at among them (when its oldest waiting task became due). */
   oldestQueued(): Promise<Array<{ readonly queue: string; readonly dueAt: number }>>;
   subscribe(listener: TaskListener): () => void;
+  /**
+   * Pauses a queue: claims (every replica's) skip its tasks until it is
+   * resumed. Stored, so it outlives a restart. False when it was already paused.
+   */
+  pauseQueue(queue: string, now: number): Promise<boolean>;
+  /** Resumes a paused queue. False when it was not paused. */
+  resumeQueue(queue: string): Promise<boolean>;
+  /** The queues paused now. */
+  pausedQueues(): Promise<string[]>;
+  /** Calls `listener` after a pause or resume commits, this server's or (networked store) another's. */
+  onQueuePause(listener: (queue: string, paused: boolean) => void): () => void;
+  /**
+   * Deletes a finished task (`transitions.delete`) and publishes its deletion
+   * event; returns the task as it was. NOT_FOUND for no such task,
+   * FAILED_PRECONDITION naming the state of one not finished. Its idempotency
+   * key is freed.
+   */
+  delete(id: string): Promise<TaskRecord>;
+  /** Deletes up to `request.limit` finished tasks of a queue in one commit, publishing their deletion events. Returns how many. */
+  purge(request: PurgeRequest): Promise<number>;
+  /** Every replica's worker sessions, for a store shared by replicas; absent for a store one server owns. */
+  readonly workers?: SharedWorkers;
   /**
    * Calls `listener` with why when writes start failing for want of the
    * store itself (a full disk, an unreachable database; refusals such as a

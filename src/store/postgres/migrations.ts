@@ -53,6 +53,28 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
+  // 2: paused queues (PauseQueue), which claims skip; every replica's worker
+  // sessions (ListWorkers), each refreshed by its replica before it expires.
+  `
+  CREATE TABLE queue_pauses (
+    queue     TEXT PRIMARY KEY,
+    paused_at BIGINT NOT NULL
+  );
+  CREATE TABLE workers (
+    session_id   TEXT PRIMARY KEY,
+    replica      TEXT NOT NULL,
+    worker_id    TEXT NOT NULL,
+    task_types   TEXT NOT NULL,
+    slots        INTEGER NOT NULL,
+    running      INTEGER NOT NULL,
+    labels       TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    peer         TEXT NOT NULL,
+    connected_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+  );
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock replicas take while migrating. */

@@ -24,11 +24,15 @@ export interface NotificationOptions {
   readonly readOutput: (id: string) => Promise<Payload | undefined>;
   /** Receives other replicas' committed events (a batch may be empty). */
   readonly deliver: (events: readonly TaskEvent[]) => void;
+  /** Receives other replicas' committed pauses and resumes. */
+  readonly deliverPause: (queue: string, paused: boolean) => void;
 }
 
 export interface Notifications {
   /** NOTIFYs a commit's events from inside its transaction, so they go out only if it commits. */
   send(client: pg.PoolClient, events: readonly TaskEvent[]): Promise<void>;
+  /** NOTIFYs a queue paused or resumed, from inside the transaction that stores it. */
+  sendPause(client: pg.PoolClient, queue: string, paused: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,9 +48,10 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
   await listener.query(`LISTEN ${channel}`);
   listener.on('notification', (message) => {
     if (message.payload === undefined) return;
-    const { r, e } = JSON.parse(message.payload) as { r: string; e: WireEvent[] };
+    const { r, e, q } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; q?: [string, boolean] };
     if (r === options.replica) return;
-    void fromWire(e).then(options.deliver);
+    if (q !== undefined) options.deliverPause(q[0], q[1]);
+    if (e !== undefined) void fromWire(e).then(options.deliver);
   });
 
   function fromWire(events: readonly WireEvent[]): Promise<TaskEvent[]> {
@@ -81,6 +86,9 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
         size += length;
       }
       await flush();
+    },
+    async sendPause(client, queue, paused) {
+      await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, q: [queue, paused] })]);
     },
     async close() {
       await listener.end();

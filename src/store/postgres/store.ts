@@ -6,6 +6,8 @@ import { decodeCursor } from '../cursor.js';
 import {
   attemptEnded,
   claimed,
+  deletedEvent,
+  deletedRowEvent,
   errorRecord,
   initialColumns,
   insertedRecord,
@@ -15,10 +17,12 @@ import {
   metadataJson,
   overdueAttempt,
   queueCounts,
+  purgeStates,
   queueTimeoutError,
   toRecord,
   toTaskEnd,
   type ClaimedRow,
+  type DeletedRow,
   type EndedAttemptRow,
   type OutcomeRow,
   type OverdueRow,
@@ -31,6 +35,7 @@ import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { listenForEvents } from './notifications.js';
 import { listQuery, pgTypes, SQL } from './statements.js';
+import { sharedWorkers } from './workers.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database */
@@ -70,6 +75,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   }
 
   const listeners = new Set<TaskListener>();
+  const pauseListeners = new Set<(queue: string, paused: boolean) => void>();
+  const pauseChanged = (queue: string, paused: boolean) => {
+    for (const listener of pauseListeners) listener(queue, paused);
+  };
   const emit = (events: readonly TaskEvent[]) => {
     if (events.length > 0) for (const listener of listeners) listener(events);
   };
@@ -82,6 +91,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return typeof ended === 'object' ? ended.output : undefined;
     },
     deliver: emit,
+    deliverPause: pauseChanged,
   });
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
@@ -396,6 +406,58 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+
+    async pauseQueue(queue, now) {
+      const changed = await write(async (client) => {
+        const paused = ((await client.query(SQL.pause, [queue, now])).rowCount ?? 0) > 0;
+        if (paused) await notifications.sendPause(client, queue, true);
+        return paused;
+      });
+      if (changed) pauseChanged(queue, true);
+      return changed;
+    },
+
+    async resumeQueue(queue) {
+      const changed = await write(async (client) => {
+        const resumed = ((await client.query(SQL.unpause, [queue])).rowCount ?? 0) > 0;
+        if (resumed) await notifications.sendPause(client, queue, false);
+        return resumed;
+      });
+      if (changed) pauseChanged(queue, false);
+      return changed;
+    },
+
+    async pausedQueues() {
+      const { rows } = await pool.query<{ queue: string }>(SQL.paused);
+      return rows.map((row) => row.queue);
+    },
+
+    onQueuePause(listener) {
+      pauseListeners.add(listener);
+      return () => pauseListeners.delete(listener);
+    },
+
+    delete(id) {
+      return write(async (client, events) => {
+        const before = await mustGet(client, id, true);
+        if ((await client.query(SQL.delete, [id])).rowCount === 0) {
+          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
+        }
+        events.push(deletedEvent(before));
+        return before;
+      });
+    },
+
+    purge(request) {
+      const states = purgeStates(request.states);
+      return write(async (client, events) => {
+        const { rows } = await client.query<DeletedRow>(SQL.purge, [request.queue, states, request.finishedBefore ?? null, request.limit]);
+        for (const row of rows) events.push(deletedRowEvent(row));
+        return rows.length;
+      });
+    },
+
+    workers: sharedWorkers(pool),
 
     onCommit(listener) {
       commitListeners.add(listener);

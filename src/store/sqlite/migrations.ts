@@ -57,6 +57,13 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
+  // 2: paused queues (PauseQueue); claims skip their tasks.
+  `
+  CREATE TABLE queue_pauses (
+    queue     TEXT PRIMARY KEY,
+    paused_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

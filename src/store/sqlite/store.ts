@@ -17,10 +17,12 @@ import type {
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
-import { prepareStatements } from './statements.js';
+import { prepareStatements, purgeSql } from './statements.js';
 import {
   attemptEnded,
   claimed,
+  deletedEvent,
+  deletedRowEvent,
   errorRecord,
   initialColumns,
   insertedRecord,
@@ -30,10 +32,12 @@ import {
   metadataJson,
   overdueAttempt,
   queueCounts,
+  purgeStates,
   queueTimeoutError,
   toRecord,
   toTaskEnd,
   type ClaimedRow,
+  type DeletedRow,
   type EndedAttemptRow,
   type OutcomeRow,
   type OverdueRow,
@@ -103,6 +107,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const listeners = new Set<TaskListener>();
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
+  const pauseListeners = new Set<(queue: string, paused: boolean) => void>();
+  const purgeStatements = new Map<string, ReturnType<Database['prepare']>>();
   const commits = createGroupCommit(db, {
     path: options.path,
     health: (failure) => {
@@ -364,6 +370,50 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    async pauseQueue(queue, now) {
+      const changed = await write(() => st.pause.run(queue, now).changes > 0);
+      if (changed) for (const listener of pauseListeners) listener(queue, true);
+      return changed;
+    },
+
+    async resumeQueue(queue) {
+      const changed = await write(() => st.unpause.run(queue).changes > 0);
+      if (changed) for (const listener of pauseListeners) listener(queue, false);
+      return changed;
+    },
+
+    async pausedQueues() {
+      return (st.paused.all() as Array<{ queue: string }>).map((row) => row.queue);
+    },
+
+    onQueuePause(listener) {
+      pauseListeners.add(listener);
+      return () => pauseListeners.delete(listener);
+    },
+
+    delete(id) {
+      return write((events) => {
+        const before = mustGet(id);
+        if (st.delete.run(id).changes === 0) {
+          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
+        }
+        events.push(deletedEvent(before));
+        return before;
+      });
+    },
+
+    purge(request) {
+      const states = purgeStates(request.states);
+      return write((events) => {
+        const sql = purgeSql(states);
+        let statement = purgeStatements.get(sql);
+        if (statement === undefined) purgeStatements.set(sql, (statement = db.prepare(sql)));
+        const rows = statement.all({ queue: request.queue, before: request.finishedBefore ?? null, limit: request.limit }) as DeletedRow[];
+        for (const row of rows) events.push(deletedRowEvent(row));
+        return rows.length;
+      });
     },
 
     onCommit(listener) {
