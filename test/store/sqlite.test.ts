@@ -4,12 +4,27 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/index.js';
 import { describeStoreConformance } from './conformance.js';
+import { describeQueueControlConformance } from './conformance-controls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-store-'));
 let n = 0;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeStoreConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+describeQueueControlConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+
+describe('sqlite queue pauses', () => {
+  it('outlive reopening the database', async () => {
+    const path = join(dir, 'pauses.db');
+    const first = createSqliteStore({ path });
+    await first.pauseQueue('held', Date.now());
+    await first.close();
+    const second = createSqliteStore({ path });
+    expect(await second.pausedQueues()).toEqual(['held']);
+    expect(second.workers).toBeUndefined();
+    await second.close();
+  });
+});
 
 describe('sqlite store open', () => {
   it('names the file when it is not a database', () => {
