@@ -4,6 +4,7 @@ import type { TlsClientOptions } from '../rpc/index.js';
 import { demoCommand } from './commands/demo.js';
 import { serverCommand } from './commands/server.js';
 import { taskCommands } from './commands/tasks.js';
+import { queueCommands } from './commands/queues.js';
 import { workerCommand } from './commands/worker.js';
 import { BUNDLED_DESCRIPTOR } from './descriptors.js';
 import { errorJson, errorLine } from './output.js';
@@ -58,6 +59,7 @@ function globals(): GlobalOptions {
 serverCommand(program, globals);
 workerCommand(program, globals);
 taskCommands(program, globals);
+queueCommands(program, globals);
 demoCommand(program, globals);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
