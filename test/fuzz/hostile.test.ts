@@ -92,6 +92,17 @@ describe('hostile input', () => {
         .map((r) => () => rpc.listTasks(r as never)),
       fc.constant(() => rpc.listWorkers({})),
       fc.string().map((queue) => () => rpc.getQueueStats({ queue })),
+      // Never the honest work's queue: a pause there would hold it (that is what a pause is for).
+      fc.string({ maxLength: 140 }).filter((q) => q !== 'default').map((queue) => () => rpc.pauseQueue({ queue })),
+      fc.string({ maxLength: 140 }).map((queue) => () => rpc.resumeQueue({ queue })),
+      id.map((i) => () => rpc.deleteTask({ id: i })),
+      fc
+        .record({
+          queue: fc.oneof(fc.constant('default'), fc.string({ maxLength: 140 })),
+          states: fc.array(fc.integer({ min: -5, max: 20 }), { maxLength: 4 }),
+          finishedBefore: fc.option(fc.date({ noInvalidDate: true }), { nil: undefined }),
+        })
+        .map((r) => () => rpc.purgeQueue(r)),
     );
     await fc.assert(
       fc.asyncProperty(request, async (make) => {
@@ -227,6 +238,15 @@ describe('hostile input', () => {
       expect(row.failures).toBeLessThanOrEqual(row.max_attempts);
       expect(row.failures).toBeLessThanOrEqual(row.attempt);
     }
+    // The counts the server keeps from events (deletions included) are the store's.
+    const counted = new Database(join(stack.dir, 'tasks.db'), { readonly: true });
+    const stored = counted.prepare('SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state').all() as Array<{ queue: string; state: number; n: number }>;
+    counted.close();
+    const kept = stack.server.broker.queues
+      .counts()
+      .flatMap((q) => Object.entries(q.counts).filter(([, count]) => count !== 0).map(([state, count]) => ({ queue: q.queue, state: Number(state), n: count })));
+    const order = (a: { queue: string; state: number }, b: { queue: string; state: number }) => a.queue.localeCompare(b.queue) || a.state - b.state;
+    expect(kept.sort(order)).toEqual(stored.sort(order));
     console.log(`hostile input: ${inputs} generated inputs, ${rows.length} tasks audited`);
     expect(inputs).toBeGreaterThanOrEqual(10_000);
   }, 60_000);

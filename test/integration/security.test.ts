@@ -33,7 +33,7 @@ const TOKENS: Record<Role, string> = { client: 'client-secret', worker: 'worker-
 
 /** Every method the server has, and how to call it with an empty message. */
 const METHODS: Array<{ path: string; stream: 'unary' | 'server' | 'bidi' }> = [
-  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats'].map((m) => ({
+  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => ({
     path: `/taskwire.v1.TaskService/${m}`,
     stream: 'unary' as const,
   })),
@@ -113,6 +113,10 @@ describe('access control over mutual TLS', () => {
       }
     }
     expect(rows).toHaveLength(METHODS.length * 4);
+    // The queue controls are the admin's alone.
+    for (const method of ['PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue']) {
+      expect(rolesFor(`/taskwire.v1.TaskService/${method}`)).toEqual(['admin']);
+    }
     client.close();
   });
 
