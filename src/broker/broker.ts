@@ -159,7 +159,8 @@ export function createBroker(options: BrokerOptions): Broker {
     queues.apply(events);
     for (const event of events) {
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
-      if (event.state === TaskState.TASK_STATE_QUEUED) dispatcher.markReady(event.type);
+      // A paused queue's task is not ready: claims skip it, and each one it woke would scan past the paused backlog.
+      if (event.state === TaskState.TASK_STATE_QUEUED && !controls.isPaused(event.queue)) dispatcher.markReady(event.type);
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
         settleLease(event);
       }
@@ -227,7 +228,7 @@ export function createBroker(options: BrokerOptions): Broker {
     const now = Date.now();
     // A paused queue's task waits QUEUED: only a claim (which skips paused queues) may take it later.
     const reserved = tasks.map((task) =>
-      task.runAt > now || controls.isPaused(task.options.queue) ? undefined : dispatcher.reserve(task.type),
+      task.runAt > now || !controls.mayDispatchDirectly(task.options.queue) ? undefined : dispatcher.reserve(task.type),
     );
     const leased = tasks.map((task, i) => {
       const session = reserved[i];
@@ -352,7 +353,8 @@ export function createBroker(options: BrokerOptions): Broker {
       return store.list(filter, pageSize, cursor);
     },
 
-    stats(queue) {
+    async stats(queue) {
+      await controls.ready;
       return queues.stats(queue);
     },
 

@@ -22,6 +22,10 @@ export interface PurgeOptions {
 export interface QueueControls {
   /** Whether this server knows the queue to be paused (the store's claims are what enforce it). */
   isPaused(queue: string): boolean;
+  /** Whether a new task of the queue may skip the claim: not before the paused queues are known, never for a paused one. */
+  mayDispatchDirectly(queue: string): boolean;
+  /** Resolves once the paused queues have been read from the store. */
+  readonly ready: Promise<void>;
   pause(queue: string): Promise<boolean>;
   resume(queue: string): Promise<boolean>;
   delete(id: string): Promise<TaskRecord>;
@@ -55,10 +59,14 @@ export function createQueueControls(options: {
     if (!isPaused) dispatcher.recheck();
   };
   const stop = store.onQueuePause(changed);
-  // Changes that arrive while this reads are applied twice, which is harmless: both set the same state.
-  void store.pausedQueues().then(
-    (names) => names.forEach((queue) => changed(queue, true)),
-    (error: unknown) => options.logger.error({ err: error }, 'could not read the paused queues'),
+  let loaded = false;
+  // A change that arrives while this reads may be applied again after it; the read then says the same or older.
+  const ready = store.pausedQueues().then(
+    (names) => {
+      names.forEach((queue) => changed(queue, true));
+      loaded = true;
+    },
+    (error: unknown) => options.logger.error({ err: error }, 'could not read the paused queues; new tasks go through claims only'),
   );
 
   function requireQueue(queue: string): void {
@@ -68,6 +76,8 @@ export function createQueueControls(options: {
 
   return {
     isPaused: (queue) => paused.has(queue),
+    mayDispatchDirectly: (queue) => loaded && !paused.has(queue),
+    ready,
 
     async pause(queue) {
       requireQueue(queue);

@@ -29,7 +29,7 @@ describe('queue controls over the HTTP listener (Connect JSON)', () => {
     expect((await call('DeleteTask', { id })).json).toEqual({});
     expect((await call('GetTask', { id })).json.code).toBe('not_found');
 
-    const done = await stack.client().run('/demo.v1.DemoService/Echo', { typeUrl: ECHO_INPUT['@type'], value: new Uint8Array() }, { queue: 'h' });
+    const done = await stack.client().run('/demo.v1.DemoService/Echo', { typeUrl: ECHO_INPUT['@type'], value: Buffer.alloc(0) }, { queue: 'h' });
     expect(done.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
     const early = await call('PurgeQueue', { queue: 'h', states: ['TASK_STATE_SUCCEEDED'], finishedBefore: '2000-01-01T00:00:00Z' });
     expect(early.json).toEqual({});

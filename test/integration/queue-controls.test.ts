@@ -7,7 +7,7 @@ import { EchoRequest, FailRequest, SleepRequest } from '../../gen/ts/demo/v1/dem
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { pack, type TaskwireClient } from '../../src/client/index.js';
 import { Code } from '../../src/errors.js';
-import { createPostgresStore } from '../../src/store/index.js';
+import { createPostgresStore, createSqliteStore, type Store } from '../../src/store/index.js';
 import { startStack } from '../helpers/inprocess.js';
 import { deferred, waitFor } from '../helpers/wait.js';
 
@@ -58,7 +58,7 @@ async function codeOf(promise: Promise<unknown>) {
 }
 
 const echo = (client: TaskwireClient, queue: string, idempotencyKey?: string) =>
-  client.submit(ECHO, pack(EchoRequest, { text: queue, payload: new Uint8Array() }), { queue, ...(idempotencyKey ? { idempotencyKey } : {}) });
+  client.submit(ECHO, pack(EchoRequest, { text: queue, payload: Buffer.alloc(0) }), { queue, ...(idempotencyKey ? { idempotencyKey } : {}) });
 
 const statsOf = async (client: TaskwireClient, queue: string) => (await client.stats(queue))[0];
 
@@ -169,6 +169,26 @@ describe.each(['sqlite', 'postgres'] as const)('queue controls on %s, through th
   });
 });
 
+describe('a paused queue costs no claims', () => {
+  it('submits to a paused queue do not send the dispatcher looking for work', async () => {
+    const store = createSqliteStore({ path: join(dir, `${prefix}_claims.db`) });
+    let claims = 0;
+    const counted: Store = { ...store, claim: (request) => (claims++, store.claim(request)) };
+    const stack = await startStack({ store: counted });
+    stacks.push(stack);
+    await stack.worker();
+    const client = stack.client();
+    await client.pauseQueue('held');
+    const before = claims;
+    for (let i = 0; i < 20; i++) await echo(client, 'held');
+    await client.result((await echo(client, 'free')).id);
+    // Without the pause each submit would wake the idle worker's claim; at most the 5 s recheck may run one.
+    expect(claims - before).toBeLessThanOrEqual(2);
+    await client.resumeQueue('held');
+    await waitFor(async () => (await statsOf(client, 'held'))?.succeeded === 20, { what: 'the held tasks to run after the resume' });
+  });
+});
+
 describe('queue controls across PostgreSQL replicas', () => {
   it('replicas see each other’s pause, resume, deletions and workers', async () => {
     const open = storeOf('postgres');
@@ -178,7 +198,11 @@ describe('queue controls across PostgreSQL replicas', () => {
     const clientA = a.client();
     const clientB = b.client();
 
-    const workers = await clientA.workers();
+    // B announces its sessions in the store as they connect: A lists them a moment later.
+    const workers = await waitFor(async () => {
+      const listed = await clientA.workers();
+      return listed.length > 0 && listed;
+    }, { what: 'replica A to list the worker connected to B' });
     expect(workers).toEqual([expect.objectContaining({ workerId: worker.workerId, replica: b.server.broker.replica })]);
     expect(b.server.broker.replica).not.toBe(a.server.broker.replica);
 
