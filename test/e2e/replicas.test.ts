@@ -94,7 +94,7 @@ describe('several server replicas on PostgreSQL', () => {
     await waitFor(async () => {
       const lists = await Promise.all(servers.map((s) => client(s.address).workers()));
       return lists.every((workers) => workers.length === 4);
-    }, { what: '4 workers across the replicas, listed by each' });
+    }, { what: '4 workers across the replicas, listed by each', timeoutMs: 40_000, intervalMs: 1_000 });
 
     const acked = new Map<string, string>();
     const submitting = (async () => {
