@@ -14,6 +14,7 @@ import {
   type Store,
   type TaskEvent,
   type TaskRecord,
+  type Retention,
 } from '../store/index.js';
 import { Dispatcher } from './dispatcher.js';
 import { startSweeper } from './sweeper.js';
@@ -23,7 +24,8 @@ import { WorkerSession } from './session.js';
 import { connectWorker, type WorkerConnection } from './connection.js';
 import { TaskSubscriptions, type TaskEventListener } from './subscriptions.js';
 import type { SubmitRequest, TaskTypeInfo, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from './types.js';
-import { resolveSubmit } from './validate.js';
+import { DEFAULT_RETENTION, resolveRetention, resolveSubmit } from './validate.js';
+import { startCleaner, type Cleaner } from './cleaner.js';
 import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
@@ -49,6 +51,10 @@ export interface BrokerOptions {
   readonly maxWatchers?: number;
   /** This server among replicas sharing a store, shown with its workers. Default: the host name and a random suffix. */
   readonly replica?: string;
+  /** How long finished tasks are kept, by end state (a type's defaults win); 0 keeps forever. Default 24 h, 7 d, 24 h. */
+  readonly retention?: Partial<Retention>;
+  /** Run the cleaner that deletes tasks past their retention. Default true. */
+  readonly cleaner?: boolean;
 }
 
 
@@ -68,6 +74,8 @@ export interface Broker {
   stats(queue: string | undefined): Promise<QueueStatsRecord[]>;
   /** The maintained counts themselves, for gauges. */
   readonly queues: QueueStats;
+  /** The cleaner of this replica (undefined when turned off), for metrics and tests. */
+  readonly cleaner: Cleaner | undefined;
   /** WatchTask streams open now. */
   watching(): number;
   cancel(id: string, reason: string): Promise<TaskRecord>;
@@ -144,6 +152,10 @@ export function createBroker(options: BrokerOptions): Broker {
     waiting += (counts[TaskState.TASK_STATE_SCHEDULED] ?? 0) + (counts[TaskState.TASK_STATE_QUEUED] ?? 0);
   });
   const types = new Map<string, TaskTypeInfo>();
+  const serverRetention = resolveRetention(DEFAULT_RETENTION, options.retention, 'the server');
+  /** Each type's retention, resolved once at registration. */
+  const retentions = new Map<string, Retention>();
+  const retentionOf = (info: TaskTypeInfo) => retentions.get(info.type) ?? serverRetention;
   const sessions = new Map<string, WorkerSession>();
   const subscriptions = new TaskSubscriptions();
   const counters: BrokerCounters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0, leasesExpired: 0, workersLost: 0, timedOut: 0 };
@@ -184,6 +196,9 @@ export function createBroker(options: BrokerOptions): Broker {
         : (event.error?.message ?? 'the attempt is no longer current');
     session.cancel([{ id: event.id, attempt: event.attempt, reason }]);
   }
+
+  const unsubscribeDeletions = store.onDeleted((deletions) => queues.delete(deletions));
+  const cleaner: Cleaner | undefined = options.cleaner === false ? undefined : startCleaner({ store, logger });
 
   const stopSweeper = startSweeper({
     store,
@@ -295,9 +310,11 @@ export function createBroker(options: BrokerOptions): Broker {
     heartbeatMs,
     counters,
     queues,
+    cleaner,
     watching: () => watchers,
 
     registerType(info) {
+      retentions.set(info.type, resolveRetention(serverRetention, info.defaults?.retention, info.type));
       types.set(info.type, info);
     },
 
@@ -309,7 +326,7 @@ export function createBroker(options: BrokerOptions): Broker {
       const now = Date.now();
       const tasks = requests.map((request, index) => {
         try {
-          return resolveSubmit(request, types, newTaskId(now), now);
+          return resolveSubmit(request, types, newTaskId(now), now, retentionOf);
         } catch (error) {
           if (requests.length > 1 && error instanceof Error) error.message = `tasks[${index}]: ${error.message}`;
           throw error;
@@ -327,7 +344,7 @@ export function createBroker(options: BrokerOptions): Broker {
       const slots: number[] = [];
       requests.forEach((request, index) => {
         try {
-          valid.push(resolveSubmit(request, types, newTaskId(now), now));
+          valid.push(resolveSubmit(request, types, newTaskId(now), now, retentionOf));
           slots.push(index);
         } catch (error) {
           if (!(error instanceof TaskwireError)) throw error;
@@ -477,9 +494,11 @@ export function createBroker(options: BrokerOptions): Broker {
       draining = true;
       dispatcher.pause();
       stopSweeper();
+      await cleaner?.stop();
       unsubscribe();
       controls.close();
       await directory.close();
+      unsubscribeDeletions();
       await store.close();
     },
   };

@@ -1,5 +1,5 @@
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import type { QueueCounts, Store, TaskEvent } from '../store/index.js';
+import type { Deletion, QueueCounts, Store, TaskEvent } from '../store/index.js';
 
 /** Rates are averaged over this window, in one-second buckets. */
 const RATE_WINDOW_S = 60;
@@ -52,9 +52,8 @@ export class QueueStats {
     for (const event of events) {
       if (event.progress !== undefined) continue;
       const queue = this.queue(event.queue);
-      // UNSPECIFIED is no row: before an insert, after a deletion.
       if (event.previous !== TaskState.TASK_STATE_UNSPECIFIED) add(queue.counts, event.previous, -1);
-      if (event.state !== TaskState.TASK_STATE_UNSPECIFIED) add(queue.counts, event.state, 1);
+      add(queue.counts, event.state, 1);
       if (event.previous === TaskState.TASK_STATE_UNSPECIFIED) this.tick(queue, 'submitted', now);
       else if (event.state === TaskState.TASK_STATE_SUCCEEDED) this.tick(queue, 'succeeded', now);
       else if (event.state === TaskState.TASK_STATE_FAILED) this.tick(queue, 'failed', now);
@@ -69,6 +68,11 @@ export class QueueStats {
     } else {
       this.paused.delete(queue);
     }
+  }
+
+  /** Applies committed deletions: the tasks are gone from their state's count. */
+  delete(deletions: readonly Deletion[]): void {
+    for (const deletion of deletions) add(this.queue(deletion.queue).counts, deletion.state, -deletion.count);
   }
 
   /** Counts per queue (one queue, or all), sorted by name. */

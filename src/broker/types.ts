@@ -1,4 +1,4 @@
-import type { AttemptRef, BackoffPolicy, Lease, Payload, TaskOptionsRecord } from '../store/index.js';
+import type { AttemptRef, BackoffPolicy, Lease, Payload, Retention, TaskOptionsRecord } from '../store/index.js';
 
 /** Options a submitter may set; anything unset takes the task type's defaults, then the server's. */
 export interface SubmitOptions {
@@ -32,7 +32,10 @@ export interface TaskTypeInfo {
   readonly checkInput?: (value: Uint8Array) => string | undefined;
   /** Parses a worker's output the same way. */
   readonly checkOutput?: (value: Uint8Array) => string | undefined;
-  readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey'>>;
+  readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey' | 'retention'>> & {
+    /** How long this type's finished tasks are kept, over the server's; 0 keeps them forever. */
+    readonly retention?: Partial<Retention>;
+  };
 }
 
 export interface WorkerHello {

@@ -1,5 +1,5 @@
 import { invalidArgument } from '../errors.js';
-import type { BackoffPolicy, NewTask, TaskOptionsRecord } from '../store/index.js';
+import type { BackoffPolicy, NewTask, Retention, TaskOptionsRecord } from '../store/index.js';
 import type { SubmitRequest, TaskTypeInfo } from './types.js';
 
 export const LIMITS = {
@@ -15,6 +15,20 @@ const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 300_000, multiplier: 2, jitter: 0.2 };
 export const DEFAULT_MAX_ATTEMPTS = 3;
+const DAY_MS = 86_400_000;
+/** River's: succeeded and cancelled tasks kept a day, the dead letter a week. */
+export const DEFAULT_RETENTION: Retention = { succeededMs: DAY_MS, failedMs: 7 * DAY_MS, cancelledMs: DAY_MS };
+
+/** A type's retention over the server's; throws naming the field when one is not a duration. */
+export function resolveRetention(server: Retention, type: Partial<Retention> | undefined, where: string): Retention {
+  const retention = type === undefined ? server : { ...server, ...type };
+  for (const [field, ms] of Object.entries(retention)) {
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      throw invalidArgument(`${where}: retention.${field} must be a whole number of ms, 0 (keep forever) or more; got ${ms}`);
+    }
+  }
+  return retention;
+}
 
 function check(condition: boolean, message: string): void {
   if (!condition) throw invalidArgument(message);
@@ -47,6 +61,7 @@ export function resolveSubmit(
   types: ReadonlyMap<string, TaskTypeInfo>,
   id: string,
   now: number,
+  retention: (info: TaskTypeInfo) => Retention = () => DEFAULT_RETENTION,
 ): NewTask {
   check(request.type !== '', 'type is required: the full method path of a task, e.g. "/demo.v1.DemoService/Echo"');
   const info = types.get(request.type);
@@ -113,6 +128,7 @@ export function resolveSubmit(
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     labels: checkMap(o.labels, 'options.labels'),
     traceContext: checkMap(o.traceContext, 'options.trace_context'),
+    retention: retention(info),
   };
   const runAt = o.runAt ?? (o.delayMs ? now + o.delayMs : now);
   return { id, type: request.type, input, options, runAt };

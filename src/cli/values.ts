@@ -17,18 +17,18 @@ export const integer =
     return value;
   };
 
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Milliseconds, written as a number of ms or with a unit: 1500, 1500ms, 30s, 5m, 1h. */
+/** Milliseconds, written as a number of ms or with a unit: 1500, 1500ms, 30s, 5m, 1h, 7d. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (match === null) return undefined;
   const ms = Number(match[1]) * UNITS[match[2] ?? 'ms']!;
   return Number.isInteger(ms) ? ms : undefined;
 }
 
-const showMs = (ms: number) =>
-  ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 && ms > 0 ? `${ms / 1000}s` : `${ms}ms`;
+const showMs = (ms: number): string =>
+  ms % 86_400_000 === 0 && ms > 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 && ms > 0 ? `${ms / 1000}s` : `${ms}ms`;
 
 /** A duration in min..max milliseconds. */
 export const duration =
@@ -36,7 +36,7 @@ export const duration =
   (text: string): number => {
     const ms = parseDuration(text);
     if (ms === undefined || ms < min || ms > max) {
-      throw new InvalidArgumentError(`give a duration in ${showMs(min)}..${showMs(max)}: milliseconds (1500) or with a unit (500ms, 30s, 5m, 1h).`);
+      throw new InvalidArgumentError(`give a duration in ${showMs(min)}..${showMs(max)}: milliseconds (1500) or with a unit (500ms, 30s, 5m, 1h, 7d).`);
     }
     return ms;
   };

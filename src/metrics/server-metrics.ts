@@ -215,6 +215,20 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
       observe(event);
     }
   });
+  // The cleaner's deletions on this replica (another replica's arrive marked remote).
+  const cleaned = new Counter({
+    name: 'taskwire_tasks_cleaned_total',
+    help: 'Finished tasks deleted by this server’s cleaner after their retention, by the state they ended in.',
+    labelNames: ['state'],
+    registers,
+  });
+  for (const label of END_LABELS.values()) cleaned.inc({ state: label }, 0);
+  const stopDeletions = store.onDeleted((deletions) => {
+    for (const deletion of deletions) {
+      if (deletion.remote || deletion.cause !== 'retention') continue;
+      cleaned.inc({ state: END_LABELS.get(deletion.state) ?? String(deletion.state) }, deletion.count);
+    }
+  });
   const stopCommits = store.onCommit((seconds, writes) => {
     commitSeconds.observe(seconds);
     commitWrites.observe(writes);
@@ -234,6 +248,7 @@ export function registerServerMetrics(registry: Registry, broker: Broker, store:
     close() {
       unsubscribe();
       stopCommits();
+      stopDeletions();
     },
   };
 }

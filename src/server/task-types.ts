@@ -46,7 +46,18 @@ export function defaultsFromOption(option: TaskMethodOptions | undefined): TaskD
     ...(option.maxAttempts ? { maxAttempts: option.maxAttempts } : {}),
     ...(executionTimeoutMs ? { executionTimeoutMs } : {}),
     ...(queueTimeoutMs ? { queueTimeoutMs } : {}),
+    ...retentionFromOption(option),
   };
+}
+
+/** retain_* of the option: a field set to zero keeps forever, an unset one takes the server's. */
+function retentionFromOption(option: TaskMethodOptions): Pick<TaskDefaults, 'retention'> {
+  const retention = {
+    ...(option.retainSucceeded === undefined ? {} : { succeededMs: durationToMs(option.retainSucceeded) }),
+    ...(option.retainFailed === undefined ? {} : { failedMs: durationToMs(option.retainFailed) }),
+    ...(option.retainCancelled === undefined ? {} : { cancelledMs: durationToMs(option.retainCancelled) }),
+  };
+  return Object.keys(retention).length === 0 ? {} : { retention };
 }
 
 /** ts-proto keeps custom options as unknown fields of the method's options; decode ours. */
@@ -72,9 +83,20 @@ export function taskTypesOf(
       ...(response === undefined ? {} : { outputTypeUrl: typeUrl(response) }),
       checkInput: (value: Uint8Array) => problemDecoding(() => method.requestType.decode(value)),
       checkOutput: (value: Uint8Array) => problemDecoding(() => method.responseType.decode(value)),
-      defaults: { ...defaultsFromOption(optionOf(method)), ...options.defaults, ...options.methods?.[key] },
+      defaults: mergeDefaults(defaultsFromOption(optionOf(method)), options.defaults, options.methods?.[key]),
     };
   });
+}
+
+/** Later defaults win, field by field (retention's fields too). */
+function mergeDefaults(...layers: ReadonlyArray<TaskDefaults | undefined>): TaskDefaults {
+  let merged: TaskDefaults = {};
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    const retention = merged.retention === undefined || layer.retention === undefined ? (layer.retention ?? merged.retention) : { ...merged.retention, ...layer.retention };
+    merged = { ...merged, ...layer, ...(retention === undefined ? {} : { retention }) };
+  }
+  return merged;
 }
 
 /** What is wrong with a message, by decoding it; undefined when it decodes. */

@@ -1,8 +1,8 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
 import { encodeCursor } from './cursor.js';
-import { allows, isTerminal, transitions } from './transitions.js';
-import type { Lease, ListPage, NewTask, Payload, QueueCounts, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
+import { allows, isTerminal } from './transitions.js';
+import type { Deletion, Lease, ListPage, NewTask, Payload, QueueCounts, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
@@ -38,6 +38,9 @@ export interface TaskRow {
   progress_percent: number;
   progress_message: string;
   cancel_reason: string | null;
+  retain_succeeded_ms: number | null;
+  retain_failed_ms: number | null;
+  retain_cancelled_ms: number | null;
 }
 
 /** The columns `Store.outcome` reads: the last error only for a failed task. */
@@ -113,6 +116,17 @@ export function errorRecord(
 export const queueTimeoutError = (attempt: number, now: number): TaskErrorRecord =>
   errorRecord({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
 
+/** The rows one delete returned, as the Deletions it publishes: one per queue and state. */
+export function deletions(rows: ReadonlyArray<{ queue: string; state: number }>, cause: Deletion['cause']): Deletion[] {
+  const counts = new Map<string, Map<number, number>>();
+  for (const row of rows) {
+    const byState = counts.get(row.queue) ?? new Map<number, number>();
+    byState.set(row.state, (byState.get(row.state) ?? 0) + 1);
+    counts.set(row.queue, byState);
+  }
+  return [...counts].flatMap(([queue, byState]) => [...byState].map(([state, count]) => ({ queue, state: state as TaskState, count, cause })));
+}
+
 /** Rows of (queue, state, count) grouped into `Store.stats`'s answer, queues in the order given. */
 export function queueCounts(rows: ReadonlyArray<{ queue: string; state: TaskState; n: number }>): QueueCounts[] {
   const byQueue = new Map<string, Partial<Record<TaskState, number>>>();
@@ -169,6 +183,15 @@ export function toRecord(row: TaskRow): TaskRecord {
       ...(row.idempotency_key === null ? {} : { idempotencyKey: row.idempotency_key }),
       labels: row.labels === null ? {} : (JSON.parse(row.labels) as Record<string, string>),
       traceContext: row.trace_context === null ? {} : (JSON.parse(row.trace_context) as Record<string, string>),
+      ...(row.retain_succeeded_ms === null
+        ? {}
+        : {
+            retention: {
+              succeededMs: row.retain_succeeded_ms,
+              failedMs: row.retain_failed_ms ?? 0,
+              cancelledMs: row.retain_cancelled_ms ?? 0,
+            },
+          }),
     },
     attempt: row.attempt,
     failures: row.failures,
@@ -304,28 +327,6 @@ export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialC
     ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
   };
 }
-
-/** The columns a deletion returns (`Store.purge`). */
-export interface DeletedRow {
-  id: string;
-  type: string;
-  queue: string;
-  state: number;
-  attempt: number;
-}
-
-/** The event of a deleted task: the row is gone (state UNSPECIFIED), `previous` its end state. */
-export const deletedRowEvent = (row: DeletedRow): TaskEvent => ({
-  id: row.id,
-  type: row.type,
-  queue: row.queue,
-  state: transitions.delete.to,
-  previous: row.state as TaskState,
-  attempt: row.attempt,
-});
-
-export const deletedEvent = (task: TaskRecord): TaskEvent =>
-  deletedRowEvent({ id: task.id, type: task.type, queue: task.options.queue, state: task.state, attempt: task.attempt });
 
 /** `PurgeRequest.states`, checked: only states a task can be deleted from (they are written into SQL). */
 export function purgeStates(states: readonly TaskState[]): TaskState[] {

@@ -30,7 +30,7 @@ export const transitions = {
   },
   /** RetryTask: back to the queue with a fresh attempt budget. */
   revive: { from: [TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED], to: TaskState.TASK_STATE_QUEUED },
-  /** DeleteTask, PurgeQueue: the row is gone (its event's state is UNSPECIFIED) and its idempotency key free. */
+  /** DeleteTask, PurgeQueue (and the retention cleaner): the row is gone, published as a Deletion; its idempotency key is free. */
   delete: {
     from: [TaskState.TASK_STATE_SUCCEEDED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED],
     to: TaskState.TASK_STATE_UNSPECIFIED,

@@ -13,6 +13,17 @@ export interface BackoffPolicy {
   readonly jitter: number;
 }
 
+/**
+ * How long a finished task is kept, by the state it ended in, in ms; 0 keeps
+ * it forever. Resolved at submit (the type's defaults, then the server's) and
+ * stored with the task, so every replica deletes it at the same time.
+ */
+export interface Retention {
+  readonly succeededMs: number;
+  readonly failedMs: number;
+  readonly cancelledMs: number;
+}
+
 /** Options of a task, resolved (defaults filled in) at submit. */
 export interface TaskOptionsRecord {
   readonly queue: string;
@@ -24,6 +35,8 @@ export interface TaskOptionsRecord {
   readonly idempotencyKey?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly traceContext: Readonly<Record<string, string>>;
+  /** Unset: kept forever (tasks stored before retention existed). */
+  readonly retention?: Retention;
 }
 
 export interface TaskErrorRecord {
@@ -163,7 +176,6 @@ export interface TaskEvent {
   readonly id: string;
   readonly type: string;
   readonly queue: string;
-  /** The state after the change; UNSPECIFIED when the task was deleted (`transitions.delete`). */
   readonly state: TaskState;
   readonly attempt: number;
   /** When the task became due (its run_at), on an attempt's start: with `startedAt`, the queue wait. */
@@ -185,6 +197,24 @@ export interface TaskEvent {
 }
 
 export type TaskListener = (events: readonly TaskEvent[]) => void;
+
+/**
+ * Tasks deleted in one commit, by queue and the state they were in (finished
+ * tasks removed by the cleaner, or by an operator). Published after the
+ * commit like TaskEvents (every replica's, on a networked store), so counts
+ * kept in memory stay right.
+ */
+export interface Deletion {
+  readonly queue: string;
+  readonly state: TaskState;
+  readonly count: number;
+  /** `retention`: the cleaner; `request`: an operator deleted or purged them. */
+  readonly cause: 'retention' | 'request';
+  /** Another replica committed it (delivered by a networked store). */
+  readonly remote?: true;
+}
+
+export type DeletionListener = (deletions: readonly Deletion[]) => void;
 
 /** Finished tasks of one queue to delete (`Store.purge`). */
 export interface PurgeRequest {
@@ -287,6 +317,17 @@ export interface Store {
   oldestQueued(): Promise<Array<{ readonly queue: string; readonly dueAt: number }>>;
   subscribe(listener: TaskListener): () => void;
   /**
+   * Deletes up to `limit` finished tasks whose retention ran out by `now`
+   * (oldest expiry first; their idempotency keys are freed with them) and
+   * publishes what it deleted as Deletions (cause `retention`). Returns how
+   * many it deleted and how long the delete itself held the store, in ms (the
+   * cleaner sizes its batches by it). Safe to run on several replicas at
+   * once: no task is deleted twice.
+   */
+  deleteExpired(now: number, limit: number): Promise<{ readonly deleted: number; readonly busyMs: number }>;
+  /** Calls `listener` with each commit's deletions (every replica's, on a networked store). */
+  onDeleted(listener: DeletionListener): () => void;
+  /**
    * Pauses a queue: claims (every replica's) skip its tasks until it is
    * resumed. Stored, so it outlives a restart. False when it was already paused.
    */
@@ -298,13 +339,13 @@ export interface Store {
   /** Calls `listener` after a pause or resume commits, this server's or (networked store) another's. */
   onQueuePause(listener: (queue: string, paused: boolean) => void): () => void;
   /**
-   * Deletes a finished task (`transitions.delete`) and publishes its deletion
-   * event; returns the task as it was. NOT_FOUND for no such task,
+   * Deletes a finished task (`transitions.delete`) and publishes it as a
+   * Deletion (cause `request`); returns the task as it was. NOT_FOUND for no such task,
    * FAILED_PRECONDITION naming the state of one not finished. Its idempotency
    * key is freed.
    */
   delete(id: string): Promise<TaskRecord>;
-  /** Deletes up to `request.limit` finished tasks of a queue in one commit, publishing their deletion events. Returns how many. */
+  /** Deletes up to `request.limit` finished tasks of a queue in one commit, publishing them as Deletions (cause `request`). Returns how many. */
   purge(request: PurgeRequest): Promise<number>;
   /** Every replica's worker sessions, for a store shared by replicas; absent for a store one server owns. */
   readonly workers?: SharedWorkers;

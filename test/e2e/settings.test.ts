@@ -4,7 +4,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, startCli, startServerProcess, type Proc } from '../helpers/processes.js';
+import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { createClient } from '../../src/client/index.js';
+import { killAll, startCli, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Every flag and TASKWIRE_* variable is checked at start; a process that cannot work exits non-zero and says why. */
 
@@ -44,6 +48,10 @@ describe('a bad value stops the command at start with one line naming it', () =>
     [['server'], { TASKWIRE_LEASE_MS: '30x' }, /--lease-ms.*from env 'TASKWIRE_LEASE_MS'.*500ms\.\.1h/],
     [['server', '--grace-ms', 'abc'], {}, /--grace-ms.*0ms\.\.1h/],
     [['server', '--log-level', 'loud'], {}, /--log-level.*fatal, error, warn, info, debug/],
+    [['server', '--retain-succeeded', 'forever'], {}, /--retain-succeeded.*'forever'.*0ms\.\.3650d/],
+    [['server', '--retain-failed', '-1d'], {}, /--retain-failed.*0ms\.\.3650d/],
+    [['server'], { TASKWIRE_RETAIN_CANCELLED: '1y' }, /--retain-cancelled.*TASKWIRE_RETAIN_CANCELLED.*0ms\.\.3650d/],
+    [['server', '--retain-failed', '3651d'], {}, /--retain-failed.*0ms\.\.3650d/],
     [['server'], { TASKWIRE_SYNC: 'sometimes' }, /--sync.*TASKWIRE_SYNC.*full, normal/],
     [['worker', '--demo', '--concurrency', '0'], {}, /--concurrency.*1\.\.10000/],
     [['worker', '--demo', '--concurrency', '20000'], {}, /--concurrency.*1\.\.10000/],
@@ -81,6 +89,31 @@ describe('a bad value stops the command at start with one line naming it', () =>
     procs.push(server.proc);
     const { code } = await run(['--server', server.address, 'health', '--timeout-ms', '5s']);
     expect(code).toBe(0);
+  });
+});
+
+describe('retention flags', () => {
+  it('--retain-succeeded and TASKWIRE_RETAIN_FAILED reach the cleaner: a succeeded task goes, a failed one kept by 0 stays', async () => {
+    const db = setup();
+    const proc = startCli(['server', '--listen', '127.0.0.1:0', '--db', db, '--retain-succeeded', '500ms'], { TASKWIRE_RETAIN_FAILED: '0' });
+    procs.push(proc);
+    const port = (await proc.waitForLine((l) => l.msg === 'listening')).port as number;
+    const worker = startWorkerProcess(`127.0.0.1:${port}`, 'retention-worker');
+    procs.push(worker);
+    const client = createClient({ server: `127.0.0.1:${port}` });
+    try {
+      const demo = client.service(DemoServiceDefinition);
+      const done = await demo.echo.submit({ text: 'goes' });
+      const dead = await demo.fail.submit({ permanent: true, code: 3, message: 'stays' });
+      await done.result();
+      await dead.result().catch(() => undefined);
+      await waitFor(async () => (await client.get(done.id).then(() => false, (e: unknown) => (e as { code?: number }).code === 5)), {
+        what: 'the succeeded task to be deleted',
+      });
+      expect((await client.get(dead.id)).state).toBe(TaskState.TASK_STATE_FAILED);
+    } finally {
+      client.close();
+    }
   });
 });
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { DemoServiceDefinition, demoHandlers } from '../../src/demo/handlers.js';
 import { createClient, type TaskwireClient } from '../../src/client/index.js';
-import { createTaskwireServer, type TaskwireServer, type TaskwireServerOptions } from '../../src/server/index.js';
+import { createTaskwireServer, type TaskServiceOptions, type TaskwireServer, type TaskwireServerOptions } from '../../src/server/index.js';
 import { createWorker, type TaskHandlers, type Worker, type WorkerOptions } from '../../src/worker/index.js';
 
 const quiet = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A server on a real socket and a real SQLite file, with helpers to add workers and clients. */
-export async function startStack(options: Partial<TaskwireServerOptions> = {}) {
+export async function startStack(options: Partial<TaskwireServerOptions> = {}, serviceOptions?: TaskServiceOptions<keyof typeof DemoServiceDefinition.methods>) {
   const dir = mkdtempSync(join(tmpdir(), 'taskwire-it-'));
   const server: TaskwireServer = createTaskwireServer({
     dbPath: join(dir, 'tasks.db'),
@@ -21,7 +21,7 @@ export async function startStack(options: Partial<TaskwireServerOptions> = {}) {
     descriptorSet: 'gen/descriptor.binpb',
     ...options,
   });
-  server.addTaskService(DemoServiceDefinition);
+  server.addTaskService(DemoServiceDefinition, serviceOptions);
   const port = await server.listen('127.0.0.1:0');
   const address = `127.0.0.1:${port}`;
   const workers: Worker[] = [];

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, TaskwireError } from '../../src/errors.js';
-import type { Store, TaskEvent } from '../../src/store/index.js';
+import type { Deletion, Store } from '../../src/store/index.js';
 import { ECHO, newTask } from './conformance.js';
 
 const S = TaskState;
@@ -20,7 +20,7 @@ async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message:
 export function describeQueueControlConformance(name: string, open: () => Promise<Store>) {
   describe(`${name} store queue controls`, () => {
     let store: Store;
-    let events: TaskEvent[];
+    let deleted: Deletion[];
     let pauses: Array<[string, boolean]>;
     const claim = (limit = 10) =>
       store.claim({ types: [ECHO], limit, owner: 'session-1', workerId: 'worker-1', leaseMs: 10_000, now: Date.now() });
@@ -36,9 +36,9 @@ export function describeQueueControlConformance(name: string, open: () => Promis
 
     beforeEach(async () => {
       store = await open();
-      events = [];
+      deleted = [];
       pauses = [];
-      store.subscribe((batch) => events.push(...batch));
+      store.onDeleted((batch) => deleted.push(...batch));
       store.onQueuePause((queue, paused) => pauses.push([queue, paused]));
     });
     afterEach(async () => {
@@ -77,12 +77,12 @@ export function describeQueueControlConformance(name: string, open: () => Promis
       expect(await claim()).toEqual([]);
     });
 
-    it('deletes a finished task with an event, refuses a live or unknown one, and frees its idempotency key', async () => {
+    it('deletes a finished task with a Deletion, refuses a live or unknown one, and frees its idempotency key', async () => {
       const task = await succeeded('default', 'key-1');
-      const deleted = await store.delete(task.id);
-      expect(deleted).toMatchObject({ id: task.id, state: S.TASK_STATE_SUCCEEDED });
+      const removed = await store.delete(task.id);
+      expect(removed).toMatchObject({ id: task.id, state: S.TASK_STATE_SUCCEEDED });
       expect(await store.get(task.id)).toBeUndefined();
-      expect(events.at(-1)).toMatchObject({ id: task.id, queue: 'default', previous: S.TASK_STATE_SUCCEEDED, state: S.TASK_STATE_UNSPECIFIED });
+      expect(deleted).toEqual([{ queue: 'default', state: S.TASK_STATE_SUCCEEDED, count: 1, cause: 'request' }]);
       expect((await store.stats('default'))[0]?.counts[S.TASK_STATE_SUCCEEDED] ?? 0).toBe(0);
 
       const again = newTask({ options: { idempotencyKey: 'key-1' } });
@@ -104,20 +104,21 @@ export function describeQueueControlConformance(name: string, open: () => Promis
       await store.insert([cancelled]);
       await store.cancel(cancelled.id, 'x', Date.now());
       await store.insert([waiting]);
-      events.length = 0;
+      deleted.length = 0;
 
       const finished = (await store.get(done[0]!.id))!.finishedAt!;
       expect(await store.purge({ queue: 'p', states: [S.TASK_STATE_SUCCEEDED], finishedBefore: finished - 60_000, limit: 10 })).toBe(0);
       expect(await store.purge({ queue: 'p', states: [S.TASK_STATE_SUCCEEDED], limit: 2 })).toBe(2);
       expect(await store.purge({ queue: 'p', states: [S.TASK_STATE_SUCCEEDED], limit: 2 })).toBe(1);
-      expect(events.map((e) => [e.queue, e.previous, e.state])).toEqual(
-        done.map(() => ['p', S.TASK_STATE_SUCCEEDED, S.TASK_STATE_UNSPECIFIED]),
-      );
+      expect(deleted).toEqual([
+        { queue: 'p', state: S.TASK_STATE_SUCCEEDED, count: 2, cause: 'request' },
+        { queue: 'p', state: S.TASK_STATE_SUCCEEDED, count: 1, cause: 'request' },
+      ]);
       expect(await store.purge({ queue: 'p', states: [S.TASK_STATE_SUCCEEDED, S.TASK_STATE_FAILED, S.TASK_STATE_CANCELLED], limit: 10 })).toBe(1);
       expect(await store.get(cancelled.id)).toBeUndefined();
       expect((await store.get(waiting.id))?.state).toBe(S.TASK_STATE_QUEUED);
       expect((await store.get(other.id))?.state).toBe(S.TASK_STATE_SUCCEEDED);
-      expect(() => store.purge({ queue: 'p', states: [S.TASK_STATE_QUEUED], limit: 1 })).toThrow('purge states');
+      await expect(store.purge({ queue: 'p', states: [S.TASK_STATE_QUEUED], limit: 1 })).rejects.toThrow('purge states');
     });
   });
 }

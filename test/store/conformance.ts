@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, TaskwireError } from '../../src/errors.js';
-import type { NewTask, Store, TaskEvent, TaskOptionsRecord } from '../../src/store/index.js';
+import type { Deletion, NewTask, Store, TaskEvent, TaskOptionsRecord } from '../../src/store/index.js';
 
 const S = TaskState;
 export const ECHO = '/demo.v1.DemoService/Echo';
@@ -317,6 +317,63 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const running = await store.get(task.id);
       expect([running?.progressPercent, running?.progressMessage]).toEqual([40, 'working']);
       expect(events.filter((e) => e.progress).map((e) => e.progress)).toEqual([{ percent: 40, message: 'working' }]);
+    });
+
+    it('deletes finished tasks past their retention by end state, oldest first, and publishes the deletions', async () => {
+      const deletions: Deletion[] = [];
+      store.onDeleted((batch) => deletions.push(...batch));
+      const keep = { succeededMs: 1_000, failedMs: 5_000, cancelledMs: 2_000 };
+      const done = newTask({ options: { retention: keep, queue: 'r', idempotencyKey: 'kept-until-deleted' } });
+      const dead = newTask({ options: { retention: keep, queue: 'r', maxAttempts: 1 } });
+      const cancelled = newTask({ options: { retention: keep, queue: 'r' } });
+      const forever = newTask({ options: { retention: { succeededMs: 0, failedMs: 0, cancelledMs: 0 }, queue: 'r' } });
+      const unset = newTask({ options: { queue: 'r' } }); // stored before retention: no expiry
+      const waiting = newTask({ options: { retention: keep, queue: 'r' } });
+      await store.insert([done, dead, forever, unset]);
+      const t0 = Date.now();
+      await claim(4);
+      await store.complete([done, forever, unset].map((t) => ({ id: t.id, attempt: 1, output })), t0);
+      await store.fail([{ id: dead.id, attempt: 1, message: 'boom', code: 2, retryable: false }], t0);
+      await store.insert([cancelled, waiting]);
+      await store.cancel(cancelled.id, 'no', t0);
+
+      expect(await store.deleteExpired(t0 + 999, 100)).toMatchObject({ deleted: 0 });
+      const first = await store.deleteExpired(t0 + 2_000, 100);
+      expect(first.deleted).toBe(2);
+      expect(first.busyMs).toBeGreaterThanOrEqual(0);
+      expect(await store.get(done.id)).toBeUndefined();
+      expect(await store.get(cancelled.id)).toBeUndefined();
+      expect(await store.get(dead.id)).toMatchObject({ state: S.TASK_STATE_FAILED });
+      expect(deletions.sort((x, y) => x.state - y.state)).toEqual([
+        { queue: 'r', state: S.TASK_STATE_SUCCEEDED, count: 1, cause: 'retention' },
+        { queue: 'r', state: S.TASK_STATE_CANCELLED, count: 1, cause: 'retention' },
+      ]);
+      // The idempotency key went with its task: it names a new task now.
+      const [reused] = await store.insert([newTask({ options: { idempotencyKey: 'kept-until-deleted' } })]);
+      expect(reused!.existing).toBe(false);
+
+      // A revived task is live again: no expiry until it ends again.
+      await store.revive(dead.id, t0 + 2_000);
+      expect(await store.deleteExpired(t0 + 60_000, 100)).toMatchObject({ deleted: 0 });
+      expect(await store.get(dead.id)).toMatchObject({ state: S.TASK_STATE_QUEUED });
+      for (const task of [forever, unset, waiting]) expect(await store.get(task.id)).toBeDefined();
+      expect(await store.stats('r')).toEqual([
+        { queue: 'r', counts: { [S.TASK_STATE_QUEUED]: 2, [S.TASK_STATE_SUCCEEDED]: 2 } },
+      ]);
+    });
+
+    it('deletes at most the limit per call, and concurrent calls never delete a task twice', async () => {
+      const tasks = Array.from({ length: 30 }, () => newTask({ options: { retention: { succeededMs: 1, failedMs: 1, cancelledMs: 1 } } }));
+      await store.insert(tasks);
+      const t0 = Date.now();
+      for (const task of tasks) await store.cancel(task.id, 'x', t0);
+      expect((await store.deleteExpired(t0 + 10, 7)).deleted).toBe(7);
+      const counts: number[] = [];
+      store.onDeleted((batch) => counts.push(...batch.map((d) => d.count)));
+      const results = await Promise.all([1, 2, 3].map(() => store.deleteExpired(t0 + 10, 10)));
+      expect(results.reduce((sum, r) => sum + r.deleted, 0)).toBe(23);
+      expect(counts.reduce((sum, n) => sum + n, 0)).toBe(23);
+      expect((await store.list({}, 100, undefined)).tasks).toHaveLength(0);
     });
 
     it('lists newest first with filters and page tokens, and counts per queue', async () => {

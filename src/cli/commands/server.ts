@@ -30,9 +30,20 @@ interface ServerOptions {
   metricsListen?: string;
   httpCorsOrigins?: string[];
   dashboard: boolean;
+  retainSucceeded: number;
+  retainFailed: number;
+  retainCancelled: number;
 }
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** A retention flag: how long finished tasks in one end state are kept; 0 keeps them forever. */
+const retainOption = (state: string, variable: string, ms: number, shown: string) =>
+  new Option(`--retain-${state} <duration>`, `delete ${state} tasks this long after they end; 0 keeps them forever (0..3650d)`)
+    .env(variable)
+    .default(ms, shown)
+    .argParser(duration(0, 3650 * DAY));
 
 /** The HTTP listener's address, checked as the listener will read it. */
 function httpAddress(text: string): string {
@@ -127,6 +138,9 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         .default(0)
         .argParser(duration(0, 10 * 60_000)),
     )
+    .addOption(retainOption('succeeded', 'TASKWIRE_RETAIN_SUCCEEDED', DAY, '24h'))
+    .addOption(retainOption('failed', 'TASKWIRE_RETAIN_FAILED', 7 * DAY, '7d'))
+    .addOption(retainOption('cancelled', 'TASKWIRE_RETAIN_CANCELLED', DAY, '24h'))
     .addOption(new Option('--log-level <level>', LOG_LEVELS.join(', ')).env('TASKWIRE_LOG_LEVEL').default('info').argParser(choice(LOG_LEVELS)))
     .addOption(
       new Option('--sync <mode>', 'SQLite durability: full survives power loss, normal only a process crash')
@@ -170,6 +184,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         ...(options.metricsListen === undefined ? {} : { metricsListen: options.metricsListen }),
         logger,
         leaseMs: options.leaseMs,
+        retention: { succeededMs: options.retainSucceeded, failedMs: options.retainFailed, cancelledMs: options.retainCancelled },
         shutdownGraceMs: options.graceMs,
         drainDelayMs: options.drainDelayMs,
         // Serialized FileDescriptorSets concatenate into one set: reflection sees them all.

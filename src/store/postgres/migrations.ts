@@ -53,7 +53,16 @@ const migrations: readonly string[] = [
   CREATE INDEX tasks_queue_deadline ON tasks (queue_deadline_at) WHERE state IN (1, 2) AND queue_deadline_at IS NOT NULL;
   CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
   `,
-  // 2: paused queues (PauseQueue), which claims skip; every replica's worker
+  // Retention: each task carries how long it is kept after it ends (resolved at submit), and a
+  // task that ended carries when the cleaner may delete it; the index holds only those.
+  `
+  ALTER TABLE tasks ADD COLUMN retain_succeeded_ms BIGINT;
+  ALTER TABLE tasks ADD COLUMN retain_failed_ms BIGINT;
+  ALTER TABLE tasks ADD COLUMN retain_cancelled_ms BIGINT;
+  ALTER TABLE tasks ADD COLUMN expires_at BIGINT;
+  CREATE INDEX tasks_expiry ON tasks (expires_at) WHERE expires_at IS NOT NULL;
+  `,
+  // 3: paused queues (PauseQueue), which claims skip; every replica's worker
   // sessions (ListWorkers), each refreshed by its replica before it expires.
   `
   CREATE TABLE queue_pauses (

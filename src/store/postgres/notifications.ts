@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Payload, TaskEvent } from '../types.js';
+import type { Deletion, Payload, TaskEvent } from '../types.js';
 import { pgTypes } from './statements.js';
 
 const CHANNEL = 'taskwire_events';
@@ -24,6 +24,8 @@ export interface NotificationOptions {
   readonly readOutput: (id: string) => Promise<Payload | undefined>;
   /** Receives other replicas' committed events (a batch may be empty). */
   readonly deliver: (events: readonly TaskEvent[]) => void;
+  /** Receives other replicas' committed deletions. */
+  readonly deliverDeletions: (deletions: readonly Deletion[]) => void;
   /** Receives other replicas' committed pauses and resumes. */
   readonly deliverPause: (queue: string, paused: boolean) => void;
 }
@@ -31,6 +33,8 @@ export interface NotificationOptions {
 export interface Notifications {
   /** NOTIFYs a commit's events from inside its transaction, so they go out only if it commits. */
   send(client: pg.PoolClient, events: readonly TaskEvent[]): Promise<void>;
+  /** NOTIFYs a commit's deletions from inside its transaction (one per queue and state: always small). */
+  sendDeletions(client: pg.PoolClient, deletions: readonly Deletion[]): Promise<void>;
   /** NOTIFYs a queue paused or resumed, from inside the transaction that stores it. */
   sendPause(client: pg.PoolClient, queue: string, paused: boolean): Promise<void>;
   close(): Promise<void>;
@@ -48,9 +52,10 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
   await listener.query(`LISTEN ${channel}`);
   listener.on('notification', (message) => {
     if (message.payload === undefined) return;
-    const { r, e, q } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; q?: [string, boolean] };
+    const { r, e, d, q } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; d?: Deletion[]; q?: [string, boolean] };
     if (r === options.replica) return;
     if (q !== undefined) options.deliverPause(q[0], q[1]);
+    if (d !== undefined) options.deliverDeletions(d.map((deletion) => ({ ...deletion, remote: true })));
     if (e !== undefined) void fromWire(e).then(options.deliver);
   });
 
@@ -86,6 +91,11 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
         size += length;
       }
       await flush();
+    },
+    async sendDeletions(client, deletions) {
+      for (let i = 0; i < deletions.length; i += 50) {
+        await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, d: deletions.slice(i, i + 50) })]);
+      }
     },
     async sendPause(client, queue, paused) {
       await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, q: [queue, paused] })]);

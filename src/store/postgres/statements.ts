@@ -17,22 +17,23 @@ export const pgTypes = {
 const ROW = `seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt,
   failures, max_attempts, backoff, errors::text AS errors, execution_timeout_ms, queue_timeout_ms, idempotency_key, run_at,
   created_at, updated_at, started_at, finished_at, worker_id, lease_owner, lease_expires_at, deadline_at, progress_percent,
-  progress_message, cancel_reason`;
+  progress_message, cancel_reason, retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms`;
 
 /**
  * The store's statements, by name. Batches travel as one array per column,
  * unnested into rows, so a batch is one statement whatever its size.
  */
 export const SQL = {
-  /** $1–$23: one array per column; $24: now. */
+  /** $1–$23, $25–$27: one array per column; $24: now. */
   insert: `
     INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
       max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
-      attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, created_at, updated_at)
+      attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, retain_succeeded_ms,
+      retain_failed_ms, retain_cancelled_ms, created_at, updated_at)
     SELECT u.*, $24::bigint, $24::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
       $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[],
       $14::bigint[], $15::bigint[], $16::text[], $17::bigint[], $18::int[], $19::text[], $20::text[],
-      $21::bigint[], $22::bigint[], $23::bigint[]) AS u
+      $21::bigint[], $22::bigint[], $23::bigint[], $25::bigint[], $26::bigint[], $27::bigint[]) AS u
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id`,
   byKey: `SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`,
@@ -51,7 +52,7 @@ export const SQL = {
     RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`,
   complete: `
     UPDATE tasks t SET state = ${transitions.complete.to}, output_type = u.type_url, output = u.value, finished_at = $5,
-      updated_at = $5, lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+      updated_at = $5, expires_at = $5 + NULLIF(t.retain_succeeded_ms, 0), lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) AS u(id, attempt, type_url, value)
     WHERE t.id = u.id AND t.attempt = u.attempt AND t.${stateIn(transitions.complete.from)}
     RETURNING t.id, t.attempt, t.type, t.queue, t.lease_owner, t.started_at`,
@@ -63,6 +64,7 @@ export const SQL = {
     UPDATE tasks SET state = $3::smallint, failures = failures + 1, errors = errors || $4::jsonb, updated_at = $5,
       run_at = CASE WHEN $6::bigint IS NULL THEN run_at ELSE $6 END,
       finished_at = CASE WHEN $3::smallint = ${transitions.fail.to} THEN $5 ELSE finished_at END,
+      expires_at = CASE WHEN $3::smallint = ${transitions.fail.to} THEN $5 + NULLIF(retain_failed_ms, 0) END,
       lease_expires_at = NULL, deadline_at = NULL
     WHERE id = $1 AND attempt = $2`,
   release: `
@@ -85,10 +87,10 @@ export const SQL = {
     RETURNING type`,
   cancel: `
     UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = $2, finished_at = $3, updated_at = $3,
-      lease_expires_at = NULL, deadline_at = NULL
+      expires_at = $3 + NULLIF(retain_cancelled_ms, 0), lease_expires_at = NULL, deadline_at = NULL
     WHERE id = $1 AND ${stateIn(transitions.cancel.from)}`,
   revive: `
-    UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = $2, updated_at = $2, finished_at = NULL,
+    UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = $2, updated_at = $2, finished_at = NULL, expires_at = NULL,
       cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
     WHERE id = $1 AND ${stateIn(transitions.revive.from)}`,
   promote: `
@@ -96,7 +98,8 @@ export const SQL = {
     WHERE seq IN (SELECT seq FROM tasks WHERE ${stateIn(transitions.promote.from)} AND run_at <= $1 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, queue, attempt`,
   expire: `
-    UPDATE tasks SET state = ${transitions.expire.to}, finished_at = $1, updated_at = $1, errors = errors || $2::jsonb
+    UPDATE tasks SET state = ${transitions.expire.to}, finished_at = $1, updated_at = $1, errors = errors || $2::jsonb,
+      expires_at = $1 + NULLIF(retain_failed_ms, 0)
     WHERE seq IN (
       SELECT seq FROM tasks WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= $1 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, queue, attempt`,
@@ -105,6 +108,15 @@ export const SQL = {
     WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= $1 LIMIT $2`,
   leaseExpired: `
     SELECT id, attempt, lease_owner FROM tasks WHERE state = ${S.TASK_STATE_RUNNING} AND lease_expires_at <= $1 LIMIT $2`,
+  /**
+   * Replicas may clean at once: SKIP LOCKED gives each its own rows, and a row
+   * another transaction is changing (a revive) is left for the next round.
+   */
+  deleteExpired: `
+    DELETE FROM tasks WHERE seq IN (
+      SELECT seq FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2
+      FOR UPDATE SKIP LOCKED)
+    RETURNING queue, state`,
   countByState: `SELECT state, COUNT(*)::bigint AS n FROM tasks GROUP BY state`,
   oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
   statsAll: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
@@ -118,7 +130,7 @@ export const SQL = {
     DELETE FROM tasks WHERE seq IN (
       SELECT seq FROM tasks WHERE queue = $1 AND state = ANY($2::smallint[]) AND ($3::bigint IS NULL OR finished_at < $3)
       LIMIT $4 FOR UPDATE SKIP LOCKED)
-    RETURNING id, type, queue, state, attempt`,
+    RETURNING queue, state`,
   /** One array per column ($1–$11), $12 expires at. */
   putWorkers: `
     INSERT INTO workers (session_id, replica, worker_id, task_types, slots, running, labels, version, peer, connected_at,

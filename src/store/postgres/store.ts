@@ -6,8 +6,7 @@ import { decodeCursor } from '../cursor.js';
 import {
   attemptEnded,
   claimed,
-  deletedEvent,
-  deletedRowEvent,
+  deletions,
   errorRecord,
   initialColumns,
   insertedRecord,
@@ -22,14 +21,13 @@ import {
   toRecord,
   toTaskEnd,
   type ClaimedRow,
-  type DeletedRow,
   type EndedAttemptRow,
   type OutcomeRow,
   type OverdueRow,
   type TaskRow,
 } from '../rows.js';
 import { stateName, transitions } from '../transitions.js';
-import type { ClaimRequest, Fenced, InsertResult, ListFilter, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
+import type { ClaimRequest, Deletion, DeletionListener, Fenced, InsertResult, ListFilter, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
@@ -79,6 +77,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const pauseChanged = (queue: string, paused: boolean) => {
     for (const listener of pauseListeners) listener(queue, paused);
   };
+  const deletionListeners = new Set<DeletionListener>();
+  const emitDeletions = (deletions: readonly Deletion[]) => {
+    if (deletions.length > 0) for (const listener of deletionListeners) listener(deletions);
+  };
   const emit = (events: readonly TaskEvent[]) => {
     if (events.length > 0) for (const listener of listeners) listener(events);
   };
@@ -92,6 +94,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
     deliver: emit,
     deliverPause: pauseChanged,
+    deliverDeletions: emitDeletions,
   });
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
@@ -160,6 +163,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             column((r) => r.columns.startedAt),
             column((r) => r.columns.deadlineAt),
             now,
+            column((r) => r.task.options.retention?.succeededMs ?? null),
+            column((r) => r.task.options.retention?.failedMs ?? null),
+            column((r) => r.task.options.retention?.cancelledMs ?? null),
           ],
         );
         const created = new Set(inserted.map((row) => row.id));
@@ -402,6 +408,33 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return counts;
     },
 
+    // Not through the group commit: PostgreSQL takes writes concurrently, and a
+    // delete in its own transaction never holds up the commits of the hot path.
+    async deleteExpired(now, limit) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const started = performance.now();
+        const { rows } = await client.query<{ queue: string; state: number }>(SQL.deleteExpired, [now, limit]);
+        const busyMs = performance.now() - started;
+        const deleted = deletions(rows, 'retention');
+        await notifications.sendDeletions(client, deleted);
+        await client.query('COMMIT');
+        emitDeletions(deleted);
+        return { deleted: rows.length, busyMs };
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+
+    onDeleted(listener) {
+      deletionListeners.add(listener);
+      return () => deletionListeners.delete(listener);
+    },
+
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -437,24 +470,30 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return () => pauseListeners.delete(listener);
     },
 
-    delete(id) {
-      return write(async (client, events) => {
+    async delete(id) {
+      const { before, deleted } = await write(async (client) => {
         const before = await mustGet(client, id, true);
         if ((await client.query(SQL.delete, [id])).rowCount === 0) {
           throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
         }
-        events.push(deletedEvent(before));
-        return before;
+        const deleted = deletions([{ queue: before.options.queue, state: before.state }], 'request');
+        await notifications.sendDeletions(client, deleted);
+        return { before, deleted };
       });
+      emitDeletions(deleted);
+      return before;
     },
 
-    purge(request) {
+    async purge(request) {
       const states = purgeStates(request.states);
-      return write(async (client, events) => {
-        const { rows } = await client.query<DeletedRow>(SQL.purge, [request.queue, states, request.finishedBefore ?? null, request.limit]);
-        for (const row of rows) events.push(deletedRowEvent(row));
-        return rows.length;
+      const deleted = await write(async (client) => {
+        const { rows } = await client.query<{ queue: string; state: number }>(SQL.purge, [request.queue, states, request.finishedBefore ?? null, request.limit]);
+        const deleted = deletions(rows, 'request');
+        await notifications.sendDeletions(client, deleted);
+        return deleted;
       });
+      emitDeletions(deleted);
+      return deleted.reduce((n, d) => n + d.count, 0);
     },
 
     workers: sharedWorkers(pool),

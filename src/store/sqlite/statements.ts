@@ -11,15 +11,16 @@ const SQL = {
   insert: `
     INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
       max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
-      created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at,
+      retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   byKey: `SELECT * FROM tasks WHERE idempotency_key = ?`,
   byId: `SELECT * FROM tasks WHERE id = ?`,
   outcomeById: `SELECT ${outcomeColumns(`json_extract(errors, '$[#-1]')`)} FROM tasks WHERE id = ?`,
   complete: `
     UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
-      lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+      expires_at = ? + NULLIF(retain_succeeded_ms, 0), lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
     RETURNING type, queue, lease_owner, started_at`,
   running: `
@@ -31,7 +32,7 @@ const SQL = {
     WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.retry.from)}`,
   dead: `
     UPDATE tasks SET state = ${transitions.fail.to}, failures = failures + 1, finished_at = @now, updated_at = @now,
-      errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
+      expires_at = @now + NULLIF(retain_failed_ms, 0), errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
     WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.fail.from)}`,
   release: `
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
@@ -54,10 +55,10 @@ const SQL = {
     RETURNING type`,
   cancel: `
     UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
-      lease_expires_at = NULL, deadline_at = NULL
+      expires_at = ? + NULLIF(retain_cancelled_ms, 0), lease_expires_at = NULL, deadline_at = NULL
     WHERE id = ? AND ${stateIn(transitions.cancel.from)}`,
   revive: `
-    UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL,
+    UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL, expires_at = NULL,
       cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
     WHERE id = ? AND ${stateIn(transitions.revive.from)}`,
   promote: `
@@ -66,7 +67,7 @@ const SQL = {
     RETURNING id, type, queue, attempt`,
   expire: `
     UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
-      errors = json_insert(errors, '$[#]', json(@error))
+      expires_at = @now + NULLIF(retain_failed_ms, 0), errors = json_insert(errors, '$[#]', json(@error))
     WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= @now
     RETURNING id, type, queue, attempt, state`,
   leaseExpired: `
@@ -75,6 +76,11 @@ const SQL = {
   deadlinePassed: `
     SELECT id, attempt, lease_owner FROM tasks
     WHERE state = ${S.TASK_STATE_RUNNING} AND deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?`,
+  /** The partial index tasks_expiry holds only rows with an expiry: the condition is repeated for it. */
+  deleteExpired: `
+    DELETE FROM tasks WHERE seq IN (
+      SELECT seq FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)
+    RETURNING queue, state`,
   countByState: `SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`,
   oldestQueued: `SELECT queue, MIN(run_at) AS due FROM tasks WHERE state = ${S.TASK_STATE_QUEUED} GROUP BY queue`,
   statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
@@ -91,7 +97,7 @@ export const purgeSql = (states: readonly number[]) => `
     SELECT seq FROM tasks WHERE queue = @queue AND state IN (${states.join(', ')})
       AND (@before IS NULL OR finished_at < @before)
     LIMIT @limit)
-  RETURNING id, type, queue, state, attempt`;
+  RETURNING queue, state`;
 
 export type Statements = { readonly [K in keyof typeof SQL]: Statement };
 

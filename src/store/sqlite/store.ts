@@ -8,6 +8,8 @@ import { decodeCursor } from '../cursor.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
+  Deletion,
+  DeletionListener,
   Fenced,
   InsertResult,
   Store,
@@ -21,8 +23,7 @@ import { prepareStatements, purgeSql } from './statements.js';
 import {
   attemptEnded,
   claimed,
-  deletedEvent,
-  deletedRowEvent,
+  deletions,
   errorRecord,
   initialColumns,
   insertedRecord,
@@ -37,7 +38,6 @@ import {
   toRecord,
   toTaskEnd,
   type ClaimedRow,
-  type DeletedRow,
   type EndedAttemptRow,
   type OutcomeRow,
   type OverdueRow,
@@ -105,6 +105,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const { st, claimStatement, listStatement } = prepareStatements(db);
 
   const listeners = new Set<TaskListener>();
+  const deletionListeners = new Set<DeletionListener>();
+  const publishDeletions = (deleted: readonly Deletion[]) => {
+    if (deleted.length > 0) for (const listener of deletionListeners) listener(deleted);
+  };
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
   const pauseListeners = new Set<(queue: string, paused: boolean) => void>();
@@ -171,6 +175,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
             columns.leaseExpiresAt,
             columns.startedAt,
             columns.deadlineAt,
+            o.retention?.succeededMs ?? null,
+            o.retention?.failedMs ?? null,
+            o.retention?.cancelledMs ?? null,
           );
           if (info.changes === 0) {
             return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
@@ -198,7 +205,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     complete(items, now) {
       return write((events) =>
         items.map((item): Fenced => {
-          const row = st.complete.get(item.output.typeUrl, item.output.value, now, now, item.id, item.attempt) as
+          const row = st.complete.get(item.output.typeUrl, item.output.value, now, now, now, item.id, item.attempt) as
             | EndedAttemptRow
             | undefined;
           if (row === undefined) return { applied: false };
@@ -277,7 +284,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     cancel(id, reason, now) {
       return write((events) => {
         const before = mustGet(id);
-        if (st.cancel.run(reason, now, now, id).changes === 0) {
+        if (st.cancel.run(reason, now, now, now, id).changes === 0) {
           throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SCHEDULED, QUEUED or RUNNING tasks can be cancelled`);
         }
         events.push({
@@ -367,6 +374,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return counts;
     },
 
+    async deleteExpired(now, limit) {
+      const { rows, busyMs } = await write(() => {
+        const started = performance.now();
+        const rows = st.deleteExpired.all(now, limit) as Array<{ queue: string; state: number }>;
+        return { rows, busyMs: performance.now() - started };
+      });
+      // After the commit, as the commit's own events are.
+      publishDeletions(deletions(rows, 'retention'));
+      return { deleted: rows.length, busyMs };
+    },
+
+    onDeleted(listener) {
+      deletionListeners.add(listener);
+      return () => deletionListeners.delete(listener);
+    },
+
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -393,27 +416,29 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return () => pauseListeners.delete(listener);
     },
 
-    delete(id) {
-      return write((events) => {
+    async delete(id) {
+      const before = await write(() => {
         const before = mustGet(id);
         if (st.delete.run(id).changes === 0) {
           throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
         }
-        events.push(deletedEvent(before));
         return before;
       });
+      // After the commit, as the commit's own events are.
+      publishDeletions(deletions([{ queue: before.options.queue, state: before.state }], 'request'));
+      return before;
     },
 
-    purge(request) {
+    async purge(request) {
       const states = purgeStates(request.states);
-      return write((events) => {
+      const rows = await write(() => {
         const sql = purgeSql(states);
         let statement = purgeStatements.get(sql);
         if (statement === undefined) purgeStatements.set(sql, (statement = db.prepare(sql)));
-        const rows = statement.all({ queue: request.queue, before: request.finishedBefore ?? null, limit: request.limit }) as DeletedRow[];
-        for (const row of rows) events.push(deletedRowEvent(row));
-        return rows.length;
+        return statement.all({ queue: request.queue, before: request.finishedBefore ?? null, limit: request.limit }) as Array<{ queue: string; state: number }>;
       });
+      publishDeletions(deletions(rows, 'request'));
+      return rows.length;
     },
 
     onCommit(listener) {

@@ -34,11 +34,36 @@ export interface TaskMethodOptions {
     | Duration
     | undefined;
   /** Longest a task may wait to start. */
-  queueTimeout?: Duration | undefined;
+  queueTimeout?:
+    | Duration
+    | undefined;
+  /**
+   * How long a task is kept after it SUCCEEDED before the cleaner deletes it
+   * (with its idempotency key). Unset: the server's --retain-succeeded.
+   * Zero keeps it forever.
+   */
+  retainSucceeded?:
+    | Duration
+    | undefined;
+  /** How long a FAILED task (the dead letter) is kept. Unset: --retain-failed. */
+  retainFailed?:
+    | Duration
+    | undefined;
+  /** How long a CANCELLED task is kept. Unset: --retain-cancelled. */
+  retainCancelled?: Duration | undefined;
 }
 
 function createBaseTaskMethodOptions(): TaskMethodOptions {
-  return { queue: "", priority: 0, maxAttempts: 0, executionTimeout: undefined, queueTimeout: undefined };
+  return {
+    queue: "",
+    priority: 0,
+    maxAttempts: 0,
+    executionTimeout: undefined,
+    queueTimeout: undefined,
+    retainSucceeded: undefined,
+    retainFailed: undefined,
+    retainCancelled: undefined,
+  };
 }
 
 export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskMethodOptions"> = {
@@ -59,6 +84,15 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
     }
     if (message.queueTimeout !== undefined) {
       Duration.encode(message.queueTimeout, writer.uint32(42).fork()).join();
+    }
+    if (message.retainSucceeded !== undefined) {
+      Duration.encode(message.retainSucceeded, writer.uint32(50).fork()).join();
+    }
+    if (message.retainFailed !== undefined) {
+      Duration.encode(message.retainFailed, writer.uint32(58).fork()).join();
+    }
+    if (message.retainCancelled !== undefined) {
+      Duration.encode(message.retainCancelled, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -116,6 +150,30 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
             message.queueTimeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.retainSucceeded = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.retainFailed = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.retainCancelled = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -141,6 +199,15 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
       : undefined;
     message.queueTimeout = (object.queueTimeout !== undefined && object.queueTimeout !== null)
       ? Duration.fromPartial(object.queueTimeout)
+      : undefined;
+    message.retainSucceeded = (object.retainSucceeded !== undefined && object.retainSucceeded !== null)
+      ? Duration.fromPartial(object.retainSucceeded)
+      : undefined;
+    message.retainFailed = (object.retainFailed !== undefined && object.retainFailed !== null)
+      ? Duration.fromPartial(object.retainFailed)
+      : undefined;
+    message.retainCancelled = (object.retainCancelled !== undefined && object.retainCancelled !== null)
+      ? Duration.fromPartial(object.retainCancelled)
       : undefined;
     return message;
   },
