@@ -15,7 +15,9 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { DEFAULT_BACKOFF } from '../src/broker/index.js';
 import { createSqliteStore, type NewTask } from '../src/store/index.js';
 import { TaskState } from '../ui/gen/taskwire/v1/task_pb.js';
-import { TaskService, TaskView } from '../ui/gen/taskwire/v1/task_service_pb.js';
+import { TaskOrder, TaskService, TaskView, type ListTasksRequestSchema } from '../ui/gen/taskwire/v1/task_service_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { killAll, startServerProcess } from '../test/helpers/processes.js';
 
 const N = Number(process.env.TASKS ?? 1_000_000);
@@ -59,9 +61,10 @@ async function time(name: string, call: () => Promise<unknown>, runs = 20) {
   console.log(`${name.padEnd(44)} p50 ${ms[Math.floor(runs / 2)]!.toFixed(1).padStart(7)} ms   max ${ms[runs - 1]!.toFixed(1).padStart(7)} ms`);
 }
 
-const page = (filter: { queue?: string; type?: string; state?: TaskState }) => () =>
+type Filter = Omit<MessageInitShape<typeof ListTasksRequestSchema>, 'pageSize' | 'view' | 'pageToken' | '$typeName'>;
+const page = (filter: Filter) => () =>
   api.listTasks({ ...filter, pageSize: 50, view: TaskView.BASIC });
-const second = (filter: { queue?: string; type?: string; state?: TaskState }) => async () => {
+const second = (filter: Filter) => async () => {
   const first = await api.listTasks({ ...filter, pageSize: 50, view: TaskView.BASIC });
   return api.listTasks({ ...filter, pageSize: 50, pageToken: first.nextPageToken, view: TaskView.BASIC });
 };
@@ -73,6 +76,19 @@ try {
   await time('Tasks, state=queued', page({ state: TaskState.QUEUED }));
   await time('Tasks, queue+type+state', page({ queue: 'queue-1', type: TYPES[1], state: TaskState.QUEUED }));
   await time('Tasks, state=failed (none: a full scan)', page({ state: TaskState.FAILED }), 5);
+  // The filters of issue 16: times, labels, error code, order, and a bulk action's dry run.
+  const newest = (await api.listTasks({ pageSize: 1 })).tasks[0]!.createTime!;
+  const ms = (t: { seconds: bigint; nanos: number }) => Number(t.seconds) * 1000 + t.nanos / 1e6;
+  const at = (offset: number) => timestampFromMs(ms(newest) + offset);
+  await time('Tasks, created in the last second', page({ createdSince: at(-1000) }));
+  await time('Tasks, created before the newest minus 1 s', page({ createdBefore: at(-1000) }));
+  await time('Tasks, label batch=999 (newest)', page({ labels: { batch: String(Math.floor((N - 1) / 1000)) } }));
+  await time('Tasks, label batch=0 (oldest: a scan)', page({ labels: { batch: '0' } }), 5);
+  await time('Tasks, error code 14 (none: a full scan)', page({ errorCode: 14 }), 5);
+  await time('Tasks, finished since 1 h (none: a full scan)', page({ finishedSince: at(-3_600_000) }), 5);
+  await time('Tasks, oldest first, first two pages', second({ order: TaskOrder.OLDEST_FIRST }));
+  await time('RetryTasks dry run, state=failed (none)', () => api.retryTasks({ filter: { states: [TaskState.FAILED] }, dryRun: true }), 5);
+  await time('CancelTasks dry run, label batch=999, 1000 of them', () => api.cancelTasks({ filter: { labels: { batch: String(Math.floor((N - 1) / 1000)) } }, dryRun: true }), 5);
   await time('Overview, GetQueueStats', () => api.getQueueStats({}), 5);
 } finally {
   await killAll([server.proc]);

@@ -13,6 +13,7 @@ import {
   type TaskEnd,
   type Store,
   type TaskEvent,
+  type TaskQuery,
   type TaskRecord,
   type Retention,
 } from '../store/index.js';
@@ -31,6 +32,7 @@ import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
 import { createQueueControls, type PurgeOptions } from './queue-controls.js';
 import { createWorkerDirectory } from './worker-directory.js';
+import { bulkAction, type BulkOptions, type BulkResult } from './bulk.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -80,6 +82,10 @@ export interface Broker {
   watching(): number;
   cancel(id: string, reason: string): Promise<TaskRecord>;
   retry(id: string): Promise<TaskRecord>;
+  /** RetryTask for every FAILED or CANCELLED task matching `query` (bounded, batched; see bulk.ts). */
+  retryMatching(query: TaskQuery, options: BulkOptions): Promise<BulkResult>;
+  /** CancelTask for every SCHEDULED, QUEUED or RUNNING task matching `query`. */
+  cancelMatching(query: TaskQuery, options: BulkOptions & { readonly reason: string }): Promise<BulkResult>;
   /** The task now, then each committed change and progress report, until terminal or aborted. */
   watch(id: string, signal: AbortSignal): AsyncIterable<WatchEvent>;
   /**
@@ -383,6 +389,15 @@ export function createBroker(options: BrokerOptions): Broker {
     async retry(id) {
       requireId(id);
       return store.revive(id, Date.now());
+    },
+
+    retryMatching(query, options) {
+      return bulkAction(store, 'revive', query, options, (id) => store.revive(id, Date.now()));
+    },
+
+    cancelMatching(query, options) {
+      const reason = options.reason || 'cancelled by a client';
+      return bulkAction(store, 'cancel', query, options, (id) => store.cancel(id, reason, Date.now()));
     },
 
     watch(id, signal) {

@@ -5,3 +5,4 @@ export type { WatchEvent } from './watch.js';
 export { exponentialBackoff } from '../store/backoff.js';
 export type * from './types.js';
 export { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, LIMITS } from './validate.js';
+export { BULK_LIMITS, type BulkOptions, type BulkResult } from './bulk.js';

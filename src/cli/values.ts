@@ -100,3 +100,50 @@ export function taskTypePath(text: string): string {
   if (dotted !== null) return `/${dotted[1]}/${dotted[2]}`;
   throw new InvalidArgumentError(`"${text}" is not a task type: give the method as /demo.v1.DemoService/Echo, demo.v1.DemoService/Echo or demo.v1.DemoService.Echo.`);
 }
+
+/**
+ * A point in time: an age back from now (1500, 30s, 5m, 1h, as durations are
+ * written; "1h" is an hour ago) or an ISO 8601 time (2026-01-31T12:00:00Z).
+ * Returns epoch milliseconds.
+ */
+export function timeOrAge(text: string, now = Date.now()): number {
+  const age = parseDuration(text);
+  if (age !== undefined) return now - age;
+  const trimmed = text.trim();
+  const time = /^\d{4}-\d{2}-\d{2}/.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
+  if (!Number.isFinite(time) || time < 0) {
+    throw new InvalidArgumentError('give an age (30s, 5m, 1h, meaning that long ago) or an ISO 8601 time such as 2026-01-31T12:00:00Z.');
+  }
+  return time;
+}
+
+/** One `key=value` label, added to those given before (the flag repeats). */
+export function label(text: string, previous: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('give key=value, e.g. --label tenant=acme; repeat the flag for several.');
+  return { ...previous, [text.slice(0, at).trim()]: text.slice(at + 1) };
+}
+
+/** A google.rpc.Code, by name (UNAVAILABLE, unavailable) or number (14); OK is not an error. */
+export function errorCode(names: Readonly<Record<string, number>>) {
+  return (text: string): number => {
+    const trimmed = text.trim();
+    const code = /^\d+$/.test(trimmed) ? Number(trimmed) : names[trimmed.toUpperCase()];
+    if (code === undefined || code < 1 || code > 16) {
+      throw new InvalidArgumentError(`give a status code, 1..16 or its name: ${Object.keys(names).filter((n) => n !== 'OK').join(', ')}.`);
+    }
+    return code;
+  };
+}
+
+/** Task states, comma-separated or repeated: failed,cancelled. */
+export function taskStates(names: Readonly<Record<string, number>>) {
+  return (text: string, previous: readonly number[] = []): number[] => {
+    const states = text.split(',').map((part) => {
+      const state = names[part.trim().toUpperCase()];
+      if (state === undefined) throw new InvalidArgumentError(`give states from ${Object.keys(names).join(', ').toLowerCase()}, comma-separated.`);
+      return state;
+    });
+    return [...new Set([...previous, ...states])];
+  };
+}

@@ -3,7 +3,12 @@ import type { Any } from '../../gen/ts/google/protobuf/any.js';
 import { TaskState, type Task, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
 import {
   TaskServiceDefinition,
+  type CancelTasksRequest,
+  type CancelTasksResponse,
   type ListTasksRequest,
+  type RetryTasksRequest,
+  type RetryTasksResponse,
+  type TaskFilter,
   type QueueStats,
   type SessionRequest,
   type TaskOutcome,
@@ -48,6 +53,10 @@ export interface TaskwireClient {
   result(id: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
   cancel(id: string, reason?: string): Promise<Task>;
   retry(id: string): Promise<Task>;
+  /** Retries the FAILED and CANCELLED tasks matching a filter (admin): at most `limit` a call; `more` says call again. */
+  retryMatching(request: Omit<Partial<RetryTasksRequest>, 'filter'> & { filter: Partial<TaskFilter> }): Promise<RetryTasksResponse>;
+  /** Cancels the SCHEDULED, QUEUED and RUNNING tasks matching a filter (admin), as `cancel` does each. */
+  cancelMatching(request: Omit<Partial<CancelTasksRequest>, 'filter'> & { filter: Partial<TaskFilter> }): Promise<CancelTasksResponse>;
   list(filter?: Partial<ListTasksRequest>): Promise<{ tasks: Task[]; nextPageToken: string }>;
   workers(): Promise<WorkerInfo[]>;
   stats(queue?: string): Promise<QueueStats[]>;
@@ -207,6 +216,12 @@ export function createClient(options: ClientOptions): TaskwireClient {
     },
     async retry(id) {
       return (await rpc.retryTask({ id })).task!;
+    },
+    async retryMatching(request) {
+      return rpc.retryTasks(request);
+    },
+    async cancelMatching(request) {
+      return rpc.cancelTasks(request);
     },
     async list(filter = {}) {
       const response = await rpc.listTasks(filter);

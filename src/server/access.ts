@@ -6,7 +6,8 @@ import type { AuthHook, Principal } from '../rpc/index.js';
 /**
  * Who may call what. `client`: the web service (submit, follow, cancel, call
  * task services); `worker`: a worker's Connect stream only; `admin`:
- * everything, including retrying tasks, listing tasks and workers, and
+ * everything, including retrying tasks, bulk retry and cancel by filter,
+ * listing tasks and workers, and
  * statistics. Health is open to all; reflection to any valid token.
  */
 export type Role = 'client' | 'worker' | 'admin';

@@ -16,6 +16,7 @@ import { msToDuration, payloadBytes, toOutcome, toSubmitRequest, toTask } from '
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
 import { createQueueAdmin } from './queue-admin.js';
+import { bulkQuery, listFilter } from './task-filter.js';
 
 /** Most tasks in one SubmitTasks call (documented in the contract). */
 export const MAX_SUBMIT_BATCH = 1000;
@@ -138,15 +139,8 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     async listTasks(request) {
       const size = pageSize(request.pageSize);
       const view = viewOf(request.view, TaskView.TASK_VIEW_BASIC);
-      if (request.state !== TaskState.TASK_STATE_UNSPECIFIED && TaskState[request.state] === undefined) {
-        throw invalidArgument(`state ${request.state} is not a TaskState`);
-      }
       const page = await broker.list(
-        {
-          ...(request.queue === '' ? {} : { queue: request.queue }),
-          ...(request.state === TaskState.TASK_STATE_UNSPECIFIED ? {} : { state: request.state }),
-          ...(request.type === '' ? {} : { type: request.type }),
-        },
+        listFilter(request),
         size,
         request.pageToken === '' ? undefined : request.pageToken,
       );
@@ -165,6 +159,14 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
       const tasks = page.tasks.slice(0, count).map((task) => toTask(task, view));
       const next = count < page.tasks.length ? page.after(count - 1) : (page.next ?? '');
       return { tasks, nextPageToken: next };
+    },
+
+    async retryTasks(request) {
+      return broker.retryMatching(bulkQuery(request.filter), { dryRun: request.dryRun, limit: request.limit });
+    },
+
+    async cancelTasks(request) {
+      return broker.cancelMatching(bulkQuery(request.filter), { dryRun: request.dryRun, limit: request.limit, reason: request.reason });
     },
 
     async listWorkers() {

@@ -1,14 +1,21 @@
 import { invalidArgument } from '../errors.js';
 
-/** List cursors are opaque to clients: the last row's sequence number, base64url-encoded. */
-export function encodeCursor(seq: number): string {
-  return Buffer.from(`s${seq}`).toString('base64url');
+/**
+ * List cursors are opaque to clients: the last row's sequence number and the
+ * order it was listed in ("s": newest first, the original form; "o": oldest
+ * first), base64url-encoded.
+ */
+export function encodeCursor(seq: number, oldestFirst = false): string {
+  return Buffer.from(`${oldestFirst ? 'o' : 's'}${seq}`).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): number {
-  const match = /^s(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+export function decodeCursor(cursor: string, oldestFirst = false): number {
+  const match = /^([so])(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (match === null) {
     throw invalidArgument('page_token is not one this server issued: pass next_page_token from a previous response, or leave it empty');
   }
-  return Number(match[1]);
+  if ((match[1] === 'o') !== oldestFirst) {
+    throw invalidArgument(`page_token continues a listing ${match[1] === 'o' ? 'oldest' : 'newest'} first: ask with the same order, or leave page_token empty to start again`);
+  }
+  return Number(match[2]);
 }

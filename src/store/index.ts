@@ -5,3 +5,4 @@ export { transitions, isTerminal, stateName, TERMINAL_STATES, type Transition } 
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite/store.js';
 export type { PostgresStoreOptions } from './postgres/store.js';
 export { createPostgresStore } from './drivers.js';
+export { statesOf } from './filter.js';

@@ -139,12 +139,12 @@ export function queueCounts(rows: ReadonlyArray<{ queue: string; state: TaskStat
 }
 
 /** A page of `Store.list` from rows read with a limit of pageSize + 1, newest first. */
-export function listPage(rows: readonly TaskRow[], pageSize: number): ListPage {
+export function listPage(rows: readonly TaskRow[], pageSize: number, oldestFirst = false): ListPage {
   const page = rows.slice(0, pageSize);
   return {
     tasks: page.map(toRecord),
-    ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq) } : {}),
-    after: (index) => encodeCursor(page[index]!.seq),
+    ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq, oldestFirst) } : {}),
+    after: (index) => encodeCursor(page[index]!.seq, oldestFirst),
   };
 }
 

@@ -149,10 +149,32 @@ export interface ProgressItem extends AttemptRef {
 /** The outcome of a fenced write: applied, or rejected because the attempt is not current. */
 export type Fenced = { readonly applied: true; readonly state: TaskState } | { readonly applied: false };
 
-export interface ListFilter {
+/** Which tasks: every field set must match (src/store/filter.ts turns it into SQL). Times are epoch ms, `[since, before)`. */
+export interface TaskQuery {
   readonly queue?: string;
+  /** One state (the older single-state field); `states` wins when both are given. */
   readonly state?: TaskState;
+  readonly states?: readonly TaskState[];
   readonly type?: string;
+  readonly createdSince?: number;
+  readonly createdBefore?: number;
+  readonly finishedSince?: number;
+  readonly finishedBefore?: number;
+  /** Every one of these labels, with these values. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The code of the task's last error. */
+  readonly errorCode?: number;
+}
+
+export interface ListFilter extends TaskQuery {
+  /** Default newest first. A cursor continues in the order it was issued for. */
+  readonly order?: 'newest' | 'oldest';
+}
+
+/** A task a bulk action selected: its id and its place in insertion order (to continue after it). */
+export interface MatchedTask {
+  readonly id: string;
+  readonly seq: number;
 }
 
 export interface ListPage {
@@ -304,6 +326,8 @@ export interface Store {
    */
   outcome(id: string): Promise<TaskEnd | 'live' | undefined>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
+  /** Tasks matching `query`, oldest first, after the one with seq `after`: what a bulk action works through. */
+  matching(query: TaskQuery, limit: number, after?: number): Promise<MatchedTask[]>;
   stats(queue: string | undefined): Promise<QueueCounts[]>;
   /** SCHEDULED tasks whose run_at has come → QUEUED. Returns how many. */
   promoteDue(now: number): Promise<number>;

@@ -1,7 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { duration, integer, listenAddress, parseDuration, serverAddress, taskTypePath } from '../../src/cli/values.js';
+import { duration, errorCode, integer, label, listenAddress, parseDuration, serverAddress, taskStates, taskTypePath, timeOrAge } from '../../src/cli/values.js';
+import { Code } from '../../src/errors.js';
 
 describe('option values', () => {
+  it('filter values: ages or times, labels, status codes, states', () => {
+    expect(timeOrAge('1h', 10_000_000)).toBe(10_000_000 - 3_600_000);
+    expect(timeOrAge('2026-01-31T12:00:00Z')).toBe(Date.UTC(2026, 0, 31, 12));
+    for (const bad of ['yesterday', '-1h', '1d', '', '1969-12-31T00:00:00Z']) expect(() => timeOrAge(bad)).toThrow(/an age \(30s, 5m, 1h/);
+    expect(label('b=2', label('a=x=y'))).toEqual({ a: 'x=y', b: '2' });
+    for (const bad of ['novalue', '=v']) expect(() => label(bad)).toThrow(/key=value/);
+    expect(errorCode(Code)('unavailable')).toBe(14);
+    expect(errorCode(Code)('3')).toBe(3);
+    for (const bad of ['OK', '0', '17', 'nope']) expect(() => errorCode(Code)(bad)).toThrow(/1\.\.16 or its name/);
+    const states = taskStates({ QUEUED: 2, FAILED: 5 });
+    expect(states('failed, queued', [5])).toEqual([5, 2]);
+    expect(() => states('failed,sleeping')).toThrow(/queued, failed/);
+  });
+
   it('durations: milliseconds, or with a unit', () => {
     expect(parseDuration('1500')).toBe(1500);
     expect(parseDuration('250ms')).toBe(250);

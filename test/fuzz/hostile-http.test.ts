@@ -16,7 +16,7 @@ import { envelope, postJson, startHttpStack } from '../http/helpers.js';
  */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 const PATHS = [
-  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => `/taskwire.v1.TaskService/${m}`),
+  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'RetryTasks', 'CancelTasks', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => `/taskwire.v1.TaskService/${m}`),
   '/demo.v1.DemoService/Echo',
   '/grpc.health.v1.Health/Check',
 ];
@@ -82,6 +82,24 @@ const body = fc.oneof(
   submitJson.map((v) => JSON.stringify(v)),
   fc.record({ tasks: fc.array(submitJson, { maxLength: 5 }) }).map((v) => JSON.stringify(v)),
   fc.record({ id: fc.oneof(fc.uuid(), fc.string()), view: fc.oneof(fc.integer(), fc.string()), pageSize: fc.integer(), pageToken: fc.string(), state: fc.oneof(fc.integer(), fc.string()) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+  fc
+    .record(
+      {
+        filter: fc.oneof(
+          fc.jsonValue(),
+          fc.record(
+            { queue: fc.string(), states: fc.array(fc.oneof(fc.integer(), fc.string())), createdSince: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())), labels: fc.dictionary(fc.string(), fc.string()), errorCode: fc.integer() },
+            { requiredKeys: [] },
+          ),
+        ),
+        dryRun: fc.oneof(fc.boolean(), fc.string()),
+        limit: fc.oneof(fc.integer(), fc.constant(10_001)),
+        reason: fc.string(),
+        order: fc.oneof(fc.integer(), fc.string()),
+      },
+      { requiredKeys: [] },
+    )
+    .map((v) => JSON.stringify(v)),
   fc.record({ text: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), payload: fc.string() }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
   fc.jsonValue().map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 300 }),

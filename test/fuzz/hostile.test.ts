@@ -68,6 +68,20 @@ const options = fc.record(
 );
 const submit = fc.record({ type: fc.constantFrom(...TYPES), input: fc.option(anyInput, { nil: undefined }), options: fc.option(options, { nil: undefined }) });
 const id = fc.oneof(fc.constant(''), fc.uuid(), fc.string({ maxLength: 100 }));
+/** Times from before 1970 to past what a Date holds: the server must refuse, not throw. */
+const timestamp = fc.oneof(fc.date({ noInvalidDate: true }), fc.integer({ min: -1e15, max: 1e15 }).map((ms) => new Date(ms)));
+const filterFields = {
+  queue: fc.oneof(fc.constant(''), fc.string({ maxLength: 300 })),
+  type: fc.oneof(fc.constantFrom(...TYPES), fc.string({ maxLength: 300 })),
+  states: fc.array(fc.integer({ min: -3, max: 9 }), { maxLength: 4 }),
+  createdSince: timestamp,
+  createdBefore: timestamp,
+  finishedSince: timestamp,
+  finishedBefore: timestamp,
+  labels: fc.dictionary(fc.string({ maxLength: 300 }), fc.string({ maxLength: 300 }), { maxKeys: 20 }),
+  errorCode: fc.integer({ min: -5, max: 40 }),
+};
+const filter = fc.record(filterFields, { requiredKeys: [] });
 
 async function statusOf(call: Promise<unknown>): Promise<Status> {
   inputs++;
@@ -90,6 +104,22 @@ describe('hostile input', () => {
       fc
         .record({ queue: fc.string(), state: fc.integer({ min: -5, max: 20 }), type: fc.string(), pageSize: fc.nat({ max: 5000 }), pageToken: fc.string() })
         .map((r) => () => rpc.listTasks(r as never)),
+      fc
+        .record(
+          {
+            ...filterFields,
+            state: fc.integer({ min: -5, max: 20 }),
+            order: fc.integer({ min: -2, max: 5 }),
+            pageSize: fc.nat({ max: 5000 }),
+            pageToken: fc.oneof(fc.string(), fc.constantFrom(Buffer.from('o5').toString('base64url'), Buffer.from('s5').toString('base64url'))),
+          },
+          { requiredKeys: [] },
+        )
+        .map((r) => () => rpc.listTasks(r as never)),
+      fc.record({ filter: fc.option(filter, { nil: undefined }), dryRun: fc.boolean(), limit: fc.oneof(fc.nat({ max: 12_000 }), fc.constant(2 ** 32 - 1)) }, { requiredKeys: [] }).map((r) => () => rpc.retryTasks(r as never)),
+      fc
+        .record({ filter: fc.option(filter, { nil: undefined }), dryRun: fc.boolean(), limit: fc.nat({ max: 12_000 }), reason: fc.string({ maxLength: 2000 }) }, { requiredKeys: [] })
+        .map((r) => () => rpc.cancelTasks(r as never)),
       fc.constant(() => rpc.listWorkers({})),
       fc.string().map((queue) => () => rpc.getQueueStats({ queue })),
       // Never the honest work's queue: a pause there would hold it (that is what a pause is for).

@@ -96,6 +96,34 @@ describe('Connect JSON', () => {
     expect((await postJson(stack.baseUrl, '/taskwire.v1.TaskService/ListWorkers', {})).json).toEqual({});
   });
 
+  it('retries and cancels by filter, and lists with the new filters, in Connect JSON', async () => {
+    stack = await startHttpStack();
+    const submit = (labels: Record<string, string>) =>
+      postJson(stack!.baseUrl, '/taskwire.v1.TaskService/SubmitTask', { type: '/demo.v1.DemoService/Echo', input: ECHO_INPUT, options: { queue: 'bulk-http', labels } });
+    const ids = [];
+    for (const env of ['prod', 'prod', 'dev']) ids.push((await submit({ env })).json.task.id as string);
+    const filter = { queue: 'bulk-http', labels: { env: 'prod' }, states: ['TASK_STATE_QUEUED'] };
+    const dry = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/CancelTasks', { filter, dryRun: true });
+    expect([dry.status, dry.json]).toEqual([200, { count: 2 }]); // proto3 JSON leaves out more=false
+    const cancelled = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/CancelTasks', { filter, reason: 'over http', limit: 1 });
+    expect(cancelled.json).toEqual({ count: 1, more: true });
+    expect((await postJson(stack.baseUrl, '/taskwire.v1.TaskService/CancelTasks', { filter })).json).toEqual({ count: 1 });
+
+    const listed = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/ListTasks', {
+      queue: 'bulk-http',
+      states: ['TASK_STATE_CANCELLED'],
+      order: 'TASK_ORDER_OLDEST_FIRST',
+      createdSince: new Date(Date.now() - 60_000).toISOString(),
+    });
+    expect(listed.json.tasks.map((t: { id: string }) => t.id)).toEqual(ids.slice(0, 2));
+    expect(listed.json.tasks[0].cancelReason).toBe('over http');
+
+    const retried = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/RetryTasks', { filter: { queue: 'bulk-http' } });
+    expect(retried.json).toEqual({ count: 2 });
+    const refused = await postJson(stack.baseUrl, '/taskwire.v1.TaskService/RetryTasks', { filter: {} });
+    expect([refused.status, refused.json.code, refused.json.message]).toEqual([400, 'invalid_argument', expect.stringMatching(/filter is empty/)]);
+  });
+
   it('answers errors with the same code and message as gRPC', async () => {
     stack = await startHttpStack();
     const channel = createRpcChannel(stack.address);

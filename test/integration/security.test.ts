@@ -33,7 +33,7 @@ const TOKENS: Record<Role, string> = { client: 'client-secret', worker: 'worker-
 
 /** Every method the server has, and how to call it with an empty message. */
 const METHODS: Array<{ path: string; stream: 'unary' | 'server' | 'bidi' }> = [
-  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => ({
+  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'RetryTasks', 'CancelTasks', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => ({
     path: `/taskwire.v1.TaskService/${m}`,
     stream: 'unary' as const,
   })),

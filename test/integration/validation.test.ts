@@ -2,7 +2,7 @@ import { ClientError, Status } from 'nice-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EchoRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import { TaskServiceDefinition, type SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
+import { TaskServiceDefinition, type SubmitTaskRequest, type TaskOrder } from '../../gen/ts/taskwire/v1/task_service.js';
 import { pack } from '../../src/client/index.js';
 import { createRpcChannel, createRpcClient, type RpcClient } from '../../src/rpc/index.js';
 import { startStack } from '../helpers/inprocess.js';
@@ -93,6 +93,44 @@ describe('TaskService rejects bad input with a status and a message that says wh
     expect((await status(rpc.listTasks({ pageToken: 'not-a-token' }))).details).toMatch(/page_token/);
     expect((await status(rpc.listTasks({ pageSize: 5000 }))).details).toMatch(/page_size must be at most 1000/);
     expect((await status(rpc.listTasks({ state: 99 as TaskState }))).code).toBe(Status.INVALID_ARGUMENT);
+  });
+
+  it('ListTasks: bad filters → INVALID_ARGUMENT naming the field', async () => {
+    const since = new Date(Date.now() - 1000);
+    expect((await status(rpc.listTasks({ state: 5 as TaskState, states: [4 as TaskState] }))).details).toMatch(/set state or states, not both/);
+    expect((await status(rpc.listTasks({ states: [99 as TaskState] }))).details).toMatch(/^states has 99/);
+    expect((await status(rpc.listTasks({ createdSince: since, createdBefore: since }))).details).toMatch(/created_since must be earlier than created_before/);
+    expect((await status(rpc.listTasks({ finishedSince: new Date(-5000) }))).details).toMatch(/finished_since must be a time after 1970/);
+    expect((await status(rpc.listTasks({ errorCode: 99 }))).details).toMatch(/error_code must be a google.rpc.Code/);
+    expect((await status(rpc.listTasks({ labels: { '': 'x' } }))).details).toMatch(/labels has an empty key/);
+    expect((await status(rpc.listTasks({ order: 7 as TaskOrder }))).details).toMatch(/order 7 is not a TaskOrder/);
+    const first = await rpc.listTasks({ order: 2, pageSize: 1 });
+    if (first.nextPageToken !== '') {
+      expect((await status(rpc.listTasks({ pageToken: first.nextPageToken }))).details).toMatch(/page_token continues a listing oldest first/);
+    }
+  });
+
+  it.each([
+    ['no filter', {}, /filter is empty/],
+    ['an empty filter', { filter: {} }, /filter is empty/],
+    ['a limit over the bound', { filter: { queue: 'q' }, limit: 10_001 }, /limit must be 1..10000/],
+    ['a state the action does not apply to', { filter: { states: [2 as TaskState] } }, /filter.states names QUEUED, which this action does not apply to: give only FAILED, CANCELLED/],
+    ['a bad state', { filter: { states: [42 as TaskState] } }, /filter.states has 42/],
+    ['an empty time range', { filter: { queue: 'q', finishedSince: new Date(2000), finishedBefore: new Date(1000) } }, /filter.finished_since must be earlier than filter.finished_before/],
+    ['a bad error code', { filter: { errorCode: -3 } }, /filter.error_code/],
+    ['too many labels', { filter: { labels: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) } }, /filter.labels has 17 entries; at most 16/],
+  ])('RetryTasks with %s → INVALID_ARGUMENT', async (_name, request, message) => {
+    const error = await status(rpc.retryTasks(request));
+    expect(error.code).toBe(Status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(message);
+  });
+
+  it('CancelTasks checks the same filter, with its own states', async () => {
+    expect((await status(rpc.cancelTasks({}))).details).toMatch(/filter is empty/);
+    expect((await status(rpc.cancelTasks({ filter: { states: [5 as TaskState] } }))).details).toMatch(
+      /filter.states names FAILED, which this action does not apply to: give only SCHEDULED, QUEUED, RUNNING/,
+    );
+    expect((await status(rpc.cancelTasks({ filter: { type: ECHO }, limit: 20_000, dryRun: true }))).details).toMatch(/limit must be 1..10000/);
   });
 
   it('Session: a bad submit gets an error ack and the stream goes on', async () => {

@@ -4,6 +4,7 @@ import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
 import { deferred } from '../helpers/wait.js';
 import { describeStoreConformance, ECHO, newTask } from './conformance.js';
+import { describeFilterConformance } from './filters.js';
 import { describeQueueControlConformance } from './conformance-controls.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
@@ -22,6 +23,24 @@ describeStoreConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describeFilterConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+  return {
+    store,
+    async remove(ids) {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      try {
+        await client.query(`DELETE FROM ${schema}.tasks WHERE id = ANY($1)`, [ids]);
+      } finally {
+        await client.end();
+      }
+    },
+  };
 });
 
 describeQueueControlConformance('postgres', async () => {

@@ -2,8 +2,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { createSqliteStore } from '../../src/store/index.js';
-import { describeStoreConformance } from './conformance.js';
+import { describeStoreConformance, newTask } from './conformance.js';
+import { describeFilterConformance } from './filters.js';
 import { describeQueueControlConformance } from './conformance-controls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-store-'));
@@ -23,6 +25,49 @@ describe('sqlite queue pauses', () => {
     expect(await second.pausedQueues()).toEqual(['held']);
     expect(second.workers).toBeUndefined();
     await second.close();
+  });
+});
+
+/** Deletes through a second connection to the same file, as another writer would. */
+function sqliteWithRemove() {
+  const path = join(dir, `store-${n++}.db`);
+  const store = createSqliteStore({ path });
+  const remove = async (ids: readonly string[]) => {
+    const db = new Database(path);
+    try {
+      db.prepare(`DELETE FROM tasks WHERE id IN (${ids.map(() => '?').join(', ')})`).run(...ids);
+    } finally {
+      db.close();
+    }
+  };
+  return { store, remove, path };
+}
+
+describeFilterConformance('sqlite', async () => sqliteWithRemove());
+
+describe('sqlite keyset pages', () => {
+  it('see a deleted newest row\'s seq reused, which a listing survives (filters.ts checks the pages)', async () => {
+    const { store, remove, path } = sqliteWithRemove();
+    const [a, b] = [newTask(), newTask()];
+    await store.insert([a, b]);
+    const seqOf = (id: string) => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (db.prepare('SELECT seq FROM tasks WHERE id = ?').get(id) as { seq: number }).seq;
+      } finally {
+        db.close();
+      }
+    };
+    const bSeq = seqOf(b.id);
+    const page = await store.list({ order: 'oldest' }, 1, undefined);
+    await remove([b.id]);
+    const c = newTask();
+    await store.insert([c]);
+    expect(seqOf(c.id)).toBe(bSeq); // INTEGER PRIMARY KEY without AUTOINCREMENT: max(seq) + 1
+    // The listing goes on after a's seq: c, newer than every row alive, is next, once.
+    const rest = await store.list({ order: 'oldest' }, 10, page.next);
+    expect(rest.tasks.map((t) => t.id)).toEqual([c.id]);
+    await store.close();
   });
 });
 

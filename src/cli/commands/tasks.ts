@@ -1,11 +1,13 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { HealthCheckResponse_ServingStatus, HealthDefinition } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { TaskState, type Task } from '../../../gen/ts/taskwire/v1/task.js';
 import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
 import { isTerminal, stateName } from '../../store/index.js';
-import { LIMITS } from '../../broker/index.js';
+import { BULK_LIMITS, LIMITS } from '../../broker/index.js';
+import { TaskOrder } from '../../../gen/ts/taskwire/v1/task_service.js';
+import { addFilterFlags, filterOf, hasFilter, type FilterFlags } from '../filter-options.js';
 import type { GlobalOptions } from '../main.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
 import { duration, integer, taskTypePath } from '../values.js';
@@ -24,14 +26,10 @@ interface SubmitOptions {
 
 const DAY = 86_400_000;
 
-function parseStateOption(name: string): TaskState {
-  const state = TaskState[`TASK_STATE_${name.toUpperCase()}` as keyof typeof TaskState];
-  if (state === undefined || state === TaskState.TASK_STATE_UNSPECIFIED || state === TaskState.UNRECOGNIZED) {
-    throw new InvalidArgumentError('give one of scheduled, queued, running, succeeded, failed, cancelled.');
-  }
-  return state;
+interface BulkFlags extends FilterFlags {
+  dryRun?: boolean;
+  limit: number;
 }
-
 
 /** A task that did not succeed makes the command exit non-zero, and says so on stderr. */
 function endedBadly(task: Task, json: boolean): void {
@@ -137,43 +135,62 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
       }),
     );
 
-  program
-    .command('cancel')
-    .description('cancel a scheduled, queued or running task')
-    .argument('<id>')
-    .option('--reason <text>', 'why', 'cancelled from the command line')
-    .action(
-      withClient(async (client, d, g, id: string, o: { reason: string }) => {
-        const task = await client.cancel(id, o.reason);
-        print(g.json, taskJson(d, task), () => taskLine(task));
-      }),
-    );
+  /** The id, or the filter flags: one of them, never both. */
+  const target = (command: string, id: string | undefined, flags: FilterFlags): 'one' | 'many' => {
+    if (id !== undefined && hasFilter(flags)) throw new Error(`give a task id or filter flags (--state, --queue, …), not both: taskwire ${command} <id> or taskwire ${command} --state … --queue …`);
+    if (id === undefined && !hasFilter(flags)) throw new Error(`give a task id or at least one filter flag (--state, --queue, --type, --since, --label, --error-code): taskwire ${command} --help`);
+    return id === undefined ? 'many' : 'one';
+  };
+  const bulkFlags = (command: Command) =>
+    addFilterFlags(command)
+      .option('--dry-run', 'count the tasks that would change; change nothing')
+      .addOption(new Option('--limit <n>', `most tasks to change in this call, 1..${BULK_LIMITS.maxLimit}`).default(BULK_LIMITS.defaultLimit).argParser(integer(1, BULK_LIMITS.maxLimit)));
+  const bulkText = (verb: string, o: BulkFlags, r: { count: number; more: boolean }) =>
+    `${o.dryRun ? `would ${verb}` : `${verb === 'retry' ? 'retried' : 'cancelled'}`} ${r.count} task${r.count === 1 ? '' : 's'}` +
+    (r.more ? `; more match: run it again${o.dryRun ? ' (or raise --limit)' : ''}` : '');
 
-  program
-    .command('retry')
-    .description('re-queue a FAILED or CANCELLED task')
-    .argument('<id>')
-    .action(
-      withClient(async (client, d, g, id: string) => {
-        const task = await client.retry(id);
-        print(g.json, taskJson(d, task), () => taskLine(task));
-      }),
-    );
+  bulkFlags(
+    program
+      .command('cancel')
+      .description('cancel a scheduled, queued or running task, or every such task matching the filter flags (admin)')
+      .argument('[id]', 'the task; or leave it out and give filter flags')
+      .option('--reason <text>', 'why', 'cancelled from the command line'),
+  ).action(
+    withClient(async (client, d, g, id: string | undefined, o: BulkFlags & { reason: string }) => {
+      if (target('cancel', id, o) === 'one') {
+        const task = await client.cancel(id!, o.reason);
+        return print(g.json, taskJson(d, task), () => taskLine(task));
+      }
+      const result = await client.cancelMatching({ filter: filterOf(o), dryRun: o.dryRun ?? false, limit: o.limit, reason: o.reason });
+      print(g.json, { ...result, dryRun: o.dryRun ?? false }, () => bulkText('cancel', o, result));
+    }),
+  );
 
-  program
-    .command('list')
-    .description('list tasks, newest first')
-    .addOption(new Option('--state <state>', 'scheduled, queued, running, succeeded, failed or cancelled').argParser(parseStateOption))
-    .option('--queue <name>', 'only this queue')
-    .addOption(new Option('--type <type>', 'only this task type (/pkg.Service/Method)').argParser(taskTypePath))
+  bulkFlags(
+    program
+      .command('retry')
+      .description('re-queue a FAILED or CANCELLED task, or every such task matching the filter flags (admin)')
+      .argument('[id]', 'the task; or leave it out and give filter flags'),
+  ).action(
+    withClient(async (client, d, g, id: string | undefined, o: BulkFlags) => {
+      if (target('retry', id, o) === 'one') {
+        const task = await client.retry(id!);
+        return print(g.json, taskJson(d, task), () => taskLine(task));
+      }
+      const result = await client.retryMatching({ filter: filterOf(o), dryRun: o.dryRun ?? false, limit: o.limit });
+      print(g.json, { ...result, dryRun: o.dryRun ?? false }, () => bulkText('retry', o, result));
+    }),
+  );
+
+  addFilterFlags(program.command('list').description('list tasks, newest first (--oldest-first to reverse)'))
+    .option('--oldest-first', 'oldest first')
     .addOption(new Option('--limit <n>', 'page size, 1..1000').default(20).argParser(integer(1, 1000)))
-    .option('--page-token <token>', 'from a previous list')
+    .option('--page-token <token>', 'from a previous list (with the same order)')
     .action(
-      withClient(async (client, d, g, o: { state?: TaskState; queue?: string; type?: string; limit: number; pageToken?: string }) => {
+      withClient(async (client, d, g, o: FilterFlags & { oldestFirst?: boolean; limit: number; pageToken?: string }) => {
         const page = await client.list({
-          ...(o.state === undefined ? {} : { state: o.state }),
-          ...(o.queue ? { queue: o.queue } : {}),
-          ...(o.type ? { type: o.type } : {}),
+          ...filterOf(o),
+          ...(o.oldestFirst ? { order: TaskOrder.TASK_ORDER_OLDEST_FIRST } : {}),
           pageSize: o.limit,
           ...(o.pageToken ? { pageToken: o.pageToken } : {}),
         });

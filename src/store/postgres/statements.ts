@@ -14,7 +14,7 @@ export const pgTypes = {
 };
 
 /** Columns in the shape of TaskRow: errors as text, BIGINTs parsed as numbers (see `pgTypes`). */
-const ROW = `seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt,
+export const ROW = `seq, id, type, queue, state, priority, input_type, input, output_type, output, labels, trace_context, attempt,
   failures, max_attempts, backoff, errors::text AS errors, execution_timeout_ms, queue_timeout_ms, idempotency_key, run_at,
   created_at, updated_at, started_at, finished_at, worker_id, lease_owner, lease_expires_at, deadline_at, progress_percent,
   progress_message, cancel_reason, retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms`;
@@ -144,25 +144,3 @@ export const SQL = {
   listWorkers: `SELECT * FROM workers WHERE expires_at > $1 ORDER BY replica, connected_at, session_id`,
 } as const;
 
-/** `Store.list`'s query for a filter, newest first, with its parameters. */
-export function listQuery(
-  filter: { readonly queue?: string; readonly state?: number; readonly type?: string },
-  after: number | undefined,
-  limit: number,
-): { text: string; values: unknown[] } {
-  const where: string[] = [];
-  const values: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    values.push(value);
-    where.push(`${sql} $${values.length}`);
-  };
-  if (filter.queue !== undefined) add('queue =', filter.queue);
-  if (filter.state !== undefined) add('state =', filter.state);
-  if (filter.type !== undefined) add('type =', filter.type);
-  if (after !== undefined) add('seq <', after);
-  values.push(limit);
-  return {
-    text: `SELECT ${ROW} FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${values.length}`,
-    values,
-  };
-}

@@ -32,7 +32,8 @@ import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { listenForEvents } from './notifications.js';
-import { listQuery, pgTypes, SQL } from './statements.js';
+import { pgTypes, ROW, SQL } from './statements.js';
+import { listSql, matchingSql } from '../filter.js';
 import { sharedWorkers } from './workers.js';
 
 export interface PostgresStoreOptions {
@@ -356,9 +357,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     outcome,
 
     async list(filter: ListFilter, pageSize, cursor) {
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      const { rows } = await pool.query<TaskRow>(listQuery(filter, after, pageSize + 1));
-      return listPage(rows, pageSize);
+      const oldestFirst = filter.order === 'oldest';
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, oldestFirst);
+      const { rows } = await pool.query<TaskRow>(listSql('postgres', ROW, filter, after, pageSize + 1));
+      return listPage(rows, pageSize, oldestFirst);
+    },
+
+    async matching(query, limit, after) {
+      const { rows } = await pool.query<{ id: string; seq: number }>(matchingSql('postgres', query, after, limit));
+      return rows;
     },
 
     async stats(queue) {

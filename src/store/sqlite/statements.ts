@@ -2,7 +2,6 @@ import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { outcomeColumns } from '../rows.js';
 import { stateIn, transitions } from '../transitions.js';
-import type { ListFilter } from '../types.js';
 
 const S = TaskState;
 
@@ -105,7 +104,7 @@ export type Statements = { readonly [K in keyof typeof SQL]: Statement };
 export function prepareStatements(db: Database): {
   st: Statements;
   claimStatement(types: readonly string[]): Statement;
-  listStatement(filter: ListFilter, after: boolean): Statement;
+  prepared(sql: string): Statement;
 } {
   const st = Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
 
@@ -131,21 +130,17 @@ export function prepareStatements(db: Database): {
     return statement;
   }
 
-  const listStatements = new Map<string, Statement>();
-  function listStatement(filter: ListFilter, after: boolean): Statement {
-    const where: string[] = [];
-    if (filter.queue !== undefined) where.push('queue = @queue');
-    if (filter.state !== undefined) where.push('state = @state');
-    if (filter.type !== undefined) where.push('type = @type');
-    if (after) where.push('seq < @after');
-    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
-    let statement = listStatements.get(sql);
+  /** Statements built from a filter (filter.ts), prepared once per shape: a shape is a few fields set. */
+  const filtered = new Map<string, Statement>();
+  function prepared(sql: string): Statement {
+    let statement = filtered.get(sql);
     if (statement === undefined) {
+      if (filtered.size >= 256) filtered.clear(); // label filters make shapes without bound
       statement = db.prepare(sql);
-      listStatements.set(sql, statement);
+      filtered.set(sql, statement);
     }
     return statement;
   }
 
-  return { st, claimStatement, listStatement };
+  return { st, claimStatement, prepared };
 }

@@ -5,6 +5,7 @@ import type { Database } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { diskFull, failedPrecondition, notFound } from '../../errors.js';
 import { decodeCursor } from '../cursor.js';
+import { listSql, matchingSql } from '../filter.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
@@ -102,7 +103,7 @@ function openError(path: string, error: unknown): Error {
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const db = openDatabase(options);
 
-  const { st, claimStatement, listStatement } = prepareStatements(db);
+  const { st, claimStatement, prepared } = prepareStatements(db);
 
   const listeners = new Set<TaskListener>();
   const deletionListeners = new Set<DeletionListener>();
@@ -323,13 +324,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async list(filter, pageSize, cursor) {
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      const rows = listStatement(filter, after !== undefined).all({
-        ...filter,
-        ...(after === undefined ? {} : { after }),
-        limit: pageSize + 1,
-      }) as TaskRow[];
-      return listPage(rows, pageSize);
+      const oldestFirst = filter.order === 'oldest';
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, oldestFirst);
+      const query = listSql('sqlite', '*', filter, after, pageSize + 1);
+      return listPage(prepared(query.text).all(...query.values) as TaskRow[], pageSize, oldestFirst);
+    },
+
+    async matching(query, limit, after) {
+      const select = matchingSql('sqlite', query, after, limit);
+      return prepared(select.text).all(...select.values) as Array<{ id: string; seq: number }>;
     },
 
     async stats(queue) {

@@ -68,6 +68,16 @@ class TaskServiceStub(object):
                 request_serializer=taskwire_dot_v1_dot_task__service__pb2.SessionRequest.SerializeToString,
                 response_deserializer=taskwire_dot_v1_dot_task__service__pb2.SessionResponse.FromString,
                 )
+        self.RetryTasks = channel.unary_unary(
+                '/taskwire.v1.TaskService/RetryTasks',
+                request_serializer=taskwire_dot_v1_dot_task__service__pb2.RetryTasksRequest.SerializeToString,
+                response_deserializer=taskwire_dot_v1_dot_task__service__pb2.RetryTasksResponse.FromString,
+                )
+        self.CancelTasks = channel.unary_unary(
+                '/taskwire.v1.TaskService/CancelTasks',
+                request_serializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksRequest.SerializeToString,
+                response_deserializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksResponse.FromString,
+                )
         self.PauseQueue = channel.unary_unary(
                 '/taskwire.v1.TaskService/PauseQueue',
                 request_serializer=taskwire_dot_v1_dot_task__service__pb2.PauseQueueRequest.SerializeToString,
@@ -177,6 +187,25 @@ class TaskServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryTasks(self, request, context):
+        """Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+        that match a filter (admin). At most `limit` tasks a call, oldest first,
+        in short batches; `more` says whether matching tasks are left. A dry run
+        only counts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTasks(self, request, context):
+        """Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+        (admin), as CancelTask does each: running handlers are told. Bounded and
+        batched as RetryTasks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PauseQueue(self, request, context):
         """Pauses a queue on every server sharing the store: submits are still
         accepted and wait QUEUED, nothing new of the queue is handed to a worker,
@@ -264,6 +293,16 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.Session,
                     request_deserializer=taskwire_dot_v1_dot_task__service__pb2.SessionRequest.FromString,
                     response_serializer=taskwire_dot_v1_dot_task__service__pb2.SessionResponse.SerializeToString,
+            ),
+            'RetryTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryTasks,
+                    request_deserializer=taskwire_dot_v1_dot_task__service__pb2.RetryTasksRequest.FromString,
+                    response_serializer=taskwire_dot_v1_dot_task__service__pb2.RetryTasksResponse.SerializeToString,
+            ),
+            'CancelTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTasks,
+                    request_deserializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksRequest.FromString,
+                    response_serializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksResponse.SerializeToString,
             ),
             'PauseQueue': grpc.unary_unary_rpc_method_handler(
                     servicer.PauseQueue,
@@ -466,6 +505,40 @@ class TaskService(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/taskwire.v1.TaskService/Session',
             taskwire_dot_v1_dot_task__service__pb2.SessionRequest.SerializeToString,
             taskwire_dot_v1_dot_task__service__pb2.SessionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RetryTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/RetryTasks',
+            taskwire_dot_v1_dot_task__service__pb2.RetryTasksRequest.SerializeToString,
+            taskwire_dot_v1_dot_task__service__pb2.RetryTasksResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/CancelTasks',
+            taskwire_dot_v1_dot_task__service__pb2.CancelTasksRequest.SerializeToString,
+            taskwire_dot_v1_dot_task__service__pb2.CancelTasksResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -34,6 +34,19 @@ export enum TaskView {
   UNRECOGNIZED = -1,
 }
 
+/**
+ * The order of a listing. Tasks are ordered by when they were inserted; a
+ * listing returns each task that exists from its first page to its last
+ * exactly once, whatever is inserted or deleted meanwhile.
+ */
+export enum TaskOrder {
+  /** TASK_ORDER_UNSPECIFIED - Newest first. */
+  TASK_ORDER_UNSPECIFIED = 0,
+  TASK_ORDER_NEWEST_FIRST = 1,
+  TASK_ORDER_OLDEST_FIRST = 2,
+  UNRECOGNIZED = -1,
+}
+
 export interface SubmitTaskRequest {
   /**
    * Task type: the full method path of a registered task service method,
@@ -152,6 +165,35 @@ export interface ListTasksRequest {
   pageToken: string;
   /** How much of each task to return. Default (UNSPECIFIED): BASIC. */
   view: TaskView;
+  /** Only tasks created at or after this time, if set. */
+  createdSince?:
+    | Date
+    | undefined;
+  /** Only tasks created before this time, if set. */
+  createdBefore?:
+    | Date
+    | undefined;
+  /** Only tasks that finished at or after this time, if set. */
+  finishedSince?:
+    | Date
+    | undefined;
+  /** Only tasks that finished before this time, if set. */
+  finishedBefore?:
+    | Date
+    | undefined;
+  /** Only tasks carrying every one of these labels with these values. */
+  labels: { [key: string]: string };
+  /** Only tasks whose last error has this google.rpc.Code, if not 0. */
+  errorCode: number;
+  /** Only tasks in one of these states, if any; not together with `state`. */
+  states: TaskState[];
+  /** Default (UNSPECIFIED): newest first. A page token keeps the order it was issued for. */
+  order: TaskOrder;
+}
+
+export interface ListTasksRequest_LabelsEntry {
+  key: string;
+  value: string;
 }
 
 export interface ListTasksResponse {
@@ -300,6 +342,72 @@ export interface SessionRequest {
 export interface SessionResponse {
   acks: SessionAck[];
   outcomes: TaskOutcome[];
+}
+
+/**
+ * Which tasks a bulk action applies to: every field set must match. Times
+ * are ranges `[since, before)`.
+ */
+export interface TaskFilter {
+  /** Only tasks of this queue, if set. */
+  queue: string;
+  /** Only tasks of this type, if set. */
+  type: string;
+  /** Only tasks in one of these states; empty: every state the action applies to. */
+  states: TaskState[];
+  createdSince?: Date | undefined;
+  createdBefore?: Date | undefined;
+  finishedSince?: Date | undefined;
+  finishedBefore?:
+    | Date
+    | undefined;
+  /** Only tasks carrying every one of these labels with these values. */
+  labels: { [key: string]: string };
+  /** Only tasks whose last error has this google.rpc.Code, if not 0. */
+  errorCode: number;
+}
+
+export interface TaskFilter_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface RetryTasksRequest {
+  /** Required, with at least one field set. `states` may name only FAILED and CANCELLED. */
+  filter?:
+    | TaskFilter
+    | undefined;
+  /** Count what would be retried; change nothing. */
+  dryRun: boolean;
+  /** Most tasks to retry in this call: 1..10000; default (0) 1000. */
+  limit: number;
+}
+
+export interface RetryTasksResponse {
+  /** Tasks retried (with dry_run: that would be, up to `limit`). */
+  count: number;
+  /** Matching tasks remain beyond this call: call again to go on. */
+  more: boolean;
+}
+
+export interface CancelTasksRequest {
+  /** Required, with at least one field set. `states` may name only SCHEDULED, QUEUED and RUNNING. */
+  filter?:
+    | TaskFilter
+    | undefined;
+  /** Count what would be cancelled; change nothing. */
+  dryRun: boolean;
+  /** Most tasks to cancel in this call: 1..10000; default (0) 1000. */
+  limit: number;
+  /** Why, kept on each task and passed to running handlers. */
+  reason: string;
+}
+
+export interface CancelTasksResponse {
+  /** Tasks cancelled (with dry_run: that would be, up to `limit`). */
+  count: number;
+  /** Matching tasks remain beyond this call: call again to go on. */
+  more: boolean;
 }
 
 export interface PauseQueueRequest {
@@ -1210,7 +1318,22 @@ export const RetryTaskResponse: MessageFns<RetryTaskResponse, "taskwire.v1.Retry
 };
 
 function createBaseListTasksRequest(): ListTasksRequest {
-  return { queue: "", state: 0, type: "", pageSize: 0, pageToken: "", view: 0 };
+  return {
+    queue: "",
+    state: 0,
+    type: "",
+    pageSize: 0,
+    pageToken: "",
+    view: 0,
+    createdSince: undefined,
+    createdBefore: undefined,
+    finishedSince: undefined,
+    finishedBefore: undefined,
+    labels: {},
+    errorCode: 0,
+    states: [],
+    order: 0,
+  };
 }
 
 export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTasksRequest"> = {
@@ -1234,6 +1357,34 @@ export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTas
     }
     if (message.view !== 0) {
       writer.uint32(48).int32(message.view);
+    }
+    if (message.createdSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdSince), writer.uint32(58).fork()).join();
+    }
+    if (message.createdBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdBefore), writer.uint32(66).fork()).join();
+    }
+    if (message.finishedSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedSince), writer.uint32(74).fork()).join();
+    }
+    if (message.finishedBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedBefore), writer.uint32(82).fork()).join();
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      ListTasksRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
+    });
+    if (message.errorCode !== 0) {
+      writer.uint32(96).int32(message.errorCode);
+    }
+    if (message.states.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.order !== 0) {
+      writer.uint32(112).int32(message.order);
     }
     return writer;
   },
@@ -1299,6 +1450,83 @@ export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTas
             message.view = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.createdSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.createdBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.finishedSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.finishedBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            const entry11 = ListTasksRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry11.value !== undefined) {
+              message.labels[entry11.key] = entry11.value;
+            }
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.errorCode = reader.int32();
+            continue;
+          }
+          case 13: {
+            if (tag === 104) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.order = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1322,6 +1550,94 @@ export const ListTasksRequest: MessageFns<ListTasksRequest, "taskwire.v1.ListTas
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
     message.view = object.view ?? 0;
+    message.createdSince = object.createdSince ?? undefined;
+    message.createdBefore = object.createdBefore ?? undefined;
+    message.finishedSince = object.finishedSince ?? undefined;
+    message.finishedBefore = object.finishedBefore ?? undefined;
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.errorCode = object.errorCode ?? 0;
+    message.states = object.states?.map((e) => e) || [];
+    message.order = object.order ?? 0;
+    return message;
+  },
+};
+
+function createBaseListTasksRequest_LabelsEntry(): ListTasksRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const ListTasksRequest_LabelsEntry: MessageFns<
+  ListTasksRequest_LabelsEntry,
+  "taskwire.v1.ListTasksRequest.LabelsEntry"
+> = {
+  $type: "taskwire.v1.ListTasksRequest.LabelsEntry" as const,
+
+  encode(message: ListTasksRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTasksRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTasksRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListTasksRequest_LabelsEntry>): ListTasksRequest_LabelsEntry {
+    return ListTasksRequest_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListTasksRequest_LabelsEntry>): ListTasksRequest_LabelsEntry {
+    const message = createBaseListTasksRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -2578,6 +2894,579 @@ export const SessionResponse: MessageFns<SessionResponse, "taskwire.v1.SessionRe
   },
 };
 
+function createBaseTaskFilter(): TaskFilter {
+  return {
+    queue: "",
+    type: "",
+    states: [],
+    createdSince: undefined,
+    createdBefore: undefined,
+    finishedSince: undefined,
+    finishedBefore: undefined,
+    labels: {},
+    errorCode: 0,
+  };
+}
+
+export const TaskFilter: MessageFns<TaskFilter, "taskwire.v1.TaskFilter"> = {
+  $type: "taskwire.v1.TaskFilter" as const,
+
+  encode(message: TaskFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queue !== "") {
+      writer.uint32(10).string(message.queue);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.states.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.createdSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdSince), writer.uint32(34).fork()).join();
+    }
+    if (message.createdBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdBefore), writer.uint32(42).fork()).join();
+    }
+    if (message.finishedSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedSince), writer.uint32(50).fork()).join();
+    }
+    if (message.finishedBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedBefore), writer.uint32(58).fork()).join();
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      TaskFilter_LabelsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    if (message.errorCode !== 0) {
+      writer.uint32(72).int32(message.errorCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskFilter {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskFilter();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.createdSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.finishedSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.finishedBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = TaskFilter_LabelsEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.labels[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.errorCode = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TaskFilter>): TaskFilter {
+    return TaskFilter.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskFilter>): TaskFilter {
+    const message = createBaseTaskFilter();
+    message.queue = object.queue ?? "";
+    message.type = object.type ?? "";
+    message.states = object.states?.map((e) => e) || [];
+    message.createdSince = object.createdSince ?? undefined;
+    message.createdBefore = object.createdBefore ?? undefined;
+    message.finishedSince = object.finishedSince ?? undefined;
+    message.finishedBefore = object.finishedBefore ?? undefined;
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.errorCode = object.errorCode ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskFilter_LabelsEntry(): TaskFilter_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const TaskFilter_LabelsEntry: MessageFns<TaskFilter_LabelsEntry, "taskwire.v1.TaskFilter.LabelsEntry"> = {
+  $type: "taskwire.v1.TaskFilter.LabelsEntry" as const,
+
+  encode(message: TaskFilter_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskFilter_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskFilter_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TaskFilter_LabelsEntry>): TaskFilter_LabelsEntry {
+    return TaskFilter_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskFilter_LabelsEntry>): TaskFilter_LabelsEntry {
+    const message = createBaseTaskFilter_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseRetryTasksRequest(): RetryTasksRequest {
+  return { filter: undefined, dryRun: false, limit: 0 };
+}
+
+export const RetryTasksRequest: MessageFns<RetryTasksRequest, "taskwire.v1.RetryTasksRequest"> = {
+  $type: "taskwire.v1.RetryTasksRequest" as const,
+
+  encode(message: RetryTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      TaskFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = TaskFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RetryTasksRequest>): RetryTasksRequest {
+    return RetryTasksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryTasksRequest>): RetryTasksRequest {
+    const message = createBaseRetryTasksRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? TaskFilter.fromPartial(object.filter)
+      : undefined;
+    message.dryRun = object.dryRun ?? false;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseRetryTasksResponse(): RetryTasksResponse {
+  return { count: 0, more: false };
+}
+
+export const RetryTasksResponse: MessageFns<RetryTasksResponse, "taskwire.v1.RetryTasksResponse"> = {
+  $type: "taskwire.v1.RetryTasksResponse" as const,
+
+  encode(message: RetryTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint32(message.count);
+    }
+    if (message.more !== false) {
+      writer.uint32(16).bool(message.more);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.more = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RetryTasksResponse>): RetryTasksResponse {
+    return RetryTasksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryTasksResponse>): RetryTasksResponse {
+    const message = createBaseRetryTasksResponse();
+    message.count = object.count ?? 0;
+    message.more = object.more ?? false;
+    return message;
+  },
+};
+
+function createBaseCancelTasksRequest(): CancelTasksRequest {
+  return { filter: undefined, dryRun: false, limit: 0, reason: "" };
+}
+
+export const CancelTasksRequest: MessageFns<CancelTasksRequest, "taskwire.v1.CancelTasksRequest"> = {
+  $type: "taskwire.v1.CancelTasksRequest" as const,
+
+  encode(message: CancelTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      TaskFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = TaskFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CancelTasksRequest>): CancelTasksRequest {
+    return CancelTasksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelTasksRequest>): CancelTasksRequest {
+    const message = createBaseCancelTasksRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? TaskFilter.fromPartial(object.filter)
+      : undefined;
+    message.dryRun = object.dryRun ?? false;
+    message.limit = object.limit ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelTasksResponse(): CancelTasksResponse {
+  return { count: 0, more: false };
+}
+
+export const CancelTasksResponse: MessageFns<CancelTasksResponse, "taskwire.v1.CancelTasksResponse"> = {
+  $type: "taskwire.v1.CancelTasksResponse" as const,
+
+  encode(message: CancelTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint32(message.count);
+    }
+    if (message.more !== false) {
+      writer.uint32(16).bool(message.more);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.more = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CancelTasksResponse>): CancelTasksResponse {
+    return CancelTasksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelTasksResponse>): CancelTasksResponse {
+    const message = createBaseCancelTasksResponse();
+    message.count = object.count ?? 0;
+    message.more = object.more ?? false;
+    return message;
+  },
+};
+
 function createBasePauseQueueRequest(): PauseQueueRequest {
   return { queue: "" };
 }
@@ -3186,6 +4075,33 @@ export const TaskServiceDefinition = {
       options: {},
     },
     /**
+     * Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+     * that match a filter (admin). At most `limit` tasks a call, oldest first,
+     * in short batches; `more` says whether matching tasks are left. A dry run
+     * only counts.
+     */
+    retryTasks: {
+      name: "RetryTasks",
+      requestType: RetryTasksRequest as typeof RetryTasksRequest,
+      requestStream: false,
+      responseType: RetryTasksResponse as typeof RetryTasksResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+     * (admin), as CancelTask does each: running handlers are told. Bounded and
+     * batched as RetryTasks.
+     */
+    cancelTasks: {
+      name: "CancelTasks",
+      requestType: CancelTasksRequest as typeof CancelTasksRequest,
+      requestStream: false,
+      responseType: CancelTasksResponse as typeof CancelTasksResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
      * Pauses a queue on every server sharing the store: submits are still
      * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
      * attempts already running finish (and their retries wait). Pausing a paused
@@ -3306,6 +4222,25 @@ export interface TaskServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): ServerStreamingMethodResult<DeepPartial<SessionResponse>>;
   /**
+   * Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+   * that match a filter (admin). At most `limit` tasks a call, oldest first,
+   * in short batches; `more` says whether matching tasks are left. A dry run
+   * only counts.
+   */
+  retryTasks(
+    request: RetryTasksRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<RetryTasksResponse>>;
+  /**
+   * Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+   * (admin), as CancelTask does each: running handlers are told. Bounded and
+   * batched as RetryTasks.
+   */
+  cancelTasks(
+    request: CancelTasksRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<CancelTasksResponse>>;
+  /**
    * Pauses a queue on every server sharing the store: submits are still
    * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
    * attempts already running finish (and their retries wait). Pausing a paused
@@ -3408,6 +4343,25 @@ export interface TaskServiceClient<CallOptionsExt = {}> {
     request: AsyncIterable<DeepPartial<SessionRequest>>,
     options?: CallOptions & CallOptionsExt,
   ): AsyncIterable<SessionResponse>;
+  /**
+   * Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+   * that match a filter (admin). At most `limit` tasks a call, oldest first,
+   * in short batches; `more` says whether matching tasks are left. A dry run
+   * only counts.
+   */
+  retryTasks(
+    request: DeepPartial<RetryTasksRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<RetryTasksResponse>;
+  /**
+   * Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+   * (admin), as CancelTask does each: running handlers are told. Bounded and
+   * batched as RetryTasks.
+   */
+  cancelTasks(
+    request: DeepPartial<CancelTasksRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<CancelTasksResponse>;
   /**
    * Pauses a queue on every server sharing the store: submits are still
    * accepted and wait QUEUED, nothing new of the queue is handed to a worker,

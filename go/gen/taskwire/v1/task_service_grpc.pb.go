@@ -47,6 +47,15 @@ type TaskServiceClient interface {
 	// message costs a fraction of a unary call. Closing the stream does not
 	// cancel the tasks it submitted.
 	Session(ctx context.Context, opts ...grpc.CallOption) (TaskService_SessionClient, error)
+	// Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+	// that match a filter (admin). At most `limit` tasks a call, oldest first,
+	// in short batches; `more` says whether matching tasks are left. A dry run
+	// only counts.
+	RetryTasks(ctx context.Context, in *RetryTasksRequest, opts ...grpc.CallOption) (*RetryTasksResponse, error)
+	// Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+	// (admin), as CancelTask does each: running handlers are told. Bounded and
+	// batched as RetryTasks.
+	CancelTasks(ctx context.Context, in *CancelTasksRequest, opts ...grpc.CallOption) (*CancelTasksResponse, error)
 	// Pauses a queue on every server sharing the store: submits are still
 	// accepted and wait QUEUED, nothing new of the queue is handed to a worker,
 	// attempts already running finish (and their retries wait). Pausing a paused
@@ -207,6 +216,24 @@ func (x *taskServiceSessionClient) Recv() (*SessionResponse, error) {
 	return m, nil
 }
 
+func (c *taskServiceClient) RetryTasks(ctx context.Context, in *RetryTasksRequest, opts ...grpc.CallOption) (*RetryTasksResponse, error) {
+	out := new(RetryTasksResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/RetryTasks", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskServiceClient) CancelTasks(ctx context.Context, in *CancelTasksRequest, opts ...grpc.CallOption) (*CancelTasksResponse, error) {
+	out := new(CancelTasksResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/CancelTasks", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *taskServiceClient) PauseQueue(ctx context.Context, in *PauseQueueRequest, opts ...grpc.CallOption) (*PauseQueueResponse, error) {
 	out := new(PauseQueueResponse)
 	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/PauseQueue", in, out, opts...)
@@ -277,6 +304,15 @@ type TaskServiceServer interface {
 	// message costs a fraction of a unary call. Closing the stream does not
 	// cancel the tasks it submitted.
 	Session(TaskService_SessionServer) error
+	// Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+	// that match a filter (admin). At most `limit` tasks a call, oldest first,
+	// in short batches; `more` says whether matching tasks are left. A dry run
+	// only counts.
+	RetryTasks(context.Context, *RetryTasksRequest) (*RetryTasksResponse, error)
+	// Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+	// (admin), as CancelTask does each: running handlers are told. Bounded and
+	// batched as RetryTasks.
+	CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error)
 	// Pauses a queue on every server sharing the store: submits are still
 	// accepted and wait QUEUED, nothing new of the queue is handed to a worker,
 	// attempts already running finish (and their retries wait). Pausing a paused
@@ -328,6 +364,12 @@ func (UnimplementedTaskServiceServer) GetQueueStats(context.Context, *GetQueueSt
 }
 func (UnimplementedTaskServiceServer) Session(TaskService_SessionServer) error {
 	return status.Errorf(codes.Unimplemented, "method Session not implemented")
+}
+func (UnimplementedTaskServiceServer) RetryTasks(context.Context, *RetryTasksRequest) (*RetryTasksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RetryTasks not implemented")
+}
+func (UnimplementedTaskServiceServer) CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CancelTasks not implemented")
 }
 func (UnimplementedTaskServiceServer) PauseQueue(context.Context, *PauseQueueRequest) (*PauseQueueResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method PauseQueue not implemented")
@@ -545,6 +587,42 @@ func (x *taskServiceSessionServer) Recv() (*SessionRequest, error) {
 	return m, nil
 }
 
+func _TaskService_RetryTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).RetryTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/RetryTasks",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).RetryTasks(ctx, req.(*RetryTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskService_CancelTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).CancelTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/CancelTasks",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).CancelTasks(ctx, req.(*CancelTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TaskService_PauseQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PauseQueueRequest)
 	if err := dec(in); err != nil {
@@ -652,6 +730,14 @@ var _TaskService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQueueStats",
 			Handler:    _TaskService_GetQueueStats_Handler,
+		},
+		{
+			MethodName: "RetryTasks",
+			Handler:    _TaskService_RetryTasks_Handler,
+		},
+		{
+			MethodName: "CancelTasks",
+			Handler:    _TaskService_CancelTasks_Handler,
 		},
 		{
 			MethodName: "PauseQueue",

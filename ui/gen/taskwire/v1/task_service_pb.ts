@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskwire/v1/task_service.proto.
  */
 export const file_taskwire_v1_task_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50YXNrd2lyZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3Rhc2t3aXJlLnYxInEKEVN1Ym1pdFRhc2tSZXF1ZXN0EgwKBHR5cGUYASABKAkSIwoFaW5wdXQYAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EikKB29wdGlvbnMYAyABKAsyGC50YXNrd2lyZS52MS5UYXNrT3B0aW9ucyJHChJTdWJtaXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2sSEAoIZXhpc3RpbmcYAiABKAgiQwoSU3VibWl0VGFza3NSZXF1ZXN0Ei0KBXRhc2tzGAEgAygLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QiRwoTU3VibWl0VGFza3NSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8udGFza3dpcmUudjEuU3VibWl0VGFza1Jlc3BvbnNlIkEKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEiMKBHZpZXcYAiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyIyCg9HZXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQV2F0Y2hUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSJrCgxUYXNrUHJvZ3Jlc3MSDwoHYXR0ZW1wdBgBIAEoDRIPCgdwZXJjZW50GAIgASgCEg8KB21lc3NhZ2UYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoRV2F0Y2hUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2tIABItCghwcm9ncmVzcxgCIAEoCzIZLnRhc2t3aXJlLnYxLlRhc2tQcm9ncmVzc0gAQgcKBWV2ZW50Ii8KEUNhbmNlbFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJDYW5jZWxUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQUmV0cnlUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFSZXRyeVRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEudGFza3dpcmUudjEuVGFzayKiAQoQTGlzdFRhc2tzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIMCgR0eXBlGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJEiMKBHZpZXcYBiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyJOChFMaXN0VGFza3NSZXNwb25zZRIgCgV0YXNrcxgBIAMoCzIRLnRhc2t3aXJlLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhQKEkxpc3RXb3JrZXJzUmVxdWVzdCLhAgoKV29ya2VySW5mbxIRCgl3b3JrZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRISCgp0YXNrX3R5cGVzGAMgAygJEg0KBXNsb3RzGAQgASgNEg8KB3J1bm5pbmcYBSABKA0SMwoGbGFiZWxzGAYgAygLMiMudGFza3dpcmUudjEuV29ya2VySW5mby5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAcgASgJEgwKBHBlZXIYCCABKAkSMAoMY29ubmVjdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X3NlZW5fdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGljYRgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj8KE0xpc3RXb3JrZXJzUmVzcG9uc2USKAoHd29ya2VycxgBIAMoCzIXLnRhc2t3aXJlLnYxLldvcmtlckluZm8iJQoUR2V0UXVldWVTdGF0c1JlcXVlc3QSDQoFcXVldWUYASABKAkiogIKClF1ZXVlU3RhdHMSDQoFcXVldWUYASABKAkSEQoJc2NoZWR1bGVkGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIPCgdydW5uaW5nGAQgASgEEhEKCXN1Y2NlZWRlZBgFIAEoBBIOCgZmYWlsZWQYBiABKAQSEQoJY2FuY2VsbGVkGAcgASgEEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhwKFHN1Ym1pdHRlZF9wZXJfc2Vjb25kGAkgASgBEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAogASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAsgASgBEg4KBnBhdXNlZBgMIAEoCCJAChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USJwoGcXVldWVzGAEgAygLMhcudGFza3dpcmUudjEuUXVldWVTdGF0cyJiCg1TZXNzaW9uU3VibWl0EgsKA3JlZhgBIAEoBBIvCgdyZXF1ZXN0GAIgASgLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QSEwoLd2FudF9yZXN1bHQYAyABKAgiKwoKSXRlbVN0YXR1cxIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiZAoKU2Vzc2lvbkFjaxILCgNyZWYYASABKAQSDwoHdGFza19pZBgCIAEoCRImCgVlcnJvchgDIAEoCzIXLnRhc2t3aXJlLnYxLkl0ZW1TdGF0dXMSEAoIZXhpc3RpbmcYBCABKAgiowEKC1Rhc2tPdXRjb21lEg8KB3Rhc2tfaWQYASABKAkSJQoFc3RhdGUYAiABKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSJAoGb3V0cHV0GAMgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueRIlCgVlcnJvchgEIAEoCzIWLnRhc2t3aXJlLnYxLlRhc2tFcnJvchIPCgdhdHRlbXB0GAUgASgNIk0KDlNlc3Npb25SZXF1ZXN0EisKB3N1Ym1pdHMYASADKAsyGi50YXNrd2lyZS52MS5TZXNzaW9uU3VibWl0Eg4KBmZvbGxvdxgCIAMoCSJkCg9TZXNzaW9uUmVzcG9uc2USJQoEYWNrcxgBIAMoCzIXLnRhc2t3aXJlLnYxLlNlc3Npb25BY2sSKgoIb3V0Y29tZXMYAiADKAsyGC50YXNrd2lyZS52MS5UYXNrT3V0Y29tZSIiChFQYXVzZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSIlChJQYXVzZVF1ZXVlUmVzcG9uc2USDwoHY2hhbmdlZBgBIAEoCCIjChJSZXN1bWVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiJgoTUmVzdW1lUXVldWVSZXNwb25zZRIPCgdjaGFuZ2VkGAEgASgIIh8KEURlbGV0ZVRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRlbGV0ZVRhc2tSZXNwb25zZSJ/ChFQdXJnZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRImCgZzdGF0ZXMYAiADKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSMwoPZmluaXNoZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIlChJQdXJnZVF1ZXVlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCpOCghUYXNrVmlldxIZChVUQVNLX1ZJRVdfVU5TUEVDSUZJRUQQABITCg9UQVNLX1ZJRVdfQkFTSUMQARISCg5UQVNLX1ZJRVdfRlVMTBACMtwICgtUYXNrU2VydmljZRJNCgpTdWJtaXRUYXNrEh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVzcG9uc2USUAoLU3VibWl0VGFza3MSHy50YXNrd2lyZS52MS5TdWJtaXRUYXNrc1JlcXVlc3QaIC50YXNrd2lyZS52MS5TdWJtaXRUYXNrc1Jlc3BvbnNlEkQKB0dldFRhc2sSGy50YXNrd2lyZS52MS5HZXRUYXNrUmVxdWVzdBocLnRhc2t3aXJlLnYxLkdldFRhc2tSZXNwb25zZRJMCglXYXRjaFRhc2sSHS50YXNrd2lyZS52MS5XYXRjaFRhc2tSZXF1ZXN0Gh4udGFza3dpcmUudjEuV2F0Y2hUYXNrUmVzcG9uc2UwARJNCgpDYW5jZWxUYXNrEh4udGFza3dpcmUudjEuQ2FuY2VsVGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5DYW5jZWxUYXNrUmVzcG9uc2USSgoJUmV0cnlUYXNrEh0udGFza3dpcmUudjEuUmV0cnlUYXNrUmVxdWVzdBoeLnRhc2t3aXJlLnYxLlJldHJ5VGFza1Jlc3BvbnNlEkoKCUxpc3RUYXNrcxIdLnRhc2t3aXJlLnYxLkxpc3RUYXNrc1JlcXVlc3QaHi50YXNrd2lyZS52MS5MaXN0VGFza3NSZXNwb25zZRJQCgtMaXN0V29ya2VycxIfLnRhc2t3aXJlLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBogLnRhc2t3aXJlLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USVgoNR2V0UXVldWVTdGF0cxIhLnRhc2t3aXJlLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiIudGFza3dpcmUudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkgKB1Nlc3Npb24SGy50YXNrd2lyZS52MS5TZXNzaW9uUmVxdWVzdBocLnRhc2t3aXJlLnYxLlNlc3Npb25SZXNwb25zZSgBMAESTQoKUGF1c2VRdWV1ZRIeLnRhc2t3aXJlLnYxLlBhdXNlUXVldWVSZXF1ZXN0Gh8udGFza3dpcmUudjEuUGF1c2VRdWV1ZVJlc3BvbnNlElAKC1Jlc3VtZVF1ZXVlEh8udGFza3dpcmUudjEuUmVzdW1lUXVldWVSZXF1ZXN0GiAudGFza3dpcmUudjEuUmVzdW1lUXVldWVSZXNwb25zZRJNCgpEZWxldGVUYXNrEh4udGFza3dpcmUudjEuRGVsZXRlVGFza1JlcXVlc3QaHy50YXNrd2lyZS52MS5EZWxldGVUYXNrUmVzcG9uc2USTQoKUHVyZ2VRdWV1ZRIeLnRhc2t3aXJlLnYxLlB1cmdlUXVldWVSZXF1ZXN0Gh8udGFza3dpcmUudjEuUHVyZ2VRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_taskwire_v1_task]);
+  fileDesc("Ch50YXNrd2lyZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3Rhc2t3aXJlLnYxInEKEVN1Ym1pdFRhc2tSZXF1ZXN0EgwKBHR5cGUYASABKAkSIwoFaW5wdXQYAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EikKB29wdGlvbnMYAyABKAsyGC50YXNrd2lyZS52MS5UYXNrT3B0aW9ucyJHChJTdWJtaXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2sSEAoIZXhpc3RpbmcYAiABKAgiQwoSU3VibWl0VGFza3NSZXF1ZXN0Ei0KBXRhc2tzGAEgAygLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QiRwoTU3VibWl0VGFza3NSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8udGFza3dpcmUudjEuU3VibWl0VGFza1Jlc3BvbnNlIkEKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEiMKBHZpZXcYAiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyIyCg9HZXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQV2F0Y2hUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSJrCgxUYXNrUHJvZ3Jlc3MSDwoHYXR0ZW1wdBgBIAEoDRIPCgdwZXJjZW50GAIgASgCEg8KB21lc3NhZ2UYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoRV2F0Y2hUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2tIABItCghwcm9ncmVzcxgCIAEoCzIZLnRhc2t3aXJlLnYxLlRhc2tQcm9ncmVzc0gAQgcKBWV2ZW50Ii8KEUNhbmNlbFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJDYW5jZWxUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQUmV0cnlUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFSZXRyeVRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEudGFza3dpcmUudjEuVGFzayK/BAoQTGlzdFRhc2tzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIMCgR0eXBlGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJEiMKBHZpZXcYBiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldxIxCg1jcmVhdGVkX3NpbmNlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOZmluaXNoZWRfc2luY2UYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2ZpbmlzaGVkX2JlZm9yZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoGbGFiZWxzGAsgAygLMikudGFza3dpcmUudjEuTGlzdFRhc2tzUmVxdWVzdC5MYWJlbHNFbnRyeRISCgplcnJvcl9jb2RlGAwgASgFEiYKBnN0YXRlcxgNIAMoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIlCgVvcmRlchgOIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tPcmRlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KEUxpc3RUYXNrc1Jlc3BvbnNlEiAKBXRhc2tzGAEgAygLMhEudGFza3dpcmUudjEuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0IuECCgpXb3JrZXJJbmZvEhEKCXdvcmtlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhIKCnRhc2tfdHlwZXMYAyADKAkSDQoFc2xvdHMYBCABKA0SDwoHcnVubmluZxgFIAEoDRIzCgZsYWJlbHMYBiADKAsyIy50YXNrd2lyZS52MS5Xb3JrZXJJbmZvLkxhYmVsc0VudHJ5Eg8KB3ZlcnNpb24YByABKAkSDAoEcGVlchgIIAEoCRIwCgxjb25uZWN0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXBsaWNhGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPwoTTGlzdFdvcmtlcnNSZXNwb25zZRIoCgd3b3JrZXJzGAEgAygLMhcudGFza3dpcmUudjEuV29ya2VySW5mbyIlChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSKiAgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRIRCglzY2hlZHVsZWQYAiABKAQSDgoGcXVldWVkGAMgASgEEg8KB3J1bm5pbmcYBCABKAQSEQoJc3VjY2VlZGVkGAUgASgEEg4KBmZhaWxlZBgGIAEoBBIRCgljYW5jZWxsZWQYByABKAQSNAoRb2xkZXN0X3F1ZXVlZF9hZ2UYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHAoUc3VibWl0dGVkX3Blcl9zZWNvbmQYCSABKAESHAoUc3VjY2VlZGVkX3Blcl9zZWNvbmQYCiABKAESGQoRZmFpbGVkX3Blcl9zZWNvbmQYCyABKAESDgoGcGF1c2VkGAwgASgIIkAKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRInCgZxdWV1ZXMYASADKAsyFy50YXNrd2lyZS52MS5RdWV1ZVN0YXRzImIKDVNlc3Npb25TdWJtaXQSCwoDcmVmGAEgASgEEi8KB3JlcXVlc3QYAiABKAsyHi50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVxdWVzdBITCgt3YW50X3Jlc3VsdBgDIAEoCCIrCgpJdGVtU3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCSJkCgpTZXNzaW9uQWNrEgsKA3JlZhgBIAEoBBIPCgd0YXNrX2lkGAIgASgJEiYKBWVycm9yGAMgASgLMhcudGFza3dpcmUudjEuSXRlbVN0YXR1cxIQCghleGlzdGluZxgEIAEoCCKjAQoLVGFza091dGNvbWUSDwoHdGFza19pZBgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIkCgZvdXRwdXQYAyABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EiUKBWVycm9yGAQgASgLMhYudGFza3dpcmUudjEuVGFza0Vycm9yEg8KB2F0dGVtcHQYBSABKA0iTQoOU2Vzc2lvblJlcXVlc3QSKwoHc3VibWl0cxgBIAMoCzIaLnRhc2t3aXJlLnYxLlNlc3Npb25TdWJtaXQSDgoGZm9sbG93GAIgAygJImQKD1Nlc3Npb25SZXNwb25zZRIlCgRhY2tzGAEgAygLMhcudGFza3dpcmUudjEuU2Vzc2lvbkFjaxIqCghvdXRjb21lcxgCIAMoCzIYLnRhc2t3aXJlLnYxLlRhc2tPdXRjb21lIpkDCgpUYXNrRmlsdGVyEg0KBXF1ZXVlGAEgASgJEgwKBHR5cGUYAiABKAkSJgoGc3RhdGVzGAMgAygOMhYudGFza3dpcmUudjEuVGFza1N0YXRlEjEKDWNyZWF0ZWRfc2luY2UYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5maW5pc2hlZF9zaW5jZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPZmluaXNoZWRfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgZsYWJlbHMYCCADKAsyIy50YXNrd2lyZS52MS5UYXNrRmlsdGVyLkxhYmVsc0VudHJ5EhIKCmVycm9yX2NvZGUYCSABKAUaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJcChFSZXRyeVRhc2tzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy50YXNrd2lyZS52MS5UYXNrRmlsdGVyEg8KB2RyeV9ydW4YAiABKAgSDQoFbGltaXQYAyABKA0iMQoSUmV0cnlUYXNrc1Jlc3BvbnNlEg0KBWNvdW50GAEgASgNEgwKBG1vcmUYAiABKAgibQoSQ2FuY2VsVGFza3NSZXF1ZXN0EicKBmZpbHRlchgBIAEoCzIXLnRhc2t3aXJlLnYxLlRhc2tGaWx0ZXISDwoHZHJ5X3J1bhgCIAEoCBINCgVsaW1pdBgDIAEoDRIOCgZyZWFzb24YBCABKAkiMgoTQ2FuY2VsVGFza3NSZXNwb25zZRINCgVjb3VudBgBIAEoDRIMCgRtb3JlGAIgASgIIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIiUKElBhdXNlUXVldWVSZXNwb25zZRIPCgdjaGFuZ2VkGAEgASgIIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSImChNSZXN1bWVRdWV1ZVJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgiHwoRRGVsZXRlVGFza1JlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVGFza1Jlc3BvbnNlIn8KEVB1cmdlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiYKBnN0YXRlcxgCIAMoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIzCg9maW5pc2hlZF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiUKElB1cmdlUXVldWVSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEKk4KCFRhc2tWaWV3EhkKFVRBU0tfVklFV19VTlNQRUNJRklFRBAAEhMKD1RBU0tfVklFV19CQVNJQxABEhIKDlRBU0tfVklFV19GVUxMEAIqYQoJVGFza09yZGVyEhoKFlRBU0tfT1JERVJfVU5TUEVDSUZJRUQQABIbChdUQVNLX09SREVSX05FV0VTVF9GSVJTVBABEhsKF1RBU0tfT1JERVJfT0xERVNUX0ZJUlNUEAIy/QkKC1Rhc2tTZXJ2aWNlEk0KClN1Ym1pdFRhc2sSHi50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVxdWVzdBofLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tSZXNwb25zZRJQCgtTdWJtaXRUYXNrcxIfLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tzUmVxdWVzdBogLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tzUmVzcG9uc2USRAoHR2V0VGFzaxIbLnRhc2t3aXJlLnYxLkdldFRhc2tSZXF1ZXN0GhwudGFza3dpcmUudjEuR2V0VGFza1Jlc3BvbnNlEkwKCVdhdGNoVGFzaxIdLnRhc2t3aXJlLnYxLldhdGNoVGFza1JlcXVlc3QaHi50YXNrd2lyZS52MS5XYXRjaFRhc2tSZXNwb25zZTABEk0KCkNhbmNlbFRhc2sSHi50YXNrd2lyZS52MS5DYW5jZWxUYXNrUmVxdWVzdBofLnRhc2t3aXJlLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJKCglSZXRyeVRhc2sSHS50YXNrd2lyZS52MS5SZXRyeVRhc2tSZXF1ZXN0Gh4udGFza3dpcmUudjEuUmV0cnlUYXNrUmVzcG9uc2USSgoJTGlzdFRhc2tzEh0udGFza3dpcmUudjEuTGlzdFRhc2tzUmVxdWVzdBoeLnRhc2t3aXJlLnYxLkxpc3RUYXNrc1Jlc3BvbnNlElAKC0xpc3RXb3JrZXJzEh8udGFza3dpcmUudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GiAudGFza3dpcmUudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJWCg1HZXRRdWV1ZVN0YXRzEiEudGFza3dpcmUudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaIi50YXNrd2lyZS52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USSAoHU2Vzc2lvbhIbLnRhc2t3aXJlLnYxLlNlc3Npb25SZXF1ZXN0GhwudGFza3dpcmUudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJNCgpSZXRyeVRhc2tzEh4udGFza3dpcmUudjEuUmV0cnlUYXNrc1JlcXVlc3QaHy50YXNrd2lyZS52MS5SZXRyeVRhc2tzUmVzcG9uc2USUAoLQ2FuY2VsVGFza3MSHy50YXNrd2lyZS52MS5DYW5jZWxUYXNrc1JlcXVlc3QaIC50YXNrd2lyZS52MS5DYW5jZWxUYXNrc1Jlc3BvbnNlEk0KClBhdXNlUXVldWUSHi50YXNrd2lyZS52MS5QYXVzZVF1ZXVlUmVxdWVzdBofLnRhc2t3aXJlLnYxLlBhdXNlUXVldWVSZXNwb25zZRJQCgtSZXN1bWVRdWV1ZRIfLnRhc2t3aXJlLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBogLnRhc2t3aXJlLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USTQoKRGVsZXRlVGFzaxIeLnRhc2t3aXJlLnYxLkRlbGV0ZVRhc2tSZXF1ZXN0Gh8udGFza3dpcmUudjEuRGVsZXRlVGFza1Jlc3BvbnNlEk0KClB1cmdlUXVldWUSHi50YXNrd2lyZS52MS5QdXJnZVF1ZXVlUmVxdWVzdBofLnRhc2t3aXJlLnYxLlB1cmdlUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_taskwire_v1_task]);
 
 /**
  * @generated from message taskwire.v1.SubmitTaskRequest
@@ -381,6 +381,62 @@ export type ListTasksRequest = Message<"taskwire.v1.ListTasksRequest"> & {
    * @generated from field: taskwire.v1.TaskView view = 6;
    */
   view: TaskView;
+
+  /**
+   * Only tasks created at or after this time, if set.
+   *
+   * @generated from field: google.protobuf.Timestamp created_since = 7;
+   */
+  createdSince?: Timestamp | undefined;
+
+  /**
+   * Only tasks created before this time, if set.
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 8;
+   */
+  createdBefore?: Timestamp | undefined;
+
+  /**
+   * Only tasks that finished at or after this time, if set.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_since = 9;
+   */
+  finishedSince?: Timestamp | undefined;
+
+  /**
+   * Only tasks that finished before this time, if set.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_before = 10;
+   */
+  finishedBefore?: Timestamp | undefined;
+
+  /**
+   * Only tasks carrying every one of these labels with these values.
+   *
+   * @generated from field: map<string, string> labels = 11;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Only tasks whose last error has this google.rpc.Code, if not 0.
+   *
+   * @generated from field: int32 error_code = 12;
+   */
+  errorCode: number;
+
+  /**
+   * Only tasks in one of these states, if any; not together with `state`.
+   *
+   * @generated from field: repeated taskwire.v1.TaskState states = 13;
+   */
+  states: TaskState[];
+
+  /**
+   * Default (UNSPECIFIED): newest first. A page token keeps the order it was issued for.
+   *
+   * @generated from field: taskwire.v1.TaskOrder order = 14;
+   */
+  order: TaskOrder;
 };
 
 /**
@@ -855,6 +911,201 @@ export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
   messageDesc(file_taskwire_v1_task_service, 26);
 
 /**
+ * Which tasks a bulk action applies to: every field set must match. Times
+ * are ranges `[since, before)`.
+ *
+ * @generated from message taskwire.v1.TaskFilter
+ */
+export type TaskFilter = Message<"taskwire.v1.TaskFilter"> & {
+  /**
+   * Only tasks of this queue, if set.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Only tasks of this type, if set.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * Only tasks in one of these states; empty: every state the action applies to.
+   *
+   * @generated from field: repeated taskwire.v1.TaskState states = 3;
+   */
+  states: TaskState[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_since = 4;
+   */
+  createdSince?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_before = 5;
+   */
+  createdBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_since = 6;
+   */
+  finishedSince?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_before = 7;
+   */
+  finishedBefore?: Timestamp | undefined;
+
+  /**
+   * Only tasks carrying every one of these labels with these values.
+   *
+   * @generated from field: map<string, string> labels = 8;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Only tasks whose last error has this google.rpc.Code, if not 0.
+   *
+   * @generated from field: int32 error_code = 9;
+   */
+  errorCode: number;
+};
+
+/**
+ * Describes the message taskwire.v1.TaskFilter.
+ * Use `create(TaskFilterSchema)` to create a new message.
+ */
+export const TaskFilterSchema: GenMessage<TaskFilter> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 27);
+
+/**
+ * @generated from message taskwire.v1.RetryTasksRequest
+ */
+export type RetryTasksRequest = Message<"taskwire.v1.RetryTasksRequest"> & {
+  /**
+   * Required, with at least one field set. `states` may name only FAILED and CANCELLED.
+   *
+   * @generated from field: taskwire.v1.TaskFilter filter = 1;
+   */
+  filter?: TaskFilter | undefined;
+
+  /**
+   * Count what would be retried; change nothing.
+   *
+   * @generated from field: bool dry_run = 2;
+   */
+  dryRun: boolean;
+
+  /**
+   * Most tasks to retry in this call: 1..10000; default (0) 1000.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message taskwire.v1.RetryTasksRequest.
+ * Use `create(RetryTasksRequestSchema)` to create a new message.
+ */
+export const RetryTasksRequestSchema: GenMessage<RetryTasksRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 28);
+
+/**
+ * @generated from message taskwire.v1.RetryTasksResponse
+ */
+export type RetryTasksResponse = Message<"taskwire.v1.RetryTasksResponse"> & {
+  /**
+   * Tasks retried (with dry_run: that would be, up to `limit`).
+   *
+   * @generated from field: uint32 count = 1;
+   */
+  count: number;
+
+  /**
+   * Matching tasks remain beyond this call: call again to go on.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message taskwire.v1.RetryTasksResponse.
+ * Use `create(RetryTasksResponseSchema)` to create a new message.
+ */
+export const RetryTasksResponseSchema: GenMessage<RetryTasksResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 29);
+
+/**
+ * @generated from message taskwire.v1.CancelTasksRequest
+ */
+export type CancelTasksRequest = Message<"taskwire.v1.CancelTasksRequest"> & {
+  /**
+   * Required, with at least one field set. `states` may name only SCHEDULED, QUEUED and RUNNING.
+   *
+   * @generated from field: taskwire.v1.TaskFilter filter = 1;
+   */
+  filter?: TaskFilter | undefined;
+
+  /**
+   * Count what would be cancelled; change nothing.
+   *
+   * @generated from field: bool dry_run = 2;
+   */
+  dryRun: boolean;
+
+  /**
+   * Most tasks to cancel in this call: 1..10000; default (0) 1000.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+
+  /**
+   * Why, kept on each task and passed to running handlers.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message taskwire.v1.CancelTasksRequest.
+ * Use `create(CancelTasksRequestSchema)` to create a new message.
+ */
+export const CancelTasksRequestSchema: GenMessage<CancelTasksRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 30);
+
+/**
+ * @generated from message taskwire.v1.CancelTasksResponse
+ */
+export type CancelTasksResponse = Message<"taskwire.v1.CancelTasksResponse"> & {
+  /**
+   * Tasks cancelled (with dry_run: that would be, up to `limit`).
+   *
+   * @generated from field: uint32 count = 1;
+   */
+  count: number;
+
+  /**
+   * Matching tasks remain beyond this call: call again to go on.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message taskwire.v1.CancelTasksResponse.
+ * Use `create(CancelTasksResponseSchema)` to create a new message.
+ */
+export const CancelTasksResponseSchema: GenMessage<CancelTasksResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 31);
+
+/**
  * @generated from message taskwire.v1.PauseQueueRequest
  */
 export type PauseQueueRequest = Message<"taskwire.v1.PauseQueueRequest"> & {
@@ -871,7 +1122,7 @@ export type PauseQueueRequest = Message<"taskwire.v1.PauseQueueRequest"> & {
  * Use `create(PauseQueueRequestSchema)` to create a new message.
  */
 export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 27);
+  messageDesc(file_taskwire_v1_task_service, 32);
 
 /**
  * @generated from message taskwire.v1.PauseQueueResponse
@@ -890,7 +1141,7 @@ export type PauseQueueResponse = Message<"taskwire.v1.PauseQueueResponse"> & {
  * Use `create(PauseQueueResponseSchema)` to create a new message.
  */
 export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 28);
+  messageDesc(file_taskwire_v1_task_service, 33);
 
 /**
  * @generated from message taskwire.v1.ResumeQueueRequest
@@ -909,7 +1160,7 @@ export type ResumeQueueRequest = Message<"taskwire.v1.ResumeQueueRequest"> & {
  * Use `create(ResumeQueueRequestSchema)` to create a new message.
  */
 export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 29);
+  messageDesc(file_taskwire_v1_task_service, 34);
 
 /**
  * @generated from message taskwire.v1.ResumeQueueResponse
@@ -928,7 +1179,7 @@ export type ResumeQueueResponse = Message<"taskwire.v1.ResumeQueueResponse"> & {
  * Use `create(ResumeQueueResponseSchema)` to create a new message.
  */
 export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 30);
+  messageDesc(file_taskwire_v1_task_service, 35);
 
 /**
  * @generated from message taskwire.v1.DeleteTaskRequest
@@ -947,7 +1198,7 @@ export type DeleteTaskRequest = Message<"taskwire.v1.DeleteTaskRequest"> & {
  * Use `create(DeleteTaskRequestSchema)` to create a new message.
  */
 export const DeleteTaskRequestSchema: GenMessage<DeleteTaskRequest> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 31);
+  messageDesc(file_taskwire_v1_task_service, 36);
 
 /**
  * @generated from message taskwire.v1.DeleteTaskResponse
@@ -960,7 +1211,7 @@ export type DeleteTaskResponse = Message<"taskwire.v1.DeleteTaskResponse"> & {
  * Use `create(DeleteTaskResponseSchema)` to create a new message.
  */
 export const DeleteTaskResponseSchema: GenMessage<DeleteTaskResponse> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 32);
+  messageDesc(file_taskwire_v1_task_service, 37);
 
 /**
  * @generated from message taskwire.v1.PurgeQueueRequest
@@ -993,7 +1244,7 @@ export type PurgeQueueRequest = Message<"taskwire.v1.PurgeQueueRequest"> & {
  * Use `create(PurgeQueueRequestSchema)` to create a new message.
  */
 export const PurgeQueueRequestSchema: GenMessage<PurgeQueueRequest> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 33);
+  messageDesc(file_taskwire_v1_task_service, 38);
 
 /**
  * @generated from message taskwire.v1.PurgeQueueResponse
@@ -1012,7 +1263,7 @@ export type PurgeQueueResponse = Message<"taskwire.v1.PurgeQueueResponse"> & {
  * Use `create(PurgeQueueResponseSchema)` to create a new message.
  */
 export const PurgeQueueResponseSchema: GenMessage<PurgeQueueResponse> = /*@__PURE__*/
-  messageDesc(file_taskwire_v1_task_service, 34);
+  messageDesc(file_taskwire_v1_task_service, 39);
 
 /**
  * How much of a task an answer carries (AIP-157). A task's input and output
@@ -1050,6 +1301,38 @@ export enum TaskView {
  */
 export const TaskViewSchema: GenEnum<TaskView> = /*@__PURE__*/
   enumDesc(file_taskwire_v1_task_service, 0);
+
+/**
+ * The order of a listing. Tasks are ordered by when they were inserted; a
+ * listing returns each task that exists from its first page to its last
+ * exactly once, whatever is inserted or deleted meanwhile.
+ *
+ * @generated from enum taskwire.v1.TaskOrder
+ */
+export enum TaskOrder {
+  /**
+   * Newest first.
+   *
+   * @generated from enum value: TASK_ORDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: TASK_ORDER_NEWEST_FIRST = 1;
+   */
+  NEWEST_FIRST = 1,
+
+  /**
+   * @generated from enum value: TASK_ORDER_OLDEST_FIRST = 2;
+   */
+  OLDEST_FIRST = 2,
+}
+
+/**
+ * Describes the enum taskwire.v1.TaskOrder.
+ */
+export const TaskOrderSchema: GenEnum<TaskOrder> = /*@__PURE__*/
+  enumDesc(file_taskwire_v1_task_service, 1);
 
 /**
  * The web service's API for its clients: submit tasks, follow them, manage
@@ -1169,6 +1452,31 @@ export const TaskService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof SessionRequestSchema;
     output: typeof SessionResponseSchema;
+  },
+  /**
+   * Re-queues, with a fresh attempt budget, the FAILED and CANCELLED tasks
+   * that match a filter (admin). At most `limit` tasks a call, oldest first,
+   * in short batches; `more` says whether matching tasks are left. A dry run
+   * only counts.
+   *
+   * @generated from rpc taskwire.v1.TaskService.RetryTasks
+   */
+  retryTasks: {
+    methodKind: "unary";
+    input: typeof RetryTasksRequestSchema;
+    output: typeof RetryTasksResponseSchema;
+  },
+  /**
+   * Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
+   * (admin), as CancelTask does each: running handlers are told. Bounded and
+   * batched as RetryTasks.
+   *
+   * @generated from rpc taskwire.v1.TaskService.CancelTasks
+   */
+  cancelTasks: {
+    methodKind: "unary";
+    input: typeof CancelTasksRequestSchema;
+    output: typeof CancelTasksResponseSchema;
   },
   /**
    * Pauses a queue on every server sharing the store: submits are still
