@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { attemptKey } from '../contract.js';
@@ -30,6 +31,8 @@ import { startCleaner, type Cleaner } from './cleaner.js';
 import { checkHello } from './hello.js';
 import { QueueStats, type QueueStatsRecord } from './queue-stats.js';
 import { startSubmitSpans } from './spans.js';
+import { createQueueControls, type PurgeOptions } from './queue-controls.js';
+import { createWorkerDirectory } from './worker-directory.js';
 import { bulkAction, type BulkOptions, type BulkResult } from './bulk.js';
 import { Scheduler } from './scheduler.js';
 import { createSchedules, type Schedules } from './schedules.js';
@@ -51,6 +54,8 @@ export interface BrokerOptions {
   readonly maxWaitingTasks?: number;
   /** Most WatchTask streams open at once. Default 10,000. */
   readonly maxWatchers?: number;
+  /** This server among replicas sharing a store, shown with its workers. Default: the host name and a random suffix. */
+  readonly replica?: string;
   /** How long finished tasks are kept, by end state (a type's defaults win); 0 keeps forever. Default 24 h, 7 d, 24 h. */
   readonly retention?: Partial<Retention>;
   /** Run the cleaner that deletes tasks past their retention. Default true. */
@@ -97,7 +102,20 @@ export interface Broker {
    */
   onOutcome(id: string, listener: (outcome: TaskEnd | TaskRecord) => void, options?: OutcomeOptions): () => void;
   openSession(hello: WorkerHello, sink: WorkerSink): Promise<{ session: WorkerConnection; welcome: WorkerWelcome }>;
+  /** This server's worker sessions. */
   workers(): WorkerSnapshot[];
+  /** Every server's worker sessions: this one's, and other replicas' on a shared store. */
+  allWorkers(): Promise<WorkerSnapshot[]>;
+  /** This server among replicas. */
+  readonly replica: string;
+  /** Pauses a queue on every server sharing the store; false when it was paused already. */
+  pauseQueue(queue: string): Promise<boolean>;
+  /** Resumes a queue; false when it was not paused. */
+  resumeQueue(queue: string): Promise<boolean>;
+  /** Deletes a finished task; returns it as it was. */
+  deleteTask(id: string): Promise<TaskRecord>;
+  /** Deletes a queue's finished tasks in bounded batches; returns how many. */
+  purgeQueue(options: PurgeOptions): Promise<number>;
   /** Counters for tests and metrics. */
   readonly counters: BrokerCounters;
   /** Schedules: create, change, read (admin). */
@@ -161,6 +179,9 @@ export function createBroker(options: BrokerOptions): Broker {
   const counters: BrokerCounters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0, leasesExpired: 0, workersLost: 0, timedOut: 0 };
   const queues = new QueueStats(store);
   const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
+  const controls = createQueueControls({ store, queues, dispatcher, logger });
+  const replica = options.replica ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+  const directory = createWorkerDirectory({ replica, sessions, shared: store.workers, logger });
   let draining = false;
   let closed = false;
   const scheduler = new Scheduler({ store, logger, types, retentionOf });
@@ -169,10 +190,10 @@ export function createBroker(options: BrokerOptions): Broker {
     queues.apply(events);
     for (const event of events) {
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
-      // A keyed task that ended may let the next of its key run.
-      if (event.state === TaskState.TASK_STATE_QUEUED || (event.concurrencyKey !== undefined && event.progress === undefined)) {
-        dispatcher.markReady(event.type);
-      }
+      // A keyed task that ended may let the next of its key run. A paused queue's task is not ready:
+      // claims skip it, and each one it woke would scan past the paused backlog.
+      const queued = event.state === TaskState.TASK_STATE_QUEUED && !controls.isPaused(event.queue);
+      if (queued || (event.concurrencyKey !== undefined && event.progress === undefined)) dispatcher.markReady(event.type);
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {
         cancelLocalAttempt(event);
       }
@@ -216,6 +237,7 @@ export function createBroker(options: BrokerOptions): Broker {
     if (!session.close()) return;
     sessions.delete(session.id);
     dispatcher.remove(session);
+    directory.disconnected(session);
     const leases = session.leases();
     if (leases.length === 0 || draining) return;
     for (const lease of leases) session.endLease(lease.id, lease.attempt);
@@ -236,7 +258,12 @@ export function createBroker(options: BrokerOptions): Broker {
   async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
     const spans = startSubmitSpans(tasks);
     try {
-      const results = await dispatcher.insert(tasks, (leased) => spans.commit(() => store.insert(leased)));
+      // A paused queue's task waits QUEUED: only a claim (which skips paused queues) may take it later.
+      const results = await dispatcher.insert(
+        tasks,
+        (leased) => spans.commit(() => store.insert(leased)),
+        (task) => controls.mayDispatchDirectly(task.options.queue),
+      );
       spans.end();
       return results;
     } catch (error) {
@@ -341,7 +368,8 @@ export function createBroker(options: BrokerOptions): Broker {
       return store.list(filter, pageSize, cursor);
     },
 
-    stats(queue) {
+    async stats(queue) {
+      await controls.ready;
       return queues.stats(queue);
     },
 
@@ -425,6 +453,7 @@ export function createBroker(options: BrokerOptions): Broker {
       session.cancel(refused.map((ref) => ({ ...ref, reason: 'the attempt is no longer current, or is not leased to this worker' })));
       sessions.set(id, session);
       dispatcher.add(session);
+      directory.connected(session);
       logger.info(
         { sessionId: id, workerId: hello.workerId, slots: hello.slots, resumed: resumed.length, refused: refused.length },
         'worker connected',
@@ -450,7 +479,7 @@ export function createBroker(options: BrokerOptions): Broker {
     },
 
     workers() {
-      return [...sessions.values()].map((session) => session.snapshot());
+      return [...sessions.values()].map((session) => ({ ...session.snapshot(), replica }));
     },
 
     schedules: createSchedules(store, types),
@@ -458,6 +487,13 @@ export function createBroker(options: BrokerOptions): Broker {
     startScheduler() {
       if (!draining) scheduler.start();
     },
+
+    allWorkers: () => directory.list(),
+    replica,
+    pauseQueue: (queue) => controls.pause(queue),
+    resumeQueue: (queue) => controls.resume(queue),
+    deleteTask: (id) => controls.delete(id),
+    purgeQueue: (purge) => controls.purge(purge),
 
     drain() {
       draining = true;
@@ -475,6 +511,8 @@ export function createBroker(options: BrokerOptions): Broker {
       stopSweeper();
       await cleaner?.stop();
       unsubscribe();
+      controls.close();
+      await directory.close();
       unsubscribeDeletions();
     },
   };

@@ -100,11 +100,15 @@ export class Dispatcher {
    * a free slot (so FIFO and priorities hold), and sent to it once committed.
    * Each slot taken is used or given back whatever the write does.
    */
-  async insert(tasks: readonly NewTask[], insert: (tasks: NewTask[]) => Promise<InsertResult[]>): Promise<InsertResult[]> {
+  async insert(
+    tasks: readonly NewTask[],
+    insert: (tasks: NewTask[]) => Promise<InsertResult[]>,
+    mayLease: (task: NewTask) => boolean = () => true,
+  ): Promise<InsertResult[]> {
     const now = Date.now();
-    // A keyed task waits for its key's turn in the claim: it never skips the queue.
+    // A keyed task waits for its key's turn in the claim, and `mayLease` says no for a paused queue's: neither skips the queue.
     const reserved = tasks.map((task) =>
-      task.runAt > now || task.options.concurrencyKey !== undefined ? undefined : this.#reserve(task.type),
+      task.runAt > now || task.options.concurrencyKey !== undefined || !mayLease(task) ? undefined : this.#reserve(task.type),
     );
     const leased = tasks.map((task, i) => {
       const slot = reserved[i];

@@ -6,6 +6,8 @@ const RATE_WINDOW_S = 60;
 
 /** One queue's counts as the broker keeps them, with its oldest waiting task and recent rates. */
 export interface QueueStatsRecord extends QueueCounts {
+  /** Paused (PauseQueue): listed even when it holds no tasks. */
+  readonly paused: boolean;
   /** How long the oldest QUEUED task has waited since it became due; 0 with none. */
   readonly oldestQueuedMs: number;
   /** Tasks per second over the last minute, every replica's. */
@@ -29,6 +31,7 @@ interface QueueState {
  */
 export class QueueStats {
   private readonly queues = new Map<string, QueueState>();
+  private readonly paused = new Set<string>();
   /** Resolves once the starting count is in. */
   readonly ready: Promise<void>;
 
@@ -57,6 +60,16 @@ export class QueueStats {
     }
   }
 
+  /** A queue paused or resumed: a paused queue is listed even with no tasks. */
+  setPaused(queue: string, paused: boolean): void {
+    if (paused) {
+      this.paused.add(queue);
+      this.queue(queue);
+    } else {
+      this.paused.delete(queue);
+    }
+  }
+
   /** Applies committed deletions: the tasks are gone from their state's count. */
   delete(deletions: readonly Deletion[]): void {
     for (const deletion of deletions) add(this.queue(deletion.queue).counts, deletion.state, -deletion.count);
@@ -77,6 +90,7 @@ export class QueueStats {
       const due = oldest.get(row.queue);
       return {
         ...row,
+        paused: this.paused.has(row.queue),
         oldestQueuedMs: due === undefined ? 0 : Math.max(0, now - due),
         rates: { submitted: rate(state, 'submitted', now), succeeded: rate(state, 'succeeded', now), failed: rate(state, 'failed', now) },
       };

@@ -102,7 +102,7 @@ export class WorkerSession {
     if (refs.length > 0) this.sink.send({ cancels: refs });
   }
 
-  snapshot(): WorkerSnapshot {
+  snapshot(): Omit<WorkerSnapshot, 'replica'> {
     return {
       sessionId: this.id,
       workerId: this.hello.workerId,

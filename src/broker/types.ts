@@ -88,6 +88,8 @@ export interface WorkerWelcome {
 }
 
 export interface WorkerSnapshot {
+  /** The server replica the worker is connected to. */
+  readonly replica: string;
   readonly sessionId: string;
   readonly workerId: string;
   readonly taskTypes: readonly string[];

@@ -47,6 +47,11 @@ function checkMap(map: Readonly<Record<string, string>> | undefined, field: stri
   return Object.fromEntries(entries);
 }
 
+/** A queue name as submits accept it; `field` names it in the error. */
+export function checkQueueName(queue: string, field: string): void {
+  check(QUEUE_NAME.test(queue), `${field} "${queue.slice(0, 40)}" must be 1..128 characters of letters, digits and _ . : -`);
+}
+
 const isDuration = (value: number | undefined) => value === undefined || (Number.isFinite(value) && value >= 0);
 
 /**
@@ -82,7 +87,7 @@ export function resolveSubmit(
   const asked = request.options ?? {};
   const typeDefaults = info.defaults ?? {};
   const queue = asked.queue || typeDefaults.queue || 'default';
-  check(QUEUE_NAME.test(queue), `options.queue "${queue.slice(0, 40)}" must be 1..128 characters of letters, digits and _ . : -`);
+  checkQueueName(queue, 'options.queue');
   // 0 is a priority one may ask for: unset arrives as undefined (the field has presence on the wire).
   const priority = asked.priority ?? typeDefaults.priority ?? 0;
   check(

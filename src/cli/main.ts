@@ -5,6 +5,7 @@ import type { GlobalOptions } from './global-options.js';
 import { serverCommand } from './commands/server.js';
 import { taskCommands } from './commands/tasks.js';
 import { scheduleCommands } from './commands/schedules.js';
+import { queueCommands } from './commands/queues.js';
 import { workerCommand } from './commands/worker.js';
 import { BUNDLED_DESCRIPTOR } from './descriptors.js';
 import { errorJson, errorLine } from './output.js';
@@ -52,6 +53,7 @@ serverCommand(program, globals);
 workerCommand(program, globals);
 taskCommands(program, globals);
 scheduleCommands(program, globals);
+queueCommands(program, globals);
 demoCommand(program, globals);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

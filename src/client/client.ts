@@ -64,6 +64,14 @@ export interface TaskwireClient {
   stats(queue?: string): Promise<QueueStats[]>;
   /** Schedules: create, change, pause and read them (admin role). */
   readonly schedules: ScheduleClient;
+  /** Pauses a queue (admin): it keeps taking submits and dispatches nothing. False when it was paused already. */
+  pauseQueue(queue: string): Promise<boolean>;
+  /** Resumes a paused queue (admin). False when it was not paused. */
+  resumeQueue(queue: string): Promise<boolean>;
+  /** Deletes a finished task (admin); its idempotency key is freed. */
+  deleteTask(id: string): Promise<void>;
+  /** Deletes a queue's finished tasks (admin): every end state unless `states` says; returns how many. */
+  purgeQueue(queue: string, options?: { states?: readonly TaskState[]; finishedBefore?: Date }): Promise<number>;
   /** Typed submit and call for the methods of a generated task service definition. */
   service<D extends ServiceDefinition>(definition: D): ServiceClient<D>;
   close(): void;
@@ -235,6 +243,18 @@ export function createClient(options: ClientOptions): TaskwireClient {
       return (await rpc.getQueueStats({ queue })).queues;
     },
     schedules: scheduleClient(channel, options.token),
+    async pauseQueue(queue) {
+      return (await rpc.pauseQueue({ queue })).changed;
+    },
+    async resumeQueue(queue) {
+      return (await rpc.resumeQueue({ queue })).changed;
+    },
+    async deleteTask(id) {
+      await rpc.deleteTask({ id });
+    },
+    async purgeQueue(queue, { states = [], finishedBefore } = {}) {
+      return (await rpc.purgeQueue({ queue, states: [...states], ...(finishedBefore === undefined ? {} : { finishedBefore }) })).deleted;
+    },
     service(definition) {
       return serviceClient(client, definition);
     },

@@ -51,6 +51,8 @@ export interface TaskwireServer {
   workers(): WorkerSnapshot[];
   /** False while the store cannot be written (health NOT_SERVING) and once shutdown begins. */
   readonly serving: boolean;
+  /** This server's name among the replicas sharing its store (WorkerInfo.replica). */
+  readonly replica: string;
   /** The retention cleaner of this server (undefined when turned off): what it deleted, and a wait for its next round to end. */
   readonly cleaner: Cleaner | undefined;
   /**
@@ -126,6 +128,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     counters: broker.counters,
     workers: () => broker.workers(),
     cleaner: broker.cleaner,
+    replica: broker.replica,
     get serving() {
       return !unwritable && stopping === undefined;
     },

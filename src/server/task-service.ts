@@ -16,6 +16,7 @@ import { mergeMessages, msToDuration } from '../contract.js';
 import { payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
+import { createQueueAdmin } from './queue-admin.js';
 import { bulkQuery, listFilter } from './task-filter.js';
 import { taskLogFields } from '../metrics/index.js';
 
@@ -103,6 +104,8 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     return task;
   };
   return {
+    ...createQueueAdmin(broker),
+
     async submitTask(request, context) {
       const [result] = await broker.submit([toSubmitRequest(request)]);
       context.logFields(taskLogFields(result!.task.id, result!.task.options.traceContext));
@@ -192,7 +195,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
 
     async listWorkers() {
       return {
-        workers: broker.workers().map((w) => ({
+        workers: (await broker.allWorkers()).map((w) => ({
           workerId: w.workerId,
           sessionId: w.sessionId,
           taskTypes: [...w.taskTypes],
@@ -203,6 +206,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
           peer: w.peer,
           connectTime: new Date(w.connectedAt),
           lastSeenTime: new Date(w.lastSeenAt),
+          replica: w.replica,
         })),
       };
     },
@@ -227,6 +231,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
             failedPerSecond: q.rates.failed,
             waitingKeys: keysOf.get(q.queue)?.slice(0, MAX_LISTED_KEYS) ?? [],
             waitingKeyCount: keysOf.get(q.queue)?.length ?? 0,
+            paused: q.paused,
           }),
         ),
       };

@@ -1,7 +1,7 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
 import { encodeCursor } from './cursor.js';
-import { isTerminal } from './transitions.js';
+import { allows, isTerminal } from './transitions.js';
 import type { Deletion, Lease, ListPage, NewTask, Payload, QueueCounts, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
@@ -348,4 +348,13 @@ export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialC
     previous: S.TASK_STATE_UNSPECIFIED,
     ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
   };
+}
+
+/** `PurgeRequest.states`, checked: only states a task can be deleted from (they are written into SQL). */
+export function purgeStates(states: readonly TaskState[]): TaskState[] {
+  const sorted = [...new Set(states)].sort((a, b) => a - b);
+  if (sorted.length === 0 || !sorted.every((state) => allows('delete', state))) {
+    throw new Error(`purge states must be SUCCEEDED, FAILED or CANCELLED; got [${states.join(', ')}]`);
+  }
+  return sorted;
 }

@@ -30,6 +30,11 @@ export const transitions = {
   },
   /** RetryTask: back to the queue with a fresh attempt budget. */
   revive: { from: [TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED], to: TaskState.TASK_STATE_QUEUED },
+  /** DeleteTask, PurgeQueue (and the retention cleaner): the row is gone, published as a Deletion; its idempotency key is free. */
+  delete: {
+    from: [TaskState.TASK_STATE_SUCCEEDED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED],
+    to: TaskState.TASK_STATE_UNSPECIFIED,
+  },
 } as const;
 
 export type Transition = keyof typeof transitions;

@@ -220,7 +220,7 @@ export interface TaskEvent {
   readonly finishedAt?: number;
   /** Another replica committed it (delivered by a networked store). */
   readonly remote?: true;
-  /** The state before the change. */
+  /** The state before the change; UNSPECIFIED for an insert. */
   readonly previous: TaskState;
   /** The lease owner of the attempt that ended, when the task left RUNNING. */
   readonly owner?: string;
@@ -251,6 +251,48 @@ export interface Deletion {
 }
 
 export type DeletionListener = (deletions: readonly Deletion[]) => void;
+
+/** Finished tasks of one queue to delete (`Store.purge`). */
+export interface PurgeRequest {
+  readonly queue: string;
+  /** End states to delete; each must be terminal. */
+  readonly states: readonly TaskState[];
+  /** Only tasks that finished before this time (epoch ms). */
+  readonly finishedBefore?: number;
+  /** Most tasks deleted by this call (one commit). */
+  readonly limit: number;
+}
+
+/** A worker session as every replica sharing a store sees it (`SharedWorkers`). */
+export interface WorkerEntry {
+  /** The server replica the session is connected to. */
+  readonly replica: string;
+  readonly sessionId: string;
+  readonly workerId: string;
+  readonly taskTypes: readonly string[];
+  readonly slots: number;
+  readonly running: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly version: string;
+  readonly peer: string;
+  readonly connectedAt: number;
+  readonly lastSeenAt: number;
+}
+
+/**
+ * The worker sessions of every replica sharing a networked store. Each
+ * replica writes its own sessions with an expiry and refreshes them well
+ * before it passes, so a replica that dies without a word (kill -9) drops out
+ * of every answer when its entries expire.
+ */
+export interface SharedWorkers {
+  /** Writes (or refreshes) sessions, alive until `expiresAt`. */
+  put(entries: readonly WorkerEntry[], expiresAt: number): Promise<void>;
+  /** Removes sessions that ended. */
+  remove(sessionIds: readonly string[]): Promise<void>;
+  /** Every replica's sessions not yet expired at `now`; expired ones are deleted on the way. */
+  list(now: number): Promise<WorkerEntry[]>;
+}
 
 /** How a task ended: what a terminal event carries, or a read of a task that has ended. */
 export type TaskEnd = Pick<TaskEvent, 'id' | 'state' | 'attempt' | 'output' | 'error'>;
@@ -415,6 +457,28 @@ export interface Store extends ScheduleStore {
   deleteExpired(now: number, limit: number): Promise<{ readonly deleted: number; readonly busyMs: number }>;
   /** Calls `listener` with each commit's deletions (every replica's, on a networked store). */
   onDeleted(listener: DeletionListener): () => void;
+  /**
+   * Pauses a queue: claims (every replica's) skip its tasks until it is
+   * resumed. Stored, so it outlives a restart. False when it was already paused.
+   */
+  pauseQueue(queue: string, now: number): Promise<boolean>;
+  /** Resumes a paused queue. False when it was not paused. */
+  resumeQueue(queue: string): Promise<boolean>;
+  /** The queues paused now. */
+  pausedQueues(): Promise<string[]>;
+  /** Calls `listener` after a pause or resume commits, this server's or (networked store) another's. */
+  onQueuePause(listener: (queue: string, paused: boolean) => void): () => void;
+  /**
+   * Deletes a finished task (`transitions.delete`) and publishes it as a
+   * Deletion (cause `request`); returns the task as it was. NOT_FOUND for no such task,
+   * FAILED_PRECONDITION naming the state of one not finished. Its idempotency
+   * key is freed.
+   */
+  delete(id: string): Promise<TaskRecord>;
+  /** Deletes up to `request.limit` finished tasks of a queue in one commit, publishing them as Deletions (cause `request`). Returns how many. */
+  purge(request: PurgeRequest): Promise<number>;
+  /** Every replica's worker sessions, for a store shared by replicas; absent for a store one server owns. */
+  readonly workers?: SharedWorkers;
   /**
    * Calls `listener` with why when writes start failing for want of the
    * store itself (a full disk, an unreachable database; refusals such as a

@@ -90,10 +90,11 @@ describe('several server replicas on PostgreSQL', () => {
     procs.push(startWorkerProcess(servers[2]!.address, 'pinned', ['--concurrency', '16']));
     for (let i = 0; i < 3; i++) procs.push(startWorkerProcess(all, `w${i}`, ['--concurrency', '16']));
     const producer = client(servers[0]!.address);
+    // Every replica lists every replica's workers.
     await waitFor(async () => {
-      const counts = await Promise.all(servers.map((s) => client(s.address).workers()));
-      return counts.reduce((n, w) => n + w.length, 0) === 4;
-    }, { what: '4 workers across the replicas' });
+      const lists = await Promise.all(servers.map((s) => client(s.address).workers()));
+      return lists.every((workers) => workers.length === 4);
+    }, { what: '4 workers across the replicas, listed by each', timeoutMs: 40_000, intervalMs: 1_000 });
 
     const acked = new Map<string, string>();
     const submitting = (async () => {
@@ -105,8 +106,9 @@ describe('several server replicas on PostgreSQL', () => {
     })();
     await waitFor(() => acked.size >= 5_000, { what: '5,000 acknowledged submits', timeoutMs: 30_000 });
     // The victim holds workers (and their running leases) when it dies.
-    const victims = await client(servers[2]!.address).workers();
-    expect(victims.length).toBeGreaterThan(0);
+    const everyone = await client(servers[2]!.address).workers();
+    const victim = everyone.find((w) => w.workerId === 'pinned')!.replica;
+    expect(everyone.filter((w) => w.replica === victim).length).toBeGreaterThan(0);
     await servers[2]!.proc.kill();
     await submitting;
     expect(acked.size).toBe(20_000);

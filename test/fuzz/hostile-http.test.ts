@@ -16,7 +16,7 @@ import { envelope, postJson, startHttpStack } from '../http/helpers.js';
  */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 const PATHS = [
-  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'RetryTasks', 'CancelTasks'].map((m) => `/taskwire.v1.TaskService/${m}`),
+  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'RetryTasks', 'CancelTasks', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => `/taskwire.v1.TaskService/${m}`),
   '/demo.v1.DemoService/Echo',
   '/grpc.health.v1.Health/Check',
 ];

@@ -125,6 +125,17 @@ describe('hostile input', () => {
         .map((r) => () => rpc.cancelTasks(r as never)),
       fc.constant(() => rpc.listWorkers({})),
       fc.string().map((queue) => () => rpc.getQueueStats({ queue })),
+      // Never the honest work's queue: a pause there would hold it (that is what a pause is for).
+      fc.string({ maxLength: 140 }).filter((q) => q !== 'default').map((queue) => () => rpc.pauseQueue({ queue })),
+      fc.string({ maxLength: 140 }).map((queue) => () => rpc.resumeQueue({ queue })),
+      id.map((i) => () => rpc.deleteTask({ id: i })),
+      fc
+        .record({
+          queue: fc.oneof(fc.constant('default'), fc.string({ maxLength: 140 })),
+          states: fc.array(fc.integer({ min: -5, max: 20 }), { maxLength: 4 }),
+          finishedBefore: fc.option(fc.date({ noInvalidDate: true }), { nil: undefined }),
+        })
+        .map((r) => () => rpc.purgeQueue(r)),
     );
     await fc.assert(
       fc.asyncProperty(request, async (make) => {
@@ -310,6 +321,18 @@ describe('hostile input', () => {
       expect(row.failures).toBeLessThanOrEqual(row.max_attempts);
       expect(row.failures).toBeLessThanOrEqual(row.attempt);
     }
+    // The counts the server keeps from events (deletions included) are the store's.
+    const counted = new Database(join(stack.dir, 'tasks.db'), { readonly: true });
+    const stored = counted.prepare('SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state').all() as Array<{ queue: string; state: number; n: number }>;
+    counted.close();
+    const byState = { 1: 'scheduled', 2: 'queued', 3: 'running', 4: 'succeeded', 5: 'failed', 6: 'cancelled' } as const;
+    const kept = (await stack.client().stats()).flatMap((q) =>
+      Object.entries(byState)
+        .map(([state, field]) => ({ queue: q.queue, state: Number(state), n: Number(q[field]) }))
+        .filter((row) => row.n !== 0),
+    );
+    const order = (a: { queue: string; state: number }, b: { queue: string; state: number }) => a.queue.localeCompare(b.queue) || a.state - b.state;
+    expect(kept.sort(order)).toEqual(stored.sort(order));
     console.log(`hostile input: ${inputs} generated inputs, ${rows.length} tasks audited`);
     expect(inputs).toBeGreaterThanOrEqual(10_000);
   }, 60_000);

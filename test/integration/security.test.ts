@@ -33,7 +33,7 @@ const TOKENS: Record<Role, string> = { client: 'client-secret', worker: 'worker-
 
 /** Every method the server has, and how to call it with an empty message. */
 const METHODS: Array<{ path: string; stream: 'unary' | 'server' | 'bidi' }> = [
-  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'RetryTasks', 'CancelTasks'].map((m) => ({
+  ...['SubmitTask', 'SubmitTasks', 'GetTask', 'CancelTask', 'RetryTask', 'ListTasks', 'ListWorkers', 'GetQueueStats', 'RetryTasks', 'CancelTasks', 'PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue'].map((m) => ({
     path: `/taskwire.v1.TaskService/${m}`,
     stream: 'unary' as const,
   })),
@@ -119,6 +119,10 @@ describe('access control over mutual TLS', () => {
     expect(rows).toHaveLength(METHODS.length * 4);
     // Schedules submit tasks on their own for as long as they live: theirs is the admin role.
     for (const { path } of METHODS.filter((m) => m.path.includes('ScheduleService'))) expect(rolesFor(path)).toEqual(['admin']);
+    // The queue controls are the admin's alone.
+    for (const method of ['PauseQueue', 'ResumeQueue', 'DeleteTask', 'PurgeQueue']) {
+      expect(rolesFor(`/taskwire.v1.TaskService/${method}`)).toEqual(['admin']);
+    }
     client.close();
   });
 

@@ -7,6 +7,7 @@ import { describeStoreConformance, ECHO, newTask } from './conformance.js';
 import { describeFilterConformance } from './filters.js';
 import { describeScheduleConformance } from './schedule-conformance.js';
 import { describeKeyConformance } from './key-conformance.js';
+import { describeQueueControlConformance } from './conformance-controls.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -50,10 +51,77 @@ describeScheduleConformance('postgres', async () => {
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
 });
 
+describeQueueControlConformance('postgres', async () => {
+  const schema = `${prefix}_${schemas.length}`;
+  schemas.push(schema);
+  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
 describeKeyConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+});
+
+describe('postgres replicas share', () => {
+  it('pauses and resumes: the other replica hears at once and its claims skip the queue', async () => {
+    const schema = `${prefix}_pauses`;
+    schemas.push(schema);
+    const [a, b] = await Promise.all([0, 1].map(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
+    const heard: Array<[string, boolean]> = [];
+    const resumed = deferred();
+    b!.onQueuePause((queue, paused) => {
+      heard.push([queue, paused]);
+      if (!paused) resumed.resolve();
+    });
+    const task = newTask({ options: { queue: 'held' } });
+    await a!.insert([task]);
+    await a!.pauseQueue('held', Date.now());
+    const claimB = () => b!.claim({ types: [ECHO], limit: 5, owner: 'session-b', workerId: 'w', leaseMs: 30_000, now: Date.now() });
+    expect(await claimB()).toEqual([]);
+    expect(await b!.pausedQueues()).toEqual(['held']);
+    await a!.resumeQueue('held');
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no resume heard on the other replica')), 10_000));
+    await Promise.race([resumed.promise, timeout]);
+    expect(heard).toEqual([
+      ['held', true],
+      ['held', false],
+    ]);
+    expect((await claimB()).map((lease) => lease.id)).toEqual([task.id]);
+    await Promise.all([a!.close(), b!.close()]);
+  });
+
+  it('worker sessions: each replica sees the other’s until they are removed or expire', async () => {
+    const schema = `${prefix}_workers`;
+    schemas.push(schema);
+    const [a, b] = await Promise.all([0, 1].map(() => createPostgresStore({ connectionString: POSTGRES_URL, schema })));
+    const entry = (replica: string, sessionId: string) => ({
+      replica,
+      sessionId,
+      workerId: `worker-${sessionId}`,
+      taskTypes: [ECHO],
+      slots: 4,
+      running: 1,
+      labels: { zone: 'a' },
+      version: '1',
+      peer: '127.0.0.1:1',
+      connectedAt: 1_000,
+      lastSeenAt: 2_000,
+    });
+    const now = Date.now();
+    await a!.workers!.put([entry('ra', 's1'), entry('ra', 's2')], now + 10_000);
+    await b!.workers!.put([entry('rb', 's3')], now + 100);
+    expect((await b!.workers!.list(now)).map((w) => [w.replica, w.sessionId])).toEqual([
+      ['ra', 's1'],
+      ['ra', 's2'],
+      ['rb', 's3'],
+    ]);
+    expect((await b!.workers!.list(now))[0]).toEqual(entry('ra', 's1'));
+    await a!.workers!.remove(['s2']);
+    // s3 was not refreshed: past its expiry it is gone from every answer.
+    expect((await a!.workers!.list(now + 200)).map((w) => w.sessionId)).toEqual(['s1']);
+    await Promise.all([a!.close(), b!.close()]);
+  });
 });
 
 describe('postgres migrations', () => {

@@ -9,6 +9,7 @@ import { describeStoreConformance, newTask } from './conformance.js';
 import { describeFilterConformance } from './filters.js';
 import { describeScheduleConformance } from './schedule-conformance.js';
 import { describeKeyConformance } from './key-conformance.js';
+import { describeQueueControlConformance } from './conformance-controls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-store-'));
 let n = 0;
@@ -17,6 +18,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describeStoreConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
 describeScheduleConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
 describeKeyConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+describeQueueControlConformance('sqlite', async () => createSqliteStore({ path: join(dir, `store-${n++}.db`) }));
+
+describe('sqlite queue pauses', () => {
+  it('outlive reopening the database', async () => {
+    const path = join(dir, 'pauses.db');
+    const first = createSqliteStore({ path });
+    await first.pauseQueue('held', Date.now());
+    await first.close();
+    const second = createSqliteStore({ path });
+    expect(await second.pausedQueues()).toEqual(['held']);
+    expect(second.workers).toBeUndefined();
+    await second.close();
+  });
+});
 
 /** Deletes through a second connection to the same file, as another writer would. */
 function sqliteWithRemove() {

@@ -63,6 +63,11 @@ export function Overview() {
                   <tr key={q.queue}>
                     <th scope="row">
                       <a href={`#/tasks?queue=${encodeURIComponent(q.queue)}`}>{q.queue}</a>
+                      {q.paused && (
+                        <span class="state paused" title="paused: takes submits, dispatches nothing (taskwire resume)">
+                          paused
+                        </span>
+                      )}
                     </th>
                     {COUNTS.map((c, i) => (
                       <td class="num" data-state={c}>

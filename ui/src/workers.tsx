@@ -26,6 +26,7 @@ export function Workers() {
                 <th scope="col" class="num">Running / slots</th>
                 <th scope="col">Version</th>
                 <th scope="col">Peer</th>
+                <th scope="col">Server</th>
                 <th scope="col">Connected</th>
                 <th scope="col">Last heartbeat</th>
               </tr>
@@ -44,6 +45,7 @@ export function Workers() {
                   </td>
                   <td>{w.version || '—'}</td>
                   <td>{w.peer}</td>
+                  <td>{w.replica}</td>
                   <td>
                     <Ago at={w.connectTime} />
                   </td>

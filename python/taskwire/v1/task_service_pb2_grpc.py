@@ -78,6 +78,26 @@ class TaskServiceStub(object):
                 request_serializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksRequest.SerializeToString,
                 response_deserializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksResponse.FromString,
                 )
+        self.PauseQueue = channel.unary_unary(
+                '/taskwire.v1.TaskService/PauseQueue',
+                request_serializer=taskwire_dot_v1_dot_task__service__pb2.PauseQueueRequest.SerializeToString,
+                response_deserializer=taskwire_dot_v1_dot_task__service__pb2.PauseQueueResponse.FromString,
+                )
+        self.ResumeQueue = channel.unary_unary(
+                '/taskwire.v1.TaskService/ResumeQueue',
+                request_serializer=taskwire_dot_v1_dot_task__service__pb2.ResumeQueueRequest.SerializeToString,
+                response_deserializer=taskwire_dot_v1_dot_task__service__pb2.ResumeQueueResponse.FromString,
+                )
+        self.DeleteTask = channel.unary_unary(
+                '/taskwire.v1.TaskService/DeleteTask',
+                request_serializer=taskwire_dot_v1_dot_task__service__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=taskwire_dot_v1_dot_task__service__pb2.DeleteTaskResponse.FromString,
+                )
+        self.PurgeQueue = channel.unary_unary(
+                '/taskwire.v1.TaskService/PurgeQueue',
+                request_serializer=taskwire_dot_v1_dot_task__service__pb2.PurgeQueueRequest.SerializeToString,
+                response_deserializer=taskwire_dot_v1_dot_task__service__pb2.PurgeQueueResponse.FromString,
+                )
 
 
 class TaskServiceServicer(object):
@@ -143,7 +163,8 @@ class TaskServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkers(self, request, context):
-        """Lists the workers connected to this server.
+        """Lists the workers connected to this server and, on PostgreSQL, to every
+        replica sharing the store (each with the replica it is connected to).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -180,6 +201,41 @@ class TaskServiceServicer(object):
         """Cancels the SCHEDULED, QUEUED and RUNNING tasks that match a filter
         (admin), as CancelTask does each: running handlers are told. Bounded and
         batched as RetryTasks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseQueue(self, request, context):
+        """Pauses a queue on every server sharing the store: submits are still
+        accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+        attempts already running finish (and their retries wait). Pausing a paused
+        queue is not an error. The pause is stored: it outlives a restart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeQueue(self, request, context):
+        """Resumes a paused queue; its waiting tasks are dispatched at once.
+        Resuming a queue that is not paused is not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+        FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+        same key creates a new task.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeQueue(self, request, context):
+        """Deletes a queue's finished tasks in bounded batches (one commit each) and
+        reports how many were deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -247,6 +303,26 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.CancelTasks,
                     request_deserializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksRequest.FromString,
                     response_serializer=taskwire_dot_v1_dot_task__service__pb2.CancelTasksResponse.SerializeToString,
+            ),
+            'PauseQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseQueue,
+                    request_deserializer=taskwire_dot_v1_dot_task__service__pb2.PauseQueueRequest.FromString,
+                    response_serializer=taskwire_dot_v1_dot_task__service__pb2.PauseQueueResponse.SerializeToString,
+            ),
+            'ResumeQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeQueue,
+                    request_deserializer=taskwire_dot_v1_dot_task__service__pb2.ResumeQueueRequest.FromString,
+                    response_serializer=taskwire_dot_v1_dot_task__service__pb2.ResumeQueueResponse.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=taskwire_dot_v1_dot_task__service__pb2.DeleteTaskRequest.FromString,
+                    response_serializer=taskwire_dot_v1_dot_task__service__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'PurgeQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeQueue,
+                    request_deserializer=taskwire_dot_v1_dot_task__service__pb2.PurgeQueueRequest.FromString,
+                    response_serializer=taskwire_dot_v1_dot_task__service__pb2.PurgeQueueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -463,5 +539,73 @@ class TaskService(object):
         return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/CancelTasks',
             taskwire_dot_v1_dot_task__service__pb2.CancelTasksRequest.SerializeToString,
             taskwire_dot_v1_dot_task__service__pb2.CancelTasksResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PauseQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/PauseQueue',
+            taskwire_dot_v1_dot_task__service__pb2.PauseQueueRequest.SerializeToString,
+            taskwire_dot_v1_dot_task__service__pb2.PauseQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResumeQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/ResumeQueue',
+            taskwire_dot_v1_dot_task__service__pb2.ResumeQueueRequest.SerializeToString,
+            taskwire_dot_v1_dot_task__service__pb2.ResumeQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/DeleteTask',
+            taskwire_dot_v1_dot_task__service__pb2.DeleteTaskRequest.SerializeToString,
+            taskwire_dot_v1_dot_task__service__pb2.DeleteTaskResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PurgeQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/taskwire.v1.TaskService/PurgeQueue',
+            taskwire_dot_v1_dot_task__service__pb2.PurgeQueueRequest.SerializeToString,
+            taskwire_dot_v1_dot_task__service__pb2.PurgeQueueResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

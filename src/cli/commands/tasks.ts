@@ -4,16 +4,15 @@ import { HealthCheckResponse_ServingStatus, HealthDefinition } from 'nice-grpc-s
 import type { JsonValue } from '@bufbuild/protobuf';
 import { TaskState, type Task } from '../../../gen/ts/taskwire/v1/task.js';
 import type { QueueStats } from '../../../gen/ts/taskwire/v1/task_service.js';
-import { createClient, type TaskwireClient } from '../../client/index.js';
 import { createRpcChannel, createRpcClient } from '../../rpc/index.js';
 import { isTerminal, stateName } from '../../store/index.js';
 import { BULK_LIMITS, LIMITS } from '../../broker/index.js';
 import { TaskOrder } from '../../../gen/ts/taskwire/v1/task_service.js';
 import { addFilterFlags, filterOf, hasFilter, type FilterFlags } from '../filter-options.js';
-import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../global-options.js';
 import { print, taskJson, taskLine, taskText } from '../output.js';
 import { duration, integer, taskTypePath } from '../values.js';
+import { clientAction } from '../client-action.js';
 
 /** The submit command's own flags. */
 interface SubmitFlags {
@@ -45,18 +44,7 @@ function endedBadly(task: Task, json: boolean): void {
 }
 
 export function taskCommands(program: Command, globals: () => GlobalOptions): void {
-  /** Runs `body` with a client and descriptors, and closes the client after. */
-  const withClient =
-    <A extends unknown[]>(body: (client: TaskwireClient, d: Descriptors, g: GlobalOptions, ...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      const g = globals();
-      const client = createClient({ server: g.server, ...(g.token ? { token: g.token } : {}), ...(g.tls ? { tls: g.tls } : {}) });
-      try {
-        await body(client, new Descriptors(g.descriptorPaths), g, ...args);
-      } finally {
-        client.close();
-      }
-    };
+  const withClient = clientAction(globals);
 
   program
     .command('submit')
@@ -217,12 +205,12 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
 
   program
     .command('workers')
-    .description('list the workers connected to the server')
+    .description('list the workers connected to the server (on PostgreSQL, to every replica)')
     .action(
       withClient(async (client, _d, g) => {
         const workers = await client.workers();
         print(g.json, workers, () =>
-          workers.map((w) => `${w.workerId}  ${w.running}/${w.slots} running  ${w.peer}  ${w.taskTypes.join(',')}`).join('\n') ||
+          workers.map((w) => `${w.workerId}  ${w.running}/${w.slots} running  ${w.peer}  ${w.taskTypes.join(',')}  on ${w.replica}`).join('\n') ||
           'no workers connected',
         );
       }),
@@ -239,7 +227,7 @@ export function taskCommands(program: Command, globals: () => GlobalOptions): vo
           queues
             .map(
               (q) =>
-                `${q.queue}: scheduled ${q.scheduled}, queued ${q.queued}, running ${q.running}, succeeded ${q.succeeded}, failed ${q.failed}, cancelled ${q.cancelled}` +
+                `${q.queue}${q.paused ? ' PAUSED' : ''}: scheduled ${q.scheduled}, queued ${q.queued}, running ${q.running}, succeeded ${q.succeeded}, failed ${q.failed}, cancelled ${q.cancelled}` +
                 `; oldest queued ${ageText(q.oldestQueuedAge)}; per second over the last minute: submitted ${rateText(q.submittedPerSecond)}, succeeded ${rateText(q.succeededPerSecond)}, failed ${rateText(q.failedPerSecond)}` +
                 keysText(q),
             )

@@ -95,6 +95,28 @@ const migrations: readonly string[] = [
   `
   CREATE INDEX tasks_queued_due ON tasks (queue, run_at) WHERE state = 2;
   `,
+  // Paused queues (PauseQueue), which claims skip; every replica's worker
+  // sessions (ListWorkers), each refreshed by its replica before it expires.
+  `
+  CREATE TABLE queue_pauses (
+    queue     TEXT PRIMARY KEY,
+    paused_at BIGINT NOT NULL
+  );
+  CREATE TABLE workers (
+    session_id   TEXT PRIMARY KEY,
+    replica      TEXT NOT NULL,
+    worker_id    TEXT NOT NULL,
+    task_types   TEXT NOT NULL,
+    slots        INTEGER NOT NULL,
+    running      INTEGER NOT NULL,
+    labels       TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    peer         TEXT NOT NULL,
+    connected_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+  );
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock replicas take while migrating. */

@@ -28,6 +28,8 @@ export interface NotificationOptions {
   readonly deliver: (events: readonly TaskEvent[]) => void;
   /** Receives other replicas' committed deletions. */
   readonly deliverDeletions: (deletions: readonly Deletion[]) => void;
+  /** Receives other replicas' committed pauses and resumes. */
+  readonly deliverPause: (queue: string, paused: boolean) => void;
 }
 
 export interface Notifications {
@@ -39,6 +41,8 @@ export interface Notifications {
   schedulesChanged(client: pg.PoolClient): Promise<void>;
   /** Calls `listener` when another replica changed schedules. */
   onSchedulesChanged(listener: () => void): void;
+  /** NOTIFYs a queue paused or resumed, from inside the transaction that stores it. */
+  sendPause(client: pg.PoolClient, queue: string, paused: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,8 +65,9 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
       if (message.payload !== options.replica) for (const l of scheduleListeners) l();
       return;
     }
-    const { r, e, d } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; d?: Deletion[] };
+    const { r, e, d, q } = JSON.parse(message.payload) as { r: string; e?: WireEvent[]; d?: Deletion[]; q?: [string, boolean] };
     if (r === options.replica) return;
+    if (q !== undefined) options.deliverPause(q[0], q[1]);
     if (d !== undefined) options.deliverDeletions(d.map((deletion) => ({ ...deletion, remote: true })));
     if (e !== undefined) void fromWire(e).then(options.deliver);
   });
@@ -110,6 +115,9 @@ export async function listenForEvents(options: NotificationOptions): Promise<Not
     },
     onSchedulesChanged(l) {
       scheduleListeners.push(l);
+    },
+    async sendPause(client, queue, paused) {
+      await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ r: options.replica, q: [queue, paused] })]);
     },
     async close() {
       await listener.end();

@@ -50,6 +50,7 @@ export const SQL = {
       queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
     WHERE seq IN (
       SELECT seq FROM tasks t WHERE ${stateIn(transitions.claim.from)} AND type = ANY($5) AND ${KEY_HAS_ROOM}
+        AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.queue = t.queue)
       ORDER BY priority DESC, seq LIMIT $6 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`,
   complete: `
@@ -123,5 +124,26 @@ export const SQL = {
   oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks WHERE queue = $1 GROUP BY queue, state`,
+  pause: `INSERT INTO queue_pauses (queue, paused_at) VALUES ($1, $2) ON CONFLICT (queue) DO NOTHING`,
+  unpause: `DELETE FROM queue_pauses WHERE queue = $1`,
+  paused: `SELECT queue FROM queue_pauses ORDER BY queue`,
+  delete: `DELETE FROM tasks WHERE id = $1 AND ${stateIn(transitions.delete.from)}`,
+  /** $1 queue, $2 states (each one `transitions.delete` leaves), $3 finished before (or null), $4 limit. */
+  purge: `
+    DELETE FROM tasks WHERE seq IN (
+      SELECT seq FROM tasks WHERE queue = $1 AND state = ANY($2::smallint[]) AND ($3::bigint IS NULL OR finished_at < $3)
+      LIMIT $4 FOR UPDATE SKIP LOCKED)
+    RETURNING queue, state`,
+  /** One array per column ($1–$11), $12 expires at. */
+  putWorkers: `
+    INSERT INTO workers (session_id, replica, worker_id, task_types, slots, running, labels, version, peer, connected_at,
+      last_seen_at, expires_at)
+    SELECT u.*, $12::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[],
+      $8::text[], $9::text[], $10::bigint[], $11::bigint[]) AS u
+    ON CONFLICT (session_id) DO UPDATE SET running = EXCLUDED.running, last_seen_at = EXCLUDED.last_seen_at,
+      expires_at = EXCLUDED.expires_at`,
+  removeWorkers: `DELETE FROM workers WHERE session_id = ANY($1::text[])`,
+  expireWorkers: `DELETE FROM workers WHERE expires_at <= $1`,
+  listWorkers: `SELECT * FROM workers WHERE expires_at > $1 ORDER BY replica, connected_at, session_id`,
 } as const;
 

@@ -16,6 +16,7 @@ import {
   metadataJson,
   overdueAttempt,
   queueCounts,
+  purgeStates,
   queueTimeoutError,
   toRecord,
   toTaskEnd,
@@ -35,6 +36,7 @@ import { pgTypes, ROW, SQL } from './statements.js';
 import { listSql, matchingSql } from '../filter.js';
 import { postgresSchedules } from './schedules.js';
 import { waitingKeysSql } from '../keys.js';
+import { sharedWorkers } from './workers.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database */
@@ -74,6 +76,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   }
 
   const listeners = new Set<TaskListener>();
+  const pauseListeners = new Set<(queue: string, paused: boolean) => void>();
+  const pauseChanged = (queue: string, paused: boolean) => {
+    for (const listener of pauseListeners) listener(queue, paused);
+  };
   const deletionListeners = new Set<DeletionListener>();
   const emitDeletions = (deletions: readonly Deletion[]) => {
     if (deletions.length > 0) for (const listener of deletionListeners) listener(deletions);
@@ -90,6 +96,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return typeof ended === 'object' ? ended.output : undefined;
     },
     deliver: emit,
+    deliverPause: pauseChanged,
     deliverDeletions: emitDeletions,
   });
   const healthListeners = new Set<(failure: Error | undefined) => void>();
@@ -463,6 +470,64 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+
+    async pauseQueue(queue, now) {
+      const changed = await write(async (client) => {
+        const paused = ((await client.query(SQL.pause, [queue, now])).rowCount ?? 0) > 0;
+        if (paused) await notifications.sendPause(client, queue, true);
+        return paused;
+      });
+      if (changed) pauseChanged(queue, true);
+      return changed;
+    },
+
+    async resumeQueue(queue) {
+      const changed = await write(async (client) => {
+        const resumed = ((await client.query(SQL.unpause, [queue])).rowCount ?? 0) > 0;
+        if (resumed) await notifications.sendPause(client, queue, false);
+        return resumed;
+      });
+      if (changed) pauseChanged(queue, false);
+      return changed;
+    },
+
+    async pausedQueues() {
+      const { rows } = await pool.query<{ queue: string }>(SQL.paused);
+      return rows.map((row) => row.queue);
+    },
+
+    onQueuePause(listener) {
+      pauseListeners.add(listener);
+      return () => pauseListeners.delete(listener);
+    },
+
+    async delete(id) {
+      const { before, deleted } = await write(async (client) => {
+        const before = await mustGet(client, id, true);
+        if ((await client.query(SQL.delete, [id])).rowCount === 0) {
+          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
+        }
+        const deleted = deletions([{ queue: before.options.queue, state: before.state }], 'request');
+        await notifications.sendDeletions(client, deleted);
+        return { before, deleted };
+      });
+      emitDeletions(deleted);
+      return before;
+    },
+
+    async purge(request) {
+      const states = purgeStates(request.states);
+      const deleted = await write(async (client) => {
+        const { rows } = await client.query<{ queue: string; state: number }>(SQL.purge, [request.queue, states, request.finishedBefore ?? null, request.limit]);
+        const deleted = deletions(rows, 'request');
+        await notifications.sendDeletions(client, deleted);
+        return deleted;
+      });
+      emitDeletions(deleted);
+      return deleted.reduce((n, d) => n + d.count, 0);
+    },
+
+    workers: sharedWorkers(pool),
 
     onCommit(listener) {
       commitListeners.add(listener);

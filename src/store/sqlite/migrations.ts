@@ -99,6 +99,13 @@ const migrations: readonly string[] = [
   `
   CREATE INDEX tasks_queued_due ON tasks (queue, run_at) WHERE state = 2;
   `,
+  // Paused queues (PauseQueue); claims skip their tasks.
+  `
+  CREATE TABLE queue_pauses (
+    queue     TEXT PRIMARY KEY,
+    paused_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -85,7 +85,19 @@ const SQL = {
   oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`,
+  pause: `INSERT INTO queue_pauses (queue, paused_at) VALUES (?, ?) ON CONFLICT (queue) DO NOTHING`,
+  unpause: `DELETE FROM queue_pauses WHERE queue = ?`,
+  paused: `SELECT queue FROM queue_pauses ORDER BY queue`,
+  delete: `DELETE FROM tasks WHERE id = ? AND ${stateIn(transitions.delete.from)}`,
 };
+
+/** `Store.purge`'s statement: up to @limit finished tasks of @queue in the given states, finished before @before (if set). */
+export const purgeSql = (states: readonly number[]) => `
+  DELETE FROM tasks WHERE seq IN (
+    SELECT seq FROM tasks WHERE queue = @queue AND state IN (${states.join(', ')})
+      AND (@before IS NULL OR finished_at < @before)
+    LIMIT @limit)
+  RETURNING queue, state`;
 
 export type Statements = { readonly [K in keyof typeof SQL]: Statement };
 
@@ -112,6 +124,7 @@ export function prepareStatements(db: Database): {
           SELECT seq FROM tasks t WHERE ${stateIn(transitions.claim.from)}
             AND type IN (${types.map(() => '?').join(', ')})
             AND ${KEY_HAS_ROOM}
+            AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.queue = t.queue)
           ORDER BY priority DESC, seq LIMIT @limit)
         RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`);
       claimStatements.set(key, statement);

@@ -9,6 +9,7 @@ import { listSql, matchingSql } from '../filter.js';
 import { stateName, transitions } from '../transitions.js';
 import type {
   ClaimRequest,
+  Deletion,
   DeletionListener,
   Fenced,
   InsertResult,
@@ -22,7 +23,7 @@ import type {
 import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
-import { prepareStatements } from './statements.js';
+import { prepareStatements, purgeSql } from './statements.js';
 import { sqliteSchedules } from './schedules.js';
 import { waitingKeysSql } from '../keys.js';
 import {
@@ -38,6 +39,7 @@ import {
   metadataJson,
   overdueAttempt,
   queueCounts,
+  purgeStates,
   queueTimeoutError,
   toRecord,
   toTaskEnd,
@@ -110,8 +112,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const listeners = new Set<TaskListener>();
   const deletionListeners = new Set<DeletionListener>();
+  const publishDeletions = (deleted: readonly Deletion[]) => {
+    if (deleted.length > 0) for (const listener of deletionListeners) listener(deleted);
+  };
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
+  const pauseListeners = new Set<(queue: string, paused: boolean) => void>();
+  const purgeStatements = new Map<string, ReturnType<Database['prepare']>>();
   const commits = createGroupCommit(db, {
     path: options.path,
     health: (failure) => {
@@ -399,10 +406,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return { rows, busyMs: performance.now() - started };
       });
       // After the commit, as the commit's own events are.
-      if (rows.length > 0) {
-        const deleted = deletions(rows, 'retention');
-        for (const listener of deletionListeners) listener(deleted);
-      }
+      publishDeletions(deletions(rows, 'retention'));
       return { deleted: rows.length, busyMs };
     },
 
@@ -414,6 +418,52 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    async pauseQueue(queue, now) {
+      const changed = await write(() => st.pause.run(queue, now).changes > 0);
+      if (changed) for (const listener of pauseListeners) listener(queue, true);
+      return changed;
+    },
+
+    async resumeQueue(queue) {
+      const changed = await write(() => st.unpause.run(queue).changes > 0);
+      if (changed) for (const listener of pauseListeners) listener(queue, false);
+      return changed;
+    },
+
+    async pausedQueues() {
+      return (st.paused.all() as Array<{ queue: string }>).map((row) => row.queue);
+    },
+
+    onQueuePause(listener) {
+      pauseListeners.add(listener);
+      return () => pauseListeners.delete(listener);
+    },
+
+    async delete(id) {
+      const before = await write(() => {
+        const before = mustGet(id);
+        if (st.delete.run(id).changes === 0) {
+          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
+        }
+        return before;
+      });
+      // After the commit, as the commit's own events are.
+      publishDeletions(deletions([{ queue: before.options.queue, state: before.state }], 'request'));
+      return before;
+    },
+
+    async purge(request) {
+      const states = purgeStates(request.states);
+      const rows = await write(() => {
+        const sql = purgeSql(states);
+        let statement = purgeStatements.get(sql);
+        if (statement === undefined) purgeStatements.set(sql, (statement = db.prepare(sql)));
+        return statement.all({ queue: request.queue, before: request.finishedBefore ?? null, limit: request.limit }) as Array<{ queue: string; state: number }>;
+      });
+      publishDeletions(deletions(rows, 'request'));
+      return rows.length;
     },
 
     onCommit(listener) {

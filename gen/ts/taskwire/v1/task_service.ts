@@ -228,7 +228,14 @@ export interface WorkerInfo {
     | Date
     | undefined;
   /** When it was last heard from. */
-  lastSeenTime?: Date | undefined;
+  lastSeenTime?:
+    | Date
+    | undefined;
+  /**
+   * The server replica the worker is connected to: its host name and a
+   * random suffix, new at each start.
+   */
+  replica: string;
 }
 
 export interface WorkerInfo_LabelsEntry {
@@ -262,6 +269,8 @@ export interface QueueStats {
   submittedPerSecond: number;
   succeededPerSecond: number;
   failedPerSecond: number;
+  /** The queue is paused (PauseQueue): it keeps its tasks and dispatches none. */
+  paused: boolean;
   /**
    * Concurrency keys of this queue with tasks waiting (SCHEDULED or QUEUED),
    * most waiting first, at most 20.
@@ -414,6 +423,48 @@ export interface ConcurrencyKeyStats {
   /** SCHEDULED or QUEUED: waiting for their time or their turn. */
   waiting: number;
   running: number;
+}
+
+export interface PauseQueueRequest {
+  /** The queue to pause; the same names SubmitTask accepts. */
+  queue: string;
+}
+
+export interface PauseQueueResponse {
+  /** False when the queue was already paused. */
+  changed: boolean;
+}
+
+export interface ResumeQueueRequest {
+  /** The queue to resume. */
+  queue: string;
+}
+
+export interface ResumeQueueResponse {
+  /** False when the queue was not paused. */
+  changed: boolean;
+}
+
+export interface DeleteTaskRequest {
+  /** The task to delete: it must be SUCCEEDED, FAILED or CANCELLED. */
+  id: string;
+}
+
+export interface DeleteTaskResponse {
+}
+
+export interface PurgeQueueRequest {
+  /** The queue whose finished tasks are deleted. */
+  queue: string;
+  /** Which end states to delete (SUCCEEDED, FAILED, CANCELLED); empty means all three. */
+  states: TaskState[];
+  /** Only tasks that finished before this time; unset means any time. */
+  finishedBefore?: Date | undefined;
+}
+
+export interface PurgeQueueResponse {
+  /** How many tasks were deleted. */
+  deleted: number;
 }
 
 function createBaseSubmitTaskRequest(): SubmitTaskRequest {
@@ -1732,6 +1783,7 @@ function createBaseWorkerInfo(): WorkerInfo {
     peer: "",
     connectTime: undefined,
     lastSeenTime: undefined,
+    replica: "",
   };
 }
 
@@ -1768,6 +1820,9 @@ export const WorkerInfo: MessageFns<WorkerInfo, "taskwire.v1.WorkerInfo"> = {
     }
     if (message.lastSeenTime !== undefined) {
       Timestamp.encode(toTimestamp(message.lastSeenTime), writer.uint32(82).fork()).join();
+    }
+    if (message.replica !== "") {
+      writer.uint32(90).string(message.replica);
     }
     return writer;
   },
@@ -1868,6 +1923,14 @@ export const WorkerInfo: MessageFns<WorkerInfo, "taskwire.v1.WorkerInfo"> = {
             message.lastSeenTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.replica = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1903,6 +1966,7 @@ export const WorkerInfo: MessageFns<WorkerInfo, "taskwire.v1.WorkerInfo"> = {
     message.peer = object.peer ?? "";
     message.connectTime = object.connectTime ?? undefined;
     message.lastSeenTime = object.lastSeenTime ?? undefined;
+    message.replica = object.replica ?? "";
     return message;
   },
 };
@@ -2103,6 +2167,7 @@ function createBaseQueueStats(): QueueStats {
     submittedPerSecond: 0,
     succeededPerSecond: 0,
     failedPerSecond: 0,
+    paused: false,
     waitingKeys: [],
     waitingKeyCount: 0,
   };
@@ -2144,6 +2209,9 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
     }
     if (message.failedPerSecond !== 0) {
       writer.uint32(89).double(message.failedPerSecond);
+    }
+    if (message.paused !== false) {
+      writer.uint32(96).bool(message.paused);
     }
     for (const v of message.waitingKeys) {
       ConcurrencyKeyStats.encode(v!, writer.uint32(106).fork()).join();
@@ -2255,6 +2323,14 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
             message.failedPerSecond = reader.double();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
           case 13: {
             if (tag !== 106) {
               break;
@@ -2301,6 +2377,7 @@ export const QueueStats: MessageFns<QueueStats, "taskwire.v1.QueueStats"> = {
     message.submittedPerSecond = object.submittedPerSecond ?? 0;
     message.succeededPerSecond = object.succeededPerSecond ?? 0;
     message.failedPerSecond = object.failedPerSecond ?? 0;
+    message.paused = object.paused ?? false;
     message.waitingKeys = object.waitingKeys?.map((e) => ConcurrencyKeyStats.fromPartial(e)) || [];
     message.waitingKeyCount = object.waitingKeyCount ?? 0;
     return message;
@@ -3512,6 +3589,488 @@ export const ConcurrencyKeyStats: MessageFns<ConcurrencyKeyStats, "taskwire.v1.C
   },
 };
 
+function createBasePauseQueueRequest(): PauseQueueRequest {
+  return { queue: "" };
+}
+
+export const PauseQueueRequest: MessageFns<PauseQueueRequest, "taskwire.v1.PauseQueueRequest"> = {
+  $type: "taskwire.v1.PauseQueueRequest" as const,
+
+  encode(message: PauseQueueRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queue !== "") {
+      writer.uint32(10).string(message.queue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PauseQueueRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePauseQueueRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PauseQueueRequest>): PauseQueueRequest {
+    return PauseQueueRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PauseQueueRequest>): PauseQueueRequest {
+    const message = createBasePauseQueueRequest();
+    message.queue = object.queue ?? "";
+    return message;
+  },
+};
+
+function createBasePauseQueueResponse(): PauseQueueResponse {
+  return { changed: false };
+}
+
+export const PauseQueueResponse: MessageFns<PauseQueueResponse, "taskwire.v1.PauseQueueResponse"> = {
+  $type: "taskwire.v1.PauseQueueResponse" as const,
+
+  encode(message: PauseQueueResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.changed !== false) {
+      writer.uint32(8).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PauseQueueResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePauseQueueResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PauseQueueResponse>): PauseQueueResponse {
+    return PauseQueueResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PauseQueueResponse>): PauseQueueResponse {
+    const message = createBasePauseQueueResponse();
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseResumeQueueRequest(): ResumeQueueRequest {
+  return { queue: "" };
+}
+
+export const ResumeQueueRequest: MessageFns<ResumeQueueRequest, "taskwire.v1.ResumeQueueRequest"> = {
+  $type: "taskwire.v1.ResumeQueueRequest" as const,
+
+  encode(message: ResumeQueueRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queue !== "") {
+      writer.uint32(10).string(message.queue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeQueueRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeQueueRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ResumeQueueRequest>): ResumeQueueRequest {
+    return ResumeQueueRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResumeQueueRequest>): ResumeQueueRequest {
+    const message = createBaseResumeQueueRequest();
+    message.queue = object.queue ?? "";
+    return message;
+  },
+};
+
+function createBaseResumeQueueResponse(): ResumeQueueResponse {
+  return { changed: false };
+}
+
+export const ResumeQueueResponse: MessageFns<ResumeQueueResponse, "taskwire.v1.ResumeQueueResponse"> = {
+  $type: "taskwire.v1.ResumeQueueResponse" as const,
+
+  encode(message: ResumeQueueResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.changed !== false) {
+      writer.uint32(8).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeQueueResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeQueueResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ResumeQueueResponse>): ResumeQueueResponse {
+    return ResumeQueueResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResumeQueueResponse>): ResumeQueueResponse {
+    const message = createBaseResumeQueueResponse();
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteTaskRequest(): DeleteTaskRequest {
+  return { id: "" };
+}
+
+export const DeleteTaskRequest: MessageFns<DeleteTaskRequest, "taskwire.v1.DeleteTaskRequest"> = {
+  $type: "taskwire.v1.DeleteTaskRequest" as const,
+
+  encode(message: DeleteTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DeleteTaskRequest>): DeleteTaskRequest {
+    return DeleteTaskRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteTaskRequest>): DeleteTaskRequest {
+    const message = createBaseDeleteTaskRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteTaskResponse(): DeleteTaskResponse {
+  return {};
+}
+
+export const DeleteTaskResponse: MessageFns<DeleteTaskResponse, "taskwire.v1.DeleteTaskResponse"> = {
+  $type: "taskwire.v1.DeleteTaskResponse" as const,
+
+  encode(_: DeleteTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTaskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTaskResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DeleteTaskResponse>): DeleteTaskResponse {
+    return DeleteTaskResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteTaskResponse>): DeleteTaskResponse {
+    const message = createBaseDeleteTaskResponse();
+    return message;
+  },
+};
+
+function createBasePurgeQueueRequest(): PurgeQueueRequest {
+  return { queue: "", states: [], finishedBefore: undefined };
+}
+
+export const PurgeQueueRequest: MessageFns<PurgeQueueRequest, "taskwire.v1.PurgeQueueRequest"> = {
+  $type: "taskwire.v1.PurgeQueueRequest" as const,
+
+  encode(message: PurgeQueueRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queue !== "") {
+      writer.uint32(10).string(message.queue);
+    }
+    if (message.states.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.finishedBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedBefore), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeQueueRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeQueueRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.finishedBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PurgeQueueRequest>): PurgeQueueRequest {
+    return PurgeQueueRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PurgeQueueRequest>): PurgeQueueRequest {
+    const message = createBasePurgeQueueRequest();
+    message.queue = object.queue ?? "";
+    message.states = object.states?.map((e) => e) || [];
+    message.finishedBefore = object.finishedBefore ?? undefined;
+    return message;
+  },
+};
+
+function createBasePurgeQueueResponse(): PurgeQueueResponse {
+  return { deleted: 0 };
+}
+
+export const PurgeQueueResponse: MessageFns<PurgeQueueResponse, "taskwire.v1.PurgeQueueResponse"> = {
+  $type: "taskwire.v1.PurgeQueueResponse" as const,
+
+  encode(message: PurgeQueueResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== 0) {
+      writer.uint32(8).uint64(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeQueueResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeQueueResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PurgeQueueResponse>): PurgeQueueResponse {
+    return PurgeQueueResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PurgeQueueResponse>): PurgeQueueResponse {
+    const message = createBasePurgeQueueResponse();
+    message.deleted = object.deleted ?? 0;
+    return message;
+  },
+};
+
 /**
  * The web service's API for its clients: submit tasks, follow them, manage
  * them. Every RPC validates its input: a malformed request ends with
@@ -3602,7 +4161,10 @@ export const TaskServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** Lists the workers connected to this server. */
+    /**
+     * Lists the workers connected to this server and, on PostgreSQL, to every
+     * replica sharing the store (each with the replica it is connected to).
+     */
     listWorkers: {
       name: "ListWorkers",
       requestType: ListWorkersRequest as typeof ListWorkersRequest,
@@ -3661,6 +4223,57 @@ export const TaskServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Pauses a queue on every server sharing the store: submits are still
+     * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+     * attempts already running finish (and their retries wait). Pausing a paused
+     * queue is not an error. The pause is stored: it outlives a restart.
+     */
+    pauseQueue: {
+      name: "PauseQueue",
+      requestType: PauseQueueRequest as typeof PauseQueueRequest,
+      requestStream: false,
+      responseType: PauseQueueResponse as typeof PauseQueueResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Resumes a paused queue; its waiting tasks are dispatched at once.
+     * Resuming a queue that is not paused is not an error.
+     */
+    resumeQueue: {
+      name: "ResumeQueue",
+      requestType: ResumeQueueRequest as typeof ResumeQueueRequest,
+      requestStream: false,
+      responseType: ResumeQueueResponse as typeof ResumeQueueResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+     * FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+     * same key creates a new task.
+     */
+    deleteTask: {
+      name: "DeleteTask",
+      requestType: DeleteTaskRequest as typeof DeleteTaskRequest,
+      requestStream: false,
+      responseType: DeleteTaskResponse as typeof DeleteTaskResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Deletes a queue's finished tasks in bounded batches (one commit each) and
+     * reports how many were deleted.
+     */
+    purgeQueue: {
+      name: "PurgeQueue",
+      requestType: PurgeQueueRequest as typeof PurgeQueueRequest,
+      requestStream: false,
+      responseType: PurgeQueueResponse as typeof PurgeQueueResponse,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
 
@@ -3707,7 +4320,10 @@ export interface TaskServiceImplementation<CallContextExt = {}> {
   retryTask(request: RetryTaskRequest, context: CallContext & CallContextExt): Promise<DeepPartial<RetryTaskResponse>>;
   /** Lists tasks, newest first, filtered and paged. */
   listTasks(request: ListTasksRequest, context: CallContext & CallContextExt): Promise<DeepPartial<ListTasksResponse>>;
-  /** Lists the workers connected to this server. */
+  /**
+   * Lists the workers connected to this server and, on PostgreSQL, to every
+   * replica sharing the store (each with the replica it is connected to).
+   */
   listWorkers(
     request: ListWorkersRequest,
     context: CallContext & CallContextExt,
@@ -3746,6 +4362,41 @@ export interface TaskServiceImplementation<CallContextExt = {}> {
     request: CancelTasksRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<CancelTasksResponse>>;
+  /**
+   * Pauses a queue on every server sharing the store: submits are still
+   * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+   * attempts already running finish (and their retries wait). Pausing a paused
+   * queue is not an error. The pause is stored: it outlives a restart.
+   */
+  pauseQueue(
+    request: PauseQueueRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<PauseQueueResponse>>;
+  /**
+   * Resumes a paused queue; its waiting tasks are dispatched at once.
+   * Resuming a queue that is not paused is not an error.
+   */
+  resumeQueue(
+    request: ResumeQueueRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ResumeQueueResponse>>;
+  /**
+   * Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+   * FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+   * same key creates a new task.
+   */
+  deleteTask(
+    request: DeleteTaskRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<DeleteTaskResponse>>;
+  /**
+   * Deletes a queue's finished tasks in bounded batches (one commit each) and
+   * reports how many were deleted.
+   */
+  purgeQueue(
+    request: PurgeQueueRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<PurgeQueueResponse>>;
 }
 
 export interface TaskServiceClient<CallOptionsExt = {}> {
@@ -3791,7 +4442,10 @@ export interface TaskServiceClient<CallOptionsExt = {}> {
   retryTask(request: DeepPartial<RetryTaskRequest>, options?: CallOptions & CallOptionsExt): Promise<RetryTaskResponse>;
   /** Lists tasks, newest first, filtered and paged. */
   listTasks(request: DeepPartial<ListTasksRequest>, options?: CallOptions & CallOptionsExt): Promise<ListTasksResponse>;
-  /** Lists the workers connected to this server. */
+  /**
+   * Lists the workers connected to this server and, on PostgreSQL, to every
+   * replica sharing the store (each with the replica it is connected to).
+   */
   listWorkers(
     request: DeepPartial<ListWorkersRequest>,
     options?: CallOptions & CallOptionsExt,
@@ -3830,6 +4484,41 @@ export interface TaskServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<CancelTasksRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<CancelTasksResponse>;
+  /**
+   * Pauses a queue on every server sharing the store: submits are still
+   * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+   * attempts already running finish (and their retries wait). Pausing a paused
+   * queue is not an error. The pause is stored: it outlives a restart.
+   */
+  pauseQueue(
+    request: DeepPartial<PauseQueueRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<PauseQueueResponse>;
+  /**
+   * Resumes a paused queue; its waiting tasks are dispatched at once.
+   * Resuming a queue that is not paused is not an error.
+   */
+  resumeQueue(
+    request: DeepPartial<ResumeQueueRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ResumeQueueResponse>;
+  /**
+   * Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+   * FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+   * same key creates a new task.
+   */
+  deleteTask(
+    request: DeepPartial<DeleteTaskRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<DeleteTaskResponse>;
+  /**
+   * Deletes a queue's finished tasks in bounded batches (one commit each) and
+   * reports how many were deleted.
+   */
+  purgeQueue(
+    request: DeepPartial<PurgeQueueRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<PurgeQueueResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -37,7 +37,8 @@ type TaskServiceClient interface {
 	RetryTask(ctx context.Context, in *RetryTaskRequest, opts ...grpc.CallOption) (*RetryTaskResponse, error)
 	// Lists tasks, newest first, filtered and paged.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
-	// Lists the workers connected to this server.
+	// Lists the workers connected to this server and, on PostgreSQL, to every
+	// replica sharing the store (each with the replica it is connected to).
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 	// Counts tasks per queue and state.
 	GetQueueStats(ctx context.Context, in *GetQueueStatsRequest, opts ...grpc.CallOption) (*GetQueueStatsResponse, error)
@@ -55,6 +56,21 @@ type TaskServiceClient interface {
 	// (admin), as CancelTask does each: running handlers are told. Bounded and
 	// batched as RetryTasks.
 	CancelTasks(ctx context.Context, in *CancelTasksRequest, opts ...grpc.CallOption) (*CancelTasksResponse, error)
+	// Pauses a queue on every server sharing the store: submits are still
+	// accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+	// attempts already running finish (and their retries wait). Pausing a paused
+	// queue is not an error. The pause is stored: it outlives a restart.
+	PauseQueue(ctx context.Context, in *PauseQueueRequest, opts ...grpc.CallOption) (*PauseQueueResponse, error)
+	// Resumes a paused queue; its waiting tasks are dispatched at once.
+	// Resuming a queue that is not paused is not an error.
+	ResumeQueue(ctx context.Context, in *ResumeQueueRequest, opts ...grpc.CallOption) (*ResumeQueueResponse, error)
+	// Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+	// FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+	// same key creates a new task.
+	DeleteTask(ctx context.Context, in *DeleteTaskRequest, opts ...grpc.CallOption) (*DeleteTaskResponse, error)
+	// Deletes a queue's finished tasks in bounded batches (one commit each) and
+	// reports how many were deleted.
+	PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error)
 }
 
 type taskServiceClient struct {
@@ -218,6 +234,42 @@ func (c *taskServiceClient) CancelTasks(ctx context.Context, in *CancelTasksRequ
 	return out, nil
 }
 
+func (c *taskServiceClient) PauseQueue(ctx context.Context, in *PauseQueueRequest, opts ...grpc.CallOption) (*PauseQueueResponse, error) {
+	out := new(PauseQueueResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/PauseQueue", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskServiceClient) ResumeQueue(ctx context.Context, in *ResumeQueueRequest, opts ...grpc.CallOption) (*ResumeQueueResponse, error) {
+	out := new(ResumeQueueResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/ResumeQueue", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskServiceClient) DeleteTask(ctx context.Context, in *DeleteTaskRequest, opts ...grpc.CallOption) (*DeleteTaskResponse, error) {
+	out := new(DeleteTaskResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/DeleteTask", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskServiceClient) PurgeQueue(ctx context.Context, in *PurgeQueueRequest, opts ...grpc.CallOption) (*PurgeQueueResponse, error) {
+	out := new(PurgeQueueResponse)
+	err := c.cc.Invoke(ctx, "/taskwire.v1.TaskService/PurgeQueue", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TaskServiceServer is the server API for TaskService service.
 // All implementations must embed UnimplementedTaskServiceServer
 // for forward compatibility
@@ -242,7 +294,8 @@ type TaskServiceServer interface {
 	RetryTask(context.Context, *RetryTaskRequest) (*RetryTaskResponse, error)
 	// Lists tasks, newest first, filtered and paged.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
-	// Lists the workers connected to this server.
+	// Lists the workers connected to this server and, on PostgreSQL, to every
+	// replica sharing the store (each with the replica it is connected to).
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	// Counts tasks per queue and state.
 	GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error)
@@ -260,6 +313,21 @@ type TaskServiceServer interface {
 	// (admin), as CancelTask does each: running handlers are told. Bounded and
 	// batched as RetryTasks.
 	CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error)
+	// Pauses a queue on every server sharing the store: submits are still
+	// accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+	// attempts already running finish (and their retries wait). Pausing a paused
+	// queue is not an error. The pause is stored: it outlives a restart.
+	PauseQueue(context.Context, *PauseQueueRequest) (*PauseQueueResponse, error)
+	// Resumes a paused queue; its waiting tasks are dispatched at once.
+	// Resuming a queue that is not paused is not an error.
+	ResumeQueue(context.Context, *ResumeQueueRequest) (*ResumeQueueResponse, error)
+	// Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+	// FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+	// same key creates a new task.
+	DeleteTask(context.Context, *DeleteTaskRequest) (*DeleteTaskResponse, error)
+	// Deletes a queue's finished tasks in bounded batches (one commit each) and
+	// reports how many were deleted.
+	PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error)
 	mustEmbedUnimplementedTaskServiceServer()
 }
 
@@ -302,6 +370,18 @@ func (UnimplementedTaskServiceServer) RetryTasks(context.Context, *RetryTasksReq
 }
 func (UnimplementedTaskServiceServer) CancelTasks(context.Context, *CancelTasksRequest) (*CancelTasksResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelTasks not implemented")
+}
+func (UnimplementedTaskServiceServer) PauseQueue(context.Context, *PauseQueueRequest) (*PauseQueueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PauseQueue not implemented")
+}
+func (UnimplementedTaskServiceServer) ResumeQueue(context.Context, *ResumeQueueRequest) (*ResumeQueueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResumeQueue not implemented")
+}
+func (UnimplementedTaskServiceServer) DeleteTask(context.Context, *DeleteTaskRequest) (*DeleteTaskResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteTask not implemented")
+}
+func (UnimplementedTaskServiceServer) PurgeQueue(context.Context, *PurgeQueueRequest) (*PurgeQueueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PurgeQueue not implemented")
 }
 func (UnimplementedTaskServiceServer) mustEmbedUnimplementedTaskServiceServer() {}
 
@@ -543,6 +623,78 @@ func _TaskService_CancelTasks_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TaskService_PauseQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).PauseQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/PauseQueue",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).PauseQueue(ctx, req.(*PauseQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskService_ResumeQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).ResumeQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/ResumeQueue",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).ResumeQueue(ctx, req.(*ResumeQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskService_DeleteTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).DeleteTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/DeleteTask",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).DeleteTask(ctx, req.(*DeleteTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskService_PurgeQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).PurgeQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/taskwire.v1.TaskService/PurgeQueue",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).PurgeQueue(ctx, req.(*PurgeQueueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _TaskService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "taskwire.v1.TaskService",
 	HandlerType: (*TaskServiceServer)(nil),
@@ -586,6 +738,22 @@ var _TaskService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelTasks",
 			Handler:    _TaskService_CancelTasks_Handler,
+		},
+		{
+			MethodName: "PauseQueue",
+			Handler:    _TaskService_PauseQueue_Handler,
+		},
+		{
+			MethodName: "ResumeQueue",
+			Handler:    _TaskService_ResumeQueue_Handler,
+		},
+		{
+			MethodName: "DeleteTask",
+			Handler:    _TaskService_DeleteTask_Handler,
+		},
+		{
+			MethodName: "PurgeQueue",
+			Handler:    _TaskService_PurgeQueue_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

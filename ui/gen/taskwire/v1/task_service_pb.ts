@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskwire/v1/task_service.proto.
  */
 export const file_taskwire_v1_task_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50YXNrd2lyZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3Rhc2t3aXJlLnYxInEKEVN1Ym1pdFRhc2tSZXF1ZXN0EgwKBHR5cGUYASABKAkSIwoFaW5wdXQYAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EikKB29wdGlvbnMYAyABKAsyGC50YXNrd2lyZS52MS5UYXNrT3B0aW9ucyJHChJTdWJtaXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2sSEAoIZXhpc3RpbmcYAiABKAgiQwoSU3VibWl0VGFza3NSZXF1ZXN0Ei0KBXRhc2tzGAEgAygLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QiRwoTU3VibWl0VGFza3NSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8udGFza3dpcmUudjEuU3VibWl0VGFza1Jlc3BvbnNlIkEKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEiMKBHZpZXcYAiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyIyCg9HZXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQV2F0Y2hUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSJrCgxUYXNrUHJvZ3Jlc3MSDwoHYXR0ZW1wdBgBIAEoDRIPCgdwZXJjZW50GAIgASgCEg8KB21lc3NhZ2UYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoRV2F0Y2hUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2tIABItCghwcm9ncmVzcxgCIAEoCzIZLnRhc2t3aXJlLnYxLlRhc2tQcm9ncmVzc0gAQgcKBWV2ZW50Ii8KEUNhbmNlbFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJDYW5jZWxUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQUmV0cnlUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFSZXRyeVRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEudGFza3dpcmUudjEuVGFzayK/BAoQTGlzdFRhc2tzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIMCgR0eXBlGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJEiMKBHZpZXcYBiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldxIxCg1jcmVhdGVkX3NpbmNlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOZmluaXNoZWRfc2luY2UYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2ZpbmlzaGVkX2JlZm9yZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoGbGFiZWxzGAsgAygLMikudGFza3dpcmUudjEuTGlzdFRhc2tzUmVxdWVzdC5MYWJlbHNFbnRyeRISCgplcnJvcl9jb2RlGAwgASgFEiYKBnN0YXRlcxgNIAMoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIlCgVvcmRlchgOIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tPcmRlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KEUxpc3RUYXNrc1Jlc3BvbnNlEiAKBXRhc2tzGAEgAygLMhEudGFza3dpcmUudjEuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0ItACCgpXb3JrZXJJbmZvEhEKCXdvcmtlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhIKCnRhc2tfdHlwZXMYAyADKAkSDQoFc2xvdHMYBCABKA0SDwoHcnVubmluZxgFIAEoDRIzCgZsYWJlbHMYBiADKAsyIy50YXNrd2lyZS52MS5Xb3JrZXJJbmZvLkxhYmVsc0VudHJ5Eg8KB3ZlcnNpb24YByABKAkSDAoEcGVlchgIIAEoCRIwCgxjb25uZWN0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj8KE0xpc3RXb3JrZXJzUmVzcG9uc2USKAoHd29ya2VycxgBIAMoCzIXLnRhc2t3aXJlLnYxLldvcmtlckluZm8iJQoUR2V0UXVldWVTdGF0c1JlcXVlc3QSDQoFcXVldWUYASABKAki5QIKClF1ZXVlU3RhdHMSDQoFcXVldWUYASABKAkSEQoJc2NoZWR1bGVkGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIPCgdydW5uaW5nGAQgASgEEhEKCXN1Y2NlZWRlZBgFIAEoBBIOCgZmYWlsZWQYBiABKAQSEQoJY2FuY2VsbGVkGAcgASgEEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhwKFHN1Ym1pdHRlZF9wZXJfc2Vjb25kGAkgASgBEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAogASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAsgASgBEjYKDHdhaXRpbmdfa2V5cxgNIAMoCzIgLnRhc2t3aXJlLnYxLkNvbmN1cnJlbmN5S2V5U3RhdHMSGQoRd2FpdGluZ19rZXlfY291bnQYDiABKAQiQAoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEicKBnF1ZXVlcxgBIAMoCzIXLnRhc2t3aXJlLnYxLlF1ZXVlU3RhdHMiYgoNU2Vzc2lvblN1Ym1pdBILCgNyZWYYASABKAQSLwoHcmVxdWVzdBgCIAEoCzIeLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tSZXF1ZXN0EhMKC3dhbnRfcmVzdWx0GAMgASgIIisKCkl0ZW1TdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJImQKClNlc3Npb25BY2sSCwoDcmVmGAEgASgEEg8KB3Rhc2tfaWQYAiABKAkSJgoFZXJyb3IYAyABKAsyFy50YXNrd2lyZS52MS5JdGVtU3RhdHVzEhAKCGV4aXN0aW5nGAQgASgIIqMBCgtUYXNrT3V0Y29tZRIPCgd0YXNrX2lkGAEgASgJEiUKBXN0YXRlGAIgASgOMhYudGFza3dpcmUudjEuVGFza1N0YXRlEiQKBm91dHB1dBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSJQoFZXJyb3IYBCABKAsyFi50YXNrd2lyZS52MS5UYXNrRXJyb3ISDwoHYXR0ZW1wdBgFIAEoDSJNCg5TZXNzaW9uUmVxdWVzdBIrCgdzdWJtaXRzGAEgAygLMhoudGFza3dpcmUudjEuU2Vzc2lvblN1Ym1pdBIOCgZmb2xsb3cYAiADKAkiZAoPU2Vzc2lvblJlc3BvbnNlEiUKBGFja3MYASADKAsyFy50YXNrd2lyZS52MS5TZXNzaW9uQWNrEioKCG91dGNvbWVzGAIgAygLMhgudGFza3dpcmUudjEuVGFza091dGNvbWUimQMKClRhc2tGaWx0ZXISDQoFcXVldWUYASABKAkSDAoEdHlwZRgCIAEoCRImCgZzdGF0ZXMYAyADKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSMQoNY3JlYXRlZF9zaW5jZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmZpbmlzaGVkX3NpbmNlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9maW5pc2hlZF9iZWZvcmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKBmxhYmVscxgIIAMoCzIjLnRhc2t3aXJlLnYxLlRhc2tGaWx0ZXIuTGFiZWxzRW50cnkSEgoKZXJyb3JfY29kZRgJIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlwKEVJldHJ5VGFza3NSZXF1ZXN0EicKBmZpbHRlchgBIAEoCzIXLnRhc2t3aXJlLnYxLlRhc2tGaWx0ZXISDwoHZHJ5X3J1bhgCIAEoCBINCgVsaW1pdBgDIAEoDSIxChJSZXRyeVRhc2tzUmVzcG9uc2USDQoFY291bnQYASABKA0SDAoEbW9yZRgCIAEoCCJtChJDYW5jZWxUYXNrc1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcudGFza3dpcmUudjEuVGFza0ZpbHRlchIPCgdkcnlfcnVuGAIgASgIEg0KBWxpbWl0GAMgASgNEg4KBnJlYXNvbhgEIAEoCSIyChNDYW5jZWxUYXNrc1Jlc3BvbnNlEg0KBWNvdW50GAEgASgNEgwKBG1vcmUYAiABKAgiRAoTQ29uY3VycmVuY3lLZXlTdGF0cxILCgNrZXkYASABKAkSDwoHd2FpdGluZxgCIAEoBBIPCgdydW5uaW5nGAMgASgEKk4KCFRhc2tWaWV3EhkKFVRBU0tfVklFV19VTlNQRUNJRklFRBAAEhMKD1RBU0tfVklFV19CQVNJQxABEhIKDlRBU0tfVklFV19GVUxMEAIqYQoJVGFza09yZGVyEhoKFlRBU0tfT1JERVJfVU5TUEVDSUZJRUQQABIbChdUQVNLX09SREVSX05FV0VTVF9GSVJTVBABEhsKF1RBU0tfT1JERVJfT0xERVNUX0ZJUlNUEAIyvgcKC1Rhc2tTZXJ2aWNlEk0KClN1Ym1pdFRhc2sSHi50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVxdWVzdBofLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tSZXNwb25zZRJQCgtTdWJtaXRUYXNrcxIfLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tzUmVxdWVzdBogLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tzUmVzcG9uc2USRAoHR2V0VGFzaxIbLnRhc2t3aXJlLnYxLkdldFRhc2tSZXF1ZXN0GhwudGFza3dpcmUudjEuR2V0VGFza1Jlc3BvbnNlEkwKCVdhdGNoVGFzaxIdLnRhc2t3aXJlLnYxLldhdGNoVGFza1JlcXVlc3QaHi50YXNrd2lyZS52MS5XYXRjaFRhc2tSZXNwb25zZTABEk0KCkNhbmNlbFRhc2sSHi50YXNrd2lyZS52MS5DYW5jZWxUYXNrUmVxdWVzdBofLnRhc2t3aXJlLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJKCglSZXRyeVRhc2sSHS50YXNrd2lyZS52MS5SZXRyeVRhc2tSZXF1ZXN0Gh4udGFza3dpcmUudjEuUmV0cnlUYXNrUmVzcG9uc2USSgoJTGlzdFRhc2tzEh0udGFza3dpcmUudjEuTGlzdFRhc2tzUmVxdWVzdBoeLnRhc2t3aXJlLnYxLkxpc3RUYXNrc1Jlc3BvbnNlElAKC0xpc3RXb3JrZXJzEh8udGFza3dpcmUudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GiAudGFza3dpcmUudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJWCg1HZXRRdWV1ZVN0YXRzEiEudGFza3dpcmUudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaIi50YXNrd2lyZS52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USSAoHU2Vzc2lvbhIbLnRhc2t3aXJlLnYxLlNlc3Npb25SZXF1ZXN0GhwudGFza3dpcmUudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJNCgpSZXRyeVRhc2tzEh4udGFza3dpcmUudjEuUmV0cnlUYXNrc1JlcXVlc3QaHy50YXNrd2lyZS52MS5SZXRyeVRhc2tzUmVzcG9uc2USUAoLQ2FuY2VsVGFza3MSHy50YXNrd2lyZS52MS5DYW5jZWxUYXNrc1JlcXVlc3QaIC50YXNrd2lyZS52MS5DYW5jZWxUYXNrc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_taskwire_v1_task]);
+  fileDesc("Ch50YXNrd2lyZS92MS90YXNrX3NlcnZpY2UucHJvdG8SC3Rhc2t3aXJlLnYxInEKEVN1Ym1pdFRhc2tSZXF1ZXN0EgwKBHR5cGUYASABKAkSIwoFaW5wdXQYAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EikKB29wdGlvbnMYAyABKAsyGC50YXNrd2lyZS52MS5UYXNrT3B0aW9ucyJHChJTdWJtaXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2sSEAoIZXhpc3RpbmcYAiABKAgiQwoSU3VibWl0VGFza3NSZXF1ZXN0Ei0KBXRhc2tzGAEgAygLMh4udGFza3dpcmUudjEuU3VibWl0VGFza1JlcXVlc3QiRwoTU3VibWl0VGFza3NSZXNwb25zZRIwCgdyZXN1bHRzGAEgAygLMh8udGFza3dpcmUudjEuU3VibWl0VGFza1Jlc3BvbnNlIkEKDkdldFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEiMKBHZpZXcYAiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldyIyCg9HZXRUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQV2F0Y2hUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSJrCgxUYXNrUHJvZ3Jlc3MSDwoHYXR0ZW1wdBgBIAEoDRIPCgdwZXJjZW50GAIgASgCEg8KB21lc3NhZ2UYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoRV2F0Y2hUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2tIABItCghwcm9ncmVzcxgCIAEoCzIZLnRhc2t3aXJlLnYxLlRhc2tQcm9ncmVzc0gAQgcKBWV2ZW50Ii8KEUNhbmNlbFRhc2tSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJDYW5jZWxUYXNrUmVzcG9uc2USHwoEdGFzaxgBIAEoCzIRLnRhc2t3aXJlLnYxLlRhc2siHgoQUmV0cnlUYXNrUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFSZXRyeVRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEudGFza3dpcmUudjEuVGFzayK/BAoQTGlzdFRhc2tzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIMCgR0eXBlGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoDRISCgpwYWdlX3Rva2VuGAUgASgJEiMKBHZpZXcYBiABKA4yFS50YXNrd2lyZS52MS5UYXNrVmlldxIxCg1jcmVhdGVkX3NpbmNlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOZmluaXNoZWRfc2luY2UYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2ZpbmlzaGVkX2JlZm9yZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoGbGFiZWxzGAsgAygLMikudGFza3dpcmUudjEuTGlzdFRhc2tzUmVxdWVzdC5MYWJlbHNFbnRyeRISCgplcnJvcl9jb2RlGAwgASgFEiYKBnN0YXRlcxgNIAMoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIlCgVvcmRlchgOIAEoDjIWLnRhc2t3aXJlLnYxLlRhc2tPcmRlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KEUxpc3RUYXNrc1Jlc3BvbnNlEiAKBXRhc2tzGAEgAygLMhEudGFza3dpcmUudjEuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0IuECCgpXb3JrZXJJbmZvEhEKCXdvcmtlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhIKCnRhc2tfdHlwZXMYAyADKAkSDQoFc2xvdHMYBCABKA0SDwoHcnVubmluZxgFIAEoDRIzCgZsYWJlbHMYBiADKAsyIy50YXNrd2lyZS52MS5Xb3JrZXJJbmZvLkxhYmVsc0VudHJ5Eg8KB3ZlcnNpb24YByABKAkSDAoEcGVlchgIIAEoCRIwCgxjb25uZWN0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXBsaWNhGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPwoTTGlzdFdvcmtlcnNSZXNwb25zZRIoCgd3b3JrZXJzGAEgAygLMhcudGFza3dpcmUudjEuV29ya2VySW5mbyIlChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSL1AgoKUXVldWVTdGF0cxINCgVxdWV1ZRgBIAEoCRIRCglzY2hlZHVsZWQYAiABKAQSDgoGcXVldWVkGAMgASgEEg8KB3J1bm5pbmcYBCABKAQSEQoJc3VjY2VlZGVkGAUgASgEEg4KBmZhaWxlZBgGIAEoBBIRCgljYW5jZWxsZWQYByABKAQSNAoRb2xkZXN0X3F1ZXVlZF9hZ2UYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHAoUc3VibWl0dGVkX3Blcl9zZWNvbmQYCSABKAESHAoUc3VjY2VlZGVkX3Blcl9zZWNvbmQYCiABKAESGQoRZmFpbGVkX3Blcl9zZWNvbmQYCyABKAESDgoGcGF1c2VkGAwgASgIEjYKDHdhaXRpbmdfa2V5cxgNIAMoCzIgLnRhc2t3aXJlLnYxLkNvbmN1cnJlbmN5S2V5U3RhdHMSGQoRd2FpdGluZ19rZXlfY291bnQYDiABKAQiQAoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEicKBnF1ZXVlcxgBIAMoCzIXLnRhc2t3aXJlLnYxLlF1ZXVlU3RhdHMiYgoNU2Vzc2lvblN1Ym1pdBILCgNyZWYYASABKAQSLwoHcmVxdWVzdBgCIAEoCzIeLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tSZXF1ZXN0EhMKC3dhbnRfcmVzdWx0GAMgASgIIisKCkl0ZW1TdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJImQKClNlc3Npb25BY2sSCwoDcmVmGAEgASgEEg8KB3Rhc2tfaWQYAiABKAkSJgoFZXJyb3IYAyABKAsyFy50YXNrd2lyZS52MS5JdGVtU3RhdHVzEhAKCGV4aXN0aW5nGAQgASgIIqMBCgtUYXNrT3V0Y29tZRIPCgd0YXNrX2lkGAEgASgJEiUKBXN0YXRlGAIgASgOMhYudGFza3dpcmUudjEuVGFza1N0YXRlEiQKBm91dHB1dBgDIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSJQoFZXJyb3IYBCABKAsyFi50YXNrd2lyZS52MS5UYXNrRXJyb3ISDwoHYXR0ZW1wdBgFIAEoDSJNCg5TZXNzaW9uUmVxdWVzdBIrCgdzdWJtaXRzGAEgAygLMhoudGFza3dpcmUudjEuU2Vzc2lvblN1Ym1pdBIOCgZmb2xsb3cYAiADKAkiZAoPU2Vzc2lvblJlc3BvbnNlEiUKBGFja3MYASADKAsyFy50YXNrd2lyZS52MS5TZXNzaW9uQWNrEioKCG91dGNvbWVzGAIgAygLMhgudGFza3dpcmUudjEuVGFza091dGNvbWUimQMKClRhc2tGaWx0ZXISDQoFcXVldWUYASABKAkSDAoEdHlwZRgCIAEoCRImCgZzdGF0ZXMYAyADKA4yFi50YXNrd2lyZS52MS5UYXNrU3RhdGUSMQoNY3JlYXRlZF9zaW5jZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmZpbmlzaGVkX3NpbmNlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9maW5pc2hlZF9iZWZvcmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKBmxhYmVscxgIIAMoCzIjLnRhc2t3aXJlLnYxLlRhc2tGaWx0ZXIuTGFiZWxzRW50cnkSEgoKZXJyb3JfY29kZRgJIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlwKEVJldHJ5VGFza3NSZXF1ZXN0EicKBmZpbHRlchgBIAEoCzIXLnRhc2t3aXJlLnYxLlRhc2tGaWx0ZXISDwoHZHJ5X3J1bhgCIAEoCBINCgVsaW1pdBgDIAEoDSIxChJSZXRyeVRhc2tzUmVzcG9uc2USDQoFY291bnQYASABKA0SDAoEbW9yZRgCIAEoCCJtChJDYW5jZWxUYXNrc1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcudGFza3dpcmUudjEuVGFza0ZpbHRlchIPCgdkcnlfcnVuGAIgASgIEg0KBWxpbWl0GAMgASgNEg4KBnJlYXNvbhgEIAEoCSIyChNDYW5jZWxUYXNrc1Jlc3BvbnNlEg0KBWNvdW50GAEgASgNEgwKBG1vcmUYAiABKAgiRAoTQ29uY3VycmVuY3lLZXlTdGF0cxILCgNrZXkYASABKAkSDwoHd2FpdGluZxgCIAEoBBIPCgdydW5uaW5nGAMgASgEIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIiUKElBhdXNlUXVldWVSZXNwb25zZRIPCgdjaGFuZ2VkGAEgASgIIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSImChNSZXN1bWVRdWV1ZVJlc3BvbnNlEg8KB2NoYW5nZWQYASABKAgiHwoRRGVsZXRlVGFza1JlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVGFza1Jlc3BvbnNlIn8KEVB1cmdlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiYKBnN0YXRlcxgCIAMoDjIWLnRhc2t3aXJlLnYxLlRhc2tTdGF0ZRIzCg9maW5pc2hlZF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiUKElB1cmdlUXVldWVSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEKk4KCFRhc2tWaWV3EhkKFVRBU0tfVklFV19VTlNQRUNJRklFRBAAEhMKD1RBU0tfVklFV19CQVNJQxABEhIKDlRBU0tfVklFV19GVUxMEAIqYQoJVGFza09yZGVyEhoKFlRBU0tfT1JERVJfVU5TUEVDSUZJRUQQABIbChdUQVNLX09SREVSX05FV0VTVF9GSVJTVBABEhsKF1RBU0tfT1JERVJfT0xERVNUX0ZJUlNUEAIy/QkKC1Rhc2tTZXJ2aWNlEk0KClN1Ym1pdFRhc2sSHi50YXNrd2lyZS52MS5TdWJtaXRUYXNrUmVxdWVzdBofLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tSZXNwb25zZRJQCgtTdWJtaXRUYXNrcxIfLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tzUmVxdWVzdBogLnRhc2t3aXJlLnYxLlN1Ym1pdFRhc2tzUmVzcG9uc2USRAoHR2V0VGFzaxIbLnRhc2t3aXJlLnYxLkdldFRhc2tSZXF1ZXN0GhwudGFza3dpcmUudjEuR2V0VGFza1Jlc3BvbnNlEkwKCVdhdGNoVGFzaxIdLnRhc2t3aXJlLnYxLldhdGNoVGFza1JlcXVlc3QaHi50YXNrd2lyZS52MS5XYXRjaFRhc2tSZXNwb25zZTABEk0KCkNhbmNlbFRhc2sSHi50YXNrd2lyZS52MS5DYW5jZWxUYXNrUmVxdWVzdBofLnRhc2t3aXJlLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJKCglSZXRyeVRhc2sSHS50YXNrd2lyZS52MS5SZXRyeVRhc2tSZXF1ZXN0Gh4udGFza3dpcmUudjEuUmV0cnlUYXNrUmVzcG9uc2USSgoJTGlzdFRhc2tzEh0udGFza3dpcmUudjEuTGlzdFRhc2tzUmVxdWVzdBoeLnRhc2t3aXJlLnYxLkxpc3RUYXNrc1Jlc3BvbnNlElAKC0xpc3RXb3JrZXJzEh8udGFza3dpcmUudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GiAudGFza3dpcmUudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJWCg1HZXRRdWV1ZVN0YXRzEiEudGFza3dpcmUudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaIi50YXNrd2lyZS52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USSAoHU2Vzc2lvbhIbLnRhc2t3aXJlLnYxLlNlc3Npb25SZXF1ZXN0GhwudGFza3dpcmUudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJNCgpSZXRyeVRhc2tzEh4udGFza3dpcmUudjEuUmV0cnlUYXNrc1JlcXVlc3QaHy50YXNrd2lyZS52MS5SZXRyeVRhc2tzUmVzcG9uc2USUAoLQ2FuY2VsVGFza3MSHy50YXNrd2lyZS52MS5DYW5jZWxUYXNrc1JlcXVlc3QaIC50YXNrd2lyZS52MS5DYW5jZWxUYXNrc1Jlc3BvbnNlEk0KClBhdXNlUXVldWUSHi50YXNrd2lyZS52MS5QYXVzZVF1ZXVlUmVxdWVzdBofLnRhc2t3aXJlLnYxLlBhdXNlUXVldWVSZXNwb25zZRJQCgtSZXN1bWVRdWV1ZRIfLnRhc2t3aXJlLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBogLnRhc2t3aXJlLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2USTQoKRGVsZXRlVGFzaxIeLnRhc2t3aXJlLnYxLkRlbGV0ZVRhc2tSZXF1ZXN0Gh8udGFza3dpcmUudjEuRGVsZXRlVGFza1Jlc3BvbnNlEk0KClB1cmdlUXVldWUSHi50YXNrd2lyZS52MS5QdXJnZVF1ZXVlUmVxdWVzdBofLnRhc2t3aXJlLnYxLlB1cmdlUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp, file_taskwire_v1_task]);
 
 /**
  * @generated from message taskwire.v1.SubmitTaskRequest
@@ -558,6 +558,14 @@ export type WorkerInfo = Message<"taskwire.v1.WorkerInfo"> & {
    * @generated from field: google.protobuf.Timestamp last_seen_time = 10;
    */
   lastSeenTime?: Timestamp | undefined;
+
+  /**
+   * The server replica the worker is connected to: its host name and a
+   * random suffix, new at each start.
+   *
+   * @generated from field: string replica = 11;
+   */
+  replica: string;
 };
 
 /**
@@ -667,6 +675,13 @@ export type QueueStats = Message<"taskwire.v1.QueueStats"> & {
    * @generated from field: double failed_per_second = 11;
    */
   failedPerSecond: number;
+
+  /**
+   * The queue is paused (PauseQueue): it keeps its tasks and dispatches none.
+   *
+   * @generated from field: bool paused = 12;
+   */
+  paused: boolean;
 
   /**
    * Concurrency keys of this queue with tasks waiting (SCHEDULED or QUEUED),
@@ -1137,6 +1152,166 @@ export const ConcurrencyKeyStatsSchema: GenMessage<ConcurrencyKeyStats> = /*@__P
   messageDesc(file_taskwire_v1_task_service, 32);
 
 /**
+ * @generated from message taskwire.v1.PauseQueueRequest
+ */
+export type PauseQueueRequest = Message<"taskwire.v1.PauseQueueRequest"> & {
+  /**
+   * The queue to pause; the same names SubmitTask accepts.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message taskwire.v1.PauseQueueRequest.
+ * Use `create(PauseQueueRequestSchema)` to create a new message.
+ */
+export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 33);
+
+/**
+ * @generated from message taskwire.v1.PauseQueueResponse
+ */
+export type PauseQueueResponse = Message<"taskwire.v1.PauseQueueResponse"> & {
+  /**
+   * False when the queue was already paused.
+   *
+   * @generated from field: bool changed = 1;
+   */
+  changed: boolean;
+};
+
+/**
+ * Describes the message taskwire.v1.PauseQueueResponse.
+ * Use `create(PauseQueueResponseSchema)` to create a new message.
+ */
+export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 34);
+
+/**
+ * @generated from message taskwire.v1.ResumeQueueRequest
+ */
+export type ResumeQueueRequest = Message<"taskwire.v1.ResumeQueueRequest"> & {
+  /**
+   * The queue to resume.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message taskwire.v1.ResumeQueueRequest.
+ * Use `create(ResumeQueueRequestSchema)` to create a new message.
+ */
+export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 35);
+
+/**
+ * @generated from message taskwire.v1.ResumeQueueResponse
+ */
+export type ResumeQueueResponse = Message<"taskwire.v1.ResumeQueueResponse"> & {
+  /**
+   * False when the queue was not paused.
+   *
+   * @generated from field: bool changed = 1;
+   */
+  changed: boolean;
+};
+
+/**
+ * Describes the message taskwire.v1.ResumeQueueResponse.
+ * Use `create(ResumeQueueResponseSchema)` to create a new message.
+ */
+export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 36);
+
+/**
+ * @generated from message taskwire.v1.DeleteTaskRequest
+ */
+export type DeleteTaskRequest = Message<"taskwire.v1.DeleteTaskRequest"> & {
+  /**
+   * The task to delete: it must be SUCCEEDED, FAILED or CANCELLED.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message taskwire.v1.DeleteTaskRequest.
+ * Use `create(DeleteTaskRequestSchema)` to create a new message.
+ */
+export const DeleteTaskRequestSchema: GenMessage<DeleteTaskRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 37);
+
+/**
+ * @generated from message taskwire.v1.DeleteTaskResponse
+ */
+export type DeleteTaskResponse = Message<"taskwire.v1.DeleteTaskResponse"> & {
+};
+
+/**
+ * Describes the message taskwire.v1.DeleteTaskResponse.
+ * Use `create(DeleteTaskResponseSchema)` to create a new message.
+ */
+export const DeleteTaskResponseSchema: GenMessage<DeleteTaskResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 38);
+
+/**
+ * @generated from message taskwire.v1.PurgeQueueRequest
+ */
+export type PurgeQueueRequest = Message<"taskwire.v1.PurgeQueueRequest"> & {
+  /**
+   * The queue whose finished tasks are deleted.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Which end states to delete (SUCCEEDED, FAILED, CANCELLED); empty means all three.
+   *
+   * @generated from field: repeated taskwire.v1.TaskState states = 2;
+   */
+  states: TaskState[];
+
+  /**
+   * Only tasks that finished before this time; unset means any time.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_before = 3;
+   */
+  finishedBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message taskwire.v1.PurgeQueueRequest.
+ * Use `create(PurgeQueueRequestSchema)` to create a new message.
+ */
+export const PurgeQueueRequestSchema: GenMessage<PurgeQueueRequest> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 39);
+
+/**
+ * @generated from message taskwire.v1.PurgeQueueResponse
+ */
+export type PurgeQueueResponse = Message<"taskwire.v1.PurgeQueueResponse"> & {
+  /**
+   * How many tasks were deleted.
+   *
+   * @generated from field: uint64 deleted = 1;
+   */
+  deleted: bigint;
+};
+
+/**
+ * Describes the message taskwire.v1.PurgeQueueResponse.
+ * Use `create(PurgeQueueResponseSchema)` to create a new message.
+ */
+export const PurgeQueueResponseSchema: GenMessage<PurgeQueueResponse> = /*@__PURE__*/
+  messageDesc(file_taskwire_v1_task_service, 40);
+
+/**
  * How much of a task an answer carries (AIP-157). A task's input and output
  * may each be up to the server's largest message, so lists leave them out
  * unless asked.
@@ -1291,7 +1466,8 @@ export const TaskService: GenService<{
     output: typeof ListTasksResponseSchema;
   },
   /**
-   * Lists the workers connected to this server.
+   * Lists the workers connected to this server and, on PostgreSQL, to every
+   * replica sharing the store (each with the replica it is connected to).
    *
    * @generated from rpc taskwire.v1.TaskService.ListWorkers
    */
@@ -1347,6 +1523,53 @@ export const TaskService: GenService<{
     methodKind: "unary";
     input: typeof CancelTasksRequestSchema;
     output: typeof CancelTasksResponseSchema;
+  },
+  /**
+   * Pauses a queue on every server sharing the store: submits are still
+   * accepted and wait QUEUED, nothing new of the queue is handed to a worker,
+   * attempts already running finish (and their retries wait). Pausing a paused
+   * queue is not an error. The pause is stored: it outlives a restart.
+   *
+   * @generated from rpc taskwire.v1.TaskService.PauseQueue
+   */
+  pauseQueue: {
+    methodKind: "unary";
+    input: typeof PauseQueueRequestSchema;
+    output: typeof PauseQueueResponseSchema;
+  },
+  /**
+   * Resumes a paused queue; its waiting tasks are dispatched at once.
+   * Resuming a queue that is not paused is not an error.
+   *
+   * @generated from rpc taskwire.v1.TaskService.ResumeQueue
+   */
+  resumeQueue: {
+    methodKind: "unary";
+    input: typeof ResumeQueueRequestSchema;
+    output: typeof ResumeQueueResponseSchema;
+  },
+  /**
+   * Deletes a SUCCEEDED, FAILED or CANCELLED task. Any other state is
+   * FAILED_PRECONDITION. Its idempotency key is freed: a later submit with the
+   * same key creates a new task.
+   *
+   * @generated from rpc taskwire.v1.TaskService.DeleteTask
+   */
+  deleteTask: {
+    methodKind: "unary";
+    input: typeof DeleteTaskRequestSchema;
+    output: typeof DeleteTaskResponseSchema;
+  },
+  /**
+   * Deletes a queue's finished tasks in bounded batches (one commit each) and
+   * reports how many were deleted.
+   *
+   * @generated from rpc taskwire.v1.TaskService.PurgeQueue
+   */
+  purgeQueue: {
+    methodKind: "unary";
+    input: typeof PurgeQueueRequestSchema;
+    output: typeof PurgeQueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_taskwire_v1_task_service, 0);
