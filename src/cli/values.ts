@@ -112,7 +112,7 @@ export function timeOrAge(text: string, now = Date.now()): number {
   const trimmed = text.trim();
   const time = /^\d{4}-\d{2}-\d{2}/.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
   if (!Number.isFinite(time) || time < 0) {
-    throw new InvalidArgumentError('give an age (30s, 5m, 1h, meaning that long ago) or an ISO 8601 time such as 2026-01-31T12:00:00Z.');
+    throw new InvalidArgumentError('give an age (30s, 5m, 1h, 7d, meaning that long ago) or an ISO 8601 time such as 2026-01-31T12:00:00Z.');
   }
   return time;
 }

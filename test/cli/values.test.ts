@@ -6,7 +6,8 @@ describe('option values', () => {
   it('filter values: ages or times, labels, status codes, states', () => {
     expect(timeOrAge('1h', 10_000_000)).toBe(10_000_000 - 3_600_000);
     expect(timeOrAge('2026-01-31T12:00:00Z')).toBe(Date.UTC(2026, 0, 31, 12));
-    for (const bad of ['yesterday', '-1h', '1d', '', '1969-12-31T00:00:00Z']) expect(() => timeOrAge(bad)).toThrow(/an age \(30s, 5m, 1h/);
+    expect(timeOrAge('1d', 100_000_000)).toBe(100_000_000 - 86_400_000);
+    for (const bad of ['yesterday', '-1h', '1w', '', '1969-12-31T00:00:00Z']) expect(() => timeOrAge(bad)).toThrow(/an age \(30s, 5m, 1h, 7d/);
     expect(label('b=2', label('a=x=y'))).toEqual({ a: 'x=y', b: '2' });
     for (const bad of ['novalue', '=v']) expect(() => label(bad)).toThrow(/key=value/);
     expect(errorCode(Code)('unavailable')).toBe(14);
@@ -24,7 +25,8 @@ describe('option values', () => {
     expect(parseDuration('1.5s')).toBe(1500);
     expect(parseDuration('5m')).toBe(300_000);
     expect(parseDuration('1h')).toBe(3_600_000);
-    for (const bad of ['', 'abc', '-5', '1d', '1 s', '0.5ms']) expect(parseDuration(bad)).toBeUndefined();
+    expect(parseDuration('7d')).toBe(604_800_000);
+    for (const bad of ['', 'abc', '-5', '1w', '1 s', '0.5ms']) expect(parseDuration(bad)).toBeUndefined();
     expect(() => duration(500, 3_600_000)('100')).toThrow(/500ms\.\.1h/);
     expect(() => duration(500, 3_600_000)('2h')).toThrow(/500ms\.\.1h/);
   });
