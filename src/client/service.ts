@@ -5,6 +5,7 @@ import { Code, codeOf, deadlineExceeded, TaskwireError } from '../errors.js';
 import type { MessageOf, MethodDefinition, PartialOf, ServiceDefinition } from '../contract.js';
 import type { SubmitOptions } from './options.js';
 import { pack, unpack } from './pack.js';
+import { timeoutSignal } from '../timers.js';
 
 /** A task state by name. */
 export type TaskStateName = 'SCHEDULED' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -128,7 +129,7 @@ function methodClient<M extends MethodDefinition>(client: UntypedClient, type: s
         // Past the caller's deadline nobody wants the result: neither start nor run beyond it.
         ...(remaining === undefined ? {} : { executionTimeoutMs: remaining, queueTimeoutMs: remaining }),
       });
-      const timer = remaining === undefined ? undefined : AbortSignal.timeout(remaining);
+      const timer = remaining === undefined ? undefined : timeoutSignal(remaining);
       const giveUp = AbortSignal.any([...(signal ? [signal] : []), ...(timer ? [timer] : [])]);
       try {
         return await resultOf(handle.id, { signal: giveUp });

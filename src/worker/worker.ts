@@ -27,6 +27,7 @@ import { WORKER_REQUEST_LIMITS } from './batches.js';
 import { TaskError, WorkerRefusedError } from './errors.js';
 import { attemptKey, mergeMessages, typeUrl, type MessageType, type ServiceDefinition } from '../contract.js';
 import type { TaskContext, TaskHandlers } from './types.js';
+import { setLongTimeout } from '../timers.js';
 
 export interface WorkerOptions extends RpcChannelOptions {
   /** Server address: host:port, or dns:///name:port for round-robin over several. */
@@ -191,11 +192,10 @@ export function createWorker(options: WorkerOptions): Worker {
         type: assignment.type,
         ...(traceId === undefined ? {} : { trace_id: traceId }),
       }));
-    const timer =
+    const cancelTimer =
       assignment.deadline === undefined
         ? undefined
-        : setTimeout(() => entry.abort(new TaskError('execution timeout', { code: Code.DEADLINE_EXCEEDED })),
-            Math.max(0, assignment.deadline.getTime() - Date.now()));
+        : setLongTimeout(() => entry.abort(new TaskError('execution timeout', { code: Code.DEADLINE_EXCEEDED })), assignment.deadline.getTime() - Date.now());
     let result: Outgoing | undefined;
     try {
       const registered = registry.get(assignment.type);
@@ -250,7 +250,7 @@ export function createWorker(options: WorkerOptions): Worker {
         result = { fails: [{ taskId: ref.taskId, attempt: ref.attempt, message, code, retryable }] };
       }
     } finally {
-      clearTimeout(timer);
+      cancelTimer?.();
       running.delete(id);
     }
     if (traced !== undefined) {

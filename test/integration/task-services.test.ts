@@ -95,6 +95,24 @@ describe('gateway', () => {
     close();
   }, 20_000);
 
+  it('honours deadlines longer than a runtime timer holds (24.8 days): the call runs, it is not cut off at once', async () => {
+    stack = await startStack();
+    await stack.worker();
+    const month = 30 * 24 * 3_600_000;
+    // The typed call: the deadline becomes the task's execution timeout, timed on the worker.
+    const typed = await stack.client().service(DemoServiceDefinition).sleep.call({ durationMs: 300, steps: 0 }, { deadline: month });
+    expect(typed.sleptMs).toBeGreaterThanOrEqual(300);
+    // A unary call to the gateway with taskwire's client: grpc-js servers cut a grpc-timeout over 2^31-1 ms
+    // to a negative number, so the client tells the server at most that and keeps the rest itself.
+    const { demo, close } = gateway(stack.address);
+    try {
+      const plain = await demo.echo({ text: 'long too' }, { deadline: new Date(Date.now() + month) });
+      expect(plain.text).toBe('long too');
+    } finally {
+      close();
+    }
+  });
+
   it('turns the caller’s deadline into a cancellation the handler sees', async () => {
     stack = await startStack();
     const aborted = deferred();

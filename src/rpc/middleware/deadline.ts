@@ -2,6 +2,7 @@ import type { CallContext, ServerMiddleware } from 'nice-grpc';
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import { ServerInterceptingCall } from '@grpc/grpc-js';
 import type { Principal } from '../context.js';
+import { setLongTimeout } from '../../timers.js';
 
 /**
  * grpc-js parses the caller's `grpc-timeout` and strips it from the metadata
@@ -49,13 +50,13 @@ export function callContextMiddleware(
     const callSignal = context.signal;
     const abort = () => controller.abort();
     callSignal.addEventListener('abort', abort, { once: true });
-    const timer = setTimeout(abort, Math.max(0, at.getTime() - Date.now()));
+    const cancelTimer = setLongTimeout(abort, at.getTime() - Date.now());
     extended.deadline = at;
     extended.signal = controller.signal;
     try {
       return yield* call.next(call.request, extended);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
       callSignal.removeEventListener('abort', abort);
     }
   };
