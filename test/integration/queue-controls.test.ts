@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest, FailRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { pack, type TaskwireClient } from '../../src/client/index.js';
-import { Code } from '../../src/errors.js';
+import { Code, TaskwireError } from '../../src/errors.js';
 import { createPostgresStore, createSqliteStore, type Store } from '../../src/store/index.js';
 import { startStack } from '../helpers/inprocess.js';
 import { deferred, waitFor } from '../helpers/wait.js';
@@ -51,10 +51,10 @@ function storeOf(kind: 'sqlite' | 'postgres') {
 async function codeOf(promise: Promise<unknown>) {
   const error = await promise.then(
     () => undefined,
-    (e: unknown) => e as { code: Code; details: string },
+    (e: unknown) => e,
   );
-  expect(error).toBeDefined();
-  return error!;
+  expect(error).toBeInstanceOf(TaskwireError);
+  return { code: (error as TaskwireError).code, details: (error as TaskwireError).message };
 }
 
 const echo = (client: TaskwireClient, queue: string, idempotencyKey?: string) =>
@@ -156,13 +156,13 @@ describe.each(['sqlite', 'postgres'] as const)('queue controls on %s, through th
     const stack = await storeOf(kind)();
     const client = stack.client();
     for (const [call, field] of [
-      [client.pauseQueue(''), 'queue is required'],
-      [client.resumeQueue('no spaces'), 'queue "no spaces"'],
-      [client.deleteTask(''), 'id is required'],
-      [client.purgeQueue('p', { states: [S.TASK_STATE_QUEUED] }), 'states[0] is QUEUED'],
-      [client.purgeQueue('p', { states: [42 as TaskState] }), 'states[0] is 42'],
+      [() => client.pauseQueue(''), 'queue is required'],
+      [() => client.resumeQueue('no spaces'), 'queue "no spaces"'],
+      [() => client.deleteTask(''), 'id is required'],
+      [() => client.purgeQueue('p', { states: [S.TASK_STATE_QUEUED] }), 'states[0] is QUEUED'],
+      [() => client.purgeQueue('p', { states: [42 as TaskState] }), 'states[0] is 42'],
     ] as const) {
-      const error = await codeOf(call);
+      const error = await codeOf(call());
       expect(error.code).toBe(Code.INVALID_ARGUMENT);
       expect(error.details).toContain(field);
     }
