@@ -166,3 +166,46 @@ describe('where a rate limit comes from', () => {
     expect(() => server.addTaskService(DemoServiceDefinition, { methods: { echo: { rateLimit } } })).toThrow(message);
   });
 });
+
+describe('two PostgreSQL replicas', () => {
+  it('split a type\'s rate: together they start at most the limit', async () => {
+    const schema = `rates2_${process.pid}_${Date.now()}`;
+    cleanups.push(async () => {
+      const c = new pg.Client({ connectionString: POSTGRES_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    });
+    const clients: TaskwireClient[] = [];
+    for (const replica of ['r1', 'r2']) {
+      const server = createTaskwireServer({ store: await createPostgresStore({ connectionString: POSTGRES_URL, schema }), logger: quiet(), replica });
+      server.addTaskService(DemoServiceDefinition, { methods: { echo: { rateLimit: { perSecond: 10, burst: 2 } } } });
+      const address = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
+      const client = createClient({ server: address });
+      const workers = [0, 1].map((i) => {
+        const worker = createWorker({ server: address, logger: quiet(), concurrency: 8, workerId: `${replica}-w${i}` });
+        worker.implement(DemoServiceDefinition, demoHandlers(worker.workerId));
+        return worker;
+      });
+      cleanups.push(async () => {
+        client.close();
+        await Promise.all(workers.map((w) => w.stop()));
+        await server.shutdown();
+      });
+      await Promise.all(workers.map((w) => w.start()));
+      clients.push(client);
+    }
+    await waitFor(async () => (await clients[0]!.workers()).length === 4 && (await clients[1]!.workers()).length === 4, { what: 'both replicas to list all four workers' });
+    const count = 150;
+    await clients[0]!.submitMany(Array.from({ length: count }, (_, i) => echo(i)));
+    const tasks = await finished(clients[0]!, 'default', count, 60_000);
+    const starts = startsOf(tasks);
+    // Each replica recounts the replicas serving the type every 5 s: from then on the two share 10/s.
+    const settled = starts.filter((s) => s >= starts[0]! + 6_000);
+    const rate = ((settled.length - 1) / (settled.at(-1)! - settled[0]!)) * 1000;
+    expect(new Set(tasks.map((t) => t.workerId.split('-')[0])).size).toBe(2);
+    expect(rate).toBeLessThanOrEqual(10.5);
+    expect(rate).toBeGreaterThan(7);
+    console.log(`two replicas: ${count} tasks over ${starts.at(-1)! - starts[0]!} ms; ${rate.toFixed(2)}/s once split`);
+  }, 90_000);
+});
