@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { leaseOf, type InsertResult, type Lease, type NewTask, type Store } from '../store/index.js';
 import type { Reservation } from './credit.js';
-import type { RateLimiter } from './rate-limits.js';
+import { RateLimiter } from './rate-limits.js';
 import type { WorkerSession } from './session.js';
 
 export interface DispatcherOptions {
@@ -68,13 +68,16 @@ export class Dispatcher {
   readonly #queued = new Map<string, number>();
   /** Claims in flight, by session and (for a limited type) type: one at a time each. */
   readonly #claiming = new Set<string>();
+  readonly #rates: RateLimiter;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
   #start = 0;
   #scheduled = false;
   #paused = false;
 
-  constructor(private readonly options: DispatcherOptions) {}
+  constructor(private readonly options: DispatcherOptions) {
+    this.#rates = options.rates ?? new RateLimiter();
+  }
 
   add(session: WorkerSession): void {
     this.#sessions.push(session);
@@ -148,7 +151,7 @@ export class Dispatcher {
 
   /** A session serving `type` with a free slot, one slot taken, round-robin; only when nothing of the type is known to wait. */
   #reserve(type: string): { session: WorkerSession; reservation: Reservation } | undefined {
-    if (this.#paused || this.#ready.get(type) !== 0 || this.options.rates?.limited(type)) return undefined;
+    if (this.#paused || this.#ready.get(type) !== 0 || this.#rates.limited(type)) return undefined;
     const count = this.#sessions.length;
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
@@ -226,13 +229,15 @@ export class Dispatcher {
     const count = this.#sessions.length;
     if (count === 0 || this.#paused) return;
     this.#start = (this.#start + 1) % count;
-    const rates = this.options.rates;
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
       const all = session.hello.taskTypes;
       // Limited types first: their few tokens should not wait behind a large claim of the others.
-      for (const type of rates === undefined ? [] : all.filter((t) => rates.limited(t))) this.#claimLimited(session, type, rates!);
-      const types = rates === undefined ? all : all.filter((t) => !rates.limited(t));
+      let types = all;
+      if (this.#rates.any) {
+        for (const type of all) if (this.#rates.limited(type)) this.#claimLimited(session, type);
+        types = all.filter((type) => !this.#rates.limited(type));
+      }
       if (types.length === 0 || session.credit <= 0 || this.#claiming.has(session.id)) continue;
       const limit = Math.min(session.credit, this.options.maxBatch, this.#available(types));
       if (limit <= 0) continue;
@@ -243,7 +248,8 @@ export class Dispatcher {
     }
   }
 
-  #claimLimited(session: WorkerSession, type: string, rates: RateLimiter): void {
+  #claimLimited(session: WorkerSession, type: string): void {
+    const rates = this.#rates;
     const key = `${session.id}\0${type}`;
     if (session.credit <= 0 || this.#claiming.has(key)) return;
     const want = Math.min(session.credit, this.options.maxBatch, this.#available([type]));
@@ -274,7 +280,7 @@ export class Dispatcher {
     } catch (error) {
       // Retried on the sweeper's next tick rather than at once, so a failing store is not hammered.
       reservation.settle(0);
-      if (rated !== undefined) this.options.rates?.giveBack(rated, limit);
+      if (rated !== undefined) this.#rates.giveBack(rated, limit);
       this.#claiming.delete(key);
       for (const type of types) this.#ready.delete(type);
       // Said once while the store keeps failing (a full disk), not on every pass.
@@ -284,7 +290,7 @@ export class Dispatcher {
     }
     // Short: nothing more waited when the claim ran; what was queued since may still wait.
     if (leases.length < limit) types.forEach((type, i) => this.#ready.set(type, (this.#queued.get(type) ?? 0) - seen[i]!));
-    if (rated !== undefined) this.options.rates?.giveBack(rated, limit - leases.length);
+    if (rated !== undefined) this.#rates.giveBack(rated, limit - leases.length);
     this.#hand(session, reservation, leases);
     this.#claimsFailing = false;
     this.#claiming.delete(key);

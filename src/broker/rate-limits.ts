@@ -56,6 +56,11 @@ export class RateLimiter {
     this.#buckets.set(type, { tokens: this.#capacity(type, limit), at: this.clock() });
   }
 
+  /** Whether any type is limited (the dispatcher's fast path when none is). */
+  get any(): boolean {
+    return this.#limits.size > 0;
+  }
+
   limited(type: string): boolean {
     return this.#limits.has(type);
   }
