@@ -19,6 +19,7 @@ import {
   type Retention,
 } from '../store/index.js';
 import { Dispatcher } from './dispatcher.js';
+import { RateLimiter, rateLimitProblem, startRateShares } from './rate-limits.js';
 import { startSweeper } from './sweeper.js';
 import { watchTask, type WatchEvent } from './watch.js';
 import { newTaskId } from './ids.js';
@@ -178,10 +179,13 @@ export function createBroker(options: BrokerOptions): Broker {
   const subscriptions = new TaskSubscriptions();
   const counters: BrokerCounters = { staleResults: 0, refusedResults: 0, completed: 0, failed: 0, leasesExpired: 0, workersLost: 0, timedOut: 0 };
   const queues = new QueueStats(store);
-  const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256 });
+  const rates = new RateLimiter();
+  const dispatcher = new Dispatcher({ store, logger, leaseMs, maxBatch: options.maxAssignBatch ?? 256, rates });
   const controls = createQueueControls({ store, queues, dispatcher, logger });
   const replica = options.replica ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
   const directory = createWorkerDirectory({ replica, sessions, shared: store.workers, logger });
+  // Replicas split each rate limit by how many of them serve the type (rate-limits.ts says why).
+  const stopRateShares = store.workers === undefined ? () => undefined : startRateShares(rates, () => types.keys(), () => directory.list());
   let draining = false;
   let closed = false;
   const scheduler = new Scheduler({ store, logger, types, retentionOf });
@@ -312,6 +316,9 @@ export function createBroker(options: BrokerOptions): Broker {
     watching: () => watchers,
 
     registerType(info) {
+      const problem = info.rateLimit === undefined ? undefined : rateLimitProblem(info.rateLimit, info.type);
+      if (problem !== undefined) throw new Error(problem);
+      rates.set(info.type, info.rateLimit);
       retentions.set(info.type, resolveRetention(serverRetention, info.defaults?.retention, info.type));
       types.set(info.type, info);
     },
@@ -509,6 +516,7 @@ export function createBroker(options: BrokerOptions): Broker {
       scheduler.stop();
       dispatcher.pause();
       stopSweeper();
+      stopRateShares();
       await cleaner?.stop();
       unsubscribe();
       controls.close();

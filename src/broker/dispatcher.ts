@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { leaseOf, type InsertResult, type Lease, type NewTask, type Store } from '../store/index.js';
 import type { Reservation } from './credit.js';
+import { RateLimiter } from './rate-limits.js';
 import type { WorkerSession } from './session.js';
 
 export interface DispatcherOptions {
@@ -9,6 +10,8 @@ export interface DispatcherOptions {
   readonly leaseMs: number;
   /** Most assignments claimed for one session at once. */
   readonly maxBatch: number;
+  /** Start rates of limited task types; their claims take tokens first. */
+  readonly rates?: RateLimiter;
 }
 
 /**
@@ -51,6 +54,11 @@ function* byInputBytes(leases: readonly Lease[]): Generator<Lease[]> {
  * A type never seen is "unknown" (tasks left from before a restart). A pass
  * hands out only what is known to wait, so one queued task costs one claim,
  * not one per idle worker.
+ *
+ * A rate-limited type (`rate-limits.ts`) is claimed on its own, for at most
+ * the whole tokens its bucket holds, so it never holds up the claims of the
+ * session's other types; with no token left it waits on one timer for the
+ * next token, and takes no shortcut on insert.
  */
 export class Dispatcher {
   #claimsFailing = false;
@@ -58,13 +66,18 @@ export class Dispatcher {
   readonly #ready = new Map<string, number>();
   /** QUEUED events ever seen per type: what a short claim keeps is the difference since it began. */
   readonly #queued = new Map<string, number>();
-  /** Sessions with a claim in flight: one at a time each. */
-  readonly #claiming = new Set<WorkerSession>();
+  /** Claims in flight, by session and (for a limited type) type: one at a time each. */
+  readonly #claiming = new Set<string>();
+  readonly #rates: RateLimiter;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = 0;
   #start = 0;
   #scheduled = false;
   #paused = false;
 
-  constructor(private readonly options: DispatcherOptions) {}
+  constructor(private readonly options: DispatcherOptions) {
+    this.#rates = options.rates ?? new RateLimiter();
+  }
 
   add(session: WorkerSession): void {
     this.#sessions.push(session);
@@ -138,7 +151,7 @@ export class Dispatcher {
 
   /** A session serving `type` with a free slot, one slot taken, round-robin; only when nothing of the type is known to wait. */
   #reserve(type: string): { session: WorkerSession; reservation: Reservation } | undefined {
-    if (this.#paused || this.#ready.get(type) !== 0) return undefined;
+    if (this.#paused || this.#ready.get(type) !== 0 || this.#rates.limited(type)) return undefined;
     const count = this.#sessions.length;
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
@@ -172,6 +185,19 @@ export class Dispatcher {
   /** Stop handing out work (shutdown). */
   pause(): void {
     this.#paused = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** A pass in `ms` (the next token of a limited type); one timer, at the earliest time asked. */
+  #wakeIn(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.schedule();
+    }, ms);
   }
 
   schedule(): void {
@@ -205,19 +231,40 @@ export class Dispatcher {
     this.#start = (this.#start + 1) % count;
     for (let i = 0; i < count; i++) {
       const session = this.#sessions[(this.#start + i) % count]!;
-      if (session.credit <= 0 || this.#claiming.has(session)) continue;
-      const types = session.hello.taskTypes;
+      const all = session.hello.taskTypes;
+      // Limited types first: their few tokens should not wait behind a large claim of the others.
+      let types = all;
+      if (this.#rates.any) {
+        for (const type of all) if (this.#rates.limited(type)) this.#claimLimited(session, type);
+        types = all.filter((type) => !this.#rates.limited(type));
+      }
+      if (types.length === 0 || session.credit <= 0 || this.#claiming.has(session.id)) continue;
       const limit = Math.min(session.credit, this.options.maxBatch, this.#available(types));
       if (limit <= 0) continue;
       const reservation = session.take(limit);
       if (reservation === undefined) continue;
       this.#take(types, limit);
-      void this.#claim(session, types, reservation);
+      void this.#claim(session, types, reservation, session.id);
     }
   }
 
-  async #claim(session: WorkerSession, types: readonly string[], reservation: Reservation): Promise<void> {
-    this.#claiming.add(session);
+  #claimLimited(session: WorkerSession, type: string): void {
+    const rates = this.#rates;
+    const key = `${session.id}\0${type}`;
+    if (session.credit <= 0 || this.#claiming.has(key)) return;
+    const want = Math.min(session.credit, this.options.maxBatch, this.#available([type]));
+    if (want <= 0) return;
+    const tokens = rates.take(type, want);
+    if (tokens === 0) return this.#wakeIn(rates.nextTokenMs(type));
+    const reservation = session.take(tokens);
+    if (reservation === undefined) return rates.giveBack(type, tokens);
+    this.#take([type], tokens);
+    void this.#claim(session, [type], reservation, key, type);
+  }
+
+  /** `rated`: the limited type whose tokens paid for the claim; what it does not use goes back. */
+  async #claim(session: WorkerSession, types: readonly string[], reservation: Reservation, key: string, rated?: string): Promise<void> {
+    this.#claiming.add(key);
     const limit = reservation.count;
     const seen = types.map((type) => this.#queued.get(type) ?? 0);
     let leases: Lease[];
@@ -233,7 +280,8 @@ export class Dispatcher {
     } catch (error) {
       // Retried on the sweeper's next tick rather than at once, so a failing store is not hammered.
       reservation.settle(0);
-      this.#claiming.delete(session);
+      if (rated !== undefined) this.#rates.giveBack(rated, limit);
+      this.#claiming.delete(key);
       for (const type of types) this.#ready.delete(type);
       // Said once while the store keeps failing (a full disk), not on every pass.
       if (!this.#claimsFailing) this.options.logger.error({ err: error }, 'claim failed; quiet until a claim succeeds');
@@ -242,9 +290,10 @@ export class Dispatcher {
     }
     // Short: nothing more waited when the claim ran; what was queued since may still wait.
     if (leases.length < limit) types.forEach((type, i) => this.#ready.set(type, (this.#queued.get(type) ?? 0) - seen[i]!));
+    if (rated !== undefined) this.#rates.giveBack(rated, limit - leases.length);
     this.#hand(session, reservation, leases);
     this.#claimsFailing = false;
-    this.#claiming.delete(session);
+    this.#claiming.delete(key);
     if (session.credit > 0) this.schedule();
   }
 }

@@ -10,3 +10,4 @@ export type { Schedules, ScheduleView, SchedulePageView } from './schedules.js';
 export type { ScheduleInput, ScheduleSpecRecord, MissedPolicy, OverlapPolicy } from './schedule-spec.js';
 export { SCHEDULE_DEFAULTS, firingKey } from './schedule-spec.js';
 export type { Cleaner } from './cleaner.js';
+export { MAX_RATE, type RateLimit } from './rate-limits.js';

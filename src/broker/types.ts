@@ -1,3 +1,4 @@
+import type { RateLimit } from './rate-limits.js';
 import type { AttemptRef, BackoffPolicy, Lease, Payload, Retention, TaskOptionsRecord } from '../store/index.js';
 
 /** Options a submitter may set; anything unset takes the task type's defaults, then the server's. */
@@ -36,6 +37,8 @@ export interface TaskTypeInfo {
   readonly checkOutput?: (value: Uint8Array) => string | undefined;
   /** The concurrency key of a task whose submit sets none: from a field of its input (TaskMethodOptions.concurrency_key_field). */
   readonly keyOf?: (input: Uint8Array) => string | undefined;
+  /** Tasks of this type started per second, across all workers (TaskMethodOptions.rate_per_second). */
+  readonly rateLimit?: RateLimit;
   readonly defaults?: Partial<Omit<TaskOptionsRecord, 'labels' | 'traceContext' | 'idempotencyKey' | 'retention'>> & {
     /** How long this type's finished tasks are kept, over the server's; 0 keeps them forever. */
     readonly retention?: Partial<Retention>;

@@ -1,6 +1,6 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
-import type { TaskTypeInfo } from '../broker/index.js';
+import type { RateLimit, TaskTypeInfo } from '../broker/index.js';
 import { durationToMs, typeUrl, type MethodDefinition, type ServiceDefinition } from '../contract.js';
 
 /** A generated service whose unary methods are task types (see `contract.ts` for the shape). */
@@ -8,11 +8,23 @@ export type TaskServiceDefinition = ServiceDefinition;
 
 export type TaskDefaults = NonNullable<TaskTypeInfo['defaults']>;
 
+/** A method's defaults in code: its tasks' options, and the type's start rate (over the method option's). */
+export type TaskTypeDefaults = TaskDefaults & { readonly rateLimit?: RateLimit };
+
 export interface TaskServiceOptions<Methods extends string = string> {
   /** Defaults for every method of the service. */
-  readonly defaults?: TaskDefaults;
+  readonly defaults?: TaskTypeDefaults;
   /** Defaults per method (by its key in the definition, e.g. `resize`), over the service's. */
-  readonly methods?: Partial<Readonly<Record<Methods, TaskDefaults>>>;
+  readonly methods?: Partial<Readonly<Record<Methods, TaskTypeDefaults>>>;
+}
+
+/** The start rate of a method's `(taskwire.v1.task)` option; a burst without a rate is refused. */
+export function rateFromOption(option: TaskMethodOptions | undefined, method: string): RateLimit | undefined {
+  if (option === undefined || option.ratePerSecond === 0) {
+    if (option?.rateBurst) throw new Error(`${method}: rate_burst needs rate_per_second`);
+    return undefined;
+  }
+  return { perSecond: option.ratePerSecond, ...(option.rateBurst ? { burst: option.rateBurst } : {}) };
 }
 
 /** The wire tag of the (taskwire.v1.task) method option: field 51234, length-delimited. */
@@ -90,15 +102,20 @@ export function taskTypesOf(
     const option = optionOf(method);
     const decode = (input: Uint8Array) => method.requestType.decode(input) as Record<string, unknown>;
     const empty = decode(new Uint8Array());
+    const type = `/${definition.fullName}/${method.name}`;
+    const { rateLimit: serviceRate, ...serviceDefaults } = options.defaults ?? {};
+    const { rateLimit: methodRate, ...methodDefaults } = options.methods?.[key] ?? {};
+    const rateLimit = methodRate ?? serviceRate ?? rateFromOption(option, type);
     const keyOf = keyReader(option, `/${definition.fullName}/${method.name}`, decode, (name) => (camel(name) in empty ? camel(name) : undefined));
     return {
-      type: `/${definition.fullName}/${method.name}`,
+      type,
       ...(request === undefined ? {} : { inputTypeUrl: typeUrl(request) }),
       ...(response === undefined ? {} : { outputTypeUrl: typeUrl(response) }),
       checkInput: (value: Uint8Array) => problemDecoding(() => method.requestType.decode(value)),
       checkOutput: (value: Uint8Array) => problemDecoding(() => method.responseType.decode(value)),
       ...(keyOf === undefined ? {} : { keyOf }),
-      defaults: mergeDefaults(defaultsFromOption(option), options.defaults, options.methods?.[key]),
+      ...(rateLimit === undefined ? {} : { rateLimit }),
+      defaults: mergeDefaults(defaultsFromOption(option), serviceDefaults, methodDefaults),
     };
   });
 }

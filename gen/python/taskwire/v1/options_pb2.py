@@ -15,7 +15,7 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19taskwire/v1/options.proto\x12\x0btaskwire.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\x9d\x04\n\x11TaskMethodOptions\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1a\n\x08priority\x18\x02 \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\x03 \x01(\rR\x0bmaxAttempts\x12\x46\n\x11\x65xecution_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x10\x65xecutionTimeout\x12>\n\rqueue_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0cqueueTimeout\x12\x44\n\x10retain_succeeded\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fretainSucceeded\x12>\n\rretain_failed\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0cretainFailed\x12\x44\n\x10retain_cancelled\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fretainCancelled\x12\x32\n\x15\x63oncurrency_key_field\x18\t \x01(\tR\x13\x63oncurrencyKeyField\x12+\n\x11\x63oncurrency_limit\x18\n \x01(\rR\x10\x63oncurrencyLimit:T\n\x04task\x12\x1e.google.protobuf.MethodOptions\x18\xa2\x90\x03 \x01(\x0b\x32\x1e.taskwire.v1.TaskMethodOptionsR\x04taskb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19taskwire/v1/options.proto\x12\x0btaskwire.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xe4\x04\n\x11TaskMethodOptions\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1a\n\x08priority\x18\x02 \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\x03 \x01(\rR\x0bmaxAttempts\x12\x46\n\x11\x65xecution_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x10\x65xecutionTimeout\x12>\n\rqueue_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0cqueueTimeout\x12\x44\n\x10retain_succeeded\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fretainSucceeded\x12>\n\rretain_failed\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0cretainFailed\x12\x44\n\x10retain_cancelled\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fretainCancelled\x12\x32\n\x15\x63oncurrency_key_field\x18\t \x01(\tR\x13\x63oncurrencyKeyField\x12+\n\x11\x63oncurrency_limit\x18\n \x01(\rR\x10\x63oncurrencyLimit\x12&\n\x0frate_per_second\x18\x0b \x01(\x01R\rratePerSecond\x12\x1d\n\nrate_burst\x18\x0c \x01(\rR\trateBurst:T\n\x04task\x12\x1e.google.protobuf.MethodOptions\x18\xa2\x90\x03 \x01(\x0b\x32\x1e.taskwire.v1.TaskMethodOptionsR\x04taskb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taskwire.v1.options_pb2', globals())
@@ -24,5 +24,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   _TASKMETHODOPTIONS._serialized_start=109
-  _TASKMETHODOPTIONS._serialized_end=650
+  _TASKMETHODOPTIONS._serialized_end=721
 # @@protoc_insertion_point(module_scope)

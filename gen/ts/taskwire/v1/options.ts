@@ -61,6 +61,16 @@ export interface TaskMethodOptions {
   concurrencyKeyField: string;
   /** Tasks of one key that may run at once, 1..1000. Default 1. */
   concurrencyLimit: number;
+  /**
+   * Tasks of this method started per second, across all workers and
+   * replicas (a token bucket in the server's dispatcher). 0: no limit.
+   */
+  ratePerSecond: number;
+  /**
+   * Tasks that may start at once after a quiet spell (the bucket's size),
+   * 1..1000000. 0: one second's worth (rate_per_second rounded up, at least 1).
+   */
+  rateBurst: number;
 }
 
 function createBaseTaskMethodOptions(): TaskMethodOptions {
@@ -75,6 +85,8 @@ function createBaseTaskMethodOptions(): TaskMethodOptions {
     retainCancelled: undefined,
     concurrencyKeyField: "",
     concurrencyLimit: 0,
+    ratePerSecond: 0,
+    rateBurst: 0,
   };
 }
 
@@ -111,6 +123,12 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
     }
     if (message.concurrencyLimit !== 0) {
       writer.uint32(80).uint32(message.concurrencyLimit);
+    }
+    if (message.ratePerSecond !== 0) {
+      writer.uint32(89).double(message.ratePerSecond);
+    }
+    if (message.rateBurst !== 0) {
+      writer.uint32(96).uint32(message.rateBurst);
     }
     return writer;
   },
@@ -208,6 +226,22 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
             message.concurrencyLimit = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.ratePerSecond = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.rateBurst = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -245,6 +279,8 @@ export const TaskMethodOptions: MessageFns<TaskMethodOptions, "taskwire.v1.TaskM
       : undefined;
     message.concurrencyKeyField = object.concurrencyKeyField ?? "";
     message.concurrencyLimit = object.concurrencyLimit ?? 0;
+    message.ratePerSecond = object.ratePerSecond ?? 0;
+    message.rateBurst = object.rateBurst ?? 0;
     return message;
   },
 };

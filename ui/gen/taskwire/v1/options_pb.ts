@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskwire/v1/options.proto.
  */
 export const file_taskwire_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Chl0YXNrd2lyZS92MS9vcHRpb25zLnByb3RvEgt0YXNrd2lyZS52MSKIAwoRVGFza01ldGhvZE9wdGlvbnMSDQoFcXVldWUYASABKAkSEAoIcHJpb3JpdHkYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgNEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXF1ZXVlX3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQcmV0YWluX3N1Y2NlZWRlZBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRhaW5fZmFpbGVkGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHJldGFpbl9jYW5jZWxsZWQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHQoVY29uY3VycmVuY3lfa2V5X2ZpZWxkGAkgASgJEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAogASgNOlQKBHRhc2sSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxiikAMgASgLMh4udGFza3dpcmUudjEuVGFza01ldGhvZE9wdGlvbnNSBHRhc2tiBnByb3RvMw", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
+  fileDesc("Chl0YXNrd2lyZS92MS9vcHRpb25zLnByb3RvEgt0YXNrd2lyZS52MSK1AwoRVGFza01ldGhvZE9wdGlvbnMSDQoFcXVldWUYASABKAkSEAoIcHJpb3JpdHkYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgNEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXF1ZXVlX3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQcmV0YWluX3N1Y2NlZWRlZBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRhaW5fZmFpbGVkGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHJldGFpbl9jYW5jZWxsZWQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHQoVY29uY3VycmVuY3lfa2V5X2ZpZWxkGAkgASgJEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAogASgNEhcKD3JhdGVfcGVyX3NlY29uZBgLIAEoARISCgpyYXRlX2J1cnN0GAwgASgNOlQKBHRhc2sSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxiikAMgASgLMh4udGFza3dpcmUudjEuVGFza01ldGhvZE9wdGlvbnNSBHRhc2tiBnByb3RvMw", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
 
 /**
  * Defaults for the tasks of one method, written in the task service's proto:
@@ -100,6 +100,22 @@ export type TaskMethodOptions = Message<"taskwire.v1.TaskMethodOptions"> & {
    * @generated from field: uint32 concurrency_limit = 10;
    */
   concurrencyLimit: number;
+
+  /**
+   * Tasks of this method started per second, across all workers and
+   * replicas (a token bucket in the server's dispatcher). 0: no limit.
+   *
+   * @generated from field: double rate_per_second = 11;
+   */
+  ratePerSecond: number;
+
+  /**
+   * Tasks that may start at once after a quiet spell (the bucket's size),
+   * 1..1000000. 0: one second's worth (rate_per_second rounded up, at least 1).
+   *
+   * @generated from field: uint32 rate_burst = 12;
+   */
+  rateBurst: number;
 };
 
 /**
