@@ -118,25 +118,6 @@ export function attemptEnded(
   };
 }
 
-/** The error an attempt's failure adds to its task's history. */
-export function errorRecord(
-  item: { readonly attempt: number; readonly message: string; readonly code: number; readonly retryable: boolean; readonly workerId?: string },
-  now: number,
-): TaskErrorRecord {
-  return {
-    attempt: item.attempt,
-    message: item.message,
-    code: item.code,
-    retryable: item.retryable,
-    ...(item.workerId === undefined ? {} : { workerId: item.workerId }),
-    time: now,
-  };
-}
-
-/** The error of a task whose queue timeout ran out before it started (code 4: DEADLINE_EXCEEDED). */
-export const queueTimeoutError = (attempt: number, now: number): TaskErrorRecord =>
-  errorRecord({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
-
 /** The rows one delete returned, as the Deletions it publishes: one per queue and state. */
 export function deletions(rows: ReadonlyArray<{ queue: string; state: number }>, cause: Deletion['cause']): Deletion[] {
   const counts = new Map<string, Map<number, number>>();
