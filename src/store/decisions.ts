@@ -154,3 +154,12 @@ export function decideRevive(before: TaskRecord): TaskEvent {
     previous: before.state,
   };
 }
+
+/** `PurgeRequest.states`, checked: only states a task can be deleted from (they are written into SQL). */
+export function purgeStates(states: readonly TaskState[]): TaskState[] {
+  const sorted = [...new Set(states)].sort((a, b) => a - b);
+  if (sorted.length === 0 || !sorted.every((state) => allows('delete', state))) {
+    throw new Error(`purge states must be SUCCEEDED, FAILED or CANCELLED; got [${states.join(', ')}]`);
+  }
+  return sorted;
+}

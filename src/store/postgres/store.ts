@@ -2,29 +2,11 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { notFound } from '../../errors.js';
-import { decodeCursor } from '../cursor.js';
-import {
-  attemptEnded,
-  claimed,
-  deletions,
-  initialColumns,
-  insertedRecord,
-  insertedEvent,
-  jsonOrNull,
-  listPage,
-  metadataJson,
-  overdueAttempt,
-  queueCounts,
-  purgeStates,
-  toRecord,
-  toTaskEnd,
-  type ClaimedRow,
-  type EndedAttemptRow,
-  type OutcomeRow,
-  type OverdueRow,
-  type TaskRow,
-} from '../rows.js';
-import { decideCancel, decideFail, decideRevive, queueTimeoutError, refusal, type FailingRow } from '../decisions.js';
+import { decodeCursor, listPage } from '../cursor.js';
+import { attemptEnded, claimed, deletions, type ClaimedRow, type EndedAttemptRow } from '../events.js';
+import { initialColumns, insertedEvent, insertedRecord, jsonOrNull, metadataJson } from '../inserts.js';
+import { overdueAttempt, queueCounts, toRecord, toTaskEnd, type OutcomeRow, type OverdueRow, type TaskRow } from '../rows.js';
+import { decideCancel, decideFail, decideRevive, purgeStates, queueTimeoutError, refusal, type FailingRow } from '../decisions.js';
 import { transitions } from '../transitions.js';
 import type { ClaimRequest, Deletion, DeletionListener, Fenced, InsertResult, KeyCounts, ListFilter, NewTask, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
 import { createGroupCommit } from './group-commit.js';

@@ -4,9 +4,9 @@ import { loadSqlite } from '../drivers.js';
 import type { Database } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { diskFull, failedPrecondition, notFound } from '../../errors.js';
-import { decodeCursor } from '../cursor.js';
+import { decodeCursor, listPage } from '../cursor.js';
 import { listSql, matchingSql } from '../filter.js';
-import { decideCancel, decideFail, decideRevive, queueTimeoutError, refusal, type FailingRow } from '../decisions.js';
+import { decideCancel, decideFail, decideRevive, purgeStates, queueTimeoutError, refusal, type FailingRow } from '../decisions.js';
 import { transitions } from '../transitions.js';
 import type {
   ClaimRequest,
@@ -26,27 +26,9 @@ import { migrate } from './migrations.js';
 import { prepareStatements, purgeSql } from './statements.js';
 import { sqliteSchedules } from './schedules.js';
 import { waitingKeysSql } from '../keys.js';
-import {
-  attemptEnded,
-  claimed,
-  deletions,
-  initialColumns,
-  insertedRecord,
-  insertedEvent,
-  jsonOrNull,
-  listPage,
-  metadataJson,
-  overdueAttempt,
-  queueCounts,
-  purgeStates,
-  toRecord,
-  toTaskEnd,
-  type ClaimedRow,
-  type EndedAttemptRow,
-  type OutcomeRow,
-  type OverdueRow,
-  type TaskRow,
-} from '../rows.js';
+import { attemptEnded, claimed, deletions, type ClaimedRow, type EndedAttemptRow } from '../events.js';
+import { initialColumns, insertedEvent, insertedRecord, jsonOrNull, metadataJson } from '../inserts.js';
+import { overdueAttempt, queueCounts, toRecord, toTaskEnd, type OutcomeRow, type OverdueRow, type TaskRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
