@@ -51,7 +51,7 @@ function storeOf(kind: 'sqlite' | 'postgres') {
 async function codeOf(promise: Promise<unknown>) {
   const error = await promise.then(
     () => undefined,
-    (e: unknown) => e as { code: Code; details: string },
+    (e: unknown) => e as { code: Code; message: string },
   );
   expect(error).toBeDefined();
   return error!;
@@ -143,7 +143,7 @@ describe.each(['sqlite', 'postgres'] as const)('queue controls on %s, through th
     const waiting = await echo(client, 'p');
     const refused = await codeOf(client.deleteTask(waiting.id));
     expect(refused.code).toBe(Code.FAILED_PRECONDITION);
-    expect(refused.details).toContain('QUEUED');
+    expect(refused.message).toContain('QUEUED');
 
     expect(await client.purgeQueue('p', { states: [S.TASK_STATE_FAILED] })).toBe(1);
     expect(await client.purgeQueue('p', { finishedBefore: new Date(Date.now() - 3_600_000) })).toBe(0);
@@ -164,7 +164,7 @@ describe.each(['sqlite', 'postgres'] as const)('queue controls on %s, through th
     ] as const) {
       const error = await codeOf(call);
       expect(error.code).toBe(Code.INVALID_ARGUMENT);
-      expect(error.details).toContain(field);
+      expect(error.message).toContain(field);
     }
   });
 });
