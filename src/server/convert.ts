@@ -1,10 +1,19 @@
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
-import { TaskView, type TaskOutcome } from '../../gen/ts/taskwire/v1/task_service.js';
+import {
+  TaskView,
+  type ConcurrencyKeyStats,
+  type QueueStats,
+  type SessionAck,
+  type SubmitTaskResponse,
+  type TaskOutcome,
+  type WorkerInfo,
+} from '../../gen/ts/taskwire/v1/task_service.js';
 import type { SubmitTaskRequest } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskState, type Task, type TaskError, type TaskOptions } from '../../gen/ts/taskwire/v1/task.js';
-import type { SubmitRequest, WorkerHello, WorkerSink, WorkerWelcome } from '../broker/index.js';
+import type { QueueStatsRecord, SubmitRequest, WorkerHello, WorkerSink, WorkerSnapshot, WorkerWelcome } from '../broker/index.js';
 import { durationToMs, msToDuration } from '../contract.js';
-import type { AttemptRef, Lease, Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
+import { Code, TaskwireError } from '../errors.js';
+import type { AttemptRef, InsertResult, KeyCounts, Lease, Payload, TaskErrorRecord, TaskEnd, TaskRecord } from '../store/index.js';
 import type {
   AttemptRef as ProtoAttemptRef,
   Assignment,
@@ -187,3 +196,84 @@ export function toOutcome(outcome: TaskEnd | TaskRecord): TaskOutcome {
 
 /** Bytes of a task's payloads: what the FULL view adds to the BASIC one. */
 export const payloadBytes = (record: TaskRecord) => record.input.value.length + (record.output?.value.length ?? 0);
+
+/** The answer to a follow of an id that names no task: state UNSPECIFIED, the lookup's error as its error. */
+export function notFoundOutcome(id: string, error: unknown): TaskOutcome {
+  return {
+    taskId: id,
+    state: TaskState.TASK_STATE_UNSPECIFIED,
+    output: undefined,
+    error: {
+      attempt: 0,
+      message: error instanceof Error ? error.message : String(error),
+      code: error instanceof TaskwireError ? error.code : Code.INTERNAL,
+      retryable: false,
+      workerId: '',
+      time: new Date(),
+    },
+    attempt: 0,
+  };
+}
+
+export const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({
+  task: toTask(result.task, TaskView.TASK_VIEW_BASIC),
+  existing: result.existing,
+});
+
+/** A Session's ack of one submit: its task, or the error that refused it. */
+export function toSubmitAck(ref: number, result: InsertResult | TaskwireError): SessionAck {
+  return result instanceof TaskwireError
+    ? { ref, taskId: '', error: { code: result.code, message: result.message }, existing: false }
+    : { ref, taskId: result.task.id, existing: result.existing };
+}
+
+export function toWorkerInfo(worker: WorkerSnapshot): WorkerInfo {
+  return {
+    workerId: worker.workerId,
+    sessionId: worker.sessionId,
+    taskTypes: [...worker.taskTypes],
+    slots: worker.slots,
+    running: worker.running,
+    labels: { ...worker.labels },
+    version: worker.version,
+    peer: worker.peer,
+    connectTime: new Date(worker.connectedAt),
+    lastSeenTime: new Date(worker.lastSeenAt),
+    replica: worker.replica,
+  };
+}
+
+/** Keys listed per queue in GetQueueStats (the count covers them all). */
+const MAX_LISTED_KEYS = 20;
+
+/** Per queue, its keys with tasks waiting, most waiting first. */
+function waitingKeysByQueue(keys: readonly KeyCounts[]): Map<string, ConcurrencyKeyStats[]> {
+  const byQueue = new Map<string, ConcurrencyKeyStats[]>();
+  for (const k of [...keys].sort((a, b) => b.waiting - a.waiting || a.key.localeCompare(b.key))) {
+    let list = byQueue.get(k.queue);
+    if (list === undefined) byQueue.set(k.queue, (list = []));
+    list.push({ key: k.key, waiting: k.waiting, running: k.running });
+  }
+  return byQueue;
+}
+
+/** Each queue's counts, rates and oldest age, with its busiest waiting keys. */
+export function toQueueStats(stats: readonly QueueStatsRecord[], keys: readonly KeyCounts[]): QueueStats[] {
+  const keysOf = waitingKeysByQueue(keys);
+  return stats.map((q) => ({
+    queue: q.queue,
+    scheduled: q.counts[TaskState.TASK_STATE_SCHEDULED] ?? 0,
+    queued: q.counts[TaskState.TASK_STATE_QUEUED] ?? 0,
+    running: q.counts[TaskState.TASK_STATE_RUNNING] ?? 0,
+    succeeded: q.counts[TaskState.TASK_STATE_SUCCEEDED] ?? 0,
+    failed: q.counts[TaskState.TASK_STATE_FAILED] ?? 0,
+    cancelled: q.counts[TaskState.TASK_STATE_CANCELLED] ?? 0,
+    oldestQueuedAge: msToDuration(q.oldestQueuedMs),
+    submittedPerSecond: q.rates.submitted,
+    succeededPerSecond: q.rates.succeeded,
+    failedPerSecond: q.rates.failed,
+    waitingKeys: keysOf.get(q.queue)?.slice(0, MAX_LISTED_KEYS) ?? [],
+    waitingKeyCount: keysOf.get(q.queue)?.length ?? 0,
+    paused: q.paused,
+  }));
+}

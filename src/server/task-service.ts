@@ -1,19 +1,21 @@
-import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import type {
-  ConcurrencyKeyStats,
-  QueueStats,
-  SessionResponse,
-  SubmitTaskResponse,
-  TaskOutcome,
-  TaskServiceImplementation,
-} from '../../gen/ts/taskwire/v1/task_service.js';
+import type { SessionResponse, TaskOutcome, TaskServiceImplementation } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
 import type { Broker } from '../broker/index.js';
-import { Code, invalidArgument, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
+import { invalidArgument, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
-import type { InsertResult, KeyCounts, TaskRecord } from '../store/index.js';
-import { mergeMessages, msToDuration } from '../contract.js';
-import { payloadBytes, toOutcome, toSubmitRequest, toTask } from './convert.js';
+import type { TaskRecord } from '../store/index.js';
+import { mergeMessages } from '../contract.js';
+import {
+  notFoundOutcome,
+  payloadBytes,
+  toOutcome,
+  toQueueStats,
+  toSubmitAck,
+  toSubmitRequest,
+  toSubmitResponse,
+  toTask,
+  toWorkerInfo,
+} from './convert.js';
 import { Outbox } from '../rpc/outbox.js';
 import { SESSION_RESPONSE_LIMITS } from './session-batches.js';
 import { createQueueAdmin } from './queue-admin.js';
@@ -30,43 +32,6 @@ export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 const ENVELOPE_BYTES = 64 * 1024;
 /** Submits a Session may have waiting for their commit before it stops reading. */
 const MAX_SESSION_INFLIGHT = 10_000;
-
-/** Keys listed per queue in GetQueueStats (the count covers them all). */
-const MAX_LISTED_KEYS = 20;
-
-/** Per queue, its keys with tasks waiting, most waiting first. */
-function waitingKeysByQueue(keys: readonly KeyCounts[]): Map<string, ConcurrencyKeyStats[]> {
-  const byQueue = new Map<string, ConcurrencyKeyStats[]>();
-  for (const k of [...keys].sort((a, b) => b.waiting - a.waiting || a.key.localeCompare(b.key))) {
-    let list = byQueue.get(k.queue);
-    if (list === undefined) byQueue.set(k.queue, (list = []));
-    list.push({ key: k.key, waiting: k.waiting, running: k.running });
-  }
-  return byQueue;
-}
-
-/** The answer to a follow of an id that names no task. */
-function notFoundOutcome(id: string, error: unknown): TaskOutcome {
-  return {
-    taskId: id,
-    state: TaskState.TASK_STATE_UNSPECIFIED,
-    output: undefined,
-    error: {
-      attempt: 0,
-      message: error instanceof Error ? error.message : String(error),
-      code: error instanceof TaskwireError ? error.code : Code.INTERNAL,
-      retryable: false,
-      workerId: '',
-      time: new Date(),
-    },
-    attempt: 0,
-  };
-}
-
-const toSubmitResponse = (result: InsertResult): SubmitTaskResponse => ({
-  task: toTask(result.task, TaskView.TASK_VIEW_BASIC),
-  existing: result.existing,
-});
 
 /** A request's view, checked; UNSPECIFIED is the method's default. */
 function viewOf(view: TaskView, fallback: TaskView.TASK_VIEW_BASIC | TaskView.TASK_VIEW_FULL) {
@@ -194,47 +159,13 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
     },
 
     async listWorkers() {
-      return {
-        workers: (await broker.allWorkers()).map((w) => ({
-          workerId: w.workerId,
-          sessionId: w.sessionId,
-          taskTypes: [...w.taskTypes],
-          slots: w.slots,
-          running: w.running,
-          labels: { ...w.labels },
-          version: w.version,
-          peer: w.peer,
-          connectTime: new Date(w.connectedAt),
-          lastSeenTime: new Date(w.lastSeenAt),
-          replica: w.replica,
-        })),
-      };
+      return { workers: (await broker.allWorkers()).map(toWorkerInfo) };
     },
 
     async getQueueStats(request) {
       const queue = request.queue === '' ? undefined : request.queue;
       const [stats, keys] = await Promise.all([broker.stats(queue), broker.waitingKeys(queue)]);
-      const keysOf = waitingKeysByQueue(keys);
-      return {
-        queues: stats.map(
-          (q): QueueStats => ({
-            queue: q.queue,
-            scheduled: q.counts[TaskState.TASK_STATE_SCHEDULED] ?? 0,
-            queued: q.counts[TaskState.TASK_STATE_QUEUED] ?? 0,
-            running: q.counts[TaskState.TASK_STATE_RUNNING] ?? 0,
-            succeeded: q.counts[TaskState.TASK_STATE_SUCCEEDED] ?? 0,
-            failed: q.counts[TaskState.TASK_STATE_FAILED] ?? 0,
-            cancelled: q.counts[TaskState.TASK_STATE_CANCELLED] ?? 0,
-            oldestQueuedAge: msToDuration(q.oldestQueuedMs),
-            submittedPerSecond: q.rates.submitted,
-            succeededPerSecond: q.rates.succeeded,
-            failedPerSecond: q.rates.failed,
-            waitingKeys: keysOf.get(q.queue)?.slice(0, MAX_LISTED_KEYS) ?? [],
-            waitingKeyCount: keysOf.get(q.queue)?.length ?? 0,
-            paused: q.paused,
-          }),
-        ),
-      };
+      return { queues: toQueueStats(stats, keys) };
     },
 
     async *session(requests, context) {
@@ -275,11 +206,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
           acked = Promise.all([committed, acked]).then(([results]) => {
             inflight -= submits.length;
             outbox.push({
-              acks: results.map((result, i) =>
-                result instanceof TaskwireError
-                  ? { ref: submits[i]!.ref, taskId: '', error: { code: result.code, message: result.message }, existing: false }
-                  : { ref: submits[i]!.ref, taskId: result.task.id, existing: result.existing },
-              ),
+              acks: results.map((result, i) => toSubmitAck(submits[i]!.ref, result)),
             });
             results.forEach((result, i) => {
               if (!(result instanceof TaskwireError) && submits[i]!.wantResult) follow(result.task.id, result.task);

@@ -1,4 +1,6 @@
 import { invalidArgument } from '../errors.js';
+import { toRecord, type TaskRow } from './rows.js';
+import type { ListPage } from './types.js';
 
 /**
  * List cursors are opaque to clients: the last row's sequence number and the
@@ -18,4 +20,14 @@ export function decodeCursor(cursor: string, oldestFirst = false): number {
     throw invalidArgument(`page_token continues a listing ${match[1] === 'o' ? 'oldest' : 'newest'} first: ask with the same order, or leave page_token empty to start again`);
   }
   return Number(match[2]);
+}
+
+/** A page of `Store.list` from rows read with a limit of pageSize + 1, newest first. */
+export function listPage(rows: readonly TaskRow[], pageSize: number, oldestFirst = false): ListPage {
+  const page = rows.slice(0, pageSize);
+  return {
+    tasks: page.map(toRecord),
+    ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq, oldestFirst) } : {}),
+    after: (index) => encodeCursor(page[index]!.seq, oldestFirst),
+  };
 }

@@ -1,8 +1,14 @@
 import type { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
-import { encodeCursor } from './cursor.js';
-import { allows, isTerminal } from './transitions.js';
-import type { Deletion, Lease, ListPage, NewTask, Payload, QueueCounts, TaskEnd, TaskErrorRecord, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
+import { isTerminal } from './transitions.js';
+import type { QueueCounts, TaskEnd, TaskErrorRecord, TaskOptionsRecord, TaskRecord } from './types.js';
+
+/*
+ * Row decoding: the rows both drivers return, and the records, outcomes and
+ * counts read from them. What a change publishes is in events.ts, a new
+ * task's columns in inserts.ts, list pages in cursor.ts, what to write in
+ * decisions.ts.
+ */
 
 /** A row of `tasks` as both drivers return it (the PostgreSQL store selects errors as text and BIGINTs as numbers). */
 export interface TaskRow {
@@ -86,68 +92,6 @@ export function toTaskEnd(id: string, row: OutcomeRow): TaskEnd | 'live' {
   };
 }
 
-/** The row columns an attempt's end reads back: whose lease it was, and the task's type. */
-export interface EndedAttemptRow {
-  type: string;
-  queue: string;
-  lease_owner: string | null;
-  started_at: number | null;
-  concurrency_key: string | null;
-}
-
-/** The event of an attempt that left RUNNING: completed, failed, retried or released. */
-export function attemptEnded(
-  ref: { readonly id: string; readonly attempt: number },
-  row: EndedAttemptRow,
-  state: TaskState,
-  now: number,
-  result: { readonly output?: Payload; readonly error?: TaskErrorRecord } = {},
-): TaskEvent {
-  return {
-    id: ref.id,
-    type: row.type,
-    queue: row.queue,
-    state,
-    attempt: ref.attempt,
-    previous: S.TASK_STATE_RUNNING,
-    ...(row.started_at === null ? {} : { startedAt: row.started_at }),
-    finishedAt: now,
-    ...result,
-    ...(row.lease_owner === null ? {} : { owner: row.lease_owner }),
-    ...(row.concurrency_key === null ? {} : { concurrencyKey: row.concurrency_key }),
-  };
-}
-
-/** The error an attempt's failure adds to its task's history. */
-export function errorRecord(
-  item: { readonly attempt: number; readonly message: string; readonly code: number; readonly retryable: boolean; readonly workerId?: string },
-  now: number,
-): TaskErrorRecord {
-  return {
-    attempt: item.attempt,
-    message: item.message,
-    code: item.code,
-    retryable: item.retryable,
-    ...(item.workerId === undefined ? {} : { workerId: item.workerId }),
-    time: now,
-  };
-}
-
-/** The error of a task whose queue timeout ran out before it started (code 4: DEADLINE_EXCEEDED). */
-export const queueTimeoutError = (attempt: number, now: number): TaskErrorRecord =>
-  errorRecord({ attempt, message: 'queue timeout: the task did not start in time', code: 4, retryable: false }, now);
-
-/** The rows one delete returned, as the Deletions it publishes: one per queue and state. */
-export function deletions(rows: ReadonlyArray<{ queue: string; state: number }>, cause: Deletion['cause']): Deletion[] {
-  const counts = new Map<string, Map<number, number>>();
-  for (const row of rows) {
-    const byState = counts.get(row.queue) ?? new Map<number, number>();
-    byState.set(row.state, (byState.get(row.state) ?? 0) + 1);
-    counts.set(row.queue, byState);
-  }
-  return [...counts].flatMap(([queue, byState]) => [...byState].map(([state, count]) => ({ queue, state: state as TaskState, count, cause })));
-}
-
 /** Rows of (queue, state, count) grouped into `Store.stats`'s answer, queues in the order given. */
 export function queueCounts(rows: ReadonlyArray<{ queue: string; state: TaskState; n: number }>): QueueCounts[] {
   const byQueue = new Map<string, Partial<Record<TaskState, number>>>();
@@ -157,16 +101,6 @@ export function queueCounts(rows: ReadonlyArray<{ queue: string; state: TaskStat
     byQueue.set(row.queue, counts);
   }
   return [...byQueue].map(([queue, counts]) => ({ queue, counts }));
-}
-
-/** A page of `Store.list` from rows read with a limit of pageSize + 1, newest first. */
-export function listPage(rows: readonly TaskRow[], pageSize: number, oldestFirst = false): ListPage {
-  const page = rows.slice(0, pageSize);
-  return {
-    tasks: page.map(toRecord),
-    ...(rows.length > pageSize ? { next: encodeCursor(page[page.length - 1]!.seq, oldestFirst) } : {}),
-    after: (index) => encodeCursor(page[index]!.seq, oldestFirst),
-  };
 }
 
 /** A RUNNING attempt past its lease or its deadline, as `Store.overdue` reads it. */
@@ -231,130 +165,4 @@ export function toRecord(row: TaskRow): TaskRecord {
     progressMessage: row.progress_message,
     cancelReason: orUndefined(row.cancel_reason),
   };
-}
-
-export function jsonOrNull(map: Readonly<Record<string, string>>): string | null {
-  for (const _ in map) return JSON.stringify(map);
-  return null;
-}
-
-/** Labels and trace context merged, as assignments carry them; null when empty. */
-export function metadataJson(options: TaskOptionsRecord): string | null {
-  return jsonOrNull({ ...options.labels, ...options.traceContext });
-}
-
-/** The columns a new task starts with: SCHEDULED, QUEUED, or RUNNING when dispatched at once. */
-export function initialColumns(task: NewTask, now: number) {
-  const o = task.options;
-  const lease = task.runAt > now ? undefined : task.lease;
-  return {
-    state: task.runAt > now ? S.TASK_STATE_SCHEDULED : lease === undefined ? S.TASK_STATE_QUEUED : S.TASK_STATE_RUNNING,
-    attempt: lease === undefined ? 0 : 1,
-    leaseOwner: lease?.owner ?? null,
-    workerId: lease?.workerId ?? null,
-    leaseExpiresAt: lease === undefined ? null : now + lease.leaseMs,
-    startedAt: lease === undefined ? null : now,
-    deadlineAt: lease === undefined || o.executionTimeoutMs === undefined ? null : now + o.executionTimeoutMs,
-    queueDeadlineAt: lease !== undefined || o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
-  };
-}
-
-/** The record of a task just inserted with `initialColumns`. */
-export function insertedRecord(task: NewTask, columns: ReturnType<typeof initialColumns>, now: number): TaskRecord {
-  return {
-    id: task.id,
-    type: task.type,
-    state: columns.state,
-    input: task.input,
-    options: task.options,
-    attempt: columns.attempt,
-    failures: 0,
-    errors: [],
-    createdAt: now,
-    updatedAt: now,
-    runAt: task.runAt,
-    ...(columns.startedAt === null ? {} : { startedAt: columns.startedAt }),
-    ...(columns.workerId === null ? {} : { workerId: columns.workerId }),
-    ...(columns.leaseOwner === null ? {} : { leaseOwner: columns.leaseOwner }),
-    ...(columns.leaseExpiresAt === null ? {} : { leaseExpiresAt: columns.leaseExpiresAt }),
-    ...(columns.deadlineAt === null ? {} : { deadlineAt: columns.deadlineAt }),
-    progressPercent: 0,
-    progressMessage: '',
-  };
-}
-
-/** The lease a worker gets for a task dispatched at insert. */
-export function leaseOf(record: TaskRecord): Lease {
-  const metadata = { ...record.options.labels, ...record.options.traceContext };
-  return {
-    id: record.id,
-    type: record.type,
-    attempt: record.attempt,
-    input: record.input,
-    queue: record.options.queue,
-    maxAttempts: record.options.maxAttempts,
-    ...(record.deadlineAt === undefined ? {} : { deadlineAt: record.deadlineAt }),
-    ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
-  };
-}
-
-/** The columns a claim returns, the same in every store. */
-export interface ClaimedRow {
-  id: string;
-  type: string;
-  attempt: number;
-  input_type: string;
-  input: Buffer;
-  queue: string;
-  max_attempts: number;
-  deadline_at: number | null;
-  metadata: string | null;
-  run_at: number;
-  started_at: number;
-}
-
-/** A claimed row as the lease a worker gets, and the event its claim publishes. */
-export function claimed(row: ClaimedRow, events: TaskEvent[]): Lease {
-  events.push({
-    id: row.id,
-    type: row.type,
-    queue: row.queue,
-    state: S.TASK_STATE_RUNNING,
-    attempt: row.attempt,
-    previous: S.TASK_STATE_QUEUED,
-    dueAt: row.run_at,
-    startedAt: row.started_at,
-  });
-  return {
-    id: row.id,
-    type: row.type,
-    attempt: row.attempt,
-    input: { typeUrl: row.input_type, value: row.input },
-    queue: row.queue,
-    maxAttempts: row.max_attempts,
-    ...(row.deadline_at === null ? {} : { deadlineAt: row.deadline_at }),
-    ...(row.metadata === null ? {} : { metadata: JSON.parse(row.metadata) as Record<string, string> }),
-  };
-}
-
-/** The event an insert publishes; a task dispatched at once also starts its first attempt. */
-export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialColumns>, now: number): TaskEvent {
-  return {
-    id: task.id,
-    type: task.type,
-    queue: task.options.queue,
-    state: columns.state,
-    attempt: columns.attempt,
-    previous: S.TASK_STATE_UNSPECIFIED,
-    ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
-  };
-}
-
-/** `PurgeRequest.states`, checked: only states a task can be deleted from (they are written into SQL). */
-export function purgeStates(states: readonly TaskState[]): TaskState[] {
-  const sorted = [...new Set(states)].sort((a, b) => a - b);
-  if (sorted.length === 0 || !sorted.every((state) => allows('delete', state))) {
-    throw new Error(`purge states must be SUCCEEDED, FAILED or CANCELLED; got [${states.join(', ')}]`);
-  }
-  return sorted;
 }

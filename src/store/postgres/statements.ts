@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
+import { retentionExpirySql } from '../decisions.js';
 import { KEY_HAS_ROOM } from '../keys.js';
 import { stateIn, transitions } from '../transitions.js';
 
@@ -55,21 +56,19 @@ export const SQL = {
     RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`,
   complete: `
     UPDATE tasks t SET state = ${transitions.complete.to}, output_type = u.type_url, output = u.value, finished_at = $5,
-      updated_at = $5, expires_at = $5 + NULLIF(t.retain_succeeded_ms, 0), lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+      updated_at = $5, expires_at = ${retentionExpirySql('$5', S.TASK_STATE_SUCCEEDED)}, lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[]) AS u(id, attempt, type_url, value)
     WHERE t.id = u.id AND t.attempt = u.attempt AND t.${stateIn(transitions.complete.from)}
     RETURNING t.id, t.attempt, t.type, t.queue, t.lease_owner, t.started_at, t.concurrency_key`,
   running: `
-    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at, concurrency_key FROM tasks
+    SELECT type, queue, failures, max_attempts, backoff, retain_failed_ms, lease_owner, started_at, concurrency_key FROM tasks
     WHERE id = $1 AND attempt = $2 AND state = ${S.TASK_STATE_RUNNING} FOR UPDATE`,
-  /** A failed attempt: retried ($6 the next run) or ended ($6 null), by the state in $3. */
+  /** A failed attempt, as `decideFail` decided: $3 the state, $6 the retry's run time, $7 finished at, $8 expires at. */
   fail: `
     UPDATE tasks SET state = $3::smallint, failures = failures + 1, errors = errors || $4::jsonb, updated_at = $5,
-      run_at = CASE WHEN $6::bigint IS NULL THEN run_at ELSE $6 END,
-      finished_at = CASE WHEN $3::smallint = ${transitions.fail.to} THEN $5 ELSE finished_at END,
-      expires_at = CASE WHEN $3::smallint = ${transitions.fail.to} THEN $5 + NULLIF(retain_failed_ms, 0) END,
+      run_at = COALESCE($6::bigint, run_at), finished_at = COALESCE($7::bigint, finished_at), expires_at = $8::bigint,
       lease_expires_at = NULL, deadline_at = NULL
-    WHERE id = $1 AND attempt = $2`,
+    WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.fail.from)}`,
   release: `
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = $3, lease_expires_at = NULL, deadline_at = NULL,
       progress_percent = 0, progress_message = ''
@@ -90,7 +89,7 @@ export const SQL = {
     RETURNING type`,
   cancel: `
     UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = $2, finished_at = $3, updated_at = $3,
-      expires_at = $3 + NULLIF(retain_cancelled_ms, 0), lease_expires_at = NULL, deadline_at = NULL
+      expires_at = ${retentionExpirySql('$3', S.TASK_STATE_CANCELLED)}, lease_expires_at = NULL, deadline_at = NULL
     WHERE id = $1 AND ${stateIn(transitions.cancel.from)}`,
   revive: `
     UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = $2, updated_at = $2, finished_at = NULL, expires_at = NULL,
@@ -102,7 +101,7 @@ export const SQL = {
     RETURNING id, type, queue, attempt`,
   expire: `
     UPDATE tasks SET state = ${transitions.expire.to}, finished_at = $1, updated_at = $1, errors = errors || $2::jsonb,
-      expires_at = $1 + NULLIF(retain_failed_ms, 0)
+      expires_at = ${retentionExpirySql('$1', S.TASK_STATE_FAILED)}
     WHERE seq IN (
       SELECT seq FROM tasks WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= $1 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, queue, attempt`,

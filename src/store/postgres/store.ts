@@ -1,34 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { failedPrecondition, notFound } from '../../errors.js';
-import { decodeCursor } from '../cursor.js';
-import {
-  attemptEnded,
-  claimed,
-  deletions,
-  errorRecord,
-  initialColumns,
-  insertedRecord,
-  insertedEvent,
-  jsonOrNull,
-  listPage,
-  metadataJson,
-  overdueAttempt,
-  queueCounts,
-  purgeStates,
-  queueTimeoutError,
-  toRecord,
-  toTaskEnd,
-  type ClaimedRow,
-  type EndedAttemptRow,
-  type OutcomeRow,
-  type OverdueRow,
-  type TaskRow,
-} from '../rows.js';
-import { stateName, transitions } from '../transitions.js';
+import { notFound } from '../../errors.js';
+import { decodeCursor, listPage } from '../cursor.js';
+import { attemptEnded, claimed, deletions, type ClaimedRow, type EndedAttemptRow } from '../events.js';
+import { initialColumns, insertedEvent, insertedRecord, jsonOrNull, metadataJson } from '../inserts.js';
+import { overdueAttempt, queueCounts, toRecord, toTaskEnd, type OutcomeRow, type OverdueRow, type TaskRow } from '../rows.js';
+import { decideCancel, decideFail, decideRevive, purgeStates, queueTimeoutError, refusal, type FailingRow } from '../decisions.js';
+import { transitions } from '../transitions.js';
 import type { ClaimRequest, Deletion, DeletionListener, Fenced, InsertResult, KeyCounts, ListFilter, NewTask, Store, TaskEnd, TaskEvent, TaskListener, TaskRecord } from '../types.js';
-import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { listenForEvents } from './notifications.js';
@@ -236,23 +216,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       return write(async (client, events) => {
         const results: Fenced[] = [];
         for (const item of items) {
-          const { rows } = await client.query<EndedAttemptRow & { failures: number; max_attempts: number; backoff: string }>(
-            SQL.running,
-            [item.id, item.attempt],
-          );
+          const { rows } = await client.query<EndedAttemptRow & FailingRow>(SQL.running, [item.id, item.attempt]);
           const row = rows[0];
           if (row === undefined) {
             results.push({ applied: false });
             continue;
           }
-          const error = errorRecord(item, now);
-          const failures = row.failures + 1;
-          const dead = !item.retryable || failures >= row.max_attempts;
-          const state = dead ? transitions.fail.to : transitions.retry.to;
-          await client.query(
-            SQL.fail,
-            [item.id, item.attempt, state, JSON.stringify([error]), now, dead ? null : now + exponentialBackoff(failures, JSON.parse(row.backoff))],
-          );
+          const { state, error, runAt, finishedAt, expiresAt } = decideFail(item, row, now);
+          await client.query(SQL.fail, [item.id, item.attempt, state, JSON.stringify([error]), now, runAt, finishedAt, expiresAt]);
           events.push(attemptEnded(item, row, state, now, { error }));
           results.push({ applied: true, state });
         }
@@ -334,25 +305,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     cancel(id, reason, now) {
       return write(async (client, events) => {
         const before = await mustGet(client, id, true);
-        const result = await client.query(
-          SQL.cancel,
-          [id, reason, now],
-        );
-        if (result.rowCount === 0) {
-          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SCHEDULED, QUEUED or RUNNING tasks can be cancelled`);
-        }
-        events.push({
-          id,
-          type: before.type,
-          queue: before.options.queue,
-          state: transitions.cancel.to,
-          attempt: before.attempt,
-          previous: before.state,
-          ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
-          ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
-          ...(before.options.concurrencyKey === undefined ? {} : { concurrencyKey: before.options.concurrencyKey }),
-          finishedAt: now,
-        });
+        const event = decideCancel(before, now);
+        if ((await client.query(SQL.cancel, [id, reason, now])).rowCount === 0) throw refusal('cancel', before);
+        events.push(event);
         return mustGet(client, id);
       });
     },
@@ -360,14 +315,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     revive(id, now) {
       return write(async (client, events) => {
         const before = await mustGet(client, id, true);
-        const result = await client.query(
-          SQL.revive,
-          [id, now],
-        );
-        if (result.rowCount === 0) {
-          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only FAILED or CANCELLED tasks can be retried`);
-        }
-        events.push({ id, type: before.type, queue: before.options.queue, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
+        const event = decideRevive(before);
+        if ((await client.query(SQL.revive, [id, now])).rowCount === 0) throw refusal('revive', before);
+        events.push(event);
         return mustGet(client, id);
       });
     },
@@ -504,9 +454,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async delete(id) {
       const { before, deleted } = await write(async (client) => {
         const before = await mustGet(client, id, true);
-        if ((await client.query(SQL.delete, [id])).rowCount === 0) {
-          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
-        }
+        if ((await client.query(SQL.delete, [id])).rowCount === 0) throw refusal('delete', before);
         const deleted = deletions([{ queue: before.options.queue, state: before.state }], 'request');
         await notifications.sendDeletions(client, deleted);
         return { before, deleted };

@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
+import { retentionExpirySql } from '../decisions.js';
 import { KEY_HAS_ROOM } from '../keys.js';
 import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
 import { stateIn, transitions } from '../transitions.js';
@@ -20,19 +21,17 @@ const SQL = {
   outcomeById: `SELECT ${outcomeColumns(`json_extract(errors, '$[#-1]')`)} FROM tasks WHERE id = ?`,
   complete: `
     UPDATE tasks SET state = ${transitions.complete.to}, output_type = ?, output = ?, finished_at = ?, updated_at = ?,
-      expires_at = ? + NULLIF(retain_succeeded_ms, 0), lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
+      expires_at = ${retentionExpirySql('?', S.TASK_STATE_SUCCEEDED)}, lease_expires_at = NULL, deadline_at = NULL, progress_percent = 100
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.complete.from)}
     RETURNING type, queue, lease_owner, started_at, concurrency_key`,
   running: `
-    SELECT type, queue, failures, max_attempts, backoff, lease_owner, started_at, concurrency_key FROM tasks
+    SELECT type, queue, failures, max_attempts, backoff, retain_failed_ms, lease_owner, started_at, concurrency_key FROM tasks
     WHERE id = ? AND attempt = ? AND state = ${S.TASK_STATE_RUNNING}`,
-  retry: `
-    UPDATE tasks SET state = ${transitions.retry.to}, failures = failures + 1, run_at = @runAt, updated_at = @now,
-      errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
-    WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.retry.from)}`,
-  dead: `
-    UPDATE tasks SET state = ${transitions.fail.to}, failures = failures + 1, finished_at = @now, updated_at = @now,
-      expires_at = @now + NULLIF(retain_failed_ms, 0), errors = json_insert(errors, '$[#]', json(@error)), lease_expires_at = NULL, deadline_at = NULL
+  /** A failed attempt, as `decideFail` decided: retried (@runAt) or the dead letter (@finishedAt, @expiresAt). */
+  fail: `
+    UPDATE tasks SET state = @state, failures = failures + 1, errors = json_insert(errors, '$[#]', json(@error)), updated_at = @now,
+      run_at = COALESCE(@runAt, run_at), finished_at = COALESCE(@finishedAt, finished_at), expires_at = @expiresAt,
+      lease_expires_at = NULL, deadline_at = NULL
     WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.fail.from)}`,
   release: `
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
@@ -55,7 +54,7 @@ const SQL = {
     RETURNING type`,
   cancel: `
     UPDATE tasks SET state = ${transitions.cancel.to}, cancel_reason = ?, finished_at = ?, updated_at = ?,
-      expires_at = ? + NULLIF(retain_cancelled_ms, 0), lease_expires_at = NULL, deadline_at = NULL
+      expires_at = ${retentionExpirySql('?', S.TASK_STATE_CANCELLED)}, lease_expires_at = NULL, deadline_at = NULL
     WHERE id = ? AND ${stateIn(transitions.cancel.from)}`,
   revive: `
     UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL, expires_at = NULL,
@@ -67,7 +66,7 @@ const SQL = {
     RETURNING id, type, queue, attempt`,
   expire: `
     UPDATE tasks SET state = ${transitions.expire.to}, finished_at = @now, updated_at = @now,
-      expires_at = @now + NULLIF(retain_failed_ms, 0), errors = json_insert(errors, '$[#]', json(@error))
+      expires_at = ${retentionExpirySql('@now', S.TASK_STATE_FAILED)}, errors = json_insert(errors, '$[#]', json(@error))
     WHERE ${stateIn(transitions.expire.from)} AND queue_deadline_at <= @now
     RETURNING id, type, queue, attempt, state`,
   leaseExpired: `

@@ -4,9 +4,10 @@ import { loadSqlite } from '../drivers.js';
 import type { Database } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { diskFull, failedPrecondition, notFound } from '../../errors.js';
-import { decodeCursor } from '../cursor.js';
+import { decodeCursor, listPage } from '../cursor.js';
 import { listSql, matchingSql } from '../filter.js';
-import { stateName, transitions } from '../transitions.js';
+import { decideCancel, decideFail, decideRevive, purgeStates, queueTimeoutError, refusal, type FailingRow } from '../decisions.js';
+import { transitions } from '../transitions.js';
 import type {
   ClaimRequest,
   Deletion,
@@ -20,35 +21,14 @@ import type {
   TaskListener,
   TaskRecord,
 } from '../types.js';
-import { exponentialBackoff } from '../backoff.js';
 import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { prepareStatements, purgeSql } from './statements.js';
 import { sqliteSchedules } from './schedules.js';
 import { waitingKeysSql } from '../keys.js';
-import {
-  attemptEnded,
-  claimed,
-  deletions,
-  errorRecord,
-  initialColumns,
-  insertedRecord,
-  insertedEvent,
-  jsonOrNull,
-  listPage,
-  metadataJson,
-  overdueAttempt,
-  queueCounts,
-  purgeStates,
-  queueTimeoutError,
-  toRecord,
-  toTaskEnd,
-  type ClaimedRow,
-  type EndedAttemptRow,
-  type OutcomeRow,
-  type OverdueRow,
-  type TaskRow,
-} from '../rows.js';
+import { attemptEnded, claimed, deletions, type ClaimedRow, type EndedAttemptRow } from '../events.js';
+import { initialColumns, insertedEvent, insertedRecord, jsonOrNull, metadataJson } from '../inserts.js';
+import { overdueAttempt, queueCounts, toRecord, toTaskEnd, type OutcomeRow, type OverdueRow, type TaskRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** Database file; created with its directory if missing. ":memory:" for a throwaway store. */
@@ -235,17 +215,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     fail(items, now) {
       return write((events) =>
         items.map((item): Fenced => {
-          const row = st.running.get(item.id, item.attempt) as
-            | (EndedAttemptRow & { failures: number; max_attempts: number; backoff: string })
-            | undefined;
+          const row = st.running.get(item.id, item.attempt) as (EndedAttemptRow & FailingRow) | undefined;
           if (row === undefined) return { applied: false };
-          const error = errorRecord(item, now);
-          const failures = row.failures + 1;
-          const dead = !item.retryable || failures >= row.max_attempts;
-          const params = { id: item.id, attempt: item.attempt, now, error: JSON.stringify(error) };
-          const state = dead ? transitions.fail.to : transitions.retry.to;
-          if (dead) st.dead.run(params);
-          else st.retry.run({ ...params, runAt: now + exponentialBackoff(failures, JSON.parse(row.backoff)) });
+          const decision = decideFail(item, row, now);
+          const { state, error } = decision;
+          st.fail.run({ ...decision, id: item.id, attempt: item.attempt, now, error: JSON.stringify(error) });
           events.push(attemptEnded(item, row, state, now, { error }));
           return { applied: true, state };
         }),
@@ -301,21 +275,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     cancel(id, reason, now) {
       return write((events) => {
         const before = mustGet(id);
-        if (st.cancel.run(reason, now, now, now, id).changes === 0) {
-          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SCHEDULED, QUEUED or RUNNING tasks can be cancelled`);
-        }
-        events.push({
-          id,
-          type: before.type,
-          queue: before.options.queue,
-          state: transitions.cancel.to,
-          attempt: before.attempt,
-          previous: before.state,
-          ...(before.state === S.TASK_STATE_RUNNING && before.leaseOwner !== undefined ? { owner: before.leaseOwner } : {}),
-          ...(before.state === S.TASK_STATE_RUNNING && before.startedAt !== undefined ? { startedAt: before.startedAt } : {}),
-          ...(before.options.concurrencyKey === undefined ? {} : { concurrencyKey: before.options.concurrencyKey }),
-          finishedAt: now,
-        });
+        const event = decideCancel(before, now);
+        if (st.cancel.run(reason, now, now, now, id).changes === 0) throw refusal('cancel', before);
+        events.push(event);
         return mustGet(id);
       });
     },
@@ -323,10 +285,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     revive(id, now) {
       return write((events) => {
         const before = mustGet(id);
-        if (st.revive.run(now, now, id).changes === 0) {
-          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only FAILED or CANCELLED tasks can be retried`);
-        }
-        events.push({ id, type: before.type, queue: before.options.queue, state: transitions.revive.to, attempt: before.attempt, previous: before.state });
+        const event = decideRevive(before);
+        if (st.revive.run(now, now, id).changes === 0) throw refusal('revive', before);
+        events.push(event);
         return mustGet(id);
       });
     },
@@ -444,9 +405,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async delete(id) {
       const before = await write(() => {
         const before = mustGet(id);
-        if (st.delete.run(id).changes === 0) {
-          throw failedPrecondition(`task ${id} is ${stateName(before.state)}; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted: cancel it first`);
-        }
+        if (st.delete.run(id).changes === 0) throw refusal('delete', before);
         return before;
       });
       // After the commit, as the commit's own events are.

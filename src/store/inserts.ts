@@ -1,0 +1,85 @@
+import { TaskState as S } from '../../gen/ts/taskwire/v1/task.js';
+import type { Lease, NewTask, TaskEvent, TaskOptionsRecord, TaskRecord } from './types.js';
+
+/*
+ * A new task: the columns it starts with, and the record, event and lease
+ * both stores build from them without reading the row back.
+ */
+
+export function jsonOrNull(map: Readonly<Record<string, string>>): string | null {
+  for (const _ in map) return JSON.stringify(map);
+  return null;
+}
+
+/** Labels and trace context merged, as assignments carry them; null when empty. */
+export function metadataJson(options: TaskOptionsRecord): string | null {
+  return jsonOrNull({ ...options.labels, ...options.traceContext });
+}
+
+/** The columns a new task starts with: SCHEDULED, QUEUED, or RUNNING when dispatched at once. */
+export function initialColumns(task: NewTask, now: number) {
+  const o = task.options;
+  const lease = task.runAt > now ? undefined : task.lease;
+  return {
+    state: task.runAt > now ? S.TASK_STATE_SCHEDULED : lease === undefined ? S.TASK_STATE_QUEUED : S.TASK_STATE_RUNNING,
+    attempt: lease === undefined ? 0 : 1,
+    leaseOwner: lease?.owner ?? null,
+    workerId: lease?.workerId ?? null,
+    leaseExpiresAt: lease === undefined ? null : now + lease.leaseMs,
+    startedAt: lease === undefined ? null : now,
+    deadlineAt: lease === undefined || o.executionTimeoutMs === undefined ? null : now + o.executionTimeoutMs,
+    queueDeadlineAt: lease !== undefined || o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
+  };
+}
+
+/** The record of a task just inserted with `initialColumns`. */
+export function insertedRecord(task: NewTask, columns: ReturnType<typeof initialColumns>, now: number): TaskRecord {
+  return {
+    id: task.id,
+    type: task.type,
+    state: columns.state,
+    input: task.input,
+    options: task.options,
+    attempt: columns.attempt,
+    failures: 0,
+    errors: [],
+    createdAt: now,
+    updatedAt: now,
+    runAt: task.runAt,
+    ...(columns.startedAt === null ? {} : { startedAt: columns.startedAt }),
+    ...(columns.workerId === null ? {} : { workerId: columns.workerId }),
+    ...(columns.leaseOwner === null ? {} : { leaseOwner: columns.leaseOwner }),
+    ...(columns.leaseExpiresAt === null ? {} : { leaseExpiresAt: columns.leaseExpiresAt }),
+    ...(columns.deadlineAt === null ? {} : { deadlineAt: columns.deadlineAt }),
+    progressPercent: 0,
+    progressMessage: '',
+  };
+}
+
+/** The event an insert publishes; a task dispatched at once also starts its first attempt. */
+export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialColumns>, now: number): TaskEvent {
+  return {
+    id: task.id,
+    type: task.type,
+    queue: task.options.queue,
+    state: columns.state,
+    attempt: columns.attempt,
+    previous: S.TASK_STATE_UNSPECIFIED,
+    ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
+  };
+}
+
+/** The lease a worker gets for a task dispatched at insert. */
+export function leaseOf(record: TaskRecord): Lease {
+  const metadata = { ...record.options.labels, ...record.options.traceContext };
+  return {
+    id: record.id,
+    type: record.type,
+    attempt: record.attempt,
+    input: record.input,
+    queue: record.options.queue,
+    maxAttempts: record.options.maxAttempts,
+    ...(record.deadlineAt === undefined ? {} : { deadlineAt: record.deadlineAt }),
+    ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
+  };
+}
