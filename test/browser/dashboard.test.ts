@@ -176,6 +176,42 @@ describe('the dashboard in a real browser', () => {
     await page.screenshot({ path: join(shots, 'dashboard-overview.png'), fullPage: true });
   });
 
+  it('pauses a queue from the overview (asking first): its new task stays queued; resumed, it runs', async () => {
+    const first = await echo('before the pause', { queue: 'reports' });
+    await page.goto(`${base}/#/tasks/${first}`);
+    await stateIs('succeeded');
+    await page.goto(`${base}/`);
+    const row = page.locator('tr:has(th a:text-is("reports"))');
+    await row.getByRole('button', { name: 'Pause queue reports' }).click();
+    // Nothing paused yet: the button asks first, and "Keep running" backs out.
+    await row.getByText('Pause reports? Running tasks finish; nothing new starts.').waitFor();
+    await row.getByRole('button', { name: 'Keep running' }).click();
+    await row.getByRole('button', { name: 'Pause queue reports' }).click();
+    await row.getByRole('button', { name: 'Pause queue', exact: true }).click();
+    await row.locator('.state.paused').waitFor({ timeout: 10_000 });
+    await row.getByRole('button', { name: 'Resume queue reports' }).waitFor();
+
+    const held = await echo('during the pause', { queue: 'reports' });
+    // The worker still runs other queues' tasks: one submitted after the held task ends…
+    const other = await echo('beside the pause', { queue: 'mail' });
+    await page.goto(`${base}/#/tasks/${other}`);
+    await stateIs('succeeded');
+    // …while the paused queue's task is still waiting, and the overview counts it as queued.
+    await page.goto(`${base}/#/tasks/${held}`);
+    await stateIs('queued');
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => document.querySelector('tr:has(th a[href="#/tasks?queue=reports"]) td[data-state="queued"]')?.textContent === '1', undefined, {
+      timeout: 10_000,
+    });
+    await page.screenshot({ path: join(shots, 'dashboard-paused.png'), fullPage: true });
+
+    await row.getByRole('button', { name: 'Resume queue reports' }).click();
+    await row.getByRole('button', { name: 'Pause queue reports' }).waitFor({ timeout: 10_000 });
+    expect(await row.locator('.state.paused').count()).toBe(0);
+    await page.goto(`${base}/#/tasks/${held}`);
+    await stateIs('succeeded');
+  });
+
   it('lists the workers', async () => {
     await page.goto(`${base}/#/workers`);
     await page.locator('td', { hasText: 'browser-worker' }).waitFor({ timeout: 10_000 });
