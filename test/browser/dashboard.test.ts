@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { launchChromium } from './browser.js';
 
 // What the functions given to waitForFunction and evaluate use: they run in the page, not in Node.
@@ -45,6 +46,16 @@ async function submit(type: string, input: Record<string, unknown>, options: Rec
 const sleep = (durationMs: number, steps: number, options: Record<string, unknown> = {}) =>
   submit('/demo.v1.DemoService/Sleep', { '@type': 'type.googleapis.com/demo.v1.SleepRequest', durationMs, steps }, options);
 const echo = (text: string, options: Record<string, unknown> = {}) => submit('/demo.v1.DemoService/Echo', { '@type': 'type.googleapis.com/demo.v1.EchoRequest', text }, options);
+
+const fail = (failAttempts: number, options: Record<string, unknown> = {}) =>
+  submit('/demo.v1.DemoService/Fail', { '@type': 'type.googleapis.com/demo.v1.FailRequest', message: 'no disk', failAttempts, permanent: true, code: 9 }, options);
+
+async function getTask(id: string): Promise<{ state: string; attempt?: number }> {
+  const response = await fetch(`${base}/taskwire.v1.TaskService/GetTask`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+  return ((await response.json()) as { task: { state: string; attempt?: number } }).task;
+}
+const settled = (ids: string[], state: string) =>
+  waitFor(async () => (await Promise.all(ids.map(getTask))).every((t) => t.state === state), { timeoutMs: 15_000, intervalMs: 100, what: `${ids.length} tasks ${state}` });
 
 /** The task detail's state word, waited for (bounded) as the WatchTask stream moves it. */
 const stateIs = (state: string, timeout = 15_000) => page.locator('h1 .state', { hasText: new RegExp(`^${state}$`) }).waitFor({ timeout });
@@ -210,6 +221,30 @@ describe('the dashboard in a real browser', () => {
     expect(await row.locator('.state.paused').count()).toBe(0);
     await page.goto(`${base}/#/tasks/${held}`);
     await stateIs('succeeded');
+  });
+
+  it('retries the failed tasks that the list filters match, after a dry run says how many', async () => {
+    // Fail the first attempt for good (FAILED_PRECONDITION, not retryable), succeed on the next.
+    const batch = [await fail(1, { queue: 'batch' }), await fail(1, { queue: 'batch' }), await fail(1, { queue: 'batch' })];
+    const elsewhere = await fail(1, { queue: 'elsewhere' });
+    await settled([...batch, elsewhere], 'TASK_STATE_FAILED');
+
+    await page.goto(`${base}/#/tasks?queue=batch&state=failed`);
+    await page.waitForFunction(() => [...document.querySelectorAll('tbody tr[data-state="failed"]')].length === 3, undefined, { timeout: 10_000 });
+    // Succeeded is not something to retry or cancel: no bulk button for it.
+    await page.getByRole('button', { name: 'Cancel all matching…' }).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Retry all matching…' }).click();
+    await page.getByTestId('dry-run').getByText('3 tasks would be retried.').waitFor({ timeout: 10_000 });
+    // The dry run changed nothing.
+    expect((await Promise.all(batch.map(getTask))).map((t) => t.state)).toEqual(Array(3).fill('TASK_STATE_FAILED'));
+    await page.screenshot({ path: join(shots, 'dashboard-bulk-retry.png') });
+    await page.getByRole('button', { name: 'Retry 3 tasks' }).click();
+    await page.getByTestId('bulk-done').getByText('Retried 3 tasks. No more match.').waitFor({ timeout: 10_000 });
+    // Retried, they run again and succeed on their second attempt; the other queue's stays failed.
+    await settled(batch, 'TASK_STATE_SUCCEEDED');
+    expect((await Promise.all(batch.map(getTask))).map((t) => t.attempt)).toEqual([2, 2, 2]);
+    expect((await getTask(elsewhere)).state).toBe('TASK_STATE_FAILED');
+    await page.getByText('No tasks match these filters.').waitFor({ timeout: 10_000 });
   });
 
   it('lists the workers', async () => {

@@ -1,29 +1,28 @@
 import { useState } from 'preact/hooks';
 import { TaskState } from '../gen/taskwire/v1/task_pb.js';
 import { TaskView } from '../gen/taskwire/v1/task_service_pb.js';
+import { useAdmin } from './access.js';
 import { api } from './api.js';
+import { BulkActions } from './bulk.js';
+import { filtersFrom, isFiltered, listRequestOf } from './filters.js';
 import { Ago, Empty, STATES, State, stateName } from './format.js';
 import { usePoll } from './poll.js';
 import { Problem } from './problem.js';
 
 const PAGE = 50;
 
-function stateFrom(word: string | null): TaskState {
-  return STATES.find((s) => stateName(s) === word) ?? TaskState.UNSPECIFIED;
-}
-
 /** Newest first, filtered and paged by the server; the filters live in the URL. */
 export function Tasks({ query }: { query: URLSearchParams }) {
-  const queue = query.get('queue') ?? '';
-  const type = query.get('type') ?? '';
-  const state = stateFrom(query.get('state'));
+  const filters = filtersFrom(query);
+  const { queue, type, state } = filters;
+  const admin = useAdmin();
   // Tokens of the pages before this one, for "Newer"; the current page's token last.
   const [pages, setPages] = useState<string[]>(['']);
   const pageToken = pages[pages.length - 1]!;
   const list = usePoll(
-    (signal) => api.listTasks({ queue, type, state, pageSize: PAGE, pageToken, view: TaskView.BASIC }, { signal }),
+    (signal) => api.listTasks({ ...listRequestOf(filters, Date.now()), pageSize: PAGE, pageToken, view: TaskView.BASIC }, { signal }),
     pageToken === '' ? 2000 : 10_000,
-    [queue, type, state, pageToken],
+    [query.toString(), pageToken],
   );
   const go = (form: HTMLFormElement) => {
     const data = new FormData(form);
@@ -36,7 +35,7 @@ export function Tasks({ query }: { query: URLSearchParams }) {
     location.hash = `#/tasks${next.size > 0 ? `?${next}` : ''}`;
   };
   const tasks = list.value?.tasks ?? [];
-  const filtered = queue !== '' || type !== '' || state !== TaskState.UNSPECIFIED;
+  const filtered = isFiltered(filters);
   return (
     <>
       <h1>Tasks</h1>
@@ -66,6 +65,7 @@ export function Tasks({ query }: { query: URLSearchParams }) {
         <button type="submit">Filter</button>
         {filtered && <a href="#/tasks">Clear</a>}
       </form>
+      {admin !== false && <BulkActions key={query.toString()} filters={filters} onDone={list.reload} />}
       {list.error !== undefined && <Problem error={list.error} />}
       {list.value !== undefined && tasks.length === 0 && (
         <Empty>
