@@ -5,6 +5,9 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, startServerProcess, startWorkerProcess, type Proc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
+import { fromBinary } from '@bufbuild/protobuf';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import { ListTasksRequestSchema, TaskOrder } from '../../ui/gen/taskwire/v1/task_service_pb.js';
 import { launchChromium } from './browser.js';
 
 // What the functions given to waitForFunction and evaluate use: they run in the page, not in Node.
@@ -47,8 +50,8 @@ const sleep = (durationMs: number, steps: number, options: Record<string, unknow
   submit('/demo.v1.DemoService/Sleep', { '@type': 'type.googleapis.com/demo.v1.SleepRequest', durationMs, steps }, options);
 const echo = (text: string, options: Record<string, unknown> = {}) => submit('/demo.v1.DemoService/Echo', { '@type': 'type.googleapis.com/demo.v1.EchoRequest', text }, options);
 
-const fail = (failAttempts: number, options: Record<string, unknown> = {}) =>
-  submit('/demo.v1.DemoService/Fail', { '@type': 'type.googleapis.com/demo.v1.FailRequest', message: 'no disk', failAttempts, permanent: true, code: 9 }, options);
+const fail = (failAttempts: number, options: Record<string, unknown> = {}, code = 9) =>
+  submit('/demo.v1.DemoService/Fail', { '@type': 'type.googleapis.com/demo.v1.FailRequest', message: 'no disk', failAttempts, permanent: true, code }, options);
 
 async function getTask(id: string): Promise<{ state: string; attempt?: number }> {
   const response = await fetch(`${base}/taskwire.v1.TaskService/GetTask`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
@@ -245,6 +248,50 @@ describe('the dashboard in a real browser', () => {
     expect((await Promise.all(batch.map(getTask))).map((t) => t.attempt)).toEqual([2, 2, 2]);
     expect((await getTask(elsewhere)).state).toBe('TASK_STATE_FAILED');
     await page.getByText('No tasks match these filters.').waitFor({ timeout: 10_000 });
+  });
+
+  it('filters by label, error code and creation time, oldest first, all kept in the URL', async () => {
+    const acme = [await echo('a1', { queue: 'labelled', labels: { tenant: 'acme' } }), await echo('a2', { queue: 'labelled', labels: { tenant: 'acme', tier: 'gold' } })];
+    await echo('g1', { queue: 'labelled', labels: { tenant: 'globex' } });
+    const missing = await fail(0, { queue: 'labelled' }, 5); // NOT_FOUND, beside the earlier tests' FAILED_PRECONDITION
+    await settled([missing], 'TASK_STATE_FAILED');
+    const ids = () => page.evaluate(() => [...document.querySelectorAll('tbody tr a.id')].map((a) => a.textContent));
+
+    await page.goto(`${base}/#/tasks?queue=labelled`);
+    await page.getByRole('textbox', { name: 'Label' }).fill('tenant');
+    await page.getByRole('textbox', { name: 'Label' }).press('Enter');
+    await page.getByText('Label: "tenant" is not key=value').waitFor();
+    expect(await page.evaluate(() => location.hash)).toBe('#/tasks?queue=labelled');
+    await page.getByRole('textbox', { name: 'Label' }).fill('tenant=acme');
+    await page.getByRole('textbox', { name: 'Label' }).press('Enter');
+    await page.waitForFunction(() => location.hash === '#/tasks?queue=labelled&label=tenant%3Dacme');
+    await page.waitForFunction((want) => [...document.querySelectorAll('tbody tr a.id')].map((a) => a.textContent).join() === want, [...acme].reverse().join(), {
+      timeout: 10_000,
+    });
+    await page.getByRole('combobox', { name: 'Order' }).selectOption('oldest');
+    await page.waitForFunction(() => location.hash === '#/tasks?queue=labelled&label=tenant%3Dacme&order=oldest');
+    await page.waitForFunction((want) => [...document.querySelectorAll('tbody tr a.id')].map((a) => a.textContent).join() === want, acme.join(), { timeout: 10_000 });
+    // Kept in the URL: a reload shows the same list and the same form.
+    await page.reload();
+    await page.waitForFunction((want) => [...document.querySelectorAll('tbody tr a.id')].map((a) => a.textContent).join() === want, acme.join(), { timeout: 10_000 });
+    expect(await page.getByRole('textbox', { name: 'Label' }).inputValue()).toBe('tenant=acme');
+
+    await page.goto(`${base}/#/tasks`);
+    await page.getByRole('combobox', { name: 'Error code' }).selectOption('5');
+    await page.waitForFunction(() => location.hash === '#/tasks?error=5');
+    await page.waitForFunction((id) => [...document.querySelectorAll('tbody tr a.id')].map((a) => a.textContent).join() === id, missing, { timeout: 10_000 });
+    expect(await ids()).toEqual([missing]);
+
+    // Created in the last 15 minutes: every task here is; the request says from when.
+    const sent = page.waitForRequest((r) => r.url().endsWith('/taskwire.v1.TaskService/ListTasks'));
+    await page.getByRole('combobox', { name: 'Created' }).selectOption('15m');
+    await page.waitForFunction(() => location.hash === '#/tasks?since=15m&error=5');
+    const request = fromBinary(ListTasksRequestSchema, (await sent).postDataBuffer()!);
+    expect(request.errorCode).toBe(5);
+    expect(request.order).toBe(TaskOrder.NEWEST_FIRST);
+    expect(Math.abs(Date.now() - 15 * 60_000 - timestampMs(request.createdSince!))).toBeLessThan(10_000);
+    await page.waitForFunction((id) => [...document.querySelectorAll('tbody tr a.id')].map((a) => a.textContent).join() === id, missing, { timeout: 10_000 });
+    await page.screenshot({ path: join(shots, 'dashboard-tasks-filtered.png') });
   });
 
   it('lists the workers', async () => {

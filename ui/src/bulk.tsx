@@ -20,7 +20,7 @@ type Step =
 const plural = (n: number) => `${n.toLocaleString()} task${n === 1 ? '' : 's'}`;
 
 /**
- * Retry or cancel every task the list's filters match (admin): a dry run first
+ * Retry or cancel every task the list's filters match (admin; offered once a filter is set, as the server requires one): a dry run first
  * says how many it would touch, then a confirmation runs it, at most the
  * server's default limit (1,000) a call; "more match" says to run it again.
  */
