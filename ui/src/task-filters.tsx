@@ -10,7 +10,11 @@ const CODES = [
 ];
 const KEYS = ['queue', 'type', 'state', 'since', 'label', 'error', 'order'] as const;
 
-/** The task list's filter form; `onGo` gets the query to put in the URL. Selects apply at once. */
+/**
+ * The task list's filter form; `onGo` gets the query to put in the URL. Selects apply at once.
+ * Text fields are uncontrolled (the caller keys the form by the URL): the list re-renders every
+ * poll, and a controlled field would lose what is being typed.
+ */
 export function TaskFilterForm({ filters, onGo }: { filters: ListFilters; onGo: (query: URLSearchParams) => void }) {
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const go = (form: HTMLFormElement) => {
@@ -40,10 +44,10 @@ export function TaskFilterForm({ filters, onGo }: { filters: ListFilters; onGo: 
       }}
     >
       <label>
-        Queue <input name="queue" value={filters.queue} placeholder="any" />
+        Queue <input name="queue" defaultValue={filters.queue} placeholder="any" />
       </label>
       <label>
-        Type <input name="type" value={filters.type} placeholder="any, e.g. demo.v1.DemoService/Sleep" />
+        Type <input name="type" defaultValue={filters.type} placeholder="any, e.g. demo.v1.DemoService/Sleep" />
       </label>
       <label>
         State
@@ -64,7 +68,7 @@ export function TaskFilterForm({ filters, onGo }: { filters: ListFilters; onGo: 
         </select>
       </label>
       <label>
-        Label <input name="label" value={filters.label} placeholder="key=value" aria-invalid={problem !== undefined} />
+        Label <input name="label" defaultValue={filters.label} placeholder="key=value" aria-invalid={problem !== undefined} />
       </label>
       <label>
         Error code

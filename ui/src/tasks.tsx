@@ -29,6 +29,7 @@ export function Tasks({ query }: { query: URLSearchParams }) {
     <>
       <h1>Tasks</h1>
       <TaskFilterForm
+        key={query.toString()}
         filters={filters}
         onGo={(next) => {
           setPages(['']);
