@@ -301,6 +301,45 @@ describe('the dashboard in a real browser', () => {
     await page.screenshot({ path: join(shots, 'dashboard-workers.png') });
   });
 
+  it('lists schedules with their next and last firing and last task, and pauses and resumes one', async () => {
+    await page.goto(`${base}/#/schedules`);
+    await page.getByText('No schedules yet — create one with').waitFor({ timeout: 10_000 });
+    const create = async (body: Record<string, unknown>) => {
+      const response = await fetch(`${base}/taskwire.v1.ScheduleService/CreateSchedule`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(response.status, await response.clone().text()).toBe(200);
+    };
+    const input = { '@type': 'type.googleapis.com/demo.v1.EchoRequest', text: 'tick' };
+    await create({ id: 'every-second', spec: { type: '/demo.v1.DemoService/Echo', input, interval: '1s' } });
+    await create({ id: 'weekday-report', paused: true, spec: { type: '/demo.v1.DemoService/Echo', input, cron: { expression: '0 9 * * MON-FRI', timeZone: 'Europe/Berlin' } } });
+
+    const ticking = page.locator('tr[data-schedule="every-second"]');
+    const report = page.locator('tr[data-schedule="weekday-report"]');
+    await report.getByText('0 9 * * MON-FRI (Europe/Berlin)').waitFor({ timeout: 10_000 });
+    expect(await report.locator('td[data-next]').innerText()).toBe('paused');
+    await ticking.getByText('every 1 s', { exact: true }).waitFor();
+    // It fires: a last firing, a count and a link to the task it submitted, which runs.
+    await ticking.locator('td a.id').waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => Number(document.querySelector('tr[data-schedule="every-second"] td[data-fired]')?.textContent) >= 1, undefined, { timeout: 10_000 });
+    expect(await ticking.locator('td[data-last]').innerText()).toMatch(/ ago$/);
+    await page.screenshot({ path: join(shots, 'dashboard-schedules.png') });
+    const lastTask = await ticking.locator('td a.id').getAttribute('title');
+    await ticking.locator('td a.id').click();
+    await page.waitForFunction((id) => location.hash === `#/tasks/${id}`, lastTask);
+    await stateIs('succeeded');
+
+    await page.goto(`${base}/#/schedules`);
+    await ticking.getByRole('button', { name: 'Pause schedule every-second' }).click();
+    await ticking.locator('.state.paused').waitFor({ timeout: 10_000 });
+    expect(await ticking.locator('td[data-next]').innerText()).toBe('paused');
+    await ticking.getByRole('button', { name: 'Resume schedule every-second' }).click();
+    await ticking.locator('.state.paused').waitFor({ state: 'detached', timeout: 10_000 });
+    await ticking.locator('td[data-next] time').waitFor();
+    expect(await ticking.locator('td[data-next]').innerText()).toMatch(/^(now|in \d s)$/);
+    // Paused again so that the rest of the run is not fed a task a second.
+    await ticking.getByRole('button', { name: 'Pause schedule every-second' }).click();
+    await ticking.locator('.state.paused').waitFor({ timeout: 10_000 });
+  });
+
   it('works in a narrow window and from the keyboard', async () => {
     await page.setViewportSize({ width: 380, height: 740 });
     await page.goto(`${base}/`);
