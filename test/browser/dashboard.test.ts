@@ -24,7 +24,7 @@ declare const document: {
 declare const location: { readonly hash: string };
 declare function getComputedStyle(element: never): { readonly strokeDasharray: string };
 
-// Screenshots go to a scratch directory; `TASKWIRE_SCREENSHOTS=docs/images npx vitest run test/ui` refreshes the README's.
+// Screenshots go to a scratch directory; `TASKWIRE_SCREENSHOTS=docs/images npx vitest run --config vitest.browser.config.ts test/browser/dashboard.test.ts` refreshes the README's.
 const work = mkdtempSync(join(tmpdir(), 'taskwire-ui-'));
 const shots = resolve(process.env.TASKWIRE_SCREENSHOTS ?? join(work, 'shots'));
 mkdirSync(shots, { recursive: true });
