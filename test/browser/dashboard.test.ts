@@ -319,7 +319,7 @@ describe('the dashboard in a real browser', () => {
     await ticking.getByText('every 1 s', { exact: true }).waitFor();
     // It fires: a last firing, a count and a link to the task it submitted, which runs.
     await ticking.locator('td a.id').waitFor({ timeout: 15_000 });
-    await page.waitForFunction(() => Number(document.querySelector('tr[data-schedule="every-second"] td[data-fired]')?.textContent) >= 1, undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => Number(document.querySelector('tr[data-schedule="every-second"] td[data-fired] [data-count]')?.textContent) >= 1, undefined, { timeout: 10_000 });
     expect(await ticking.locator('td[data-last]').innerText()).toMatch(/ ago$/);
     await page.screenshot({ path: join(shots, 'dashboard-schedules.png') });
     const lastTask = await ticking.locator('td a.id').getAttribute('title');

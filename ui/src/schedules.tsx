@@ -131,7 +131,7 @@ export function Schedules() {
                     )}
                   </td>
                   <td class="num" data-fired title={s.state?.lastMissed || undefined}>
-                    {(s.state?.fired ?? 0n).toLocaleString()}
+                    <span data-count>{(s.state?.fired ?? 0n).toLocaleString()}</span>
                     {(s.state?.missedSkipped ?? 0n) + (s.state?.overlapSkipped ?? 0n) > 0n && (
                       <span class="muted"> ({((s.state?.missedSkipped ?? 0n) + (s.state?.overlapSkipped ?? 0n)).toLocaleString()} skipped)</span>
                     )}
