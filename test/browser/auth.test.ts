@@ -87,4 +87,21 @@ describe('the dashboard on a server that requires a token', () => {
     await page.locator('h1 .state', { hasText: /^queued$/ }).waitFor({ timeout: 10_000 });
     await context.close();
   });
+
+  it("shows the server's refusal when a queue control is used without the admin role", async () => {
+    await submitAs('client-secret'); // a queue to show
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await useToken(page, 'admin-secret');
+    const row = page.locator('tr:has(th a:text-is("default"))');
+    await row.getByRole('button', { name: 'Pause queue default' }).click();
+    // The token is swapped for a client's under the open page (as when an admin token is rotated
+    // out): the buttons are still there, and the server, not the page, has the last word.
+    await page.evaluate('sessionStorage.setItem("taskwire.token", "client-secret")');
+    await row.getByRole('button', { name: 'Pause queue', exact: true }).click();
+    await row.getByText("Your token's role may not do this").waitFor({ timeout: 10_000 });
+    expect(await row.locator('.state.paused').count()).toBe(0);
+    await context.close();
+  });
 });

@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-web';
+import { ScheduleService } from '../gen/taskwire/v1/schedule_service_pb.js';
 import { TaskService } from '../gen/taskwire/v1/task_service_pb.js';
 
 const KEY = 'taskwire.token';
@@ -25,6 +26,9 @@ const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFo
 
 /** TaskService over Connect on this page's origin, typed from proto/taskwire/v1. */
 export const api = createClient(TaskService, transport);
+
+/** ScheduleService (admin) over the same transport. */
+export const scheduleApi = createClient(ScheduleService, transport);
 
 /** A task's input and output as the server's registry writes them in JSON (with "@type"). */
 export interface TaskPayloads {

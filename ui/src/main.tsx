@@ -2,11 +2,12 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { token } from './api.js';
 import { Overview } from './overview.js';
+import { Schedules } from './schedules.js';
 import { TaskDetail } from './task-detail.js';
 import { Tasks } from './tasks.js';
 import { Workers } from './workers.js';
 
-/** The hash route: #/, #/tasks?state=running, #/tasks/<id>, #/workers. */
+/** The hash route: #/, #/tasks?state=running, #/tasks/<id>, #/workers, #/schedules. */
 function useRoute(): { path: string; query: URLSearchParams } {
   const read = () => {
     const [path, query] = (location.hash.slice(1) || '/').split('?');
@@ -68,6 +69,7 @@ function App() {
   else if (path === '/tasks') view = <Tasks query={query} />;
   else if (path.startsWith('/tasks/')) view = <TaskDetail id={decodeURIComponent(path.slice('/tasks/'.length))} />;
   else if (path === '/workers') view = <Workers />;
+  else if (path === '/schedules') view = <Schedules />;
   else view = <p class="empty">No page here. <a href="#/">Go to the overview</a>.</p>;
   return (
     <>
@@ -77,6 +79,7 @@ function App() {
           {link('#/', 'overview', 'Overview')}
           {link('#/tasks', 'tasks', 'Tasks')}
           {link('#/workers', 'workers', 'Workers')}
+          {link('#/schedules', 'schedules', 'Schedules')}
         </nav>
         <TokenForm onChange={() => setGeneration((g) => g + 1)} />
       </header>

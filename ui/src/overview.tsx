@@ -1,10 +1,12 @@
 import type { Duration } from '@bufbuild/protobuf/wkt';
 import { useState } from 'preact/hooks';
+import { useAdmin } from './access.js';
 import { api } from './api.js';
 import { RateChart } from './chart.js';
 import { ago, Empty, STATES, stateName } from './format.js';
 import { usePoll } from './poll.js';
 import { Problem } from './problem.js';
+import { QueueControl } from './queue-control.js';
 import { record, type Rate } from './rates.js';
 
 const COUNTS = ['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -15,9 +17,10 @@ const durationMs = (d: Duration | undefined) => (d === undefined ? 0 : Number(d.
 const OldestWaiting = ({ queued, ms }: { queued: bigint; ms: number }) =>
   queued === 0n ? <span class="muted">—</span> : <span title={`${(ms / 1000).toFixed(1)} s`}>{ago(ms)}</span>;
 
-/** Queues with their counts and oldest waiting age, the rate chart and the workers' slots, polled every second. */
+/** Queues with their counts, oldest waiting age and pause control, the rate chart and the workers' slots, polled every second. */
 export function Overview() {
   const [rates, setRates] = useState<Rate[]>([]);
+  const admin = useAdmin();
   const stats = usePoll(
     async (signal) => {
       const response = await api.getQueueStats({}, { signal });
@@ -56,6 +59,11 @@ export function Overview() {
                   <th scope="col" class="num" title="How long the oldest queued task has waited since it became due">
                     oldest waiting
                   </th>
+                  {admin !== false && (
+                    <th scope="col">
+                      <span class="sr">actions</span>
+                    </th>
+                  )}
                 </tr>
               </thead>
               <tbody>
@@ -77,6 +85,11 @@ export function Overview() {
                     <td class="num" data-oldest>
                       <OldestWaiting queued={q.queued} ms={durationMs(q.oldestQueuedAge)} />
                     </td>
+                    {admin !== false && (
+                      <td>
+                        <QueueControl queue={q.queue} paused={q.paused} onChange={stats.reload} />
+                      </td>
+                    )}
                   </tr>
                 ))}
               </tbody>

@@ -1,12 +1,14 @@
 import { useEffect, useState } from 'preact/hooks';
 
 /**
- * Calls `load` now and again `everyMs` after each answer while mounted; the latest value or error.
+ * Calls `load` now and again `everyMs` after each answer while mounted (and at once on `reload`,
+ * after an action); the latest value or error.
  * A slow answer (GetQueueStats counts every task: ~0.6 s over a million) stretches the wait to
  * four times its duration, so an open page never keeps the server busy more than a fifth of the time.
  */
-export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, everyMs: number, deps: readonly unknown[]): { value: T | undefined; error: unknown } {
+export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, everyMs: number, deps: readonly unknown[]): { value: T | undefined; error: unknown; reload: () => void } {
   const [state, setState] = useState<{ value: T | undefined; error: unknown }>({ value: undefined, error: undefined });
+  const [generation, setGeneration] = useState(0);
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -25,6 +27,6 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, everyMs: n
       controller.abort();
       clearTimeout(timer);
     };
-  }, deps);
-  return state;
+  }, [...deps, generation]);
+  return { ...state, reload: () => setGeneration((g) => g + 1) };
 }

@@ -1,71 +1,42 @@
 import { useState } from 'preact/hooks';
-import { TaskState } from '../gen/taskwire/v1/task_pb.js';
 import { TaskView } from '../gen/taskwire/v1/task_service_pb.js';
+import { useAdmin } from './access.js';
 import { api } from './api.js';
-import { Ago, Empty, STATES, State, stateName } from './format.js';
+import { BulkActions } from './bulk.js';
+import { filtersFrom, isFiltered, listRequestOf } from './filters.js';
+import { Ago, Empty, State, stateName } from './format.js';
 import { usePoll } from './poll.js';
 import { Problem } from './problem.js';
+import { TaskFilterForm } from './task-filters.js';
 
 const PAGE = 50;
 
-function stateFrom(word: string | null): TaskState {
-  return STATES.find((s) => stateName(s) === word) ?? TaskState.UNSPECIFIED;
-}
-
-/** Newest first, filtered and paged by the server; the filters live in the URL. */
+/** Newest (or oldest) first, filtered and paged by the server; the filters live in the URL. */
 export function Tasks({ query }: { query: URLSearchParams }) {
-  const queue = query.get('queue') ?? '';
-  const type = query.get('type') ?? '';
-  const state = stateFrom(query.get('state'));
-  // Tokens of the pages before this one, for "Newer"; the current page's token last.
+  const filters = filtersFrom(query);
+  const admin = useAdmin();
+  // Tokens of the pages before this one, for going back; the current page's token last.
   const [pages, setPages] = useState<string[]>(['']);
   const pageToken = pages[pages.length - 1]!;
   const list = usePoll(
-    (signal) => api.listTasks({ queue, type, state, pageSize: PAGE, pageToken, view: TaskView.BASIC }, { signal }),
+    (signal) => api.listTasks({ ...listRequestOf(filters, Date.now()), pageSize: PAGE, pageToken, view: TaskView.BASIC }, { signal }),
     pageToken === '' ? 2000 : 10_000,
-    [queue, type, state, pageToken],
+    [query.toString(), pageToken],
   );
-  const go = (form: HTMLFormElement) => {
-    const data = new FormData(form);
-    const next = new URLSearchParams();
-    for (const key of ['queue', 'type', 'state']) {
-      const value = String(data.get(key) ?? '').trim();
-      if (value !== '') next.set(key, value);
-    }
-    setPages(['']);
-    location.hash = `#/tasks${next.size > 0 ? `?${next}` : ''}`;
-  };
   const tasks = list.value?.tasks ?? [];
-  const filtered = queue !== '' || type !== '' || state !== TaskState.UNSPECIFIED;
+  const filtered = isFiltered(filters);
   return (
     <>
       <h1>Tasks</h1>
-      <form
-        class="filters"
-        aria-label="filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          go(e.currentTarget);
+      <TaskFilterForm
+        key={query.toString()}
+        filters={filters}
+        onGo={(next) => {
+          setPages(['']);
+          location.hash = `#/tasks${next.size > 0 ? `?${next}` : ''}`;
         }}
-      >
-        <label>
-          Queue <input name="queue" value={queue} placeholder="any" />
-        </label>
-        <label>
-          Type <input name="type" value={type} placeholder="any, e.g. demo.v1.DemoService/Sleep" />
-        </label>
-        <label>
-          State
-          <select name="state" value={state === TaskState.UNSPECIFIED ? '' : stateName(state)} onChange={(e) => go(e.currentTarget.form!)}>
-            <option value="">any</option>
-            {STATES.map((s) => (
-              <option value={stateName(s)}>{stateName(s)}</option>
-            ))}
-          </select>
-        </label>
-        <button type="submit">Filter</button>
-        {filtered && <a href="#/tasks">Clear</a>}
-      </form>
+      />
+      {admin !== false && filtered && <BulkActions key={query.toString()} filters={filters} onDone={list.reload} />}
       {list.error !== undefined && <Problem error={list.error} />}
       {list.value !== undefined && tasks.length === 0 && (
         <Empty>
@@ -118,10 +89,10 @@ export function Tasks({ query }: { query: URLSearchParams }) {
       )}
       <nav class="pager" aria-label="pages of tasks">
         <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-          ← Newer
+          ← {filters.oldestFirst ? 'Older' : 'Newer'}
         </button>
         <button type="button" disabled={!list.value?.nextPageToken} onClick={() => setPages([...pages, list.value!.nextPageToken])}>
-          Older →
+          {filters.oldestFirst ? 'Newer' : 'Older'} →
         </button>
       </nav>
     </>
