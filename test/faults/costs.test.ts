@@ -107,10 +107,10 @@ describe('faults that cost work', () => {
 
   it('a full disk under the database, then space again', async () => {
     const disk = mkdtempSync(join(tmpdir(), 'taskwire-disk-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', disk]);
     mounts.push(disk);
     const filler = join(disk, 'filler');
-    writeFileSync(filler, Buffer.alloc(12 * 1024 * 1024));
+    writeFileSync(filler, Buffer.alloc(44 * 1024 * 1024));
     const run = (current = setup({ dbDir: disk }));
     const server = await run.server();
     run.worker('w1');

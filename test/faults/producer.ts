@@ -11,6 +11,7 @@
 import { EchoRequest } from '../../gen/ts/demo/v1/demo.js';
 import { createClient } from '../../src/client/index.js';
 import { pack } from '../../src/client/pack.js';
+import { codeName, TaskwireError } from '../../src/errors.js';
 
 const [server = '', countText = '1000', run = 'run', payloadText = '0'] = process.argv.slice(2);
 const count = Number(countText);
@@ -28,7 +29,7 @@ for (let start = 0; start < count; start += 100) {
       process.stdout.write(`${JSON.stringify({ acked: submitted.map((s, i) => [keys[i], s.id]) })}\n`);
       break;
     } catch (error) {
-      process.stdout.write(`${JSON.stringify({ refused: error instanceof Error ? error.message : String(error) })}\n`);
+      process.stdout.write(`${JSON.stringify({ refused: refusal(error) })}\n`);
       if (Date.now() > give) throw error;
       await new Promise((r) => setTimeout(r, 200));
     } finally {
@@ -38,3 +39,9 @@ for (let start = 0; start < count; start += 100) {
 }
 process.stdout.write(`${JSON.stringify({ done: true })}\n`);
 process.exit(0);
+
+/** "CODE: message" for the client's TaskwireError, so the test reads the status as well as the reason. */
+function refusal(error: unknown): string {
+  if (error instanceof TaskwireError) return `${codeName(error.code)}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
