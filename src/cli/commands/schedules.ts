@@ -1,12 +1,13 @@
 import { Option, type Command } from 'commander';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { Schedule } from '../../../gen/ts/taskwire/v1/schedule_service.js';
-import { createClient, type ScheduleSpecInput, type TaskwireClient } from '../../client/index.js';
+import type { ScheduleSpecInput } from '../../client/index.js';
 import { LIMITS } from '../../broker/index.js';
 import { Descriptors } from '../descriptors.js';
 import type { GlobalOptions } from '../global-options.js';
 import { print } from '../output.js';
 import { choice, duration, integer, taskTypePath } from '../values.js';
+import { clientAction } from '../client-action.js';
 
 const DAY = 86_400_000;
 
@@ -95,17 +96,7 @@ export function scheduleLine(s: Schedule): string {
 }
 
 export function scheduleCommands(program: Command, globals: () => GlobalOptions): void {
-  const withClient =
-    <A extends unknown[]>(body: (client: TaskwireClient, d: Descriptors, g: GlobalOptions, ...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      const g = globals();
-      const client = createClient({ server: g.server, ...(g.token ? { token: g.token } : {}), ...(g.tls ? { tls: g.tls } : {}) });
-      try {
-        await body(client, new Descriptors(g.descriptorPaths), g, ...args);
-      } finally {
-        client.close();
-      }
-    };
+  const withClient = clientAction(globals);
   const show = (d: Descriptors, g: GlobalOptions, s: Schedule) =>
     print(g.json, d.toJson('taskwire.v1.Schedule', Schedule.encode(s).finish()), () => scheduleLine(s));
 
