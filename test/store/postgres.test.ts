@@ -8,6 +8,8 @@ import { describeFilterConformance } from './filters.js';
 import { describeScheduleConformance } from './schedule-conformance.js';
 import { describeKeyConformance } from './key-conformance.js';
 import { describeQueueControlConformance } from './conformance-controls.js';
+import { READY } from '../../src/store/decisions.js';
+import { SQL } from '../../src/store/postgres/statements.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -54,7 +56,21 @@ describeScheduleConformance('postgres', async () => {
 describeQueueControlConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
-  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+  const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+  return {
+    store,
+    // The rows tasks_ready's WHERE admits (the index holds exactly those; the claim's plan is checked below).
+    async readyRows() {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${schema}.tasks WHERE ${READY}`);
+        return Number(rows[0]!.n);
+      } finally {
+        await client.end();
+      }
+    },
+  };
 });
 
 describeKeyConformance('postgres', async () => {
@@ -62,6 +78,50 @@ describeKeyConformance('postgres', async () => {
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
 });
+
+describe('postgres claim plan', () => {
+  it('reads tasks_ready, which holds none of a paused backlog: a claim steps over none of it', async () => {
+    const schema = `${prefix}_claim_plan`;
+    schemas.push(schema);
+    const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+    await store.insert(Array.from({ length: 1200 }, () => newTask({ options: { queue: 'held' } })));
+    await store.pauseQueue('held', Date.now());
+    const free = newTask({ options: { queue: 'free' } });
+    await store.insert([free]);
+
+    const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('ANALYZE tasks');
+      const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${SQL.claim}`,
+        ['o', 'w', Date.now() + 10_000, Date.now(), [ECHO], 1],
+      );
+      await client.query('ROLLBACK');
+      const ready = nodes(rows[0]!['QUERY PLAN'][0].Plan).filter((node) => node['Index Name'] === 'tasks_ready');
+      expect(ready).not.toEqual([]);
+      // What the scan read from the index: the rows it returned and those its filter dropped.
+      const visited = ready.reduce((n, node) => n + (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'], 0);
+      expect(visited).toBe(1);
+    } finally {
+      await client.end();
+    }
+    const claimed = await store.claim({ types: [ECHO], limit: 5, owner: 'o', workerId: 'w', leaseMs: 10_000, now: Date.now() });
+    expect(claimed.map((lease) => lease.id)).toEqual([free.id]);
+    await store.close();
+  });
+});
+
+interface PlanNode {
+  readonly 'Index Name'?: string;
+  readonly 'Actual Rows': number;
+  readonly 'Actual Loops': number;
+  readonly 'Rows Removed by Filter'?: number;
+  readonly Plans?: readonly PlanNode[];
+}
+
+const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
 describe('postgres replicas share', () => {
   it('pauses and resumes: the other replica hears at once and its claims skip the queue', async () => {
