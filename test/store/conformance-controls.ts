@@ -86,6 +86,7 @@ export function describeQueueControlConformance(name: string, open: () => Promis
       await store.promoteDue(Date.now() + 10);
       expect((await store.get(task.id))?.state).toBe(S.TASK_STATE_QUEUED);
       expect(await claim()).toEqual([]);
+      expect(await readyRows()).toBe(0);
     });
 
     it('keeps a paused backlog out of the ready index and its type’s claims; after the resume it is claimed in order', async () => {
