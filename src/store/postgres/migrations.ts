@@ -117,7 +117,7 @@ const migrations: readonly string[] = [
     expires_at   BIGINT NOT NULL
   );
   `,
-  // Issue 16: a paused queue's QUEUED tasks carry \`paused\` (decisions.ts) and leave the ready
+  // Issue 16: a paused queue's QUEUED tasks carry `paused` (decisions.ts) and leave the ready
   // index, so a claim no longer walks past a paused backlog; tasks_paused holds them for the
   // resume, and tasks_queued_due gains seq so a pause pages through a queue's tasks in order.
   // The tasks of queues paused before this version are flagged here.

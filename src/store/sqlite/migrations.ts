@@ -107,7 +107,7 @@ const migrations: readonly string[] = [
     paused_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
-  // Issue 16: a paused queue's QUEUED tasks carry \`paused\` (decisions.ts) and leave the ready
+  // Issue 16: a paused queue's QUEUED tasks carry `paused` (decisions.ts) and leave the ready
   // index, so a claim no longer walks past a paused backlog; tasks_paused holds them for the
   // resume. The tasks of queues paused before this version are flagged here.
   `

@@ -12,7 +12,7 @@ const SQL = {
   /**
    * The next page of a paused queue's QUEUED tasks after (@runAt, @seq), in
    * tasks_queued_due's order (its key, then the rowid); empty once the queue
-   * is not paused. Two seeks: \`(run_at, seq) > (…)\` would seek on run_at
+   * is not paused. Two seeks: `(run_at, seq) > (…)` would seek on run_at
    * alone and read every task due at @runAt again (all of a backlog
    * submitted without a delay) on each page.
    */
@@ -35,7 +35,7 @@ const SQL = {
   unflagAll: `UPDATE tasks SET paused = FALSE WHERE queue = ? AND state = ${QUEUED} AND paused`,
 };
 
-export type PauseStore = Pick<Store, 'pauseQueue' | 'resumeQueue' | 'pausedQueues' | 'onQueuePause'>;
+type PauseStore = Pick<Store, 'pauseQueue' | 'resumeQueue' | 'pausedQueues' | 'onQueuePause'>;
 
 /**
  * Queue pauses on SQLite (the rule is decisions.ts's `READY`). Every write
