@@ -10,7 +10,9 @@
  *   BACKLOG=0 npx tsx bench/tools/paused-claim.ts             # the same with nothing paused
  *   STORE=postgres npx tsx bench/tools/paused-claim.ts        # PostgreSQL at TASKWIRE_TEST_POSTGRES (a schema of its own, dropped after)
  *
- * Env: BACKLOG (default 100,000), ACTIVE (default 5), N claims (default 500).
+ * Env: BACKLOG (default 100,000), ACTIVE (default 5), N claims (default 500),
+ * SYNC=FULL|NORMAL (SQLite; default FULL, the server's: each claim's time
+ * includes its commit's fsync; NORMAL leaves mostly the statement).
  */
 import { rmSync } from 'node:fs';
 import pg from 'pg';
@@ -28,7 +30,7 @@ const path = `/tmp/paused-claim-${process.pid}.db`;
 
 const store: Store = postgres
   ? await createPostgresStore({ connectionString: url, schema })
-  : createSqliteStore({ path, commitIntervalMs: 0 });
+  : createSqliteStore({ path, commitIntervalMs: 0, synchronous: process.env.SYNC === 'NORMAL' ? 'NORMAL' : 'FULL' });
 
 const tasks = (n: number, queue: string) => Array.from({ length: n }, () => newTask({ id: newTaskId(), options: { queue } }));
 for (let left = BACKLOG; left > 0; left -= 1000) await store.insert(tasks(Math.min(left, 1000), 'held'));
@@ -53,7 +55,7 @@ started = performance.now();
 if (BACKLOG > 0) await store.resumeQueue('held');
 const resumeMs = performance.now() - started;
 console.log(
-  `${postgres ? 'postgres' : 'sqlite'}: backlog ${BACKLOG} paused, ${ACTIVE} active, ${N} claims: ` +
+  `${postgres ? 'postgres' : `sqlite (synchronous ${process.env.SYNC === 'NORMAL' ? 'NORMAL' : 'FULL'})`}: backlog ${BACKLOG} paused, ${ACTIVE} active, ${N} claims: ` +
     `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms; pause took ${pauseMs.toFixed(0)} ms, resume ${resumeMs.toFixed(0)} ms`,
 );
 
