@@ -45,11 +45,13 @@ async function setupWith(params: BenchParams, metrics: boolean): Promise<Setup> 
     startNode(`worker-${i}`, [...profile(i === 0 ? 'worker' : 'none'), CLI, '--server', address, 'worker', '--demo', '--concurrency', String(params.slots), '--log-level', 'warn', ...metricsFlag(i + 1)]),
   );
   for (const metricsPort of metricsPorts) await waitForPort(metricsPort);
-  const scraper = metrics
-    ? setInterval(() => {
-        for (const metricsPort of metricsPorts) void fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => undefined);
-      }, 5_000)
-    : undefined;
+  const scrape = () => {
+    for (const metricsPort of metricsPorts) void fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => undefined);
+  };
+  // Scraped from the start, as Prometheus scrapes a target it has found: a process's first
+  // scrapes under load make V8 recompile code the gRPC streams share with HTTP/1.1 for ~10 s.
+  if (metrics) scrape();
+  const scraper = metrics ? setInterval(scrape, 5_000) : undefined;
   return {
     children: [server, ...workers],
     info: { address, httpPort, workers: params.workers },

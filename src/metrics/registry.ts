@@ -2,10 +2,9 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /**
  * How often Node's event-loop delay is sampled, in ms. prom-client's default
- * (10 ms) wakes an idle process 100 times a second; at 1,000 tasks/s that was
- * most of what metrics cost each process (BENCHMARKS.md, "The cost of
- * metrics"). A blocked loop still shows: a sample due during the block
- * records all of it.
+ * (10 ms) wakes every process 100 times a second even when it has nothing to
+ * do; 100 ms wakes it 10 times. A blocked loop still shows: a sample due
+ * during the block records all of it.
  */
 const EVENT_LOOP_SAMPLE_MS = 100;
 
