@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
 import { acked, audit, connected, expectClean, printTable, setup as setupRun, teardown, type Run } from './harness.js';
@@ -21,6 +24,20 @@ afterEach(async ({ task }) => {
 });
 
 afterAll(() => printTable('fault suite'));
+
+/** Reads the run's database while its server runs. */
+function read<T>(run: Run, query: (db: Database.Database) => T): T {
+  const db = new Database(run.db, { readonly: true });
+  try {
+    return query(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Tasks SCHEDULED or QUEUED. */
+const waiting = (run: Run) => read(run, (db) => db.prepare('SELECT COUNT(*) FROM tasks WHERE state IN (1, 2)').pluck().get() as number);
+const storedIds = (run: Run) => read(run, (db) => new Set(db.prepare('SELECT id FROM tasks').pluck().all() as string[]));
 
 describe('fault suite', () => {
   it('kill -9 of a worker, three times', async () => {
@@ -56,6 +73,44 @@ describe('fault suite', () => {
     expectClean(row, 3_000);
     // Restarted within the lease: no attempt is lost to the server's absence.
     expect(row.burned).toBe(0);
+  });
+
+  it('kill -9 of the server between a task sent to its worker and the commit of its insert', async () => {
+    const run = setup();
+    let server = await run.server();
+    // w1 kills the server as it starts the first "trip-" task, which it gets before that task's insert commits.
+    const tripwire = run.worker('w1', { path: join(import.meta.dirname, 'tripwire.ts'), env: { TASKWIRE_TRIP_PID: String(server.pid) } });
+    const plain = run.worker('w2');
+    await connected(server, 'w1', 'w2');
+    const before = run.client('unkeyed', 2_000, 'early', 100, 0, 'retry');
+    await before.waitForLine((l) => l.done === true, 60_000);
+    // Nothing waits, so the trip batch's first tasks go to the workers as its insert begins; 1,000 inputs
+    // of 3 KB in one submit make that commit long enough to be killed in.
+    await waitFor(() => waiting(run) === 0, { what: 'the queue to be empty', timeoutMs: 30_000 });
+    const trip = run.client('unkeyed', 1_000, 'trip', 1_000, 3_072, 'once');
+    await waitFor(() => server.child.exitCode !== null || server.child.signalCode !== null, { what: 'the tripwire to kill the server', timeoutMs: 30_000 });
+    await trip.waitForLine((l) => l.refused !== undefined || l.done === true, 30_000);
+    server = await run.server();
+    const restarted = Date.now();
+    const after = run.client('unkeyed', 1_000, 'after', 100, 0, 'retry');
+    await after.waitForLine((l) => l.done === true, 60_000);
+    const ids = new Map([...acked(before), ...acked(trip), ...acked(after)]);
+    const row = await audit(run, 'server kill -9 between assignment and durable insert', ids, restarted);
+    expectClean(row, 3_000 + acked(trip).size);
+    expect(row.sameAttemptTwice).toBe(0);
+    expect(row.burned).toBe(0);
+
+    // The kill came before the trip batch was stored: tasks ran that do not exist, whose submit
+    // was never acknowledged, and whose results the restarted server refused.
+    const executed = new Set(readFileSync(join(run.dir, 'executions.log'), 'utf8').trim().split('\n').map((line) => line.split(' ')[0]!));
+    const stored = storedIds(run);
+    const tripped = (await tripwire.waitForLine((l) => l.tripped !== undefined)).tripped as string;
+    expect(stored.has(tripped)).toBe(false);
+    expect(acked(trip).size).toBe(0);
+    const neverStored = [...executed].filter((id) => !stored.has(id));
+    expect(neverStored).toContain(tripped);
+    const refused = new Set([tripwire, plain].flatMap((proc) => proc.lines.filter((l) => l.msg === 'the server refused a result').map((l) => l.task_id)));
+    for (const id of neverStored) expect(refused.has(id), `the result of ${id}, never stored, was refused`).toBe(true);
   });
 
   it('SIGSTOP of a worker past its lease, then SIGCONT', async () => {
