@@ -430,8 +430,10 @@ export function createBroker(options: BrokerOptions): Broker {
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
-      // Events are published before the committing promise settles, and a claim needs a later
-      // turn of the loop, so a task the caller just committed cannot end before this subscription.
+      // Events are published before the committing promise settles, and ending a task takes a
+      // later commit (a claim runs on a later turn; a result of an attempt sent before the insert
+      // committed is written only once the insert settled: HeldLease.stored), so a task the
+      // caller just committed cannot end before this subscription.
       // Never calls back before returning: callers name the returned stop in their listener.
       if (known !== undefined) {
         if (isTerminal(known.state)) queueMicrotask(() => finish(known));
