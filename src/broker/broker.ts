@@ -195,7 +195,7 @@ export function createBroker(options: BrokerOptions): Broker {
     for (const event of events) {
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
       // A keyed task that ended may let the next of its key run. A paused queue's task is not ready:
-      // claims skip it, and each one it woke would scan past the paused backlog.
+      // claims skip it, and each one it woke would be a claim that finds nothing.
       const queued = event.state === TaskState.TASK_STATE_QUEUED && !controls.isPaused(event.queue);
       if (queued || (event.concurrencyKey !== undefined && event.progress === undefined)) dispatcher.markReady(event.type);
       if (event.previous === TaskState.TASK_STATE_RUNNING && event.state !== TaskState.TASK_STATE_RUNNING) {

@@ -6,7 +6,7 @@ export interface CleanerOptions {
   readonly logger: Logger;
   /** How long to wait before looking again once nothing is left to delete. Default 1 s. */
   readonly idleMs?: number;
-  /** How long one delete may hold the store, in ms: batches are sized to it. Default 3. */
+  /** How long one delete may hold the store, in ms: batches are sized to it. Default 1. */
   readonly targetMs?: number;
 }
 
@@ -25,6 +25,8 @@ const MAX_BATCH = 5_000;
 const FIRST_BATCH = 100;
 /** The least rest between two batches of a backlog, in ms. */
 const MIN_REST_MS = 2;
+/** After each batch the cleaner rests this many times the batch's round trip: at most a quarter of the writer's time. */
+const REST_FACTOR = 3;
 
 /**
  * Deletes finished tasks past their retention, in small batches, forever.
@@ -34,16 +36,22 @@ const MIN_REST_MS = 2;
  * results (on SQLite every delete runs in the same writer's commit); a fixed
  * pace fell behind at full load. So the pace follows the store: each batch is
  * sized so that the delete itself takes about `targetMs` (the store reports
- * how long the statement held it), and after each batch the cleaner rests at
- * least as long as the whole round trip took — the time spent queued behind
- * the hot path's writes and their commit included. A busy store makes the
- * round trip long and the cleaner yields more; an idle one lets it run at
- * about half the writer's time until the backlog is gone.
+ * how long the statement held it), and after each batch the cleaner rests
+ * three times as long as the whole round trip took — the time spent queued
+ * behind the hot path's writes and their commit included. A busy store makes
+ * the round trip long and the cleaner yields more; an idle one lets it run at
+ * about a quarter of the writer's time until the backlog is gone.
+ *
+ * What a batch costs the tasks committed beside it is mostly its pages (the
+ * WAL write and fsync of every page it frees), not the statement: with 3 ms
+ * batches and a rest of one round trip, tasks at 1,000/s waited a median of
+ * 12 ms while a backlog was cleared; with 1 ms and three round trips, 4 ms,
+ * and the cleaner still kept up with 12,600 tasks/s (BENCHMARKS.md, table 8).
  */
 export function startCleaner(options: CleanerOptions): Cleaner {
   const { store, logger } = options;
   const idleMs = options.idleMs ?? 1_000;
-  const targetMs = options.targetMs ?? 3;
+  const targetMs = options.targetMs ?? 1;
   let batch = FIRST_BATCH;
   let deleted = 0;
   let rounds = 0;
@@ -80,7 +88,7 @@ export function startCleaner(options: CleanerOptions): Cleaner {
       // Size the next batch to the target from this one's cost per row, growing at most twofold.
       const perRowMs = Math.max(result.busyMs / result.deleted, 1e-4);
       batch = Math.round(Math.min(MAX_BATCH, batch * 2, Math.max(MIN_BATCH, targetMs / perRowMs)));
-      await rest(Math.max(MIN_REST_MS, tookMs));
+      await rest(Math.max(MIN_REST_MS, REST_FACTOR * tookMs));
     }
     rounds++;
     if (roundDeleted > 0) {

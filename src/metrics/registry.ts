@@ -1,9 +1,18 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
+/**
+ * How often Node's event-loop delay is sampled, in ms. prom-client's default
+ * (10 ms) wakes an idle process 100 times a second; at 1,000 tasks/s that was
+ * most of what metrics cost each process (BENCHMARKS.md, "The cost of
+ * metrics"). A blocked loop still shows: a sample due during the block
+ * records all of it.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 /** A registry of its own (never prom-client's global one), with Node's process metrics. */
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   return registry;
 }
 

@@ -1,7 +1,7 @@
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { failedPrecondition, type TaskwireError } from '../errors.js';
 import { exponentialBackoff } from './backoff.js';
-import { allows, stateName, transitions, type Transition } from './transitions.js';
+import { allows, stateIn, stateName, transitions, type Transition } from './transitions.js';
 import type { BackoffPolicy, TaskErrorRecord, TaskEvent, TaskRecord } from './types.js';
 
 /**
@@ -153,6 +153,35 @@ export function decideRevive(before: TaskRecord): TaskEvent {
     attempt: before.attempt,
     previous: before.state,
   };
+}
+
+/**
+ * Paused queues. `queue_pauses` is the authority: every claim checks it in
+ * its own statement, so a claim racing a pause is still right. The `paused`
+ * flag of a QUEUED task is what keeps a paused backlog out of the ready
+ * index a claim walks: tasks_ready holds only `READY` rows, and the claim
+ * repeats `READY` word for word (SQLite uses a partial index only then).
+ *
+ * The rule, owned here: every write that puts a task in QUEUED (insert,
+ * promote, release, revive; a retry comes back through promote) sets the
+ * flag to `queuePausedSql` of its queue, in the same statement; a pause
+ * flags the queue's QUEUED tasks after it commits, a resume clears them
+ * before its row goes, both FLAG_BATCH per commit. The flag means nothing in
+ * other states (a task leaving QUEUED keeps it; entering again rewrites it).
+ */
+export const READY = `${stateIn(transitions.claim.from)} AND NOT paused`;
+
+/** Flags set or cleared per commit by a pause or resume, so each holds the store only briefly. */
+export const FLAG_BATCH = 500;
+
+/**
+ * Whether the queue (an SQL expression) is paused, for the flag. On
+ * PostgreSQL it locks the pause row (FOR KEY SHARE) so a resume's delete
+ * waits for this write to commit, and then clears what it flagged (see
+ * `resumeQueue` there); a write that waited on the delete finds no row.
+ */
+export function queuePausedSql(dialect: 'sqlite' | 'postgres', queue: string): string {
+  return `EXISTS (SELECT 1 FROM queue_pauses p WHERE p.queue = ${queue}${dialect === 'postgres' ? ' FOR KEY SHARE' : ''})`;
 }
 
 /** `PurgeRequest.states`, checked: only states a task can be deleted from (they are written into SQL). */

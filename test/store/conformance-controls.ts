@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, TaskwireError } from '../../src/errors.js';
 import type { Deletion, Store } from '../../src/store/index.js';
+import { FLAG_BATCH } from '../../src/store/decisions.js';
 import { ECHO, newTask } from './conformance.js';
 
 const S = TaskState;
@@ -16,10 +17,20 @@ async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message:
   return error as TaskwireError;
 }
 
+export interface ControlStore {
+  readonly store: Store;
+  /**
+   * How many tasks the claim's ready index holds (tasks_ready): a paused
+   * queue's tasks must not be among them, or every claim walks past them.
+   */
+  readyRows(): Promise<number>;
+}
+
 /** Queue pauses, deletion and purges: what every store must do (beside conformance.ts). */
-export function describeQueueControlConformance(name: string, open: () => Promise<Store>) {
+export function describeQueueControlConformance(name: string, open: () => Promise<ControlStore>) {
   describe(`${name} store queue controls`, () => {
     let store: Store;
+    let readyRows: ControlStore['readyRows'];
     let deleted: Deletion[];
     let pauses: Array<[string, boolean]>;
     const claim = (limit = 10) =>
@@ -35,7 +46,7 @@ export function describeQueueControlConformance(name: string, open: () => Promis
     }
 
     beforeEach(async () => {
-      store = await open();
+      ({ store, readyRows } = await open());
       deleted = [];
       pauses = [];
       store.onDeleted((batch) => deleted.push(...batch));
@@ -75,6 +86,70 @@ export function describeQueueControlConformance(name: string, open: () => Promis
       await store.promoteDue(Date.now() + 10);
       expect((await store.get(task.id))?.state).toBe(S.TASK_STATE_QUEUED);
       expect(await claim()).toEqual([]);
+      expect(await readyRows()).toBe(0);
+    });
+
+    it('keeps a paused backlog out of the ready index and its type’s claims; after the resume it is claimed in order', async () => {
+      // More than FLAG_BATCH, so the pause flags it over several commits; many due at the same time, some earlier.
+      const now = Date.now();
+      const backlog = Array.from({ length: 2 * FLAG_BATCH + 7 }, (_, i) =>
+        newTask({ runAt: i % 4 === 0 ? now - 1_000 - (i % 7) : 0, options: { queue: 'held', priority: i % 3 } }),
+      );
+      for (let i = 0; i < backlog.length; i += 400) await store.insert(backlog.slice(i, i + 400));
+      expect(await readyRows()).toBe(backlog.length);
+      expect(await store.pauseQueue('held', Date.now())).toBe(true);
+      expect(await readyRows()).toBe(0);
+
+      const free = [newTask({ options: { queue: 'free' } }), newTask({ options: { queue: 'free' } })];
+      await store.insert(free);
+      expect(await readyRows()).toBe(2);
+      expect((await claim(5)).map((lease) => lease.id).sort()).toEqual(free.map((task) => task.id).sort());
+      expect(await claim(5)).toEqual([]);
+
+      expect(await store.resumeQueue('held')).toBe(true);
+      expect(await readyRows()).toBe(backlog.length);
+      // The claim's order: priority first, then submission (each claim's leases come in no order of their own).
+      const expected = backlog
+        .map((task, i) => ({ id: task.id, priority: task.options.priority, i }))
+        .sort((a, b) => b.priority - a.priority || a.i - b.i)
+        .map((task) => task.id);
+      let taken = 0;
+      for (let leases = await claim(300); leases.length > 0; leases = await claim(300)) {
+        expect(leases.map((lease) => lease.id).sort()).toEqual(expected.slice(taken, taken + leases.length).sort());
+        taken += leases.length;
+      }
+      expect(taken).toBe(expected.length);
+    });
+
+    it('flags every task that becomes QUEUED in a paused queue: inserted, released, revived, come due', async () => {
+      const now = Date.now();
+      const released = newTask({ options: { queue: 'held' } });
+      const revived = newTask({ options: { queue: 'held', maxAttempts: 1 } });
+      const due = newTask({ runAt: now + 60_000, options: { queue: 'held' } });
+      await store.insert([released, revived, due]);
+      const leases = await claim(2);
+      expect(leases.map((lease) => lease.id)).toEqual([released.id, revived.id]);
+      await store.fail([{ id: revived.id, attempt: 1, message: 'x', code: 2, retryable: false }], now);
+
+      await store.pauseQueue('held', Date.now());
+      const inserted = newTask({ options: { queue: 'held' } });
+      await store.insert([inserted]);
+      await store.release([{ id: released.id, attempt: 1 }], Date.now());
+      await store.revive(revived.id, Date.now());
+      expect(await store.promoteDue(now + 120_000)).toBe(1);
+      for (const task of [inserted, released, revived, due]) expect((await store.get(task.id))?.state).toBe(S.TASK_STATE_QUEUED);
+      expect(await readyRows()).toBe(0);
+
+      const free = newTask({ options: { queue: 'free' } });
+      await store.insert([free]);
+      expect((await claim()).map((lease) => lease.id)).toEqual([free.id]);
+
+      await store.resumeQueue('held');
+      expect(await readyRows()).toBe(4);
+      expect((await claim()).map((lease) => lease.id).sort()).toEqual([inserted.id, released.id, revived.id, due.id].sort());
+      // Entering QUEUED in a running queue leaves the flag off.
+      await store.release([{ id: inserted.id, attempt: 1 }], Date.now());
+      expect(await readyRows()).toBe(1);
     });
 
     it('deletes a finished task with a Deletion, refuses a live or unknown one, and frees its idempotency key', async () => {

@@ -2,12 +2,14 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { createPostgresStore, type TaskEvent } from '../../src/store/index.js';
-import { deferred } from '../helpers/wait.js';
+import { deferred, waitFor } from '../helpers/wait.js';
 import { describeStoreConformance, ECHO, newTask } from './conformance.js';
 import { describeFilterConformance } from './filters.js';
 import { describeScheduleConformance } from './schedule-conformance.js';
 import { describeKeyConformance } from './key-conformance.js';
 import { describeQueueControlConformance } from './conformance-controls.js';
+import { READY } from '../../src/store/decisions.js';
+import { SQL } from '../../src/store/postgres/statements.js';
 
 /** The machine's PostgreSQL (`.ci/services.sh` starts it); each run uses schemas of its own. */
 export const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -54,7 +56,21 @@ describeScheduleConformance('postgres', async () => {
 describeQueueControlConformance('postgres', async () => {
   const schema = `${prefix}_${schemas.length}`;
   schemas.push(schema);
-  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+  const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+  return {
+    store,
+    // The rows tasks_ready's WHERE admits (the index holds exactly those; the claim's plan is checked below).
+    async readyRows() {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${schema}.tasks WHERE ${READY}`);
+        return Number(rows[0]!.n);
+      } finally {
+        await client.end();
+      }
+    },
+  };
 });
 
 describeKeyConformance('postgres', async () => {
@@ -62,6 +78,118 @@ describeKeyConformance('postgres', async () => {
   schemas.push(schema);
   return createPostgresStore({ connectionString: POSTGRES_URL, schema });
 });
+
+describe('postgres claim plan', () => {
+  it('reads tasks_ready, which holds none of a paused backlog: a claim steps over none of it', async () => {
+    const schema = `${prefix}_claim_plan`;
+    schemas.push(schema);
+    const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+    await store.insert(Array.from({ length: 1200 }, () => newTask({ options: { queue: 'held' } })));
+    await store.pauseQueue('held', Date.now());
+    const free = newTask({ options: { queue: 'free' } });
+    await store.insert([free]);
+
+    const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('ANALYZE tasks');
+      const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${SQL.claim}`,
+        ['o', 'w', Date.now() + 10_000, Date.now(), [ECHO], 1],
+      );
+      await client.query('ROLLBACK');
+      const ready = nodes(rows[0]!['QUERY PLAN'][0].Plan).filter((node) => node['Index Name'] === 'tasks_ready');
+      expect(ready).not.toEqual([]);
+      // What the scan read from the index: the rows it returned and those its filter dropped.
+      const visited = ready.reduce((n, node) => n + (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'], 0);
+      expect(visited).toBe(1);
+    } finally {
+      await client.end();
+    }
+    const claimed = await store.claim({ types: [ECHO], limit: 5, owner: 'o', workerId: 'w', leaseMs: 10_000, now: Date.now() });
+    expect(claimed.map((lease) => lease.id)).toEqual([free.id]);
+    await store.close();
+  });
+});
+
+describe('postgres pause flags', () => {
+  it('a resume waits for a write that flagged a task as it began, then clears that flag too', async () => {
+    const schema = `${prefix}_flag_race`;
+    schemas.push(schema);
+    const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+    const task = newTask({ options: { queue: 'held' } });
+    await store.insert([task]);
+    const claim = () => store.claim({ types: [ECHO], limit: 5, owner: 'o', workerId: 'w', leaseMs: 30_000, now: Date.now() });
+    expect((await claim()).map((lease) => lease.id)).toEqual([task.id]);
+    await store.pauseQueue('held', Date.now());
+
+    // Another replica's release of the task, its transaction still open: the task is QUEUED and flagged there.
+    const other = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+    await other.connect();
+    try {
+      const { rows } = await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await other.query('BEGIN');
+      expect((await other.query(SQL.release, [task.id, 1, Date.now()])).rowCount).toBe(1);
+      const resumed = store.resumeQueue('held');
+      // The resume's delete of the pause row waits for that transaction...
+      await waitFor(
+        async () => (await other.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [rows[0]!.pid])).rowCount === 1,
+        { timeoutMs: 5_000, what: 'the resume to wait for the open release' },
+      );
+      await other.query('COMMIT');
+      // ...and then clears the flag the release wrote: the task is claimable.
+      expect(await resumed).toBe(true);
+    } finally {
+      await other.end();
+    }
+    expect((await claim()).map((lease) => lease.id)).toEqual([task.id]);
+    await store.close();
+  });
+});
+
+describe('postgres schema version 6', () => {
+  it('flags the waiting tasks of queues paused before it', async () => {
+    const schema = `${prefix}_version_5`;
+    schemas.push(schema);
+    const store = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+    const held = newTask({ options: { queue: 'held', priority: 5 } });
+    const free = newTask({ options: { queue: 'free' } });
+    await store.insert([held, free]);
+    await store.pauseQueue('held', Date.now());
+    await store.close();
+    // Back to version 5's schema: no flags, and every QUEUED task in tasks_ready.
+    const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+    await client.connect();
+    await client.query(`
+      DROP INDEX tasks_ready; DROP INDEX tasks_paused; ALTER TABLE tasks DROP COLUMN paused;
+      CREATE INDEX tasks_ready ON tasks (type, priority DESC, seq) WHERE state = 2;
+      DROP INDEX tasks_queued_due; CREATE INDEX tasks_queued_due ON tasks (queue, run_at) WHERE state = 2;
+      UPDATE taskwire_schema SET version = 5;`);
+    await client.end();
+
+    const upgraded = await createPostgresStore({ connectionString: POSTGRES_URL, schema });
+    const claim = () => upgraded.claim({ types: [ECHO], limit: 5, owner: 'o', workerId: 'w', leaseMs: 10_000, now: Date.now() });
+    const check = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+    await check.connect();
+    expect((await check.query(`SELECT id FROM tasks WHERE ${READY}`)).rows).toEqual([{ id: free.id }]);
+    await check.end();
+    expect((await claim()).map((lease) => lease.id)).toEqual([free.id]);
+    await upgraded.resumeQueue('held');
+    expect((await claim()).map((lease) => lease.id)).toEqual([held.id]);
+    await upgraded.close();
+  });
+});
+
+interface PlanNode {
+  readonly 'Index Name'?: string;
+  readonly 'Actual Rows': number;
+  readonly 'Actual Loops': number;
+  readonly 'Rows Removed by Filter'?: number;
+  readonly Plans?: readonly PlanNode[];
+}
+
+const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
 describe('postgres replicas share', () => {
   it('pauses and resumes: the other replica hears at once and its claims skip the queue', async () => {

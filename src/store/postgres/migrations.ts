@@ -117,6 +117,19 @@ const migrations: readonly string[] = [
     expires_at   BIGINT NOT NULL
   );
   `,
+  // Issue 16: a paused queue's QUEUED tasks carry `paused` (decisions.ts) and leave the ready
+  // index, so a claim no longer walks past a paused backlog; tasks_paused holds them for the
+  // resume, and tasks_queued_due gains seq so a pause pages through a queue's tasks in order.
+  // The tasks of queues paused before this version are flagged here.
+  `
+  ALTER TABLE tasks ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE;
+  UPDATE tasks SET paused = TRUE WHERE state = 2 AND queue IN (SELECT queue FROM queue_pauses);
+  DROP INDEX tasks_ready;
+  CREATE INDEX tasks_ready ON tasks (type, priority DESC, seq) WHERE state = 2 AND NOT paused;
+  CREATE INDEX tasks_paused ON tasks (queue, seq) WHERE state = 2 AND paused;
+  DROP INDEX tasks_queued_due;
+  CREATE INDEX tasks_queued_due ON tasks (queue, run_at, seq) WHERE state = 2;
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock replicas take while migrating. */

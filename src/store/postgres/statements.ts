@@ -1,11 +1,12 @@
 import pg from 'pg';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
 import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
-import { retentionExpirySql } from '../decisions.js';
+import { queuePausedSql, READY, retentionExpirySql } from '../decisions.js';
 import { KEY_HAS_ROOM } from '../keys.js';
 import { stateIn, transitions } from '../transitions.js';
 
 const S = TaskState;
+const PAUSED = (queue: string) => queuePausedSql('postgres', queue);
 
 /** BIGINT columns hold epoch milliseconds and counters: numbers, not strings. */
 export const pgTypes = {
@@ -32,12 +33,15 @@ export const SQL = {
       max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
       attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, retain_succeeded_ms,
       retain_failed_ms, retain_cancelled_ms, concurrency_key,
-      concurrency_limit, created_at, updated_at)
-    SELECT u.*, $24::bigint, $24::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
+      concurrency_limit, created_at, updated_at, paused)
+    SELECT u.*, $24::bigint, $24::bigint, ${PAUSED('u.queue')} FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[],
       $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::bigint[],
       $14::bigint[], $15::bigint[], $16::text[], $17::bigint[], $18::int[], $19::text[], $20::text[],
       $21::bigint[], $22::bigint[], $23::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::text[],
-      $29::int[]) AS u
+      $29::int[]) AS u (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
+        max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
+        attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at, retain_succeeded_ms,
+        retain_failed_ms, retain_cancelled_ms, concurrency_key, concurrency_limit)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id`,
   byKey: `SELECT ${ROW} FROM tasks WHERE idempotency_key = $1`,
@@ -50,7 +54,7 @@ export const SQL = {
       deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE $4 + execution_timeout_ms END,
       queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
     WHERE seq IN (
-      SELECT seq FROM tasks t WHERE ${stateIn(transitions.claim.from)} AND type = ANY($5) AND ${KEY_HAS_ROOM}
+      SELECT seq FROM tasks t WHERE ${READY} AND type = ANY($5) AND ${KEY_HAS_ROOM}
         AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.queue = t.queue)
       ORDER BY priority DESC, seq LIMIT $6 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, attempt, input_type, input, queue, max_attempts, deadline_at, metadata, run_at, started_at`,
@@ -71,7 +75,7 @@ export const SQL = {
     WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.fail.from)}`,
   release: `
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = $3, lease_expires_at = NULL, deadline_at = NULL,
-      progress_percent = 0, progress_message = ''
+      progress_percent = 0, progress_message = '', paused = ${PAUSED('tasks.queue')}
     WHERE id = $1 AND attempt = $2 AND ${stateIn(transitions.release.from)}
     RETURNING type, queue, lease_owner, started_at, concurrency_key`,
   progress: `
@@ -93,10 +97,11 @@ export const SQL = {
     WHERE id = $1 AND ${stateIn(transitions.cancel.from)}`,
   revive: `
     UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = $2, updated_at = $2, finished_at = NULL, expires_at = NULL,
-      cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
+      cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = '',
+      paused = ${PAUSED('tasks.queue')}
     WHERE id = $1 AND ${stateIn(transitions.revive.from)}`,
   promote: `
-    UPDATE tasks SET state = ${transitions.promote.to}, updated_at = $1
+    UPDATE tasks SET state = ${transitions.promote.to}, updated_at = $1, paused = ${PAUSED('tasks.queue')}
     WHERE seq IN (SELECT seq FROM tasks WHERE ${stateIn(transitions.promote.from)} AND run_at <= $1 FOR UPDATE SKIP LOCKED)
     RETURNING id, type, queue, attempt`,
   expire: `
@@ -123,9 +128,6 @@ export const SQL = {
   oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*)::bigint AS n FROM tasks WHERE queue = $1 GROUP BY queue, state`,
-  pause: `INSERT INTO queue_pauses (queue, paused_at) VALUES ($1, $2) ON CONFLICT (queue) DO NOTHING`,
-  unpause: `DELETE FROM queue_pauses WHERE queue = $1`,
-  paused: `SELECT queue FROM queue_pauses ORDER BY queue`,
   delete: `DELETE FROM tasks WHERE id = $1 AND ${stateIn(transitions.delete.from)}`,
   /** $1 queue, $2 states (each one `transitions.delete` leaves), $3 finished before (or null), $4 limit. */
   purge: `

@@ -15,6 +15,7 @@ import { listenForEvents } from './notifications.js';
 import { pgTypes, ROW, SQL } from './statements.js';
 import { listSql, matchingSql } from '../filter.js';
 import { postgresSchedules } from './schedules.js';
+import { postgresPauses } from './pauses.js';
 import { waitingKeysSql } from '../keys.js';
 import { sharedWorkers } from './workers.js';
 
@@ -178,6 +179,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   return {
     ...schedules,
+    ...postgresPauses({ pool, write, announce: notifications.sendPause, changed: pauseChanged }),
 
     insert(tasks) {
       return write((client, events) => insertRows(client, tasks, events));
@@ -419,31 +421,6 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
-    },
-
-    async pauseQueue(queue, now) {
-      const changed = await write(async (client) => {
-        const paused = ((await client.query(SQL.pause, [queue, now])).rowCount ?? 0) > 0;
-        if (paused) await notifications.sendPause(client, queue, true);
-        return paused;
-      });
-      if (changed) pauseChanged(queue, true);
-      return changed;
-    },
-
-    async resumeQueue(queue) {
-      const changed = await write(async (client) => {
-        const resumed = ((await client.query(SQL.unpause, [queue])).rowCount ?? 0) > 0;
-        if (resumed) await notifications.sendPause(client, queue, false);
-        return resumed;
-      });
-      if (changed) pauseChanged(queue, false);
-      return changed;
-    },
-
-    async pausedQueues() {
-      const { rows } = await pool.query<{ queue: string }>(SQL.paused);
-      return rows.map((row) => row.queue);
     },
 
     onQueuePause(listener) {

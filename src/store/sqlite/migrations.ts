@@ -8,8 +8,9 @@ import type { Database } from 'better-sqlite3';
  * 4 SUCCEEDED, 5 FAILED, 6 CANCELLED.
  *
  * Every index is paid for on every state change, so there are only those
- * the hot path needs: the ready queue, timers, leases, and idempotency keys
- * (partial indexes, so each holds only the rows in its states). Listing and
+ * the hot path needs: the ready queue (without paused queues' tasks),
+ * timers, leases, and idempotency keys (partial indexes, so each holds only
+ * the rows in its states). Listing and
  * statistics scan the table, newest first; they are administrative calls.
  */
 const migrations: readonly string[] = [
@@ -105,6 +106,16 @@ const migrations: readonly string[] = [
     queue     TEXT PRIMARY KEY,
     paused_at INTEGER NOT NULL
   ) WITHOUT ROWID;
+  `,
+  // Issue 16: a paused queue's QUEUED tasks carry `paused` (decisions.ts) and leave the ready
+  // index, so a claim no longer walks past a paused backlog; tasks_paused holds them for the
+  // resume. The tasks of queues paused before this version are flagged here.
+  `
+  ALTER TABLE tasks ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+  UPDATE tasks SET paused = 1 WHERE state = 2 AND queue IN (SELECT queue FROM queue_pauses);
+  DROP INDEX tasks_ready;
+  CREATE INDEX tasks_ready ON tasks (type, priority DESC, seq) WHERE state = 2 AND NOT paused;
+  CREATE INDEX tasks_paused ON tasks (queue, seq) WHERE state = 2 AND paused;
   `,
 ];
 

@@ -1,11 +1,12 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { TaskState } from '../../../gen/ts/taskwire/v1/task.js';
-import { retentionExpirySql } from '../decisions.js';
+import { queuePausedSql, READY, retentionExpirySql } from '../decisions.js';
 import { KEY_HAS_ROOM } from '../keys.js';
 import { OLDEST_QUEUED_SQL, outcomeColumns } from '../rows.js';
 import { stateIn, transitions } from '../transitions.js';
 
 const S = TaskState;
+const PAUSED = (queue: string) => queuePausedSql('sqlite', queue);
 
 /** The store's fixed statements, by name. */
 const SQL = {
@@ -13,8 +14,9 @@ const SQL = {
     INSERT INTO tasks (id, type, queue, state, priority, input_type, input, labels, trace_context, metadata,
       max_attempts, backoff, execution_timeout_ms, queue_timeout_ms, queue_deadline_at, idempotency_key, run_at,
       created_at, updated_at, attempt, lease_owner, worker_id, lease_expires_at, started_at, deadline_at,
-      retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms, concurrency_key, concurrency_limit)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      retain_succeeded_ms, retain_failed_ms, retain_cancelled_ms, concurrency_key, concurrency_limit, paused)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+      ${PAUSED('?')})
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
   byKey: `SELECT * FROM tasks WHERE idempotency_key = ?`,
   byId: `SELECT * FROM tasks WHERE id = ?`,
@@ -35,7 +37,7 @@ const SQL = {
     WHERE id = @id AND attempt = @attempt AND ${stateIn(transitions.fail.from)}`,
   release: `
     UPDATE tasks SET state = ${transitions.release.to}, updated_at = ?, lease_expires_at = NULL, deadline_at = NULL,
-      progress_percent = 0, progress_message = ''
+      progress_percent = 0, progress_message = '', paused = ${PAUSED('tasks.queue')}
     WHERE id = ? AND attempt = ? AND ${stateIn(transitions.release.from)}
     RETURNING type, queue, lease_owner, started_at, concurrency_key`,
   progress: `
@@ -58,10 +60,11 @@ const SQL = {
     WHERE id = ? AND ${stateIn(transitions.cancel.from)}`,
   revive: `
     UPDATE tasks SET state = ${transitions.revive.to}, failures = 0, run_at = ?, updated_at = ?, finished_at = NULL, expires_at = NULL,
-      cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = ''
+      cancel_reason = NULL, output_type = NULL, output = NULL, progress_percent = 0, progress_message = '',
+      paused = ${PAUSED('tasks.queue')}
     WHERE id = ? AND ${stateIn(transitions.revive.from)}`,
   promote: `
-    UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?
+    UPDATE tasks SET state = ${transitions.promote.to}, updated_at = ?, paused = ${PAUSED('tasks.queue')}
     WHERE ${stateIn(transitions.promote.from)} AND run_at <= ?
     RETURNING id, type, queue, attempt`,
   expire: `
@@ -84,9 +87,6 @@ const SQL = {
   oldestQueued: OLDEST_QUEUED_SQL,
   statsAll: `SELECT queue, state, COUNT(*) AS n FROM tasks GROUP BY queue, state ORDER BY queue`,
   statsQueue: `SELECT queue, state, COUNT(*) AS n FROM tasks WHERE queue = ? GROUP BY queue, state`,
-  pause: `INSERT INTO queue_pauses (queue, paused_at) VALUES (?, ?) ON CONFLICT (queue) DO NOTHING`,
-  unpause: `DELETE FROM queue_pauses WHERE queue = ?`,
-  paused: `SELECT queue FROM queue_pauses ORDER BY queue`,
   delete: `DELETE FROM tasks WHERE id = ? AND ${stateIn(transitions.delete.from)}`,
 };
 
@@ -120,7 +120,7 @@ export function prepareStatements(db: Database): {
           deadline_at = CASE WHEN execution_timeout_ms IS NULL THEN NULL ELSE @now + execution_timeout_ms END,
           queue_deadline_at = NULL, progress_percent = 0, progress_message = ''
         WHERE seq IN (
-          SELECT seq FROM tasks t WHERE ${stateIn(transitions.claim.from)}
+          SELECT seq FROM tasks t WHERE ${READY}
             AND type IN (${types.map(() => '?').join(', ')})
             AND ${KEY_HAS_ROOM}
             AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.queue = t.queue)

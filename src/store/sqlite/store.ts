@@ -25,6 +25,7 @@ import { createGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { prepareStatements, purgeSql } from './statements.js';
 import { sqliteSchedules } from './schedules.js';
+import { sqlitePauses } from './pauses.js';
 import { waitingKeysSql } from '../keys.js';
 import { attemptEnded, claimed, deletions, type ClaimedRow, type EndedAttemptRow } from '../events.js';
 import { initialColumns, insertedEvent, insertedRecord, jsonOrNull, metadataJson } from '../inserts.js';
@@ -97,7 +98,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   };
   const healthListeners = new Set<(failure: Error | undefined) => void>();
   const commitListeners = new Set<(seconds: number, writes: number) => void>();
-  const pauseListeners = new Set<(queue: string, paused: boolean) => void>();
   const purgeStatements = new Map<string, ReturnType<Database['prepare']>>();
   const commits = createGroupCommit(db, {
     path: options.path,
@@ -165,6 +165,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         o.retention?.cancelledMs ?? null,
         o.concurrencyKey ?? null,
         o.concurrencyKey === undefined ? null : (o.concurrencyLimit ?? 1),
+        o.queue, // for the paused flag
       );
       if (info.changes === 0) {
         return { task: toRecord(st.byKey.get(o.idempotencyKey) as TaskRow), existing: true };
@@ -180,6 +181,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   return {
     ...schedules,
+    ...sqlitePauses(db, write),
 
     insert(tasks) {
       return write((events) => insertRows(tasks, events));
@@ -379,27 +381,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
-    },
-
-    async pauseQueue(queue, now) {
-      const changed = await write(() => st.pause.run(queue, now).changes > 0);
-      if (changed) for (const listener of pauseListeners) listener(queue, true);
-      return changed;
-    },
-
-    async resumeQueue(queue) {
-      const changed = await write(() => st.unpause.run(queue).changes > 0);
-      if (changed) for (const listener of pauseListeners) listener(queue, false);
-      return changed;
-    },
-
-    async pausedQueues() {
-      return (st.paused.all() as Array<{ queue: string }>).map((row) => row.queue);
-    },
-
-    onQueuePause(listener) {
-      pauseListeners.add(listener);
-      return () => pauseListeners.delete(listener);
     },
 
     async delete(id) {
