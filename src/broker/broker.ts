@@ -242,9 +242,15 @@ export function createBroker(options: BrokerOptions): Broker {
     sessions.delete(session.id);
     dispatcher.remove(session);
     directory.disconnected(session);
-    const leases = session.leases();
-    if (leases.length === 0 || draining) return;
-    for (const lease of leases) session.endLease(lease.id, lease.attempt);
+    const held = session.held();
+    if (held.length === 0 || draining) return;
+    for (const lease of held) session.endLease(lease.id, lease.attempt);
+    // An attempt sent before its task's insert committed is failed once the task is stored
+    // (a write before the insert would find nothing, and the task would wait out its lease);
+    // one never stored has nothing to fail.
+    const stored = held.some((lease) => lease.stored !== undefined) ? await Promise.all(held.map((lease) => lease.stored ?? true)) : undefined;
+    const leases = held.filter((_, i) => stored?.[i] ?? true).map(({ id, attempt }) => ({ id, attempt }));
+    if (leases.length === 0) return;
     counters.workersLost += leases.length;
     await store.fail(
       leases.map((lease) => ({
@@ -424,8 +430,10 @@ export function createBroker(options: BrokerOptions): Broker {
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
-      // Events are published before the committing promise settles, and a claim needs a later
-      // turn of the loop, so a task the caller just committed cannot end before this subscription.
+      // Events are published before the committing promise settles, and ending a task takes a
+      // later commit (a claim runs on a later turn; a result of an attempt sent before the insert
+      // committed is written only once the insert settled: HeldLease.stored), so a task the
+      // caller just committed cannot end before this subscription.
       // Never calls back before returning: callers name the returned stop in their listener.
       if (known !== undefined) {
         if (isTerminal(known.state)) queueMicrotask(() => finish(known));

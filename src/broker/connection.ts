@@ -84,6 +84,16 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     session.sink.acknowledge(refs);
   }
 
+  /** Refuses results, counted, and tells the worker (which may then forget them). */
+  function refuse(refused: readonly Rejection[], what: string, why: string) {
+    counters.refusedResults += refused.length;
+    logger.warn({ workerId, refused: refused.length, what }, why);
+    if (!session.closed) {
+      session.sink.send({ rejected: refused });
+      session.sink.acknowledge(refused.map(({ id, attempt }) => ({ id, attempt })));
+    }
+  }
+
   /**
    * Keeps the items whose lease this session holds; refuses the rest at once.
    * Only the holder answers for an attempt: another session that learnt a
@@ -103,15 +113,33 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
         });
       }
     }
-    if (refused !== undefined) {
-      counters.refusedResults += refused.length;
-      logger.warn({ workerId, refused: refused.length, what }, 'refused results for leases this session does not hold');
-      if (!session.closed) {
-        session.sink.send({ rejected: refused });
-        session.sink.acknowledge(refused.map(({ id, attempt }) => ({ id, attempt })));
-      }
-    }
+    if (refused !== undefined) refuse(refused, what, 'refused results for leases this session does not hold');
     return kept;
+  }
+
+  /**
+   * Passes on the held items whose task is stored; an attempt sent before its
+   * task's insert committed (HeldLease.stored) waits for that commit, and is
+   * refused if the task was not stored. So a result is never written before
+   * its task, and one of a task that does not exist is never acknowledged.
+   */
+  function whenStored<T extends AttemptRef>(kept: Array<{ item: T; lease: HeldLease }>, what: string, proceed: (kept: Array<{ item: T; lease: HeldLease }>) => void) {
+    if (!kept.some(({ lease }) => lease.stored !== undefined)) return proceed(kept);
+    const ready = kept.filter(({ lease }) => lease.stored === undefined);
+    const waiting = kept.filter(({ lease }) => lease.stored !== undefined);
+    if (ready.length > 0) proceed(ready);
+    void Promise.all(waiting.map(({ lease }) => lease.stored)).then((stored) => {
+      const refused = waiting
+        .filter((_, i) => !stored[i])
+        .map(({ item }) => ({
+          id: item.id,
+          attempt: item.attempt,
+          reason: `${what} refused: task ${item.id} was never stored (its submit failed), so attempt ${item.attempt} has nothing to record`,
+        }));
+      if (refused.length > 0) refuse(refused, what, 'refused results of tasks that were never stored');
+      const kept = waiting.filter((_, i) => stored[i]);
+      if (kept.length > 0) proceed(kept);
+    });
   }
 
   /** What is wrong with a result's output for its task type; undefined when it is the type's output message. */
@@ -169,20 +197,22 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     },
     complete(items) {
       flushProgressOf(items);
-      const completes: CompleteItem[] = [];
-      const malformed: FailItem[] = [];
-      for (const { item, lease } of held(items, 'complete')) {
-        const problem = outputProblem(lease, item.output);
-        // A malformed output fails its attempt alone, for good: running it again would give the same.
-        if (problem === undefined) completes.push({ id: item.id, attempt: item.attempt, output: item.output! });
-        else malformed.push({ id: item.id, attempt: item.attempt, message: problem, code: Code.INTERNAL, retryable: false, workerId });
-      }
-      if (completes.length > 0) commitResults(completes, () => store.complete(completes, Date.now()));
-      commitFails(malformed);
+      whenStored(held(items, 'complete'), 'complete', (kept) => {
+        const completes: CompleteItem[] = [];
+        const malformed: FailItem[] = [];
+        for (const { item, lease } of kept) {
+          const problem = outputProblem(lease, item.output);
+          // A malformed output fails its attempt alone, for good: running it again would give the same.
+          if (problem === undefined) completes.push({ id: item.id, attempt: item.attempt, output: item.output! });
+          else malformed.push({ id: item.id, attempt: item.attempt, message: problem, code: Code.INTERNAL, retryable: false, workerId });
+        }
+        if (completes.length > 0) commitResults(completes, () => store.complete(completes, Date.now()));
+        commitFails(malformed);
+      });
     },
     fail(items) {
       flushProgressOf(items);
-      commitFails(held(items, 'fail').map(({ item }) => ({ ...item, workerId })));
+      whenStored(held(items, 'fail'), 'fail', (kept) => commitFails(kept.map(({ item }) => ({ ...item, workerId }))));
     },
     progress(items) {
       // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
@@ -199,8 +229,10 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
       }
     },
     release(refs) {
-      const kept = held(refs, 'release').map(({ item }) => ({ id: item.id, attempt: item.attempt }));
-      if (kept.length > 0) commitResults(kept, () => store.release(kept, Date.now()));
+      whenStored(held(refs, 'release'), 'release', (kept) => {
+        const refs = kept.map(({ item }) => ({ id: item.id, attempt: item.attempt }));
+        if (refs.length > 0) commitResults(refs, () => store.release(refs, Date.now()));
+      });
     },
     drain() {
       session.drain();

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { leaseOf, type InsertResult, type Lease, type NewTask, type Store } from '../store/index.js';
+import { firstLease, leaseOf, type InsertResult, type Lease, type NewTask, type Store } from '../store/index.js';
 import type { Reservation } from './credit.js';
 import { RateLimiter } from './rate-limits.js';
 import type { WorkerSession } from './session.js';
@@ -21,20 +21,39 @@ export interface DispatcherOptions {
  */
 const MAX_ASSIGNMENT_BYTES = 4 * 1024 * 1024;
 
-function* byInputBytes(leases: readonly Lease[]): Generator<Lease[]> {
-  let chunk: Lease[] = [];
+function* byInputBytes<T>(items: readonly T[], leaseOf: (item: T) => Lease): Generator<T[]> {
+  let chunk: T[] = [];
   let bytes = 0;
-  for (const lease of leases) {
-    const size = lease.input.value.length + 512;
+  for (const item of items) {
+    const size = leaseOf(item).input.value.length + 512;
     if (chunk.length > 0 && bytes + size > MAX_ASSIGNMENT_BYTES) {
       yield chunk;
       chunk = [];
       bytes = 0;
     }
-    chunk.push(lease);
+    chunk.push(item);
     bytes += size;
   }
   if (chunk.length > 0) yield chunk;
+}
+
+/** Settles the promise of an early lease's insert (HeldLease.stored). */
+interface StoredGate {
+  readonly promise: Promise<boolean>;
+  resolve(stored: boolean): void;
+}
+
+function storedGate(): StoredGate {
+  let resolve!: (stored: boolean) => void;
+  const promise = new Promise<boolean>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** An attempt sent before its task's insert committed, and the slot it takes. */
+interface EarlyLease {
+  readonly lease: Lease;
+  readonly gate: StoredGate;
+  readonly reservation: Reservation;
 }
 
 /**
@@ -110,8 +129,31 @@ export class Dispatcher {
   /**
    * Inserts tasks through `insert`; a task due now whose type has nothing
    * known to wait is leased, in the same write, to a session serving it with
-   * a free slot (so FIFO and priorities hold), and sent to it once committed.
-   * Each slot taken is used or given back whatever the write does.
+   * a free slot (so FIFO and priorities hold). Each slot taken is used or
+   * given back whatever the write does.
+   *
+   * Such a task is sent to its worker at once, before the insert commits, as
+   * RabbitMQ delivers before it confirms: the worker runs it while the commit
+   * (its fsync) runs, instead of after. What keeps that safe:
+   * - the submit is still answered only once the insert committed (the
+   *   caller awaits this);
+   * - the session holds the lease with the insert's outcome
+   *   (HeldLease.stored): a result, failure or release of the attempt waits
+   *   for it and is refused if the task was not stored; its worker is then
+   *   told to stop (Cancel). So a result is written only after its task, and
+   *   made durable before anyone sees it;
+   * - no (task, attempt) is handed out twice, across crashes too. The lease is
+   *   written in the insert itself: after a crash the task is either stored,
+   *   attempt 1 leased to this session (as when sent after the commit; the
+   *   worker resumes it or the lease runs out and a claim makes attempt 2), or
+   *   not stored at all: its result and resume are refused as unknown, and no
+   *   later life of the server stores it, since its id was made new for this
+   *   submit (UUIDv7) and only this insert carries it. Every other attempt
+   *   comes from a claim, which raises the stored attempt and sends only after
+   *   its commit. Stored attempts only grow, so a server epoch in the lease
+   *   would fence nothing more.
+   * A task with an idempotency key is sent only after the commit: its key may
+   * name a task already there (a resubmit), whose work would then run twice.
    */
   async insert(
     tasks: readonly NewTask[],
@@ -123,22 +165,37 @@ export class Dispatcher {
     const reserved = tasks.map((task) =>
       task.runAt > now || task.options.concurrencyKey !== undefined || !mayLease(task) ? undefined : this.#reserve(task.type),
     );
+    const early = reserved.map((slot, i) => (slot === undefined || tasks[i]!.options.idempotencyKey !== undefined ? undefined : storedGate()));
     const leased = tasks.map((task, i) => {
       const slot = reserved[i];
-      return slot === undefined ? task : { ...task, lease: { owner: slot.session.id, workerId: slot.session.hello.workerId, leaseMs: this.options.leaseMs } };
+      if (slot === undefined) return task;
+      const lease = { owner: slot.session.id, workerId: slot.session.hello.workerId, leaseMs: this.options.leaseMs };
+      return { ...task, lease: early[i] === undefined ? lease : { ...lease, startedAt: now } };
     });
+    this.#sendEarly(tasks, reserved, early, now);
     let results: InsertResult[];
     try {
       results = await insert(leased);
     } catch (error) {
-      for (const slot of reserved) slot?.reservation.settle(0);
+      const why = `task not stored (${error instanceof Error ? error.message : String(error)}): its submit failed, its result is not wanted`;
+      reserved.forEach((slot, i) => {
+        const gate = early[i];
+        if (gate !== undefined) this.#notStored(slot!.session, tasks[i]!.id, gate, why);
+        else slot?.reservation.settle(0);
+      });
       throw error;
     }
     let refunded = false;
     results.forEach((result, i) => {
       const slot = reserved[i];
       if (slot === undefined) return;
-      if (result.existing || result.task.leaseOwner !== slot.session.id) {
+      const mine = !result.existing && result.task.leaseOwner === slot.session.id;
+      const gate = early[i];
+      if (gate !== undefined) {
+        if (!mine) return this.#notStored(slot.session, tasks[i]!.id, gate, 'task not stored with this lease: its result is not wanted');
+        slot.session.stored(result.task.id, 1);
+        gate.resolve(true);
+      } else if (!mine) {
         slot.reservation.settle(0); // an idempotent resubmit: nothing new to run
         refunded = true;
       } else {
@@ -147,6 +204,40 @@ export class Dispatcher {
     });
     if (refunded) this.schedule();
     return results;
+  }
+
+  /** Sends each session its early leases (attempt 1, as the insert will store them), in one message where they fit. */
+  #sendEarly(
+    tasks: readonly NewTask[],
+    reserved: ReadonlyArray<{ session: WorkerSession; reservation: Reservation } | undefined>,
+    early: ReadonlyArray<StoredGate | undefined>,
+    now: number,
+  ): void {
+    let bySession: Map<WorkerSession, EarlyLease[]> | undefined;
+    early.forEach((gate, i) => {
+      if (gate === undefined) return;
+      const { session, reservation } = reserved[i]!;
+      bySession ??= new Map();
+      let list = bySession.get(session);
+      if (list === undefined) bySession.set(session, (list = []));
+      list.push({ lease: firstLease(tasks[i]!, now), gate, reservation });
+    });
+    if (bySession === undefined) return;
+    for (const [session, list] of bySession) {
+      for (const chunk of byInputBytes(list, (item) => item.lease)) {
+        session.assign(
+          chunk.map((item) => item.lease),
+          chunk.map((item) => item.gate.promise),
+        );
+        for (const item of chunk) item.reservation.settle(1);
+      }
+    }
+  }
+
+  /** An early lease's task was not stored: its result will be refused, and its worker told to stop. */
+  #notStored(session: WorkerSession, id: string, gate: StoredGate, reason: string): void {
+    gate.resolve(false);
+    if (session.endLease(id, 1) !== undefined && !session.closed) session.cancel([{ id, attempt: 1, reason }]);
   }
 
   /** A session serving `type` with a free slot, one slot taken, round-robin; only when nothing of the type is known to wait. */
@@ -178,7 +269,7 @@ export class Dispatcher {
       }
       return;
     }
-    for (const chunk of byInputBytes(leases)) session.assign(chunk);
+    for (const chunk of byInputBytes(leases, (lease) => lease)) session.assign(chunk);
     reservation.settle(leases.length);
   }
 

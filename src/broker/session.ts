@@ -7,6 +7,12 @@ import type { CancelRef, WorkerHello, WorkerSink, WorkerSnapshot } from './types
 /** A lease a session holds: the attempt, and the task type whose output its result must carry. */
 export interface HeldLease extends AttemptRef {
   readonly type: string;
+  /**
+   * Set while the task's insert has not committed (the attempt was sent
+   * before it, see Dispatcher.insert): true once the task is stored with
+   * this lease, false if it never will be. A result waits for it.
+   */
+  readonly stored?: Promise<boolean>;
 }
 
 /**
@@ -78,9 +84,26 @@ export class WorkerSession {
     return [...this.#leases.values()].map(({ id, attempt }) => ({ id, attempt }));
   }
 
-  assign(leases: readonly Lease[]): void {
-    for (const lease of leases) this.#leases.set(attemptKey(lease.id, lease.attempt), { id: lease.id, attempt: lease.attempt, type: lease.type });
+  /** The leases held, with the insert each early one waits for. */
+  held(): HeldLease[] {
+    return [...this.#leases.values()];
+  }
+
+  /** Sends leases; `stored[i]` when the insert of lease i's task has not committed yet (see HeldLease). */
+  assign(leases: readonly Lease[], stored?: readonly Promise<boolean>[]): void {
+    leases.forEach((lease, i) => {
+      const held = { id: lease.id, attempt: lease.attempt, type: lease.type };
+      const gate = stored?.[i];
+      this.#leases.set(attemptKey(lease.id, lease.attempt), gate === undefined ? held : { ...held, stored: gate });
+    });
     this.sink.send({ assignments: leases });
+  }
+
+  /** An early lease's task is stored: its results need wait no longer. */
+  stored(id: string, attempt: number): void {
+    const k = attemptKey(id, attempt);
+    const lease = this.#leases.get(k);
+    if (lease?.stored !== undefined) this.#leases.set(k, { id, attempt, type: lease.type });
   }
 
   /**

@@ -1,5 +1,5 @@
 export type * from './types.js';
-export { leaseOf } from './inserts.js';
+export { firstLease, leaseOf } from './inserts.js';
 export { exponentialBackoff } from './backoff.js';
 export { transitions, isTerminal, stateName, TERMINAL_STATES, type Transition } from './transitions.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite/store.js';

@@ -16,18 +16,24 @@ export function metadataJson(options: TaskOptionsRecord): string | null {
   return jsonOrNull({ ...options.labels, ...options.traceContext });
 }
 
-/** The columns a new task starts with: SCHEDULED, QUEUED, or RUNNING when dispatched at once. */
+/**
+ * The columns a new task starts with: SCHEDULED, QUEUED, or RUNNING when
+ * dispatched at once. A lease is due by its own start time, not by the
+ * insert's clock: an attempt already sent to a worker is stored as sent even
+ * if the clock stepped back meanwhile.
+ */
 export function initialColumns(task: NewTask, now: number) {
   const o = task.options;
-  const lease = task.runAt > now ? undefined : task.lease;
+  const startedAt = task.lease?.startedAt ?? now;
+  const lease = task.runAt > startedAt ? undefined : task.lease;
   return {
-    state: task.runAt > now ? S.TASK_STATE_SCHEDULED : lease === undefined ? S.TASK_STATE_QUEUED : S.TASK_STATE_RUNNING,
+    state: lease !== undefined ? S.TASK_STATE_RUNNING : task.runAt > now ? S.TASK_STATE_SCHEDULED : S.TASK_STATE_QUEUED,
     attempt: lease === undefined ? 0 : 1,
     leaseOwner: lease?.owner ?? null,
     workerId: lease?.workerId ?? null,
     leaseExpiresAt: lease === undefined ? null : now + lease.leaseMs,
-    startedAt: lease === undefined ? null : now,
-    deadlineAt: lease === undefined || o.executionTimeoutMs === undefined ? null : now + o.executionTimeoutMs,
+    startedAt: lease === undefined ? null : startedAt,
+    deadlineAt: lease === undefined || o.executionTimeoutMs === undefined ? null : startedAt + o.executionTimeoutMs,
     queueDeadlineAt: lease !== undefined || o.queueTimeoutMs === undefined ? null : Math.max(task.runAt, now) + o.queueTimeoutMs,
   };
 }
@@ -66,6 +72,26 @@ export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialC
     attempt: columns.attempt,
     previous: S.TASK_STATE_UNSPECIFIED,
     ...(columns.startedAt === null ? {} : { dueAt: task.runAt, startedAt: columns.startedAt }),
+  };
+}
+
+/**
+ * The lease of a task's first attempt, started at `startedAt`, built from the
+ * task itself: what `leaseOf` gives for the record its insert will store with
+ * `lease.startedAt` set to the same time. To send before the insert commits.
+ */
+export function firstLease(task: NewTask, startedAt: number): Lease {
+  const o = task.options;
+  const metadata = { ...o.labels, ...o.traceContext };
+  return {
+    id: task.id,
+    type: task.type,
+    attempt: 1,
+    input: task.input,
+    queue: o.queue,
+    maxAttempts: o.maxAttempts,
+    ...(o.executionTimeoutMs === undefined ? {} : { deadlineAt: startedAt + o.executionTimeoutMs }),
+    ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
   };
 }
 

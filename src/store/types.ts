@@ -91,9 +91,11 @@ export interface NewTask {
   /**
    * Dispatch at once: the task is inserted RUNNING, attempt 1, leased to this
    * worker session (insert and claim in one write). For a task due now whose
-   * type has nothing waiting, when a worker has a free slot.
+   * type has nothing waiting, when a worker has a free slot. `startedAt`: when
+   * the attempt began, if before the insert (the broker sent it to the worker
+   * while the insert was still to commit); its deadline counts from then.
    */
-  readonly lease?: { readonly owner: string; readonly workerId: string; readonly leaseMs: number };
+  readonly lease?: { readonly owner: string; readonly workerId: string; readonly leaseMs: number; readonly startedAt?: number };
 }
 
 export interface InsertResult {

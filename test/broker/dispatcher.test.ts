@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dispatcher } from '../../src/broker/dispatcher.js';
 import { WorkerSession } from '../../src/broker/session.js';
-import type { WorkerSink } from '../../src/broker/types.js';
+import type { CancelRef, WorkerSink } from '../../src/broker/types.js';
 import { createSqliteStore, type Lease, type NewTask, type Store } from '../../src/store/index.js';
 import { deferred, waitFor } from '../helpers/wait.js';
 import { ECHO, newTask } from '../store/conformance.js';
@@ -13,10 +13,11 @@ import { ECHO, newTask } from '../store/conformance.js';
 const dir = mkdtempSync(join(tmpdir(), 'taskwire-dispatcher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A session whose sink resolves `assigned` with the first assignments it is sent, and keeps every one in `all`. */
+/** A session whose sink resolves `assigned` with the first assignments it is sent, and keeps every one in `all`, every cancel in `cancels`. */
 function session(slots: number) {
   const assigned = deferred<readonly Lease[]>();
   const all: Lease[] = [];
+  const cancels: CancelRef[] = [];
   const sink: WorkerSink = {
     acknowledge() {},
     send(message) {
@@ -24,11 +25,12 @@ function session(slots: number) {
         all.push(...message.assignments);
         assigned.resolve(message.assignments);
       }
+      cancels.push(...(message.cancels ?? []));
     },
     close() {},
   };
   const hello = { workerId: 'w', taskTypes: [ECHO], slots, labels: {}, version: '', peer: '', resume: [] };
-  return { session: new WorkerSession('s1', hello, sink, []), assigned: assigned.promise, all };
+  return { session: new WorkerSession('s1', hello, sink, []), assigned: assigned.promise, all, cancels };
 }
 
 /**
@@ -108,16 +110,80 @@ describe('Dispatcher', () => {
     await stop();
   });
 
-  it('gives the slot back when the insert fails', async () => {
-    const { dispatcher, session: worker, stop } = await primed('insert-fails');
+  it('gives the slot back when the insert of a task it sends after the commit fails', async () => {
+    const { dispatcher, session: worker, all, stop } = await primed('insert-fails');
     let during = -1;
-    const insert = dispatcher.insert([newTask()], async () => {
+    const insert = dispatcher.insert([newTask({ options: { idempotencyKey: 'fails' } })], async () => {
       during = worker.credit;
       throw new Error('the disk is full');
     });
     await expect(insert).rejects.toThrow('the disk is full');
     expect(during).toBe(2);
     expect(worker.credit).toBe(3);
+    expect(all).toHaveLength(1);
+    await stop();
+  });
+
+  it('sends a task to its worker before its insert commits, as the insert then stores it', async () => {
+    const { store, dispatcher, session: worker, all, stop } = await primed('early');
+    const commit = deferred();
+    const task = newTask({ options: { executionTimeoutMs: 60_000, labels: { team: 'a' } } });
+    const inserting = dispatcher.insert([task], async (tasks) => {
+      await commit.promise;
+      return store.insert(tasks);
+    });
+    // Sent, and held by the session, while the insert has not even begun.
+    const sent = all.find((lease) => lease.id === task.id);
+    expect(sent).toMatchObject({ id: task.id, attempt: 1, type: ECHO, queue: 'default', metadata: { team: 'a' } });
+    expect(worker.holds(task.id, 1)).toBe(true);
+    const stored = worker.held().find((lease) => lease.id === task.id)!.stored;
+    expect(stored).toBeDefined();
+    expect(await store.get(task.id)).toBeUndefined();
+    expect(worker.credit).toBe(2);
+
+    commit.resolve();
+    const [result] = await inserting;
+    expect(await stored).toBe(true);
+    expect(worker.held().find((lease) => lease.id === task.id)!.stored).toBeUndefined();
+    // Stored as sent: attempt 1, this session's lease, the deadline the worker was given.
+    expect(result!.task).toMatchObject({ state: 3, attempt: 1, leaseOwner: worker.id, deadlineAt: sent!.deadlineAt });
+    expect(result!.task.startedAt! + 60_000).toBe(sent!.deadlineAt);
+    expect(all.filter((lease) => lease.id === task.id)).toHaveLength(1);
+    await stop();
+  });
+
+  it('tells the worker to stop a task sent before an insert that failed, and says it was never stored', async () => {
+    const { dispatcher, session: worker, all, cancels, stop } = await primed('early-fails');
+    const task = newTask();
+    let stored: Promise<boolean> | undefined;
+    const insert = dispatcher.insert([task], async () => {
+      stored = worker.held().find((lease) => lease.id === task.id)?.stored;
+      throw new Error('the disk is full');
+    });
+    await expect(insert).rejects.toThrow('the disk is full');
+    expect(all.map((lease) => lease.id)).toContain(task.id);
+    expect(await stored).toBe(false);
+    expect(worker.holds(task.id, 1)).toBe(false);
+    expect(cancels).toEqual([{ id: task.id, attempt: 1, reason: expect.stringContaining('the disk is full') }]);
+    // The slot was the worker's from the moment it got the task: it comes back when the worker says so.
+    expect(worker.credit).toBe(2);
+    worker.grant(1);
+    expect(worker.credit).toBe(3);
+    await stop();
+  });
+
+  it('sends a task with an idempotency key only once its insert committed', async () => {
+    const { store, dispatcher, all, stop } = await primed('keyed-late');
+    const commit = deferred();
+    const task = newTask({ options: { idempotencyKey: 'late' } });
+    const inserting = dispatcher.insert([task], async (tasks) => {
+      await commit.promise;
+      return store.insert(tasks);
+    });
+    expect(all.map((lease) => lease.id)).not.toContain(task.id);
+    commit.resolve();
+    await inserting;
+    expect(all.map((lease) => lease.id)).toContain(task.id);
     await stop();
   });
 

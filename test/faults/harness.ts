@@ -56,7 +56,8 @@ export interface Run {
   readonly restarts: Proc[];
   readonly workers: string[];
   server(): Promise<Proc>;
-  worker(name: string): Proc;
+  /** A demo worker; with `module`, one serving that worker module (TypeScript, run under tsx) instead, with `env` added. */
+  worker(name: string, module?: { readonly path: string; readonly env: NodeJS.ProcessEnv }): Proc;
   client(script: string, ...args: Array<string | number>): Proc;
 }
 
@@ -82,8 +83,10 @@ export function setup(options: RunOptions = {}): Run {
       await proc.waitForLine((l) => l.msg === 'listening');
       return proc;
     },
-    worker(name) {
-      const proc = net.node(name, [CLI, '--server', address, 'worker', '--demo', '--worker-id', name, '--concurrency', String(options.concurrency ?? 16), '--grace-ms', '1000'], env);
+    worker(name, module) {
+      const serve = module === undefined ? [CLI, '--server', address, 'worker', '--demo'] : ['--import', 'tsx', CLI, '--server', address, 'worker', module.path];
+      const settings = ['--worker-id', name, '--concurrency', String(options.concurrency ?? 16), '--grace-ms', '1000'];
+      const proc = net.node(name, [...serve, ...settings], { ...env, ...module?.env });
       procs.push(proc);
       if (!run.workers.includes(name)) run.workers.push(name);
       return proc;

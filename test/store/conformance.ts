@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { Code, TaskwireError } from '../../src/errors.js';
-import type { Deletion, NewTask, Store, TaskEvent, TaskOptionsRecord } from '../../src/store/index.js';
+import { firstLease, leaseOf, type Deletion, type NewTask, type Store, type TaskEvent, type TaskOptionsRecord } from '../../src/store/index.js';
 
 const S = TaskState;
 export const ECHO = '/demo.v1.DemoService/Echo';
@@ -84,6 +84,18 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(await claim()).toEqual([]);
       expect(events.at(-1)).toMatchObject({ id: task.id, state: S.TASK_STATE_RUNNING, previous: S.TASK_STATE_UNSPECIFIED });
       expect(await store.complete([{ id: task.id, attempt: 1, output }], Date.now())).toEqual([{ applied: true, state: S.TASK_STATE_SUCCEEDED }]);
+    });
+
+    it('stores a task sent before its insert as it was sent: started then, its deadline from then, due by then', async () => {
+      const startedAt = Date.now() - 1_000;
+      // Due at the start of its attempt, though a clock that stepped back would call it future now.
+      const task = newTask({ runAt: startedAt, lease: { owner: 'session-9', workerId: 'worker-9', leaseMs: 10_000, startedAt }, options: { executionTimeoutMs: 5_000 } });
+      const [inserted] = await store.insert([task]);
+      expect(inserted!.task).toMatchObject({ state: S.TASK_STATE_RUNNING, attempt: 1, startedAt, deadlineAt: startedAt + 5_000 });
+      expect(await store.get(task.id)).toMatchObject({ state: S.TASK_STATE_RUNNING, attempt: 1, startedAt, deadlineAt: startedAt + 5_000 });
+      expect(leaseOf(inserted!.task)).toEqual(firstLease(task, startedAt));
+      const ahead = newTask({ runAt: Date.now() + 60_000, lease: { owner: 'session-9', workerId: 'worker-9', leaseMs: 10_000, startedAt: Date.now() + 60_000 } });
+      expect((await store.insert([ahead]))[0]!.task).toMatchObject({ state: S.TASK_STATE_RUNNING, attempt: 1 });
     });
 
     it('returns the existing task for a used idempotency key', async () => {

@@ -35,11 +35,28 @@ export interface GroupCommit {
 }
 
 /**
+ * Runs `fn` once the stream messages queued in this turn are in their
+ * sockets. An outbox (rpc/outbox.ts) writes its turn's messages from a
+ * setImmediate, and Node's HTTP/2 hands written data to the socket in a
+ * native immediate, which runs at the start of the next check phase, before
+ * the JavaScript immediates queued in the one before. A commit blocks the
+ * thread for its fsync: run after those writes, it no longer holds back what
+ * was decided before it (a task sent to its worker ahead of its insert, the
+ * acks and outcomes of the last commit), which then travels while the disk
+ * syncs. The cost is one more pass of the event loop before a quiet store's
+ * commit.
+ */
+function afterSocketWrites(fn: () => void): void {
+  setImmediate(() => setImmediate(fn));
+}
+
+/**
  * better-sqlite3 is synchronous, so concurrency comes from group commit:
  * every write issued in one turn of the event loop runs in one transaction,
  * and all their promises resolve after that one commit. One failing write
  * does not undo the others. Under load the batch grows on purpose: after a
- * busy commit the next waits until `commitIntervalMs` after it.
+ * busy commit the next waits until `commitIntervalMs` after it. A quiet
+ * store commits once this turn's messages are sent (`afterSocketWrites`).
  */
 export function createGroupCommit(db: Database, options: GroupCommitOptions): GroupCommit {
   let pending: PendingWrite[] = [];
@@ -75,7 +92,7 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
       if (!flushScheduled) {
         flushScheduled = true;
         const wait = lastBusyCommit + options.commitIntervalMs - performance.now();
-        if (wait <= 0) setImmediate(flush);
+        if (wait <= 0) afterSocketWrites(flush);
         else setTimeout(flush, wait);
       }
     });
