@@ -67,6 +67,43 @@ describe('typed client', () => {
     const [task] = (await client.list({ type: '/demo.v1.DemoService/Sleep' })).tasks;
     expect(task?.state).toBe(TaskState.TASK_STATE_CANCELLED);
   });
+
+  it('cancels the task when the caller aborts a call, and stops waiting at once', async () => {
+    stack = await startStack();
+    const started = deferred();
+    const aborted = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        started.resolve();
+        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
+        return d.sleep(request, ctx);
+      },
+    }));
+    const client = stack.client();
+    const controller = new AbortController();
+    const call = client.service(DemoServiceDefinition).sleep.call({ durationMs: 30_000 }, { signal: controller.signal });
+    await started.promise;
+    controller.abort(new Error('not needed any more'));
+    const error = await call.catch((e: unknown) => e);
+    expect((error as Error).message).toBe('not needed any more');
+    await aborted.promise;
+    const [task] = (await client.list({ type: '/demo.v1.DemoService/Sleep' })).tasks;
+    expect(task?.state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+
+  it('answers a repeated call with the same idempotency key from the task that ran', async () => {
+    stack = await startStack();
+    await stack.worker({ workerId: 'once' });
+    const demo = stack.client().service(DemoServiceDefinition);
+    const first = await demo.echo.call({ text: 'once' }, { idempotencyKey: 'echo-once' });
+    // The task has ended: its outcome comes back with the ack of the second submit.
+    const again = await demo.echo.call({ text: 'twice' }, { idempotencyKey: 'echo-once' });
+    expect(again).toEqual(first);
+    expect(again.text).toBe('once');
+    const tasks = (await stack.client().list({ type: '/demo.v1.DemoService/Echo' })).tasks;
+    expect(tasks).toHaveLength(1);
+  });
 });
 
 describe('gateway', () => {
