@@ -1,8 +1,8 @@
-import type { MethodDefinition } from 'nice-grpc';
+import type { MethodDefinition } from '@grpc/grpc-js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type { Broker, TaskTypeInfo } from '../broker/index.js';
 import { aborted, cancelled, Code, codeOf, TaskwireError, unavailable } from '../errors.js';
-import type { TaskwireCallContext } from '../rpc/index.js';
+import type { UnaryHandler } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
 import { taskLogFields, traceHeaders } from '../metrics/index.js';
 
@@ -13,6 +13,8 @@ export const TASK_ID_HEADER = 'taskwire-task-id';
 
 type Bytes = Uint8Array;
 const identity = (bytes: Bytes) => bytes;
+/** grpc-js copies a response out of a Buffer: a view of the same bytes, not a copy. */
+const asBuffer = (bytes: Bytes): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 
 /**
  * Status of a gateway call whose task failed. A non-retryable failure keeps
@@ -77,19 +79,18 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
  * task's input without a decode and re-encode.
  */
 export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
-  const definition: Record<string, MethodDefinition<Bytes, Bytes, Bytes, Bytes, false, false>> = {};
-  const implementation: Record<string, (request: Bytes, context: TaskwireCallContext & { signal: AbortSignal; header: { set(k: string, v: string): void }; sendHeader(): void; metadata: { get(k: string): string | undefined } }) => Promise<Bytes>> = {};
+  const definition: Record<string, MethodDefinition<Bytes, Bytes>> = {};
+  const implementation: Record<string, UnaryHandler<Bytes, Bytes>> = {};
   for (const info of types) {
     const name = info.type.slice(info.type.lastIndexOf('/') + 1);
     definition[name] = {
       path: info.type,
       requestStream: false,
       responseStream: false,
-      requestSerialize: identity,
+      requestSerialize: asBuffer,
       requestDeserialize: identity,
-      responseSerialize: identity,
+      responseSerialize: asBuffer,
       responseDeserialize: identity,
-      options: {},
     };
     implementation[name] = async (request, context) => {
       const remaining = context.deadline === undefined ? undefined : Math.max(1, context.deadline.getTime() - Date.now());

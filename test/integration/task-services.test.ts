@@ -1,4 +1,5 @@
 import { ClientError, Metadata, Status } from 'nice-grpc';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
@@ -204,6 +205,47 @@ describe('gateway', () => {
     }
     expect(ids[0]).toBe(ids[1]);
     expect((await stack.client().list({})).tasks).toHaveLength(1);
+    close();
+  });
+
+  it('counts each call in the per-RPC metrics with the code its caller got', async () => {
+    const registry = new Registry();
+    stack = await startStack({ metricsRegistry: registry });
+    await stack.worker();
+    const { demo, close } = gateway(stack.address);
+    await demo.echo({ text: 'counted' });
+    await demo.echo({ text: 'counted again' });
+    await statusOf(demo.fail({ permanent: true, code: Code.INVALID_ARGUMENT, message: 'no' }));
+    close();
+    const values = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+    const requests = await values('taskwire_rpc_requests_total');
+    const count = (method: string, code: string) => requests.find((v) => v.labels.method === method && v.labels.code === code)?.value;
+    expect(count('/demo.v1.DemoService/Echo', 'OK')).toBe(2);
+    expect(count('/demo.v1.DemoService/Fail', 'INVALID_ARGUMENT')).toBe(1);
+    const durations = await values('taskwire_rpc_duration_seconds');
+    expect(durations.find((v) => (v as { metricName?: string }).metricName === 'taskwire_rpc_duration_seconds_count' && v.labels.method === '/demo.v1.DemoService/Echo')?.value).toBe(2);
+  });
+
+  it('ends a waiting call UNAVAILABLE when the server drains, and leaves its task to run', async () => {
+    stack = await startStack();
+    const started = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        started.resolve();
+        return d.sleep(request, ctx);
+      },
+    }));
+    const { demo, close } = gateway(stack.address);
+    let taskId: string | undefined;
+    const call = statusOf(demo.sleep({ durationMs: 400 }, { onHeader: (h) => (taskId = h.get('taskwire-task-id')) }));
+    await started.promise;
+    const stopped = stack.server.shutdown();
+    const error = await call;
+    expect(error.code).toBe(Status.UNAVAILABLE);
+    expect(taskId).toBeDefined();
+    expect(error.details).toContain(`task ${taskId} goes on`);
+    await stopped;
     close();
   });
 
