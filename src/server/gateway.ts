@@ -5,6 +5,7 @@ import { aborted, cancelled, Code, codeOf, TaskwireError, unavailable } from '..
 import type { UnaryHandler } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
 import { taskLogFields, traceHeaders } from '../metrics/index.js';
+import { onAbort } from '../timers.js';
 
 /** Metadata key for an idempotency key on a gateway call. */
 export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';
@@ -39,16 +40,17 @@ function gatewayStatus(outcome: TaskEnd | TaskRecord): TaskwireError {
 function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draining: AbortSignal): Promise<TaskEnd | TaskRecord> {
   const id = task.id;
   return new Promise((resolve, reject) => {
+    let stopDrainWatch: () => void = () => undefined;
     const cleanup = () => {
       stop();
-      signal.removeEventListener('abort', onAbort);
-      draining.removeEventListener('abort', onDrain);
+      signal.removeEventListener('abort', onCallerGone);
+      stopDrainWatch();
     };
     const onDrain = () => {
       cleanup();
       reject(unavailable(`the server is shutting down; task ${id} goes on: call again with the same idempotency key, or watch it`));
     };
-    const onAbort = () => {
+    const onCallerGone = () => {
       if (draining.aborted) return onDrain();
       cleanup();
       broker.cancel(id, 'the gateway caller cancelled or its deadline passed').catch(() => undefined);
@@ -57,17 +59,18 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
     const stop = broker.onOutcome(
       id,
       (outcome) => {
-        signal.removeEventListener('abort', onAbort);
-        draining.removeEventListener('abort', onDrain);
+        signal.removeEventListener('abort', onCallerGone);
+        stopDrainWatch();
         resolve(outcome);
       },
       { known: task },
     );
     if (draining.aborted) onDrain();
-    else if (signal.aborted) onAbort();
+    else if (signal.aborted) onCallerGone();
     else {
-      signal.addEventListener('abort', onAbort, { once: true });
-      draining.addEventListener('abort', onDrain, { once: true });
+      signal.addEventListener('abort', onCallerGone, { once: true });
+      // Thousands of calls may wait on the one drain signal: see onAbort.
+      stopDrainWatch = onAbort(draining, onDrain);
     }
   });
 }
