@@ -42,9 +42,11 @@ export function unaryHandler<Request, Response>(path: string, handler: UnaryHand
     const controller = new AbortController();
     // grpc-js tells 'cancelled' when the caller goes away or its deadline passes, and after every answer too.
     let answered = false;
-    call.once('cancelled', () => {
-      if (!answered) controller.abort();
-    });
+    if (call.cancelled) controller.abort();
+    else
+      call.once('cancelled', () => {
+        if (!answered) controller.abort();
+      });
     let header: Metadata | undefined;
     let headerSent = false;
     let principal: TaskwireCallContext['principal'];
