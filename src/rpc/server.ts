@@ -83,6 +83,7 @@ export function createRpcServer(options: RpcServerOptions = {}): RpcServer {
   const serviceNames: string[] = [];
 
   const server = createGrpcServer(serverChannelOptions(options), withCallDeadline);
+  // Outermost first, as nice-grpc's server.use() chained them; each layer's context type is checked where it is written.
   const layers: ServerMiddleware<any, any>[] = [loggingMiddleware(logger, options.observeCall), errorMiddleware, callContextMiddleware(drainController.signal)];
   // Without an auth hook every call is admitted: no layer to pay for.
   if (options.auth !== undefined) layers.push(authMiddleware(options.auth));
