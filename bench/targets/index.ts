@@ -3,7 +3,7 @@ import { bullmq } from './bullmq.js';
 import { stream as grpcStream, unary as grpcUnary } from './grpc.js';
 import { goWorkers, pythonWorkers } from './other-workers.js';
 import { rabbitmq } from './rabbitmq.js';
-import { connectJson, gateway, postgres, session, sessionWithMetrics, unary } from './taskwire.js';
+import { call, connectJson, gateway, postgres, session, sessionWithMetrics, unary } from './taskwire.js';
 
 /** Every target, by the name --target takes. */
 export const targets: Record<string, Target> = {
@@ -11,6 +11,7 @@ export const targets: Record<string, Target> = {
   'taskwire-metrics': sessionWithMetrics,
   'taskwire-unary': unary,
   'taskwire-gateway': gateway,
+  'taskwire-call': call,
   'taskwire-connect-json': connectJson,
   'taskwire-python-worker': pythonWorkers,
   'taskwire-go-worker': goWorkers,

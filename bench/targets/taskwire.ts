@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DemoServiceDefinition, EchoRequest } from '../../gen/ts/demo/v1/demo.js';
+import * as grpc from '@grpc/grpc-js';
+import { DemoServiceDefinition, EchoRequest, EchoResponse } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import { TaskServiceDefinition } from '../../gen/ts/taskwire/v1/task_service.js';
 import { createClient, pack } from '../../src/client/index.js';
@@ -182,20 +183,47 @@ export const unary: Target = {
   },
 };
 
-/** The gateway: a plain unary call of demo.v1.DemoService/Echo, answered with the task's result. */
+/**
+ * The gateway: a plain unary call of demo.v1.DemoService/Echo, answered with
+ * the task's result. The caller is raw @grpc/grpc-js, as the `grpc-unary`
+ * floor's producer is: the same kind of client on both sides, so the
+ * difference between the two rows is the server's. (Any gRPC client in any
+ * language calls the gateway; none of them is taskwire's.)
+ */
 export const gateway: Target = {
   setup,
   async producer(params, info): Promise<Producer> {
     const address = String(info.address);
     await waitForWorkers(address, params.workers);
-    const channel = createRpcChannel(address);
-    const demo = createRpcClient(DemoServiceDefinition, channel);
+    const client = new grpc.Client(address, grpc.credentials.createInsecure());
+    const serialize = (request: EchoRequest) => Buffer.from(EchoRequest.encode(request).finish());
+    const deserialize = (bytes: Buffer) => EchoResponse.decode(bytes);
+    return {
+      run: (payload) =>
+        new Promise<void>((resolve, reject) =>
+          client.makeUnaryRequest(ECHO, serialize, deserialize, { text: '', payload }, (error) => (error ? reject(error) : resolve())),
+        ),
+      async close() {
+        client.close();
+      },
+    };
+  },
+};
+
+/** The typed client's `call()`: `service(DemoService).echo.call(...)`, submit and wait for the result in one. */
+export const call: Target = {
+  setup,
+  async producer(params, info): Promise<Producer> {
+    const address = String(info.address);
+    await waitForWorkers(address, params.workers);
+    const client = createClient({ server: address });
+    const demo = client.service(DemoServiceDefinition);
     return {
       async run(payload) {
-        await demo.echo({ payload });
+        await demo.echo.call({ payload });
       },
       async close() {
-        channel.close();
+        client.close();
       },
     };
   },

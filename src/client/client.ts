@@ -20,7 +20,7 @@ import { mergeMessages, type ServiceDefinition } from '../contract.js';
 import { oversizedSubmit, sessionLimits } from './batcher.js';
 import { statusToTaskwireError } from './errors.js';
 import { toTaskOptions, withTraceContext, type SubmitOptions } from './options.js';
-import { serviceClient, type ServiceClient } from './service.js';
+import { serviceClient, type ServiceClient, type StartedTask } from './service.js';
 import { scheduleClient, type ScheduleClient } from './schedules.js';
 
 export interface ClientOptions extends RpcChannelOptions {
@@ -176,6 +176,61 @@ export function createClient(options: ClientOptions): TaskwireClient {
     return promise;
   }
 
+  function removeWaiter(id: string, waiter: (outcome: TaskOutcome) => void): void {
+    const set = waiters.get(id);
+    set?.delete(waiter);
+    if (set?.size === 0) waiters.delete(id);
+  }
+
+  /**
+   * Waits for a task's outcome: `listen` registers the waiter (and asks the
+   * server for the outcome if it must); an abort of `signal` removes it.
+   */
+  function awaitOutcome(id: string, signal: AbortSignal | undefined, listen: (done: (outcome: TaskOutcome) => void) => void): Promise<TaskOutcome> {
+    return new Promise<TaskOutcome>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        removeWaiter(id, done);
+        reject(signal!.reason);
+      };
+      const done = (outcome: TaskOutcome) => {
+        signal?.removeEventListener('abort', onAbort);
+        // The server answers a follow of an unknown id with an UNSPECIFIED outcome carrying the error.
+        if (outcome.state === TaskState.TASK_STATE_UNSPECIFIED && outcome.error !== undefined) {
+          reject(new TaskwireError(codeOf(outcome.error.code), outcome.error.message));
+        } else {
+          resolve(outcome);
+        }
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      listen(done);
+    });
+  }
+
+  /**
+   * Submits asking for the outcome in the submit itself (as `run` does) and
+   * resolves once it is committed, with a wait for that outcome: the typed
+   * `call()` has the id (to cancel the task when its caller gives up)
+   * without the round trip of a separate follow.
+   */
+  async function start(type: string, input: Any, submitOptions?: SubmitOptions): Promise<StartedTask> {
+    // The outcome can come in the very message that acks the submit: kept until asked for.
+    let arrived: TaskOutcome | undefined;
+    const keep = (outcome: TaskOutcome) => void (arrived = outcome);
+    const { id, existing } = await submitOne({ type, input, ...(submitOptions ? { options: submitOptions } : {}) }, keep);
+    return {
+      id,
+      existing,
+      outcome: (signal) =>
+        awaitOutcome(id, signal, (done) => {
+          if (arrived !== undefined) return done(arrived);
+          // Waits in place of `keep` (still registered, and re-followed after a reconnect), so an abort removes it.
+          removeWaiter(id, keep);
+          addWaiter(id, done);
+        }),
+    };
+  }
+
   function submitMany(items: readonly SubmitItem[]): Promise<Submitted[]> {
     return Promise.all(items.map((item) => submitOne(item)));
   }
@@ -199,24 +254,8 @@ export function createClient(options: ClientOptions): TaskwireClient {
       }
     },
     result(id, resultOptions = {}) {
-      return new Promise<TaskOutcome>((resolve, reject) => {
-        const signal = resultOptions.signal;
-        if (signal?.aborted) return reject(signal.reason);
-        const onAbort = () => {
-          waiters.get(id)?.delete(done);
-          reject(signal!.reason);
-        };
-        const done = (outcome: TaskOutcome) => {
-          signal?.removeEventListener('abort', onAbort);
-          // The server answers a follow of an unknown id with an UNSPECIFIED outcome carrying the error.
-          if (outcome.state === TaskState.TASK_STATE_UNSPECIFIED && outcome.error !== undefined) {
-            reject(new TaskwireError(codeOf(outcome.error.code), outcome.error.message));
-          } else {
-            resolve(outcome);
-          }
-        };
+      return awaitOutcome(id, resultOptions.signal, (done) => {
         addWaiter(id, done);
-        signal?.addEventListener('abort', onAbort, { once: true });
         session().push({ follow: [id] });
       });
     },
@@ -256,7 +295,7 @@ export function createClient(options: ClientOptions): TaskwireClient {
       return (await rpc.purgeQueue({ queue, states: [...states], ...(finishedBefore === undefined ? {} : { finishedBefore }) })).deleted;
     },
     service(definition) {
-      return serviceClient(client, definition);
+      return serviceClient({ submit: client.submit, result: client.result, watch: client.watch, cancel: client.cancel, start }, definition);
     },
     close() {
       closeController.abort();

@@ -73,9 +73,19 @@ export class TaskFailedError extends TaskwireError {
   }
 }
 
+/** A committed submit whose outcome the server sends unasked (the submit wanted it). */
+export interface StartedTask {
+  readonly id: string;
+  readonly existing: boolean;
+  /** The task's outcome; an abort of `signal` stops the wait (not the task). */
+  outcome(signal?: AbortSignal): Promise<TaskOutcome>;
+}
+
 /** What the typed layer needs from the untyped client. */
 export interface UntypedClient {
   submit(type: string, input: ReturnType<typeof pack>, options?: SubmitOptions): Promise<{ id: string; existing: boolean }>;
+  /** Submits asking for the outcome in the submit: one round trip less than submit + result. */
+  start(type: string, input: ReturnType<typeof pack>, options?: SubmitOptions): Promise<StartedTask>;
   result(id: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
   watch(id: string, options?: { signal?: AbortSignal }): AsyncIterable<WatchTaskResponse['event']>;
   cancel(id: string, reason?: string): Promise<Task>;
@@ -103,8 +113,8 @@ function methodClient<M extends MethodDefinition>(client: UntypedClient, type: s
       }
     }
   }
-  const resultOf = async (id: string, options?: { signal?: AbortSignal }): Promise<Result> => {
-    const outcome = await client.result(id, options);
+  const resultOf = async (id: string, options?: { signal?: AbortSignal }): Promise<Result> => succeeded(await client.result(id, options));
+  const succeeded = (outcome: TaskOutcome): Result => {
     if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED) throw new TaskFailedError(outcome);
     return unpack(method.responseType, outcome.output) as Result;
   };
@@ -124,19 +134,19 @@ function methodClient<M extends MethodDefinition>(client: UntypedClient, type: s
       const { signal, deadline, ...submitOptions } = options;
       const remaining =
         deadline === undefined ? undefined : Math.max(1, (deadline instanceof Date ? deadline.getTime() : Date.now() + deadline) - Date.now());
-      const handle = await submit(input, {
+      const started = await client.start(type, pack(method.requestType, input as never), {
         ...submitOptions,
         // Past the caller's deadline nobody wants the result: neither start nor run beyond it.
         ...(remaining === undefined ? {} : { executionTimeoutMs: remaining, queueTimeoutMs: remaining }),
       });
       const timer = remaining === undefined ? undefined : timeoutSignal(remaining);
-      const giveUp = AbortSignal.any([...(signal ? [signal] : []), ...(timer ? [timer] : [])]);
+      const giveUp = timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]);
       try {
-        return await resultOf(handle.id, { signal: giveUp });
+        return succeeded(await started.outcome(giveUp));
       } catch (error) {
-        if (!giveUp.aborted) throw error;
-        await handle.cancel(timer?.aborted ? 'the caller’s deadline passed' : 'the caller cancelled').catch(() => undefined);
-        if (timer?.aborted) throw deadlineExceeded(`task ${handle.id} did not finish before the deadline`);
+        if (!giveUp?.aborted) throw error;
+        await client.cancel(started.id, timer?.aborted ? 'the caller’s deadline passed' : 'the caller cancelled').catch(() => undefined);
+        if (timer?.aborted) throw deadlineExceeded(`task ${started.id} did not finish before the deadline`);
         throw error;
       }
     },

@@ -1,6 +1,7 @@
 /** The extension API: the transport the server, client and worker stand on. It may change between minor versions; applications import taskwire, taskwire/client, taskwire/worker or taskwire/server. */
 export type { Principal, TaskwireCallContext } from './context.js';
 export { createRpcServer, type RpcServer, type RpcServerOptions, type ShutdownResult } from './server.js';
+export type { UnaryCallContext, UnaryHandler } from './unary.js';
 export { createRpcChannel, createRpcClient, type RpcChannelOptions, type RpcClient, type RpcClientOptions } from './client.js';
 export type { AuthHook } from './middleware/auth.js';
 export type { DeadlineCallOptions } from './middleware/client-deadline.js';

@@ -1,10 +1,11 @@
-import type { MethodDefinition } from 'nice-grpc';
+import type { MethodDefinition } from '@grpc/grpc-js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
 import type { Broker, TaskTypeInfo } from '../broker/index.js';
 import { aborted, cancelled, Code, codeOf, TaskwireError, unavailable } from '../errors.js';
-import type { TaskwireCallContext } from '../rpc/index.js';
+import type { UnaryHandler } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
 import { taskLogFields, traceHeaders } from '../metrics/index.js';
+import { onAbort } from '../timers.js';
 
 /** Metadata key for an idempotency key on a gateway call. */
 export const IDEMPOTENCY_KEY_HEADER = 'taskwire-idempotency-key';
@@ -13,6 +14,8 @@ export const TASK_ID_HEADER = 'taskwire-task-id';
 
 type Bytes = Uint8Array;
 const identity = (bytes: Bytes) => bytes;
+/** grpc-js copies a response out of a Buffer: a view of the same bytes, not a copy. */
+const asBuffer = (bytes: Bytes): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 
 /**
  * Status of a gateway call whose task failed. A non-retryable failure keeps
@@ -37,16 +40,17 @@ function gatewayStatus(outcome: TaskEnd | TaskRecord): TaskwireError {
 function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draining: AbortSignal): Promise<TaskEnd | TaskRecord> {
   const id = task.id;
   return new Promise((resolve, reject) => {
+    let stopDrainWatch: () => void = () => undefined;
     const cleanup = () => {
       stop();
-      signal.removeEventListener('abort', onAbort);
-      draining.removeEventListener('abort', onDrain);
+      signal.removeEventListener('abort', onCallerGone);
+      stopDrainWatch();
     };
     const onDrain = () => {
       cleanup();
       reject(unavailable(`the server is shutting down; task ${id} goes on: call again with the same idempotency key, or watch it`));
     };
-    const onAbort = () => {
+    const onCallerGone = () => {
       if (draining.aborted) return onDrain();
       cleanup();
       broker.cancel(id, 'the gateway caller cancelled or its deadline passed').catch(() => undefined);
@@ -55,17 +59,18 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
     const stop = broker.onOutcome(
       id,
       (outcome) => {
-        signal.removeEventListener('abort', onAbort);
-        draining.removeEventListener('abort', onDrain);
+        signal.removeEventListener('abort', onCallerGone);
+        stopDrainWatch();
         resolve(outcome);
       },
       { known: task },
     );
     if (draining.aborted) onDrain();
-    else if (signal.aborted) onAbort();
+    else if (signal.aborted) onCallerGone();
     else {
-      signal.addEventListener('abort', onAbort, { once: true });
-      draining.addEventListener('abort', onDrain, { once: true });
+      signal.addEventListener('abort', onCallerGone, { once: true });
+      // Thousands of calls may wait on the one drain signal: see onAbort.
+      stopDrainWatch = onAbort(draining, onDrain);
     }
   });
 }
@@ -77,19 +82,18 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
  * task's input without a decode and re-encode.
  */
 export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
-  const definition: Record<string, MethodDefinition<Bytes, Bytes, Bytes, Bytes, false, false>> = {};
-  const implementation: Record<string, (request: Bytes, context: TaskwireCallContext & { signal: AbortSignal; header: { set(k: string, v: string): void }; sendHeader(): void; metadata: { get(k: string): string | undefined } }) => Promise<Bytes>> = {};
+  const definition: Record<string, MethodDefinition<Bytes, Bytes>> = {};
+  const implementation: Record<string, UnaryHandler<Bytes, Bytes>> = {};
   for (const info of types) {
     const name = info.type.slice(info.type.lastIndexOf('/') + 1);
     definition[name] = {
       path: info.type,
       requestStream: false,
       responseStream: false,
-      requestSerialize: identity,
+      requestSerialize: asBuffer,
       requestDeserialize: identity,
-      responseSerialize: identity,
+      responseSerialize: asBuffer,
       responseDeserialize: identity,
-      options: {},
     };
     implementation[name] = async (request, context) => {
       const remaining = context.deadline === undefined ? undefined : Math.max(1, context.deadline.getTime() - Date.now());

@@ -138,7 +138,7 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
     addTaskTypes(types) {
       for (const info of types) broker.registerType(info);
       const gateway = createGateway(broker, types);
-      rpc.add(gateway.definition, gateway.implementation as never);
+      rpc.addUnary(gateway.definition, gateway.implementation);
       httpServices.push({ definition: gateway.definition, implementation: gateway.implementation });
     },
     async listen(address) {

@@ -1,4 +1,5 @@
 import { ClientError, Metadata, Status } from 'nice-grpc';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DemoServiceDefinition } from '../../gen/ts/demo/v1/demo.js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
@@ -66,6 +67,43 @@ describe('typed client', () => {
     await aborted.promise;
     const [task] = (await client.list({ type: '/demo.v1.DemoService/Sleep' })).tasks;
     expect(task?.state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+
+  it('cancels the task when the caller aborts a call, and stops waiting at once', async () => {
+    stack = await startStack();
+    const started = deferred();
+    const aborted = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        started.resolve();
+        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
+        return d.sleep(request, ctx);
+      },
+    }));
+    const client = stack.client();
+    const controller = new AbortController();
+    const call = client.service(DemoServiceDefinition).sleep.call({ durationMs: 30_000 }, { signal: controller.signal });
+    await started.promise;
+    controller.abort(new Error('not needed any more'));
+    const error = await call.catch((e: unknown) => e);
+    expect((error as Error).message).toBe('not needed any more');
+    await aborted.promise;
+    const [task] = (await client.list({ type: '/demo.v1.DemoService/Sleep' })).tasks;
+    expect(task?.state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+
+  it('answers a repeated call with the same idempotency key from the task that ran', async () => {
+    stack = await startStack();
+    await stack.worker({ workerId: 'once' });
+    const demo = stack.client().service(DemoServiceDefinition);
+    const first = await demo.echo.call({ text: 'once' }, { idempotencyKey: 'echo-once' });
+    // The task has ended: its outcome comes back with the ack of the second submit.
+    const again = await demo.echo.call({ text: 'twice' }, { idempotencyKey: 'echo-once' });
+    expect(again).toEqual(first);
+    expect(again.text).toBe('once');
+    const tasks = (await stack.client().list({ type: '/demo.v1.DemoService/Echo' })).tasks;
+    expect(tasks).toHaveLength(1);
   });
 });
 
@@ -167,6 +205,47 @@ describe('gateway', () => {
     }
     expect(ids[0]).toBe(ids[1]);
     expect((await stack.client().list({})).tasks).toHaveLength(1);
+    close();
+  });
+
+  it('counts each call in the per-RPC metrics with the code its caller got', async () => {
+    const registry = new Registry();
+    stack = await startStack({ metricsRegistry: registry });
+    await stack.worker();
+    const { demo, close } = gateway(stack.address);
+    await demo.echo({ text: 'counted' });
+    await demo.echo({ text: 'counted again' });
+    await statusOf(demo.fail({ permanent: true, code: Code.INVALID_ARGUMENT, message: 'no' }));
+    close();
+    const values = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+    const requests = await values('taskwire_rpc_requests_total');
+    const count = (method: string, code: string) => requests.find((v) => v.labels.method === method && v.labels.code === code)?.value;
+    expect(count('/demo.v1.DemoService/Echo', 'OK')).toBe(2);
+    expect(count('/demo.v1.DemoService/Fail', 'INVALID_ARGUMENT')).toBe(1);
+    const durations = await values('taskwire_rpc_duration_seconds');
+    expect(durations.find((v) => (v as { metricName?: string }).metricName === 'taskwire_rpc_duration_seconds_count' && v.labels.method === '/demo.v1.DemoService/Echo')?.value).toBe(2);
+  });
+
+  it('ends a waiting call UNAVAILABLE when the server drains, and leaves its task to run', async () => {
+    stack = await startStack();
+    const started = deferred();
+    await stack.worker({}, (d) => ({
+      ...d,
+      async sleep(request, ctx) {
+        started.resolve();
+        return d.sleep(request, ctx);
+      },
+    }));
+    const { demo, close } = gateway(stack.address);
+    let taskId: string | undefined;
+    const call = statusOf(demo.sleep({ durationMs: 400 }, { onHeader: (h) => (taskId = h.get('taskwire-task-id')) }));
+    await started.promise;
+    const stopped = stack.server.shutdown();
+    const error = await call;
+    expect(error.code).toBe(Status.UNAVAILABLE);
+    expect(taskId).toBeDefined();
+    expect(error.details).toContain(`task ${taskId} goes on`);
+    await stopped;
     close();
   });
 

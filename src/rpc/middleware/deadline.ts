@@ -1,30 +1,31 @@
 import type { CallContext, ServerMiddleware } from 'nice-grpc';
-import type { ServerInterceptor } from '@grpc/grpc-js';
-import { ServerInterceptingCall } from '@grpc/grpc-js';
+import type { Metadata, UntypedHandleCall } from '@grpc/grpc-js';
 import type { Principal } from '../context.js';
 import { setLongTimeout } from '../../timers.js';
 
 /**
  * grpc-js parses the caller's `grpc-timeout` and strips it from the metadata
- * nice-grpc sees; this interceptor hands the resulting deadline on in a
+ * nice-grpc sees; `withCallDeadline` hands the resulting deadline on in a
  * header of our own (overwriting any a caller sent).
  */
 export const DEADLINE_HEADER = 'taskwire-internal-deadline-ms';
 
-export const deadlineInterceptor: ServerInterceptor = (_method, call) =>
-  new ServerInterceptingCall(call, {
-    start(next) {
-      next({
-        onReceiveMetadata(metadata, mdNext) {
-          const deadline = call.getDeadline();
-          const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-          if (Number.isFinite(ms)) metadata.set(DEADLINE_HEADER, String(ms));
-          else metadata.remove(DEADLINE_HEADER);
-          mdNext(metadata);
-        },
-      });
-    },
-  });
+/** The caller's deadline as grpc-js parsed it: a Date, or undefined when it sent none. */
+export function deadlineOf(call: { getDeadline(): Date | number }): Date | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? new Date(ms) : undefined;
+}
+
+/** Wraps a nice-grpc method handler (grpc-server.ts) so that its context learns the deadline: see DEADLINE_HEADER. */
+export function withCallDeadline(handler: UntypedHandleCall): UntypedHandleCall {
+  return ((call: { metadata: Metadata; getDeadline(): Date | number }, ...rest: unknown[]) => {
+    const deadline = deadlineOf(call);
+    if (deadline === undefined) call.metadata.remove(DEADLINE_HEADER);
+    else call.metadata.set(DEADLINE_HEADER, String(deadline.getTime()));
+    return (handler as (...args: unknown[]) => unknown)(call, ...rest);
+  }) as UntypedHandleCall;
+}
 
 /**
  * What the server knows about a call beyond nice-grpc's context: the

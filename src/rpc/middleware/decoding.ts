@@ -52,12 +52,17 @@ async function* checked(requests: AsyncIterable<unknown>, method: string): Async
   }
 }
 
+/** The request of a unary call, or INVALID_ARGUMENT if it did not decode (see `withGuardedDecoding`). */
+export function decoded(method: string, request: unknown): unknown {
+  if (request instanceof Undecodable) throw invalid(method, request);
+  return request;
+}
+
 /** Answers a request that did not decode with INVALID_ARGUMENT (see `withGuardedDecoding`). */
 export const decodingMiddleware: ServerMiddleware = async function* decoding(call, context) {
   const method = call.method.path;
   if (call.method.requestStream) {
     return yield* call.next(checked(call.request as AsyncIterable<unknown>, method) as never, context);
   }
-  if (call.request instanceof Undecodable) throw invalid(method, call.request);
-  return yield* call.next(call.request, context);
+  return yield* call.next(decoded(method, call.request) as never, context);
 };
