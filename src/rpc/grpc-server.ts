@@ -16,7 +16,8 @@ import type { CompatServiceDefinition, ServerMiddleware } from 'nice-grpc';
 type NiceMethod = { path: string; requestStream: boolean; responseStream: boolean };
 type HandlerFactory = (definition: NiceMethod, implementation: (...args: never[]) => unknown, middleware: ServerMiddleware | undefined) => UntypedHandleCall;
 
-// Internal to nice-grpc (no typings): the functions its createServer runs, in the 2.x layout.
+// Internal to nice-grpc (no typings): the functions its createServer runs, in the 2.1 layout. package.json
+// takes patch releases only (~2.1), and every test that starts a server loads these, so a move fails loudly.
 const require = createRequire(import.meta.url);
 const definitions = require('nice-grpc/lib/service-definitions/index.js') as {
   normalizeServiceDefinition(definition: CompatServiceDefinition): Record<string, NiceMethod>;
