@@ -15,6 +15,8 @@ export interface BenchParams {
   readonly mode: 'throughput' | 'latency';
   readonly rate: number;
   readonly durationS: number;
+  /** Latency mode: seconds at the rate before the measured part, unmeasured. */
+  readonly settleS: number;
   readonly inflight: number;
   readonly slots: number;
 }

@@ -1,13 +1,15 @@
 /**
  * npm run bench -- [--target taskwire,grpc,rabbitmq,...|all] [--n 20000] [--workers 4] [--size 100]
- *                  [--mode throughput|latency] [--rate 1000] [--duration 10] [--inflight 2000] [--slots 32]
+ *                  [--mode throughput|latency] [--rate 1000] [--duration 10] [--settle 0] [--inflight 2000] [--slots 32]
  *                  [--runs 3] [--json]
  *
  * Each run starts the target's broker/server and worker processes, then a
  * producer process; tasks/s is end to end (submit → result seen by the
  * producer), CPU per task is utime+stime from /proc summed over producer,
  * server or broker (where it is our process) and workers, over the measured
- * part only. Figures are medians over --runs runs.
+ * part only. Figures are medians over --runs runs. In latency mode,
+ * --settle S runs S seconds at the rate, unmeasured, before the measured part
+ * (the steady state of a process that has long been running and scraped).
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'throughput' },
     rate: { type: 'string', default: '1000' },
     duration: { type: 'string', default: '10' },
+    settle: { type: 'string', default: '0' },
     inflight: { type: 'string', default: '2000' },
     slots: { type: 'string', default: '32' },
     runs: { type: 'string', default: '3' },
@@ -92,6 +95,7 @@ for (const name of names) {
     mode: values.mode,
     rate: Number(values.rate),
     durationS: Number(values.duration),
+    settleS: Number(values.settle),
     inflight: Number(values.inflight),
     slots: Number(values.slots),
   };

@@ -55,6 +55,7 @@ async function latency(rate: number, durationS: number): Promise<number[]> {
 // Warm-up: a tenth of the run, at most 10,000 tasks, so every process's hot paths are compiled
 // (V8 optimises a function after many calls) before the measured part begins.
 await throughput(Math.min(10_000, Math.max(200, Math.floor(params.n / 10))), params.inflight);
+if (params.mode === 'latency' && params.settleS > 0) await latency(params.rate, params.settleS);
 emit({ event: 'start' });
 const t0 = performance.now();
 if (params.mode === 'throughput') {

@@ -11,7 +11,7 @@ import { percentile } from '../lib.js';
 import { session, waitForWorkers } from '../targets/taskwire.js';
 
 const [rate = 1000, seconds = 5, workers = 4] = process.argv.slice(2).map(Number);
-const setup = await session.setup({ target: 'taskwire', n: 0, workers, size: 100, mode: 'latency', rate, durationS: seconds, inflight: 0, slots: 32 });
+const setup = await session.setup({ target: 'taskwire', n: 0, workers, size: 100, mode: 'latency', rate, durationS: seconds, settleS: 0, inflight: 0, slots: 32 });
 const address = String(setup.info.address);
 await waitForWorkers(address, workers);
 const client = createClient({ server: address });
