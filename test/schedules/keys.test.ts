@@ -1,8 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest, EchoResponse } from '../../gen/ts/demo/v1/demo.js';
@@ -12,12 +8,12 @@ import { TaskMethodOptions } from '../../gen/ts/taskwire/v1/options.js';
 import { createClient, pack, unpack, type TaskwireClient } from '../../src/client/index.js';
 import { DemoServiceDefinition, demoHandlers } from '../../src/demo/handlers.js';
 import { createTaskwireServer } from '../../src/server/index.js';
-import { createPostgresStore, createSqliteStore, type Store } from '../../src/store/index.js';
+import type { Store } from '../../src/store/index.js';
 import { createWorker, type Worker } from '../../src/worker/index.js';
 import { waitFor } from '../helpers/wait.js';
+import { openTestStore } from '../helpers/stores.js';
 import { startCli } from '../helpers/processes.js';
 
-const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ECHO = '/demo.v1.DemoService/Echo';
 const CHAIN = Number(process.env.TASKWIRE_KEY_CHAIN ?? 1000);
 const WORKERS = 8;
@@ -29,20 +25,8 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function openStore(kind: 'sqlite' | 'postgres'): Promise<Store> {
-  if (kind === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'taskwire-keys-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    return createSqliteStore({ path: join(dir, 'tasks.db') });
-  }
-  const schema = `keys_${process.pid}_${Date.now()}`;
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: POSTGRES_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  });
-  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+function openStore(kind: 'sqlite' | 'postgres'): Promise<Store> {
+  return openTestStore(kind, 'keys', (cleanup) => cleanups.push(cleanup));
 }
 
 async function allTasks(client: TaskwireClient): Promise<Task[]> {

@@ -1,8 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EchoRequest, SleepRequest } from '../../gen/ts/demo/v1/demo.js';
@@ -12,11 +8,11 @@ import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
 import { createClient, pack, type TaskwireClient } from '../../src/client/index.js';
 import { DemoServiceDefinition, demoHandlers } from '../../src/demo/handlers.js';
 import { createTaskwireServer, type TaskServiceOptions } from '../../src/server/index.js';
-import { createPostgresStore, createSqliteStore, type Store } from '../../src/store/index.js';
+import { createPostgresStore, type Store } from '../../src/store/index.js';
 import { createWorker, type Worker } from '../../src/worker/index.js';
 import { waitFor } from '../helpers/wait.js';
+import { dropSchema, openTestStore, POSTGRES_URL } from '../helpers/stores.js';
 
-const POSTGRES_URL = process.env.TASKWIRE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ECHO = '/demo.v1.DemoService/Echo';
 const SLEEP = '/demo.v1.DemoService/Sleep';
 const quiet = () => pino({ level: 'silent' });
@@ -27,20 +23,8 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function openStore(kind: 'sqlite' | 'postgres'): Promise<Store> {
-  if (kind === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'taskwire-rates-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    return createSqliteStore({ path: join(dir, 'tasks.db') });
-  }
-  const schema = `rates_${process.pid}_${Date.now()}`;
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: POSTGRES_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  });
-  return createPostgresStore({ connectionString: POSTGRES_URL, schema });
+function openStore(kind: 'sqlite' | 'postgres'): Promise<Store> {
+  return openTestStore(kind, 'rates', (cleanup) => cleanups.push(cleanup));
 }
 
 /** The demo service with `(taskwire.v1.task) = { … }` on Echo. */
@@ -170,12 +154,7 @@ describe('where a rate limit comes from', () => {
 describe('two PostgreSQL replicas', () => {
   it('split a type\'s rate: together they start at most the limit', async () => {
     const schema = `rates2_${process.pid}_${Date.now()}`;
-    cleanups.push(async () => {
-      const c = new pg.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    });
+    cleanups.push(() => dropSchema(schema));
     const clients: TaskwireClient[] = [];
     for (const replica of ['r1', 'r2']) {
       const server = createTaskwireServer({ store: await createPostgresStore({ connectionString: POSTGRES_URL, schema }), logger: quiet(), replica });
