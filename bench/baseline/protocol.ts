@@ -27,16 +27,25 @@ export const definitions = {
   connect: method('/taskwire.v1.WorkerService/Connect', true, true, ConnectRequest, ConnectResponse),
 };
 
-/** Collects messages for one stream during a turn of the event loop and writes them as one. */
+/**
+ * Collects messages for one stream during a turn of the event loop and
+ * writes them as one; with `each`, writes every message on its own (the
+ * one-message-per-task floor).
+ */
 export class Batcher<T> {
   #pending: T[] = [];
   #scheduled = false;
 
   constructor(
     private readonly write: (batch: T[]) => void,
+    private readonly each = false,
   ) {}
 
   push(item: T): void {
+    if (this.each) {
+      this.write([item]);
+      return;
+    }
     this.#pending.push(item);
     if (!this.#scheduled) {
       this.#scheduled = true;

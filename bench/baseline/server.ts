@@ -1,7 +1,8 @@
 /**
  * The stack's floor: an in-memory dispatcher on raw @grpc/grpc-js, speaking
  * the same Session/SubmitTask/Connect messages as taskwire, with credits and
- * batching, and no durability, leases or retries.
+ * batching, and no durability, leases or retries. A second argument `each`
+ * writes one message per task instead of batching a turn's messages.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Any } from '../../gen/ts/google/protobuf/any.js';
@@ -27,6 +28,7 @@ const followers = new Map<string, (outcome: TaskOutcome) => void>();
 /** Outcomes nobody followed yet (a unary submit whose follow has not arrived). */
 const unclaimed = new Map<string, TaskOutcome>();
 const workers: WorkerStream[] = [];
+const each = process.argv[3] === 'each';
 let nextId = 1;
 let rr = 0;
 let dispatchScheduled = false;
@@ -61,6 +63,7 @@ server.addService(definitions, {
   session(call: grpc.ServerDuplexStream<any, SessionResponse>) {
     const out = new Batcher<{ ack?: SessionAck; outcome?: TaskOutcome }>((batch) =>
       call.write({ acks: batch.flatMap((b) => (b.ack ? [b.ack] : [])), outcomes: batch.flatMap((b) => (b.outcome ? [b.outcome] : [])) }),
+      each,
     );
     call.on('data', (request: { submits: Array<{ ref: number; request?: { input?: Any }; wantResult: boolean }>; follow: string[] }) => {
       for (const id of request.follow) {
@@ -84,7 +87,7 @@ server.addService(definitions, {
   connect(call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) {
     const worker: WorkerStream = {
       credit: 0,
-      send: new Batcher((assignments) => call.write({ assignments, cancels: [], rejected: [], acknowledged: [], rejections: [] })),
+      send: new Batcher((assignments) => call.write({ assignments, cancels: [], rejected: [], acknowledged: [], rejections: [] }), each),
     };
     call.on('data', (request: ConnectRequest) => {
       if (request.hello) {

@@ -7,16 +7,18 @@ import { freePort, startScript, type BenchParams, type Producer, type Setup, typ
 const ECHO = '/demo.v1.DemoService/Echo';
 const TYPE_URL = 'type.googleapis.com/demo.v1.EchoRequest';
 
-async function setup(params: BenchParams): Promise<Setup> {
+type Batching = 'batched' | 'each';
+
+async function setup(params: BenchParams, batching: Batching): Promise<Setup> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const server = startScript('baseline-server', 'baseline/server.ts', [address]);
+  const server = startScript('baseline-server', 'baseline/server.ts', [address, batching]);
   await server.waitFor((l) => l.ready === true);
-  const workers = Array.from({ length: params.workers }, (_, i) => startScript(`baseline-worker-${i}`, 'baseline/worker.ts', [address, String(params.slots)]));
+  const workers = Array.from({ length: params.workers }, (_, i) => startScript(`baseline-worker-${i}`, 'baseline/worker.ts', [address, String(params.slots), batching]));
   await server.waitFor(() => server.lines.filter((l) => l.worker !== undefined).length >= params.workers);
   return {
     children: [server, ...workers],
-    info: { address },
+    info: { address, batching },
     async teardown() {
       await Promise.all(workers.map((w) => w.stop()));
       await server.stop();
@@ -25,13 +27,14 @@ async function setup(params: BenchParams): Promise<Setup> {
 }
 
 /** A raw Session stream: submits (with or without want_result) and follows, resolved by task id. */
-function openSession(client: grpc.Client) {
+function openSession(client: grpc.Client, batching: Batching) {
   const call = client.makeBidiStreamRequest(definitions.session.path, definitions.session.requestSerialize, definitions.session.responseDeserialize);
   const byRef = new Map<number, (taskId: string) => void>();
   const byTask = new Map<string, () => void>();
   let nextRef = 1;
   const out = new Batcher<Partial<SessionRequest>>((batch) =>
     call.write({ submits: batch.flatMap((b) => b.submits ?? []), follow: batch.flatMap((b) => b.follow ?? []) }),
+    batching === 'each',
   );
   call.on('data', (response: SessionResponse) => {
     for (const ack of response.acks) byRef.get(Number(ack.ref))?.(ack.taskId);
@@ -63,26 +66,33 @@ function openSession(client: grpc.Client) {
   };
 }
 
-export const stream: Target = {
-  setup,
-  async producer(_params, info): Promise<Producer> {
-    const client = new grpc.Client(String(info.address), grpc.credentials.createInsecure());
-    const session = openSession(client);
-    return {
-      run: (payload) => session.submit(payload),
-      async close() {
-        session.close();
-        client.close();
-      },
-    };
-  },
-};
+function streamTarget(batching: Batching): Target {
+  return {
+    setup: (params) => setup(params, batching),
+    async producer(_params, info): Promise<Producer> {
+      const client = new grpc.Client(String(info.address), grpc.credentials.createInsecure());
+      const session = openSession(client, batching);
+      return {
+        run: (payload) => session.submit(payload),
+        async close() {
+          session.close();
+          client.close();
+        },
+      };
+    },
+  };
+}
+
+/** The floor the Session is held to: the same messages, batched per turn as taskwire batches them. */
+export const stream = streamTarget('batched');
+/** The same floor with one stream message per task (no batching anywhere). */
+export const streamEach = streamTarget('each');
 
 export const unary: Target = {
-  setup,
+  setup: (params) => setup(params, 'batched'),
   async producer(_params, info): Promise<Producer> {
     const client = new grpc.Client(String(info.address), grpc.credentials.createInsecure());
-    const session = openSession(client);
+    const session = openSession(client, 'batched');
     const d = definitions.submitTask;
     return {
       async run(payload) {

@@ -4,7 +4,8 @@ import amqp from 'amqplib';
 const [url = 'amqp://guest:guest@127.0.0.1:5672', queue = 'bench', slots = '16'] = process.argv.slice(2);
 const connection = await amqp.connect(url, { noDelay: true });
 const channel = await connection.createChannel();
-await channel.assertQueue(queue, { durable: true });
+// The queue is declared by the bench (classic or quorum); the worker only checks it is there.
+await channel.checkQueue(queue);
 await channel.prefetch(Number(slots));
 await channel.consume(queue, (message) => {
   if (message === null) return;
