@@ -84,8 +84,10 @@ export function startSweeper(options: SweeperOptions): () => void {
       const ref = { id: item.id, attempt: item.attempt };
       const holder = item.owner === undefined ? undefined : sessions.get(item.owner);
       if (item.reason === 'deadline') timedOut.push(ref);
-      // Our own live session: its renewal was late (a stalled loop, a failed write), the worker is fine.
-      else if (holder !== undefined && !holder.closed) renew.set(holder, [...(renew.get(holder) ?? []), ref]);
+      // Our own live session holding this attempt: its renewal was late (a stalled loop, a failed
+      // write), the worker is fine. A live session that does not hold it (a write this server saw
+      // fail had committed) will never end it: it expires like any other.
+      else if (holder !== undefined && !holder.closed && holder.holds(ref.id, ref.attempt)) renew.set(holder, [...(renew.get(holder) ?? []), ref]);
       else if (now >= graceUntil) orphaned.push(ref);
     }
     for (const [session, refs] of renew) await store.renewLeases(session.id, refs, now + leaseMs);

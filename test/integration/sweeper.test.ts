@@ -1,0 +1,44 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SleepRequest } from '../../gen/ts/demo/v1/demo.js';
+import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
+import { pack } from '../../src/client/index.js';
+import { startStack } from '../helpers/inprocess.js';
+import { waitFor } from '../helpers/wait.js';
+
+let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+describe('the sweeper and a lease that names a live session', () => {
+  it('renews only an attempt the session holds: one it does not hold is handed back once its lease runs out, not kept RUNNING forever', async () => {
+    stack = await startStack({ leaseMs: 500, sweepMs: 50 });
+    await stack.worker({ concurrency: 1 });
+    const client = stack.client();
+    const { id } = await client.submit('/demo.v1.DemoService/Sleep', pack(SleepRequest, { durationMs: 1_000 }));
+    const running = await waitFor(async () => {
+      const task = await client.get(id);
+      return task.state === TaskState.TASK_STATE_RUNNING && task;
+    }, { what: 'the task to run' });
+    expect(running.attempt).toBe(1);
+
+    // The store now says the live session holds attempt 2, whose lease has run out, while the
+    // session holds attempt 1 (as when a write the server saw fail had in fact committed).
+    const db = new Database(join(stack.dir, 'tasks.db'));
+    try {
+      const changed = db.prepare('UPDATE tasks SET attempt = 2, lease_expires_at = ? WHERE id = ? AND state = ?').run(Date.now() - 1, id, TaskState.TASK_STATE_RUNNING).changes;
+      expect(changed).toBe(1);
+    } finally {
+      db.close();
+    }
+
+    // Attempt 1's result is refused as stale; attempt 2 is handed back when the start's grace for
+    // reconnecting workers ends (lease + 5 s), and runs again as attempt 3 on the same worker.
+    const outcome = await client.result(id, { signal: AbortSignal.timeout(20_000) });
+    expect([outcome.state, outcome.attempt]).toEqual([TaskState.TASK_STATE_SUCCEEDED, 3]);
+    expect(stack.server.counters.leasesExpired).toBe(1);
+  }, 30_000);
+});
