@@ -1,5 +1,5 @@
 import amqp from 'amqplib';
-import { findPid, startScript, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
+import { cpuMs, findPids, startScript, type BenchParams, type Producer, type Setup, type Target } from '../lib.js';
 
 const URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -22,7 +22,9 @@ function rabbitTarget(type: QueueType): Target {
       await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': type } });
       const workers = Array.from({ length: params.workers }, (_, i) => startScript(`rabbit-worker-${i}`, 'targets/rabbitmq-worker.ts', [URL, queue, String(params.slots)]));
       await Promise.all(workers.map((w) => w.waitFor((l) => l.ready === true)));
-      const broker = findPid(/beam\.smp.*rabbit/);
+      // The broker's VM: of the processes that match, the one that has used the most CPU (a short-lived
+      // beam.smp, rabbitmqctl's, can match too).
+      const broker = findPids(/beam\.smp.*rabbit/).sort((a, b) => cpuMs(b) - cpuMs(a))[0];
       return {
         children: workers,
         external: () => (broker === undefined ? [] : [{ name: 'rabbitmq-broker', pid: broker }]),
