@@ -3,14 +3,17 @@
  * between the producer's submit, the stored create/start/finish times and
  * the result reaching the producer (wall clock, ms resolution of the store).
  *
- *   npm run build && npx tsx bench/tools/latency-stages.ts [rate] [seconds] [workers]
+ *   npm run build && npx tsx bench/tools/latency-stages.ts [rate] [seconds] [workers] [settle seconds]
+ *
+ * With a settle time, the rate runs that long unmeasured first (as the
+ * bench's --settle), so the processes are in their steady state.
  */
 import { EchoRequest } from '../../gen/ts/demo/v1/demo.js';
 import { createClient, pack } from '../../src/client/index.js';
 import { percentile } from '../lib.js';
 import { session, waitForWorkers } from '../targets/taskwire.js';
 
-const [rate = 1000, seconds = 5, workers = 4] = process.argv.slice(2).map(Number);
+const [rate = 1000, seconds = 5, workers = 4, settle = 0] = process.argv.slice(2).map(Number);
 const setup = await session.setup({ target: 'taskwire', n: 0, workers, size: 100, mode: 'latency', rate, durationS: seconds, settleS: 0, inflight: 0, slots: 32 });
 const address = String(setup.info.address);
 await waitForWorkers(address, workers);
@@ -23,15 +26,20 @@ const run = async () => {
   samples.push({ submit, result: Date.now(), id: outcome.taskId });
 };
 for (let i = 0; i < 500; i++) await run(); // warm-up
-samples.length = 0;
-const pending: Promise<void>[] = [];
-const start = performance.now();
-for (let sent = 0; sent < rate * seconds; ) {
-  const due = Math.min(rate * seconds, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
-  for (; sent < due; sent++) pending.push(run());
-  await new Promise((r) => setTimeout(r, 1));
+/** Runs tasks at `rate` for `forSeconds`, each submitted at its time. */
+async function atRate(forSeconds: number): Promise<void> {
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let sent = 0; sent < rate * forSeconds; ) {
+    const due = Math.min(rate * forSeconds, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+    for (; sent < due; sent++) pending.push(run());
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
 }
-await Promise.all(pending);
+if (settle > 0) await atRate(settle);
+samples.length = 0;
+await atRate(seconds);
 
 const stages: Record<string, number[]> = { 'submit → created': [], 'created → started': [], 'started → finished': [], 'finished → result seen': [], total: [] };
 const ms = (t: Date | undefined) => t?.getTime() ?? NaN;
