@@ -71,6 +71,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
 
   /** Tells the worker its results are committed (or rejected as stale), so it can forget them. */
   function acknowledge(items: readonly AttemptRef[], results: readonly { applied: boolean }[]) {
+    for (const item of items) session.ended(item.id, item.attempt);
     const refs = items.map(({ id, attempt }) => ({ id, attempt }));
     const stale = refs
       .filter((_, i) => !results[i]!.applied)
@@ -104,7 +105,11 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     let refused: Rejection[] | undefined;
     for (const item of items) {
       const lease = session.endLease(item.id, item.attempt);
-      if (lease !== undefined) kept.push({ item, lease });
+      if (lease !== undefined) {
+        // Until its write commits, the store still leases the attempt to this session (Session.owns).
+        session.ending(item.id, item.attempt);
+        kept.push({ item, lease });
+      }
       else {
         (refused ??= []).push({
           id: item.id,
@@ -136,6 +141,7 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
           attempt: item.attempt,
           reason: `${what} refused: task ${item.id} was never stored (its submit failed), so attempt ${item.attempt} has nothing to record`,
         }));
+      for (const item of refused) session.ended(item.id, item.attempt);
       if (refused.length > 0) refuse(refused, what, 'refused results of tasks that were never stored');
       const kept = waiting.filter((_, i) => stored[i]);
       if (kept.length > 0) proceed(kept);

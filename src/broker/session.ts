@@ -30,6 +30,12 @@ export class WorkerSession {
   #draining = false;
   /** Leases held: attempt key → the attempt and its task type. */
   readonly #leases = new Map<string, HeldLease>();
+  /**
+   * Attempts whose lease ended here because their result, failure or release
+   * came, while that write has not committed (a slow or failing store): the
+   * store still names this session, rightly, and it keeps their leases alive.
+   */
+  readonly #ending = new Set<string>();
 
   constructor(
     readonly id: string,
@@ -119,6 +125,32 @@ export class WorkerSession {
 
   holds(id: string, attempt: number): boolean {
     return this.#leases.has(attemptKey(id, attempt));
+  }
+
+  /** A result for this ended lease is being written (see `owns`). */
+  ending(id: string, attempt: number): void {
+    this.#ending.add(attemptKey(id, attempt));
+  }
+
+  /** That write is done: applied, stale or refused. */
+  ended(id: string, attempt: number): void {
+    this.#ending.delete(attemptKey(id, attempt));
+  }
+
+  /** Holds the lease, or is writing the attempt's result: the store's lease on it is this session's to keep alive. */
+  owns(id: string, attempt: number): boolean {
+    const k = attemptKey(id, attempt);
+    return this.#leases.has(k) || this.#ending.has(k);
+  }
+
+  /** Every attempt whose lease this session keeps alive: held, or with its result being written. */
+  owned(): AttemptRef[] {
+    const refs = this.leases();
+    for (const k of this.#ending) {
+      const cut = k.lastIndexOf('#');
+      refs.push({ id: k.slice(0, cut), attempt: Number(k.slice(cut + 1)) });
+    }
+    return refs;
   }
 
   cancel(refs: readonly CancelRef[]): void {

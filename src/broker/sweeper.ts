@@ -64,9 +64,11 @@ export function startSweeper(options: SweeperOptions): () => void {
       if (now - session.lastSeenAt > leaseMs && !stalled) {
         session.sink.close(unavailable(`no message from worker ${session.hello.workerId} for ${leaseMs} ms; reconnect`));
         await options.dropSession(session, 'the worker stopped sending heartbeats');
-      } else if (session.running > 0 && now - session.lastRenewedAt > leaseMs / 3) {
+      } else if (now - session.lastRenewedAt > leaseMs / 3) {
+        const owned = session.owned();
+        if (owned.length === 0) continue;
         session.lastRenewedAt = now;
-        await store.renewLeases(session.id, session.leases(), now + leaseMs);
+        await store.renewLeases(session.id, owned, now + leaseMs);
       }
     }
     await endOverdue(now);
@@ -84,10 +86,10 @@ export function startSweeper(options: SweeperOptions): () => void {
       const ref = { id: item.id, attempt: item.attempt };
       const holder = item.owner === undefined ? undefined : sessions.get(item.owner);
       if (item.reason === 'deadline') timedOut.push(ref);
-      // Our own live session holding this attempt: its renewal was late (a stalled loop, a failed
-      // write), the worker is fine. A live session that does not hold it (a write this server saw
-      // fail had committed) will never end it: it expires like any other.
-      else if (holder !== undefined && !holder.closed && holder.holds(ref.id, ref.attempt)) renew.set(holder, [...(renew.get(holder) ?? []), ref]);
+      // Our own live session holding this attempt (or writing its result): its renewal was late (a
+      // stalled loop, a failed write), the worker is fine. One that does not own it (a claim or
+      // insert this server saw fail had committed) will never end it: it expires like any other.
+      else if (holder !== undefined && !holder.closed && holder.owns(ref.id, ref.attempt)) renew.set(holder, [...(renew.get(holder) ?? []), ref]);
       else if (now >= graceUntil) orphaned.push(ref);
     }
     for (const [session, refs] of renew) await store.renewLeases(session.id, refs, now + leaseMs);
