@@ -7,7 +7,8 @@ type QueueType = 'classic' | 'quorum';
 
 /**
  * RabbitMQ as most would use it for durable tasks: a durable queue (classic,
- * or quorum: replicated through its Raft log, fsynced before it confirms),
+ * or quorum: a replicated Raft log, one node here; both confirm a persistent
+ * message once it is on disk),
  * persistent messages, publisher confirms, manual acks with prefetch = slots,
  * results over a reply queue. Nagle off (amqplib leaves it on).
  */
