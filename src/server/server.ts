@@ -142,6 +142,9 @@ export function createTaskwireServer(options: TaskwireServerOptions = {}): Taskw
       httpServices.push({ definition: gateway.definition, implementation: gateway.implementation });
     },
     async listen(address) {
+      // The queue counts start from one count of the store and then follow every commit's events:
+      // a submit through this server committed while that count runs would be counted twice.
+      await broker.queues.ready;
       if (options.httpListen !== undefined) {
         const sets = options.descriptorSet === undefined ? [] : [typeof options.descriptorSet === 'string' ? readFileSync(options.descriptorSet) : options.descriptorSet];
         http = createHttpListener({
