@@ -35,7 +35,7 @@ export class WorkerSession {
    * came, while that write has not committed (a slow or failing store): the
    * store still names this session, rightly, and it keeps their leases alive.
    */
-  readonly #ending = new Set<string>();
+  readonly #ending = new Map<string, AttemptRef>();
 
   constructor(
     readonly id: string,
@@ -129,7 +129,7 @@ export class WorkerSession {
 
   /** A result for this ended lease is being written (see `owns`). */
   ending(id: string, attempt: number): void {
-    this.#ending.add(attemptKey(id, attempt));
+    this.#ending.set(attemptKey(id, attempt), { id, attempt });
   }
 
   /** That write is done: applied, stale or refused. */
@@ -145,12 +145,7 @@ export class WorkerSession {
 
   /** Every attempt whose lease this session keeps alive: held, or with its result being written. */
   owned(): AttemptRef[] {
-    const refs = this.leases();
-    for (const k of this.#ending) {
-      const cut = k.lastIndexOf('#');
-      refs.push({ id: k.slice(0, cut), attempt: Number(k.slice(cut + 1)) });
-    }
-    return refs;
+    return [...this.leases(), ...this.#ending.values()];
   }
 
   cancel(refs: readonly CancelRef[]): void {

@@ -11,9 +11,14 @@ export function jsonOrNull(map: Readonly<Record<string, string>>): string | null
   return null;
 }
 
-/** Labels and trace context merged, as assignments carry them; null when empty. */
+/** Labels and trace context merged, as assignments carry them. */
+function metadataOf(options: TaskOptionsRecord): Record<string, string> {
+  return { ...options.labels, ...options.traceContext };
+}
+
+/** The same as JSON; null when empty. */
 export function metadataJson(options: TaskOptionsRecord): string | null {
-  return jsonOrNull({ ...options.labels, ...options.traceContext });
+  return jsonOrNull(metadataOf(options));
 }
 
 /**
@@ -81,31 +86,25 @@ export function insertedEvent(task: NewTask, columns: ReturnType<typeof initialC
  * `lease.startedAt` set to the same time. To send before the insert commits.
  */
 export function firstLease(task: NewTask, startedAt: number): Lease {
-  const o = task.options;
-  const metadata = { ...o.labels, ...o.traceContext };
-  return {
-    id: task.id,
-    type: task.type,
-    attempt: 1,
-    input: task.input,
-    queue: o.queue,
-    maxAttempts: o.maxAttempts,
-    ...(o.executionTimeoutMs === undefined ? {} : { deadlineAt: startedAt + o.executionTimeoutMs }),
-    ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
-  };
+  const timeout = task.options.executionTimeoutMs;
+  return lease(task.id, task.type, 1, task.input, task.options, timeout === undefined ? undefined : startedAt + timeout);
 }
 
 /** The lease a worker gets for a task dispatched at insert. */
 export function leaseOf(record: TaskRecord): Lease {
-  const metadata = { ...record.options.labels, ...record.options.traceContext };
+  return lease(record.id, record.type, record.attempt, record.input, record.options, record.deadlineAt);
+}
+
+function lease(id: string, type: string, attempt: number, input: Lease['input'], options: TaskOptionsRecord, deadlineAt: number | undefined): Lease {
+  const metadata = metadataOf(options);
   return {
-    id: record.id,
-    type: record.type,
-    attempt: record.attempt,
-    input: record.input,
-    queue: record.options.queue,
-    maxAttempts: record.options.maxAttempts,
-    ...(record.deadlineAt === undefined ? {} : { deadlineAt: record.deadlineAt }),
+    id,
+    type,
+    attempt,
+    input,
+    queue: options.queue,
+    maxAttempts: options.maxAttempts,
+    ...(deadlineAt === undefined ? {} : { deadlineAt }),
     ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
   };
 }
