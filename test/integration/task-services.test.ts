@@ -16,6 +16,21 @@ afterEach(async () => {
   stack = undefined;
 });
 
+/** A worker whose Sleep handler says when an attempt starts and when its signal aborts. */
+async function sleepWatchedWorker(on: NonNullable<typeof stack>) {
+  const started = deferred();
+  const aborted = deferred();
+  await on.worker({}, (d) => ({
+    ...d,
+    async sleep(request, ctx) {
+      started.resolve();
+      ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
+      return d.sleep(request, ctx);
+    },
+  }));
+  return { started, aborted };
+}
+
 function gateway(address: string) {
   const channel = createRpcChannel(address);
   return { demo: createRpcClient(DemoServiceDefinition, channel), close: () => channel.close() };
@@ -52,14 +67,7 @@ describe('typed client', () => {
 
   it('cancels the task when a call passes its deadline', async () => {
     stack = await startStack();
-    const aborted = deferred();
-    await stack.worker({}, (d) => ({
-      ...d,
-      async sleep(request, ctx) {
-        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
-        return d.sleep(request, ctx);
-      },
-    }));
+    const { aborted } = await sleepWatchedWorker(stack);
     const client = stack.client();
     const error = await client.service(DemoServiceDefinition).sleep.call({ durationMs: 5_000 }, { deadline: 300 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TaskwireError);
@@ -71,16 +79,7 @@ describe('typed client', () => {
 
   it('cancels the task when the caller aborts a call, and stops waiting at once', async () => {
     stack = await startStack();
-    const started = deferred();
-    const aborted = deferred();
-    await stack.worker({}, (d) => ({
-      ...d,
-      async sleep(request, ctx) {
-        started.resolve();
-        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
-        return d.sleep(request, ctx);
-      },
-    }));
+    const { started, aborted } = await sleepWatchedWorker(stack);
     const client = stack.client();
     const controller = new AbortController();
     const call = client.service(DemoServiceDefinition).sleep.call({ durationMs: 30_000 }, { signal: controller.signal });
@@ -153,14 +152,7 @@ describe('gateway', () => {
 
   it('turns the caller’s deadline into a cancellation the handler sees', async () => {
     stack = await startStack();
-    const aborted = deferred();
-    await stack.worker({}, (d) => ({
-      ...d,
-      async sleep(request, ctx) {
-        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
-        return d.sleep(request, ctx);
-      },
-    }));
+    const { aborted } = await sleepWatchedWorker(stack);
     const { demo, close } = gateway(stack.address);
     const error = await statusOf(demo.sleep({ durationMs: 5_000 }, { deadline: 200 }));
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
@@ -170,16 +162,7 @@ describe('gateway', () => {
 
   it('turns the caller’s cancellation into a cancelled task', async () => {
     stack = await startStack();
-    const started = deferred();
-    const aborted = deferred();
-    await stack.worker({}, (d) => ({
-      ...d,
-      async sleep(request, ctx) {
-        started.resolve();
-        ctx.signal.addEventListener('abort', () => aborted.resolve(), { once: true });
-        return d.sleep(request, ctx);
-      },
-    }));
+    const { started, aborted } = await sleepWatchedWorker(stack);
     const { demo, close } = gateway(stack.address);
     const controller = new AbortController();
     const call = demo.sleep({ durationMs: 5_000 }, { signal: controller.signal }).catch((e: unknown) => e);
@@ -228,14 +211,7 @@ describe('gateway', () => {
 
   it('ends a waiting call UNAVAILABLE when the server drains, and leaves its task to run', async () => {
     stack = await startStack();
-    const started = deferred();
-    await stack.worker({}, (d) => ({
-      ...d,
-      async sleep(request, ctx) {
-        started.resolve();
-        return d.sleep(request, ctx);
-      },
-    }));
+    const { started } = await sleepWatchedWorker(stack);
     const { demo, close } = gateway(stack.address);
     let taskId: string | undefined;
     const call = statusOf(demo.sleep({ durationMs: 400 }, { onHeader: (h) => (taskId = h.get('taskwire-task-id')) }));
