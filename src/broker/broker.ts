@@ -71,9 +71,9 @@ export interface Broker {
   registerType(info: TaskTypeInfo): void;
   types(): ReadonlyMap<string, TaskTypeInfo>;
   /** Validates and commits; resolves after the commit. All or nothing: one invalid request fails the batch. */
-  submit(requests: readonly SubmitRequest[]): Promise<InsertResult[]>;
+  submit(requests: readonly SubmitRequest[]): Promise<Submitted[]>;
   /** Validates each request on its own; commits the valid ones together; returns a result or an error per request. */
-  submitEach(requests: readonly SubmitRequest[]): Promise<Array<InsertResult | TaskwireError>>;
+  submitEach(requests: readonly SubmitRequest[]): Promise<Array<Submitted | TaskwireError>>;
   get(id: string): Promise<TaskRecord>;
   list(filter: ListFilter, pageSize: number, cursor: string | undefined): Promise<ListPage>;
   /** Counts per queue kept in memory (see QueueStats), with oldest waiting age and recent rates. */
@@ -146,8 +146,18 @@ export interface BrokerCounters {
 }
 
 export interface OutcomeOptions {
-  readonly known?: TaskRecord;
+  /** The caller's own submit of the task: how it stood when its insert committed. */
+  readonly submitted?: Submitted;
   readonly missing?: (error: unknown) => void;
+}
+
+/** A submit's answer: the task as inserted, and how it ended if it ended in the same commit. */
+export interface Submitted extends InsertResult {
+  /**
+   * The task ended in its insert's commit: it was sent to its worker before
+   * that commit (Dispatcher.insert), and the result was written with it.
+   */
+  readonly ended?: TaskEnd;
 }
 
 export function createBroker(options: BrokerOptions): Broker {
@@ -190,9 +200,13 @@ export function createBroker(options: BrokerOptions): Broker {
   let closed = false;
   const scheduler = new Scheduler({ store, logger, types, retentionOf });
 
+  /** Tasks whose insert is being committed → how they ended, if that same commit ended them (Submitted.ended). */
+  const inserting = new Map<string, TaskEnd | undefined>();
+
   const unsubscribe = store.subscribe((events) => {
     queues.apply(events);
     for (const event of events) {
+      if (inserting.size > 0 && isTerminal(event.state) && inserting.has(event.id)) inserting.set(event.id, event);
       if (event.progress === undefined) waiting += Number(isWaiting(event.state)) - Number(isWaiting(event.previous));
       // A keyed task that ended may let the next of its key run. A paused queue's task is not ready:
       // claims skip it, and each one it woke would be a claim that finds nothing.
@@ -245,16 +259,12 @@ export function createBroker(options: BrokerOptions): Broker {
     const held = session.held();
     if (held.length === 0 || draining) return;
     for (const lease of held) session.endLease(lease.id, lease.attempt);
-    // An attempt sent before its task's insert committed is failed once the task is stored
-    // (a write before the insert would find nothing, and the task would wait out its lease);
-    // one never stored has nothing to fail.
-    const stored = held.some((lease) => lease.stored !== undefined) ? await Promise.all(held.map((lease) => lease.stored ?? true)) : undefined;
-    const leases = held.filter((_, i) => stored?.[i] ?? true).map(({ id, attempt }) => ({ id, attempt }));
-    if (leases.length === 0) return;
-    counters.workersLost += leases.length;
-    await store.fail(
-      leases.map((lease) => ({
-        ...lease,
+    // An attempt sent before its task's insert committed is failed the same way: the store
+    // applies writes in order, so this runs after the insert (and finds nothing if it failed).
+    const failing = store.fail(
+      held.map(({ id, attempt }) => ({
+        id,
+        attempt,
         message: `worker ${session.hello.workerId} lost: ${why}`,
         code: Code.UNAVAILABLE,
         retryable: true,
@@ -262,23 +272,34 @@ export function createBroker(options: BrokerOptions): Broker {
       })),
       Date.now(),
     );
+    for (const lease of held) lease.early?.ending(false);
+    const results = await failing;
+    counters.workersLost += results.filter((result) => result.applied).length;
   }
 
   /** Inserts tasks, a task due now leased straight to a free worker in the same write (see Dispatcher.insert). */
-  async function insertDispatching(tasks: NewTask[]): Promise<InsertResult[]> {
+  async function insertDispatching(tasks: NewTask[]): Promise<Submitted[]> {
     const spans = startSubmitSpans(tasks);
+    // The commit's events are published before its writes' promises settle: a task that ended in
+    // its insert's commit (its result shared it) is caught here, or no follow made after would see it.
+    for (const task of tasks) inserting.set(task.id, undefined);
     try {
       // A paused queue's task waits QUEUED: only a claim (which skips paused queues) may take it later.
-      const results = await dispatcher.insert(
+      const results: Submitted[] = await dispatcher.insert(
         tasks,
         (leased) => spans.commit(() => store.insert(leased)),
         (task) => controls.mayDispatchDirectly(task.options.queue),
       );
       spans.end();
-      return results;
+      return results.map((result) => {
+        const ended = inserting.get(result.task.id);
+        return ended === undefined ? result : { ...result, ended };
+      });
     } catch (error) {
       spans.end(error);
       throw error;
+    } finally {
+      for (const task of tasks) inserting.delete(task.id);
     }
   }
 
@@ -350,7 +371,7 @@ export function createBroker(options: BrokerOptions): Broker {
       checkOpen();
       checkRoom(requests.length);
       const now = Date.now();
-      const results: Array<InsertResult | TaskwireError> = new Array(requests.length);
+      const results: Array<Submitted | TaskwireError> = new Array(requests.length);
       const valid: NewTask[] = [];
       const slots: number[] = [];
       requests.forEach((request, index) => {
@@ -416,7 +437,7 @@ export function createBroker(options: BrokerOptions): Broker {
       return counted(watchTask(id, signal, subscriptions, get));
     },
 
-    onOutcome(id, listener, { known, missing } = {}) {
+    onOutcome(id, listener, { submitted, missing } = {}) {
       let done = false;
       /** Ends the subscription once, with whichever answer comes first. */
       const answerOnce = (answer: () => void) => {
@@ -430,12 +451,13 @@ export function createBroker(options: BrokerOptions): Broker {
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
-      // Events are published before the committing promise settles, and ending a task takes a
-      // later commit (a claim runs on a later turn; a result of an attempt sent before the insert
-      // committed is written only once the insert settled: HeldLease.stored), so a task the
-      // caller just committed cannot end before this subscription.
+      // Events are published before the committing promise settles. A task that ended in its
+      // insert's commit says so (`ended`); any later end comes in a later commit, whose events
+      // this subscription sees: a claim runs on a later turn, and only an attempt sent before
+      // the insert committed can have its result in that commit.
       // Never calls back before returning: callers name the returned stop in their listener.
-      if (known !== undefined) {
+      if (submitted !== undefined) {
+        const known = submitted.ended ?? submitted.task;
         if (isTerminal(known.state)) queueMicrotask(() => finish(known));
       } else if (id === '') {
         queueMicrotask(() => fail(invalidArgument('a task id is required')));

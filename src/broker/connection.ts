@@ -11,6 +11,12 @@ export interface CompleteReport extends AttemptRef {
   readonly output: Payload | undefined;
 }
 
+/** A worker's report of an attempt, and the lease this session held for it. */
+interface Held<T> {
+  readonly item: T;
+  readonly lease: HeldLease;
+}
+
 /** What the transport calls for one worker's messages. */
 export interface WorkerConnection {
   readonly id: string;
@@ -100,8 +106,8 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
    * Only the holder answers for an attempt: another session that learnt a
    * task id and attempt (GetTask tells anyone) cannot end it.
    */
-  function held<T extends AttemptRef>(items: readonly T[], what: string): Array<{ item: T; lease: HeldLease }> {
-    const kept: Array<{ item: T; lease: HeldLease }> = [];
+  function held<T extends AttemptRef>(items: readonly T[], what: string): Array<Held<T>> {
+    const kept: Array<Held<T>> = [];
     let refused: Rejection[] | undefined;
     for (const item of items) {
       const lease = session.endLease(item.id, item.attempt);
@@ -122,32 +128,6 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     return kept;
   }
 
-  /**
-   * Passes on the held items whose task is stored; an attempt sent before its
-   * task's insert committed (HeldLease.stored) waits for that commit, and is
-   * refused if the task was not stored. So a result is never written before
-   * its task, and one of a task that does not exist is never acknowledged.
-   */
-  function whenStored<T extends AttemptRef>(kept: Array<{ item: T; lease: HeldLease }>, what: string, proceed: (kept: Array<{ item: T; lease: HeldLease }>) => void) {
-    if (!kept.some(({ lease }) => lease.stored !== undefined)) return proceed(kept);
-    const ready = kept.filter(({ lease }) => lease.stored === undefined);
-    const waiting = kept.filter(({ lease }) => lease.stored !== undefined);
-    if (ready.length > 0) proceed(ready);
-    void Promise.all(waiting.map(({ lease }) => lease.stored)).then((stored) => {
-      const refused = waiting
-        .filter((_, i) => !stored[i])
-        .map(({ item }) => ({
-          id: item.id,
-          attempt: item.attempt,
-          reason: `${what} refused: task ${item.id} was never stored (its submit failed), so attempt ${item.attempt} has nothing to record`,
-        }));
-      for (const item of refused) session.ended(item.id, item.attempt);
-      if (refused.length > 0) refuse(refused, what, 'refused results of tasks that were never stored');
-      const kept = waiting.filter((_, i) => stored[i]);
-      if (kept.length > 0) proceed(kept);
-    });
-  }
-
   /** What is wrong with a result's output for its task type; undefined when it is the type's output message. */
   function outputProblem(lease: HeldLease, output: Payload | undefined): string | undefined {
     const info = types.get(lease.type);
@@ -162,8 +142,8 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     return problem === undefined ? undefined : `the worker's output is not a valid ${expected ?? 'message'}: ${problem}`;
   }
 
-  function commitFails(items: readonly FailItem[]) {
-    if (items.length > 0) commitResults(items, () => store.fail(items, Date.now()));
+  function commitFails(kept: ReadonlyArray<Held<FailItem>>) {
+    if (kept.length > 0) commitResults(kept, 'fail', (items) => store.fail(items, Date.now()));
   }
 
   function logFailure(error: unknown) {
@@ -176,18 +156,63 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
    * full disk) does not cost the work: the results are kept here and tried
    * again until they commit; if the stream ends first, the worker (which
    * keeps them until acknowledged) sends them again on its next session.
+   *
+   * An attempt sent before its task's insert committed (HeldLease.early) is
+   * written at once as well: the store applies writes in the order they are
+   * called, so its result runs after the insert, in the same commit or a
+   * later one, and finds nothing if the insert failed. It is acknowledged
+   * only once the insert's outcome is known, and refused if the task was
+   * never stored, so a result of a task that does not exist is never
+   * acknowledged.
    */
-  function commitResults(items: readonly AttemptRef[], write: () => Promise<readonly { applied: boolean }[]>, retryMs = RESULT_RETRY_MIN_MS): void {
-    write().then(
-      (results) => acknowledge(items, results),
-      (error: unknown) => {
-        if (session.closed) return logFailure(error);
-        if (retryMs === RESULT_RETRY_MIN_MS) {
-          logger.warn({ workerId, results: items.length, reason: error instanceof Error ? error.message : String(error) },
-            'could not commit worker results: kept, trying again');
-        }
-        setTimeout(() => commitResults(items, write, Math.min(RESULT_RETRY_MAX_MS, retryMs * 2)), retryMs);
-      },
+  function commitResults<T extends AttemptRef>(
+    kept: ReadonlyArray<Held<T>>,
+    what: string,
+    write: (items: T[]) => Promise<readonly { applied: boolean }[]>,
+    retryMs = RESULT_RETRY_MIN_MS,
+  ): void {
+    const items = kept.map(({ item }) => item);
+    const written = write(items);
+    let stored: Promise<boolean[]> | undefined;
+    for (const { lease } of kept) {
+      if (lease.early === undefined) continue;
+      lease.early.ending(true);
+      stored ??= Promise.all(kept.map(({ lease }) => lease.early?.stored ?? true));
+    }
+    /** Refuses the attempts whose task was never stored; the rest go on. */
+    const ofStoredTasks = (then: (kept: ReadonlyArray<Held<T>>, stored: boolean[] | undefined) => void) => {
+      if (stored === undefined) return then(kept, undefined);
+      void stored.then((flags) => {
+        const refused = kept
+          .filter((_, i) => !flags[i])
+          .map(({ item }) => ({
+            id: item.id,
+            attempt: item.attempt,
+            reason: `${what} refused: task ${item.id} was never stored (its submit failed), so attempt ${item.attempt} has nothing to record`,
+          }));
+        for (const item of refused) session.ended(item.id, item.attempt);
+        if (refused.length > 0) refuse(refused, what, 'refused results of tasks that were never stored');
+        then(kept.filter((_, i) => flags[i]), flags);
+      });
+    };
+    written.then(
+      (results) =>
+        ofStoredTasks((storedKept, flags) => {
+          if (storedKept.length === 0) return;
+          acknowledge(storedKept.map(({ item }) => item), flags === undefined ? results : results.filter((_, i) => flags[i]));
+        }),
+      (error: unknown) =>
+        ofStoredTasks((storedKept) => {
+          if (storedKept.length === 0) return;
+          if (session.closed) return logFailure(error);
+          if (retryMs === RESULT_RETRY_MIN_MS) {
+            logger.warn({ workerId, results: storedKept.length, reason: error instanceof Error ? error.message : String(error) },
+              'could not commit worker results: kept, trying again');
+          }
+          // Stored by now: what is tried again waits for nothing.
+          const again = storedKept.map(({ item, lease }) => ({ item, lease: { id: lease.id, attempt: lease.attempt, type: lease.type } }));
+          setTimeout(() => commitResults(again, what, write, Math.min(RESULT_RETRY_MAX_MS, retryMs * 2)), retryMs);
+        }),
     );
   }
 
@@ -203,22 +228,20 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
     },
     complete(items) {
       flushProgressOf(items);
-      whenStored(held(items, 'complete'), 'complete', (kept) => {
-        const completes: CompleteItem[] = [];
-        const malformed: FailItem[] = [];
-        for (const { item, lease } of kept) {
-          const problem = outputProblem(lease, item.output);
-          // A malformed output fails its attempt alone, for good: running it again would give the same.
-          if (problem === undefined) completes.push({ id: item.id, attempt: item.attempt, output: item.output! });
-          else malformed.push({ id: item.id, attempt: item.attempt, message: problem, code: Code.INTERNAL, retryable: false, workerId });
-        }
-        if (completes.length > 0) commitResults(completes, () => store.complete(completes, Date.now()));
-        commitFails(malformed);
-      });
+      const completes: Array<Held<CompleteItem>> = [];
+      const malformed: Array<Held<FailItem>> = [];
+      for (const { item, lease } of held(items, 'complete')) {
+        const problem = outputProblem(lease, item.output);
+        // A malformed output fails its attempt alone, for good: running it again would give the same.
+        if (problem === undefined) completes.push({ item: { id: item.id, attempt: item.attempt, output: item.output! }, lease });
+        else malformed.push({ item: { id: item.id, attempt: item.attempt, message: problem, code: Code.INTERNAL, retryable: false, workerId }, lease });
+      }
+      if (completes.length > 0) commitResults(completes, 'complete', (items) => store.complete(items, Date.now()));
+      commitFails(malformed);
     },
     fail(items) {
       flushProgressOf(items);
-      whenStored(held(items, 'fail'), 'fail', (kept) => commitFails(kept.map(({ item }) => ({ ...item, workerId }))));
+      commitFails(held(items, 'fail').map(({ item, lease }) => ({ item: { ...item, workerId }, lease })));
     },
     progress(items) {
       // Best effort and rate-limited: the latest report per attempt, written at most every PROGRESS_MS.
@@ -235,10 +258,8 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
       }
     },
     release(refs) {
-      whenStored(held(refs, 'release'), 'release', (kept) => {
-        const refs = kept.map(({ item }) => ({ id: item.id, attempt: item.attempt }));
-        if (refs.length > 0) commitResults(refs, () => store.release(refs, Date.now()));
-      });
+      const kept = held(refs, 'release').map(({ item, lease }) => ({ item: { id: item.id, attempt: item.attempt }, lease }));
+      if (kept.length > 0) commitResults(kept, 'release', (items) => store.release(items, Date.now()));
     },
     drain() {
       session.drain();

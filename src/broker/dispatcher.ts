@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { firstLease, leaseOf, type InsertResult, type Lease, type NewTask, type Store } from '../store/index.js';
 import type { Reservation } from './credit.js';
 import { RateLimiter } from './rate-limits.js';
-import type { WorkerSession } from './session.js';
+import type { EarlyAttempt, WorkerSession } from './session.js';
 
 export interface DispatcherOptions {
   readonly store: Store;
@@ -37,7 +37,7 @@ function* byInputBytes<T>(items: readonly T[], leaseOf: (item: T) => Lease): Gen
   if (chunk.length > 0) yield chunk;
 }
 
-/** Settles the promise of an early lease's insert (HeldLease.stored). */
+/** Settles the promise of an early lease's insert (EarlyAttempt.stored). */
 interface StoredGate {
   readonly promise: Promise<boolean>;
   resolve(stored: boolean): void;
@@ -52,9 +52,12 @@ function storedGate(): StoredGate {
 /** An attempt sent before its task's insert committed, and the slot it takes. */
 interface EarlyLease {
   readonly lease: Lease;
-  readonly gate: StoredGate;
+  readonly attempt: EarlyAttempt;
   readonly reservation: Reservation;
 }
+
+/** How much one new answer moves a type's typical answer time (an exponentially weighted mean). */
+const ANSWER_WEIGHT = 0.2;
 
 /**
  * Hands queued tasks to sessions with credit, and is the only place that
@@ -88,6 +91,8 @@ export class Dispatcher {
   /** Claims in flight, by session and (for a limited type) type: one at a time each. */
   readonly #claiming = new Set<string>();
   readonly #rates: RateLimiter;
+  /** Per task type, how long its early attempts typically took to answer, in ms (see `#early`). */
+  readonly #answerMs = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = 0;
   #start = 0;
@@ -138,10 +143,17 @@ export class Dispatcher {
    * - the submit is still answered only once the insert committed (the
    *   caller awaits this);
    * - the session holds the lease with the insert's outcome
-   *   (HeldLease.stored): a result, failure or release of the attempt waits
-   *   for it and is refused if the task was not stored; its worker is then
-   *   told to stop (Cancel). So a result is written only after its task, and
-   *   made durable before anyone sees it;
+   *   (EarlyAttempt.stored). A result, failure or release of the attempt is
+   *   written at once: the store applies writes in the order they are called,
+   *   so it runs after the insert, in its commit or a later one, and finds
+   *   nothing if the insert failed. It is acknowledged only once the insert's
+   *   outcome is known, and refused if the task was not stored; its worker is
+   *   then told to stop (Cancel). So a result is never written before its
+   *   task, and is durable before anyone sees it;
+   * - a result that comes while the insert still waits to commit shares that
+   *   commit: the store holds a quiet commit back briefly for an attempt whose
+   *   type usually answers quickly (`#holdFor`, Store.hold), one fsync
+   *   instead of two;
    * - no (task, attempt) is handed out twice, across crashes too. The lease is
    *   written in the insert itself: after a crash the task is either stored,
    *   attempt 1 leased to this session (as when sent after the commit; the
@@ -172,10 +184,13 @@ export class Dispatcher {
       const lease = { owner: slot.session.id, workerId: slot.session.hello.workerId, leaseMs: this.options.leaseMs };
       return { ...task, lease: early[i] === undefined ? lease : { ...lease, startedAt: now } };
     });
-    this.#sendEarly(tasks, reserved, early, now);
+    const releases: Array<() => void> = [];
+    this.#sendEarly(tasks, reserved, early, now, releases);
     let results: InsertResult[];
     try {
-      results = await insert(leased);
+      const inserting = insert(leased);
+      this.#holdFor(tasks, early, releases);
+      results = await inserting;
     } catch (error) {
       const why = `task not stored (${error instanceof Error ? error.message : String(error)}): its submit failed, its result is not wanted`;
       reserved.forEach((slot, i) => {
@@ -193,7 +208,6 @@ export class Dispatcher {
       const gate = early[i];
       if (gate !== undefined) {
         if (!mine) return this.#notStored(slot.session, tasks[i]!.id, gate, 'task not stored with this lease: its result is not wanted');
-        slot.session.stored(result.task.id, 1);
         gate.resolve(true);
       } else if (!mine) {
         slot.reservation.settle(0); // an idempotent resubmit: nothing new to run
@@ -206,32 +220,70 @@ export class Dispatcher {
     return results;
   }
 
-  /** Sends each session its early leases (attempt 1, as the insert will store them), in one message where they fit. */
+  /**
+   * Sends each session its early leases (attempt 1, as the insert will store
+   * them), in one message where they fit. Each attempt's `ending` lets the
+   * insert's commit go (`releases[i]`, set by `#holdFor`) and, when its worker
+   * answered, learns how long its type takes.
+   */
   #sendEarly(
     tasks: readonly NewTask[],
     reserved: ReadonlyArray<{ session: WorkerSession; reservation: Reservation } | undefined>,
     early: ReadonlyArray<StoredGate | undefined>,
     now: number,
+    releases: Array<() => void>,
   ): void {
     let bySession: Map<WorkerSession, EarlyLease[]> | undefined;
+    const sentAt = performance.now();
     early.forEach((gate, i) => {
       if (gate === undefined) return;
       const { session, reservation } = reserved[i]!;
+      const type = tasks[i]!.type;
+      let ended = false;
+      const attempt: EarlyAttempt = {
+        stored: gate.promise,
+        ending: (answered) => {
+          if (ended) return;
+          ended = true;
+          if (answered) {
+            const ms = performance.now() - sentAt;
+            const typical = this.#answerMs.get(type);
+            this.#answerMs.set(type, typical === undefined ? ms : typical + (ms - typical) * ANSWER_WEIGHT);
+          }
+          releases[i]?.();
+        },
+      };
       bySession ??= new Map();
       let list = bySession.get(session);
       if (list === undefined) bySession.set(session, (list = []));
-      list.push({ lease: firstLease(tasks[i]!, now), gate, reservation });
+      list.push({ lease: firstLease(tasks[i]!, now), attempt, reservation });
     });
     if (bySession === undefined) return;
     for (const [session, list] of bySession) {
       for (const chunk of byInputBytes(list, (item) => item.lease)) {
         session.assign(
           chunk.map((item) => item.lease),
-          chunk.map((item) => item.gate.promise),
+          chunk.map((item) => item.attempt),
         );
         for (const item of chunk) item.reservation.settle(1);
       }
     }
+  }
+
+  /**
+   * Asks the store to hold the insert's commit for the early attempts whose
+   * type usually answers quickly (a type not seen yet is assumed to): their
+   * results then share that commit, one fsync for both (Store.hold). The
+   * store decides how long it would wait, and holds nothing once busy.
+   */
+  #holdFor(tasks: readonly NewTask[], early: ReadonlyArray<StoredGate | undefined>, releases: Array<() => void>): void {
+    const hold = this.options.store.hold;
+    if (hold === undefined) return;
+    early.forEach((gate, i) => {
+      if (gate === undefined) return;
+      const release = hold.call(this.options.store, this.#answerMs.get(tasks[i]!.type) ?? 0);
+      if (release !== undefined) releases[i] = release;
+    });
   }
 
   /** An early lease's task was not stored: its result will be refused, and its worker told to stop. */

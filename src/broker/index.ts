@@ -1,4 +1,4 @@
-export { createBroker, type Broker, type BrokerCounters, type BrokerOptions } from './broker.js';
+export { createBroker, type Broker, type BrokerCounters, type BrokerOptions, type Submitted } from './broker.js';
 export type { QueueStats, QueueStatsRecord } from './queue-stats.js';
 export type { WorkerConnection } from './connection.js';
 export type { WatchEvent } from './watch.js';

@@ -7,12 +7,21 @@ import type { CancelRef, WorkerHello, WorkerSink, WorkerSnapshot } from './types
 /** A lease a session holds: the attempt, and the task type whose output its result must carry. */
 export interface HeldLease extends AttemptRef {
   readonly type: string;
+  /** Set when the attempt was sent before its task's insert committed (Dispatcher.insert). */
+  readonly early?: EarlyAttempt;
+}
+
+/** An attempt sent to its worker before its task's insert committed. */
+export interface EarlyAttempt {
+  /** True once the task is stored with this lease, false if it never will be: its result is acknowledged only after. */
+  readonly stored: Promise<boolean>;
   /**
-   * Set while the task's insert has not committed (the attempt was sent
-   * before it, see Dispatcher.insert): true once the task is stored with
-   * this lease, false if it never will be. A result waits for it.
+   * The attempt's end is being written: its worker's result, failure or
+   * release (`answered`), or a failure for a worker that was lost. The
+   * insert's commit need wait for it no longer; only answers teach the
+   * dispatcher how long the task's type takes.
    */
-  readonly stored?: Promise<boolean>;
+  ending(answered: boolean): void;
 }
 
 /**
@@ -90,26 +99,21 @@ export class WorkerSession {
     return [...this.#leases.values()].map(({ id, attempt }) => ({ id, attempt }));
   }
 
-  /** The leases held, with the insert each early one waits for. */
+  /** The leases held, each early one with its insert's outcome. */
   held(): HeldLease[] {
     return [...this.#leases.values()];
   }
 
-  /** Sends leases; `stored[i]` when the insert of lease i's task has not committed yet (see HeldLease). */
-  assign(leases: readonly Lease[], stored?: readonly Promise<boolean>[]): void {
+  /** Sends leases; `early[i]` when lease i was sent before its task's insert committed. */
+  assign(leases: readonly Lease[], early?: readonly EarlyAttempt[]): void {
     leases.forEach((lease, i) => {
-      const held = { id: lease.id, attempt: lease.attempt, type: lease.type };
-      const gate = stored?.[i];
-      this.#leases.set(attemptKey(lease.id, lease.attempt), gate === undefined ? held : { ...held, stored: gate });
+      const attempt = early?.[i];
+      this.#leases.set(
+        attemptKey(lease.id, lease.attempt),
+        attempt === undefined ? { id: lease.id, attempt: lease.attempt, type: lease.type } : { id: lease.id, attempt: lease.attempt, type: lease.type, early: attempt },
+      );
     });
     this.sink.send({ assignments: leases });
-  }
-
-  /** An early lease's task is stored: its results need wait no longer. */
-  stored(id: string, attempt: number): void {
-    const k = attemptKey(id, attempt);
-    const lease = this.#leases.get(k);
-    if (lease?.stored !== undefined) this.#leases.set(k, { id, attempt, type: lease.type });
   }
 
   /**

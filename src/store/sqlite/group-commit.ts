@@ -17,6 +17,8 @@ interface PendingWrite {
 export interface GroupCommitOptions {
   /** Least time between two commits once busy; see SqliteStoreOptions.commitIntervalMs. */
   readonly commitIntervalMs: number;
+  /** Longest a quiet store's commit waits for a write it was told to expect (`hold`); see SqliteStoreOptions.lingerMs. */
+  readonly lingerMs?: number;
   /** Called with each commit's events, after the commit, before the writes' promises settle. */
   readonly publish: (events: readonly TaskEvent[]) => void;
   /** The database file, named in errors. */
@@ -30,6 +32,8 @@ export interface GroupCommitOptions {
 export interface GroupCommit {
   /** Runs `run` inside the next commit; resolves with its result once that commit is done. */
   write<T>(run: (events: TaskEvent[]) => T): Promise<T>;
+  /** See Store.hold. */
+  hold(expectMs: number): (() => void) | undefined;
   /** Commits what is pending and refuses writes from now on; false if it was already closed. */
   close(): boolean;
 }
@@ -66,6 +70,17 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
   let lastBusyCommit = -Infinity;
   /** Why writes are failing, while they are. */
   let failing: Error | undefined;
+  const lingerMs = options.lingerMs ?? 0;
+  /** Holds taken on the pending commit and not yet released (`hold`); a commit forgets them. */
+  let holds = 0;
+  /** The pending commit came due and waits for its holds: a hold taken now would only prolong it. */
+  let due = false;
+  /** Counts commits, so a hold released after its commit ran changes nothing. */
+  let generation = 0;
+  /** When the first of the pending writes came. */
+  let firstPendingAt = 0;
+  /** The pending commit waits for its holds, on this timer. */
+  let lingering: NodeJS.Timeout | undefined;
 
   /** A full disk in words an operator acts on; other errors as they are. */
   function storageError(error: unknown): unknown {
@@ -88,6 +103,7 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
   function write<T>(run: (events: TaskEvent[]) => T): Promise<T> {
     if (closed) return Promise.reject(new Error('the store is closed'));
     return new Promise<T>((resolve, reject) => {
+      if (pending.length === 0) firstPendingAt = performance.now();
       pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
       if (!flushScheduled) {
         flushScheduled = true;
@@ -98,8 +114,46 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
     });
   }
 
+  /**
+   * A quiet store's commit waits while a write it was told to expect has not
+   * come (`hold`), at most `lingerMs` after the first of its writes: the result
+   * of a task sent ahead of its insert then shares the insert's commit, one
+   * fsync for both. Only holds taken before the commit came due count: at a
+   * steady rate each new task would otherwise prolong the wait of the ones
+   * before it, and every commit would wait its whole linger. A late task's
+   * result goes in the next commit, which the results of its neighbours make
+   * anyway. A busy store commits on its interval, holds or not.
+   */
+  function hold(expectMs: number): (() => void) | undefined {
+    if (closed || due || pending.length === 0 || expectMs > lingerMs || lastBusyCommit !== -Infinity) return undefined;
+    holds++;
+    const of = generation;
+    let released = false;
+    return () => {
+      if (released || of !== generation) return;
+      released = true;
+      if (--holds === 0 && lingering !== undefined) {
+        clearTimeout(lingering);
+        lingering = undefined;
+        afterSocketWrites(flush);
+      }
+    };
+  }
+
   function flush(): void {
+    lingering = undefined;
+    if (holds > 0 && !closed) {
+      const wait = firstPendingAt + lingerMs - performance.now();
+      if (wait > 0) {
+        due = true;
+        lingering = setTimeout(flush, wait);
+        return;
+      }
+    }
     flushScheduled = false;
+    holds = 0;
+    due = false;
+    generation++;
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
@@ -161,10 +215,12 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
 
   return {
     write,
+    hold,
     close() {
       if (closed) return false;
-      if (pending.length > 0) flush();
+      clearTimeout(lingering);
       closed = true;
+      if (pending.length > 0) flush();
       return true;
     },
   };

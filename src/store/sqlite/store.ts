@@ -45,6 +45,13 @@ export interface SqliteStoreOptions {
    * on the next turn.
    */
   readonly commitIntervalMs?: number;
+  /**
+   * Longest a quiet store's commit waits for a write it was told to expect
+   * (`Store.hold`: the result of a task sent to its worker ahead of its
+   * insert), in ms after the first write of that commit. Default 2; 0 never
+   * waits.
+   */
+  readonly lingerMs?: number;
 }
 
 const S = TaskState;
@@ -105,6 +112,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       for (const listener of healthListeners) listener(failure);
     },
     commitIntervalMs: options.commitIntervalMs ?? 2,
+    lingerMs: options.lingerMs ?? 2,
     committed: (seconds, writes) => {
       for (const listener of commitListeners) listener(seconds, writes);
     },
@@ -405,6 +413,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       publishDeletions(deletions(rows, 'request'));
       return rows.length;
     },
+
+    hold: commits.hold,
 
     onCommit(listener) {
       commitListeners.add(listener);
