@@ -451,17 +451,19 @@ export function createBroker(options: BrokerOptions): Broker {
       const stop = subscriptions.add(id, (event) => {
         if (isTerminal(event.state)) finish(event);
       });
-      // Events are published before the committing promise settles. A task that ended in its
-      // insert's commit says so (`ended`); any later end comes in a later commit, whose events
-      // this subscription sees: a claim runs on a later turn, and only an attempt sent before
-      // the insert committed can have its result in that commit.
+      // Events are published before the committing promise settles. A new task that ended in
+      // its insert's commit says so (`ended`); any later end comes in a later commit, whose
+      // events this subscription sees: a claim runs on a later turn, and only an attempt sent
+      // before the insert committed can have its result in that commit. An existing task (an
+      // idempotent resubmit) may have ended in that same commit, or on another replica since:
+      // it is read again, as a task named by id is.
       // Never calls back before returning: callers name the returned stop in their listener.
-      if (submitted !== undefined) {
-        const known = submitted.ended ?? submitted.task;
-        if (isTerminal(known.state)) queueMicrotask(() => finish(known));
+      const known = submitted === undefined ? undefined : (submitted.ended ?? submitted.task);
+      if (known !== undefined && isTerminal(known.state)) {
+        queueMicrotask(() => finish(known));
       } else if (id === '') {
         queueMicrotask(() => fail(invalidArgument('a task id is required')));
-      } else {
+      } else if (submitted === undefined || submitted.existing) {
         store.outcome(id).then((task) => {
           if (task === undefined) fail(notFound(`no task with id "${id}"`));
           else if (task !== 'live') finish(task);

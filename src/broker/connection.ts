@@ -204,7 +204,10 @@ export function connectWorker(session: WorkerSession, deps: ConnectionDeps): Wor
       (error: unknown) =>
         ofStoredTasks((storedKept) => {
           if (storedKept.length === 0) return;
-          if (session.closed) return logFailure(error);
+          if (session.closed) {
+            for (const { item } of storedKept) session.ended(item.id, item.attempt);
+            return logFailure(error);
+          }
           if (retryMs === RESULT_RETRY_MIN_MS) {
             logger.warn({ workerId, results: storedKept.length, reason: error instanceof Error ? error.message : String(error) },
               'could not commit worker results: kept, trying again');

@@ -63,7 +63,15 @@ function outcomeOf(broker: Broker, submitted: Submitted, signal: AbortSignal, dr
         stopDrainWatch();
         resolve(outcome);
       },
-      { submitted },
+      {
+        submitted,
+        // An idempotent resubmit's task is read again; it may have been deleted meanwhile.
+        missing: (error) => {
+          signal.removeEventListener('abort', onCallerGone);
+          stopDrainWatch();
+          reject(error);
+        },
+      },
     );
     if (draining.aborted) onDrain();
     else if (signal.aborted) onCallerGone();

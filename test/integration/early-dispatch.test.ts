@@ -263,6 +263,23 @@ describe.each(['sqlite', 'postgres'] as const)('early dispatch on %s', (kind) =>
     expect(after.assignments.map((a) => a.taskId)).toEqual([submitted.id]);
   });
 
+  it("answers an idempotent resubmit whose task ends in the resubmit's own commit", async () => {
+    const { stack, held, worker, client } = await started(kind);
+    const first = await client.submit(ECHO, pack(EchoRequest, { text: 'keyed' }), { idempotencyKey: 'again' });
+    await worker.until((r) => r.assignments.some((a) => a.taskId === first.id));
+    // The resubmit's insert (which finds the task) waits to commit; the worker's result is written after it.
+    await held.holdCommit();
+    const again = client.run(ECHO, pack(EchoRequest, { text: 'keyed' }), { idempotencyKey: 'again' });
+    await held.waiting();
+    complete(worker, first.id, 'done');
+    await waitFor(() => stack.server.workers()[0]?.running === 0, { what: 'the result to reach the server' });
+    held.release();
+    // On SQLite both share one commit: the task's end is published before the resubmit is answered.
+    const outcome = await again;
+    expect(outcome.taskId).toBe(first.id);
+    expect(outcome.state).toBe(S.TASK_STATE_SUCCEEDED);
+  });
+
   it('fails the attempt of a worker gone before the insert committed, once the task is stored', async () => {
     const { stack, held, worker, client } = await started(kind);
     await held.holdCommit();

@@ -112,7 +112,7 @@ describe('sqlite group commit holding a commit for an expected write (Store.hold
     db.close();
   });
 
-  it('holds nothing for a write expected later than its linger, with nothing pending, or once busy', async () => {
+  it('holds nothing for a write expected later than its linger, with nothing pending, or while busy', async () => {
     const { db, group, row } = recording(30);
     expect(group.hold(0)).toBeUndefined();
     const pending = row('insert');
@@ -129,6 +129,20 @@ describe('sqlite group commit holding a commit for an expected write (Store.hold
     const busy = row('after a busy commit');
     expect(group.hold(0)).toBeUndefined();
     await busy;
+    // Once its interval has passed, a store that was busy holds again.
+    const busyAgain = Array.from({ length: 40 }, (_, i) =>
+      group.write((events) => {
+        events.push({ id: `b${i}`, type: 't', queue: 'q', state: TaskState.TASK_STATE_QUEUED, previous: TaskState.TASK_STATE_UNSPECIFIED, attempt: 0 });
+        return 1;
+      }),
+    );
+    await Promise.all(busyAgain);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const quiet = row('a quiet moment later');
+    const release = group.hold(0);
+    expect(release).toBeDefined();
+    release!();
+    await quiet;
     db.close();
   });
 });

@@ -125,7 +125,7 @@ export function createGroupCommit(db: Database, options: GroupCommitOptions): Gr
    * anyway. A busy store commits on its interval, holds or not.
    */
   function hold(expectMs: number): (() => void) | undefined {
-    if (closed || due || pending.length === 0 || expectMs > lingerMs || lastBusyCommit !== -Infinity) return undefined;
+    if (closed || due || pending.length === 0 || expectMs > lingerMs || performance.now() < lastBusyCommit + options.commitIntervalMs) return undefined;
     holds++;
     const of = generation;
     let released = false;
