@@ -7,7 +7,9 @@
  * producer process; tasks/s is end to end (submit → result seen by the
  * producer), CPU per task is utime+stime from /proc summed over producer,
  * server or broker (where it is our process) and workers, over the measured
- * part only. Figures are medians over --runs runs. In latency mode,
+ * part only. Figures are medians over --runs rounds; each round runs every
+ * target once, so that a ratio between two targets (the targets table at the
+ * end) is taken within a round, at one moment of the machine. In latency mode,
  * --settle S runs S seconds at the rate, unmeasured, before the measured part
  * (the steady state of a process that has long been running and scraped).
  */
@@ -35,7 +37,8 @@ const { values } = parseArgs({
 
 const names = values.target === 'all' ? Object.keys(targets) : values.target!.split(',');
 for (const name of names) if (!targets[name]) throw new Error(`unknown target ${name}; known: ${Object.keys(targets).join(', ')}`);
-if (values.mode !== 'throughput' && values.mode !== 'latency') throw new Error('--mode is throughput or latency');
+const mode = values.mode;
+if (mode !== 'throughput' && mode !== 'latency') throw new Error('--mode is throughput or latency');
 
 interface RunResult {
   tasksPerSecond: number;
@@ -85,33 +88,47 @@ async function runOnce(params: BenchParams): Promise<RunResult> {
   }
 }
 
-const rows: Array<{ target: string; runs: RunResult[]; median: RunResult; error?: string }> = [];
-for (const name of names) {
-  const params: BenchParams = {
-    target: name,
-    n: Number(values.n),
-    workers: Number(values.workers),
-    size: Number(values.size),
-    mode: values.mode,
-    rate: Number(values.rate),
-    durationS: Number(values.duration),
-    settleS: Number(values.settle),
-    inflight: Number(values.inflight),
-    slots: Number(values.slots),
-  };
-  const runs: RunResult[] = [];
-  let error: string | undefined;
-  for (let i = 0; i < Number(values.runs) && error === undefined; i++) {
+const paramsOf = (name: string): BenchParams => ({
+  target: name,
+  n: Number(values.n),
+  workers: Number(values.workers),
+  size: Number(values.size),
+  mode,
+  rate: Number(values.rate),
+  durationS: Number(values.duration),
+  settleS: Number(values.settle),
+  inflight: Number(values.inflight),
+  slots: Number(values.slots),
+});
+
+// Rounds, not one target's runs back to back: each round runs every target once, so the
+// targets of one round meet the machine in the same minutes, and a ratio between two of
+// them can be taken within a round (see RATIOS) before the median over rounds.
+const byTarget = new Map<string, { runs: Array<RunResult | undefined>; error?: string }>(names.map((name) => [name, { runs: [] }]));
+for (let round = 0; round < Number(values.runs); round++) {
+  for (const name of names) {
+    const row = byTarget.get(name)!;
+    if (row.error !== undefined) {
+      row.runs.push(undefined);
+      continue;
+    }
     try {
-      const result = await runOnce(params);
-      runs.push(result);
-      if (!values.json) process.stderr.write(`${name} run ${i + 1}: ${JSON.stringify(result)}\n`);
+      const result = await runOnce(paramsOf(name));
+      row.runs.push(result);
+      if (!values.json) process.stderr.write(`${name} run ${round + 1}: ${JSON.stringify(result)}\n`);
     } catch (failure) {
       // One target failing (its broker down, say) does not lose the others' figures.
-      error = failure instanceof Error ? failure.message : String(failure);
-      process.stderr.write(`${name}: ${error}\n`);
+      row.error = failure instanceof Error ? failure.message : String(failure);
+      row.runs.push(undefined);
+      process.stderr.write(`${name}: ${row.error}\n`);
     }
   }
+}
+
+const rows: Array<{ target: string; runs: RunResult[]; median: RunResult; error?: string }> = [];
+for (const [name, row] of byTarget) {
+  const runs = row.runs.filter((r): r is RunResult => r !== undefined);
+  const error = row.error;
   if (runs.length === 0) {
     rows.push({ target: name, runs, median: { tasksPerSecond: NaN, cpuUsPerTask: NaN }, error: error! });
     continue;
@@ -130,8 +147,56 @@ for (const name of names) {
   rows.push({ target: name, runs, median: med, ...(error === undefined ? {} : { error }) });
 }
 
+/**
+ * The ratios the latency issue sets as targets (BENCHMARKS.md, section 14), each
+ * `of / to` of one figure of two targets, within each round, then the median over
+ * rounds. Printed for those whose two targets ran in this mode.
+ */
+type Figure = 'p50' | 'p90' | 'p99' | 'tasksPerSecond' | 'cpuUsPerTask';
+interface Ratio {
+  readonly mode: 'latency' | 'throughput';
+  readonly of: readonly [string, Figure];
+  readonly to: readonly [string, Figure];
+  /** The ratio met when at most (`max`) or at least (`min`) this. */
+  readonly max?: number;
+  readonly min?: number;
+}
+const RATIOS: readonly Ratio[] = [
+  { mode: 'latency', of: ['taskwire', 'p99'], to: ['rabbitmq', 'p99'], max: 1 },
+  { mode: 'latency', of: ['taskwire', 'p50'], to: ['rabbitmq', 'p50'], max: 1.5 },
+  // At one rate, CPU per task is cores busy.
+  { mode: 'latency', of: ['taskwire', 'cpuUsPerTask'], to: ['rabbitmq', 'cpuUsPerTask'], max: 1 },
+  { mode: 'latency', of: ['taskwire-call', 'p50'], to: ['taskwire', 'p50'], max: 1.2 },
+  { mode: 'latency', of: ['taskwire-call', 'p90'], to: ['taskwire', 'p90'], max: 1.2 },
+  { mode: 'latency', of: ['taskwire-call', 'p99'], to: ['taskwire', 'p99'], max: 1.2 },
+  { mode: 'latency', of: ['taskwire-gateway', 'p50'], to: ['taskwire', 'p50'], max: 2 },
+  { mode: 'throughput', of: ['taskwire-gateway', 'tasksPerSecond'], to: ['grpc-unary', 'tasksPerSecond'], min: 0.9 },
+  { mode: 'throughput', of: ['taskwire', 'tasksPerSecond'], to: ['rabbitmq-quorum', 'tasksPerSecond'], min: 1.3 },
+  { mode: 'throughput', of: ['taskwire', 'tasksPerSecond'], to: ['grpc-each', 'tasksPerSecond'], min: 0.7 },
+  { mode: 'throughput', of: ['taskwire', 'cpuUsPerTask'], to: ['rabbitmq', 'cpuUsPerTask'], max: 0.7 },
+];
+
+function ratios(): Array<{ ratio: Ratio; perRound: number[]; median: number; met: boolean }> {
+  const out = [];
+  for (const ratio of RATIOS) {
+    const of = byTarget.get(ratio.of[0]);
+    const to = byTarget.get(ratio.to[0]);
+    if (ratio.mode !== values.mode || of === undefined || to === undefined) continue;
+    const perRound: number[] = [];
+    of.runs.forEach((run, round) => {
+      const a = run?.[ratio.of[1]];
+      const b = to.runs[round]?.[ratio.to[1]];
+      if (a !== undefined && b !== undefined && b > 0) perRound.push(a / b);
+    });
+    if (perRound.length === 0) continue;
+    const value = median(perRound);
+    out.push({ ratio, perRound, median: value, met: ratio.max !== undefined ? value <= ratio.max : value >= ratio.min! });
+  }
+  return out;
+}
+
 if (values.json) {
-  console.log(JSON.stringify({ params: values, machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, rows }, null, 2));
+  console.log(JSON.stringify({ params: values, machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, rows, ratios: ratios() }, null, 2));
 } else {
   const latency = values.mode === 'latency';
   console.log(`\n${values.mode}: n=${values.n} workers=${values.workers} slots=${values.slots} size=${values.size}B` +
@@ -147,5 +212,16 @@ if (values.json) {
     const byRole = Object.entries(m.cpuUsPerTaskByRole ?? {}).map(([role, us]) => `${role} ${Math.round(us)}`).join(', ');
     console.log(`| ${row.target} | ${Math.round(m.tasksPerSecond)} | ${Math.round(m.cpuUsPerTask)} | ${byRole} |` +
       (latency ? ` ${m.p50?.toFixed(2)} | ${m.p90?.toFixed(2)} | ${m.p99?.toFixed(2)} |` : ''));
+  }
+  const measured = ratios();
+  if (measured.length > 0) {
+    console.log('\nTargets, each ratio taken within a round, median over rounds:\n');
+    console.log('| ratio | per round | median | target | met |');
+    console.log('|---|---|---:|---|---|');
+    const figure = ([target, key]: readonly [string, Figure]) => `${target} ${key === 'tasksPerSecond' ? 'tasks/s' : key === 'cpuUsPerTask' ? 'CPU/task' : key}`;
+    for (const { ratio, perRound, median: value, met } of measured) {
+      const bar = ratio.max !== undefined ? `≤ ${ratio.max}` : `≥ ${ratio.min}`;
+      console.log(`| ${figure(ratio.of)} / ${figure(ratio.to)} | ${perRound.map((r) => r.toFixed(2)).join(', ')} | ${value.toFixed(2)} | ${bar} | ${met ? 'yes' : 'no'} |`);
+    }
   }
 }
